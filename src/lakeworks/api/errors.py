@@ -1,0 +1,72 @@
+"""One place that turns errors into responses: typed JSON for the API, pages for the UI."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lakeworks.errors import (
+    InvalidInput,
+    LakeworksError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    error_body,
+    http_status,
+)
+
+log = logging.getLogger(__name__)
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        if err.get("type") == "json_invalid":
+            return f"The request body is not valid JSON: {err.get('msg', '')}".rstrip(": ")
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "Invalid request: " + "; ".join(problems)
+
+
+def install(app: FastAPI) -> None:
+    from lakeworks.ui import pages  # the UI renders its own error page
+
+    async def lakeworks_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LakeworksError)
+        if wants_json(request):
+            headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+            return JSONResponse(error_body(exc), status_code=http_status(exc), headers=headers)
+        return pages.error_page(request, exc)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return await lakeworks_error(request, InvalidInput(_describe_validation(exc)))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        mapped: LakeworksError
+        if exc.status_code == 404:
+            mapped = NotFound(f"Nothing at {request.url.path}.")
+        elif exc.status_code == 405:
+            mapped = InvalidInput(f"{request.method} is not allowed on {request.url.path}.")
+        elif exc.status_code in (401, 403):
+            mapped = PermissionDenied(str(exc.detail))
+        else:
+            mapped = InvalidInput(str(exc.detail))
+        response = await lakeworks_error(request, mapped)
+        if exc.status_code == 405:
+            response.status_code = 405
+        return response
+
+    app.add_exception_handler(LakeworksError, lakeworks_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)

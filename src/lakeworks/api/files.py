@@ -1,0 +1,127 @@
+"""/api/v2/projects/{id}/files: list, upload, download, write, rename, mkdir, delete.
+
+CML's custom verbs ride on the path (``…/files/data/x.csv:download``), so one route per method
+takes the whole remainder and splits the verb off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from lakeworks.api.deps import PlatformDep, PrincipalDep
+from lakeworks.api.schemas import FileMove, file_out
+from lakeworks.errors import InvalidInput
+from lakeworks.services import files
+
+router = APIRouter(tags=["files"])
+
+VERBS = ("download", "mkdir")
+
+
+def _split_verb(path: str) -> tuple[str, str]:
+    head, sep, verb = path.rpartition(":")
+    if sep and verb in VERBS:
+        return head, verb
+    return path, ""
+
+
+def _download(
+    platform: Any, principal: Any, project_id: str, path: str, tasks: BackgroundTasks
+) -> FileResponse:
+    location, name, temporary = files.download_path(platform, principal, project_id, path)
+    if temporary:
+        tasks.add_task(Path(location).unlink, missing_ok=True)
+    return FileResponse(location, filename=name, background=tasks)
+
+
+@router.get("/projects/{project_id}/files", operation_id="list_project_files")
+@router.get("/projects/{project_id}/files/{path:path}", operation_id="list_project_files_at")
+def list_files(
+    project_id: str,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+    tasks: BackgroundTasks,
+    path: str = "",
+) -> Any:
+    path, verb = _split_verb(path)
+    if verb == "download":
+        return _download(platform, principal, project_id, path, tasks)
+    if verb:
+        raise InvalidInput(f":{verb} needs POST.")
+    return {"files": [file_out(e) for e in files.list_dir(platform, principal, project_id, path)]}
+
+
+@router.post("/projects/{project_id}/files", operation_id="upload_file")
+@router.post("/projects/{project_id}/files/{path:path}", operation_id="project_file_action")
+async def upload_or_action(
+    project_id: str,
+    request: Request,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+    tasks: BackgroundTasks,
+    path: str = "",
+) -> Any:
+    """Multipart upload (each part's field name is its path; a part named ``file`` lands in
+    ``path`` under its own file name), or a ``:download`` / ``:mkdir`` verb on a path."""
+    path, verb = _split_verb(path)
+    if verb == "download":
+        return await run_in_threadpool(_download, platform, principal, project_id, path, tasks)
+    if verb == "mkdir":
+        return file_out(await run_in_threadpool(files.mkdir, platform, principal, project_id, path))
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidInput("Upload files as multipart/form-data (field name = file path).")
+    form = await request.form(max_files=10_000, max_fields=10_000)
+    folder = str(form.get("path") or path or "")
+    stored = []
+    try:
+        for key, value in form.multi_items():
+            if not isinstance(value, UploadFile):
+                continue
+            target = f"{folder}/{value.filename}" if key in ("file", "files") else key
+            if key in ("file", "files") and not value.filename:
+                raise InvalidInput("An uploaded file has no name.")
+            stored.append(
+                await run_in_threadpool(
+                    files.write_stream, platform, principal, project_id, target, value.file
+                )
+            )
+    finally:
+        await form.close()
+    if not stored:
+        raise InvalidInput("The upload held no files.")
+    return {"files": [file_out(e) for e in stored]}
+
+
+@router.put("/projects/{project_id}/files/{path:path}", operation_id="write_project_file")
+async def write_file(
+    project_id: str, path: str, request: Request, platform: PlatformDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Lakeworks extension: the raw request body becomes the file's content."""
+    content = await request.body()
+    entry = await run_in_threadpool(
+        files.write_bytes, platform, principal, project_id, path, content
+    )
+    return file_out(entry)
+
+
+@router.patch(
+    "/projects/{project_id}/files/{path:path}", operation_id="update_project_file_metadata"
+)
+def move_file(
+    project_id: str, path: str, body: FileMove, platform: PlatformDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return file_out(files.move(platform, principal, project_id, path, body.path))
+
+
+@router.delete("/projects/{project_id}/files/{path:path}", operation_id="delete_project_file")
+def delete_file(
+    project_id: str, path: str, platform: PlatformDep, principal: PrincipalDep
+) -> Response:
+    files.delete(platform, principal, project_id, path)
+    return Response(status_code=204)

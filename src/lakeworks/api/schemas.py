@@ -1,0 +1,267 @@
+"""API v2 request and response bodies (CML shapes). Requests are lenient: unknown keys are
+ignored, numbers may come as strings, ``environment`` may be an object or a JSON string."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lakeworks.entities.audit import AuditEvent
+from lakeworks.entities.projects import Collaborator, EnvVar, Owner, Visibility
+from lakeworks.entities.users import ApiKey, Team, TeamMember, User
+from lakeworks.errors import InvalidInput
+from lakeworks.services.files import FileEntry
+from lakeworks.services.permissions import permissions_of
+from lakeworks.services.projects import ROLE_TO_PERMISSION, ProjectView
+
+
+def rfc3339(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_environment(value: Any) -> dict[str, Any] | None:
+    """An env map from a JSON object or a JSON-encoded string (``""`` means empty)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"environment is not a JSON object: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidInput("environment must be a JSON object of name → value.")
+    return value
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+# Requests ----------------------------------------------------------------------------
+
+
+class ProjectCreate(Lenient):
+    name: str
+    description: str = ""
+    template: str = ""
+    git_url: str = ""
+    git_ref: str = ""
+    visibility: str = "private"
+    team_name: str = ""
+    environment: dict[str, Any] | None = None
+    shared_memory_limit: int = 64
+    default_project_engine_type: str = "ml_runtime"
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> dict[str, Any] | None:
+        return parse_environment(value)
+
+    @field_validator("shared_memory_limit", mode="before")
+    @classmethod
+    def _shm(cls, value: Any) -> Any:
+        return 64 if value in (None, "", 0, "0") else value
+
+    @field_validator(
+        "template", "git_url", "git_ref", "team_name", "visibility", "description", mode="before"
+    )
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+
+class ProjectUpdate(Lenient):
+    """PATCH body: absent or null fields stay unchanged; read-only fields are ignored."""
+
+    name: str | None = None
+    description: str | None = None
+    visibility: str | None = None
+    environment: dict[str, Any] | None = None
+    shared_memory_limit: int | None = None
+    default_project_engine_type: str | None = Field(
+        None, validation_alias="default_project_engine_type"
+    )
+    default_engine_type: str | None = None
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> dict[str, Any] | None:
+        return parse_environment(value)
+
+    @field_validator("shared_memory_limit", mode="before")
+    @classmethod
+    def _shm(cls, value: Any) -> Any:
+        return None if value in ("", 0, "0") else value
+
+
+class CollaboratorPut(Lenient):
+    permission: str = "read"
+
+
+class ApiKeyCreate(Lenient):
+    name: str = ""
+    expiry: datetime | None = None
+
+    @field_validator("expiry", mode="before")
+    @classmethod
+    def _empty(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
+    @field_validator("expiry")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class FileMove(Lenient):
+    path: str
+
+
+class UserCreate(Lenient):
+    username: str
+    password: str | None = None
+    name: str = ""
+    email: str = ""
+    is_admin: bool = False
+
+
+class UserUpdate(Lenient):
+    name: str | None = None
+    email: str | None = None
+    is_admin: bool | None = None
+    is_active: bool | None = None
+    password: str | None = None
+
+
+class TeamCreate(Lenient):
+    name: str
+    description: str = ""
+
+
+class TeamMemberPut(Lenient):
+    role: str = "contributor"
+
+
+class ValidateKey(Lenient):
+    key: str = ""
+
+
+# Responses ---------------------------------------------------------------------------
+
+
+def user_ref(user: User | Owner) -> dict[str, str]:
+    return {"username": user.username, "name": user.name, "email": user.email}
+
+
+def environment_string(env: list[EnvVar]) -> str:
+    return json.dumps({v.name: v.value for v in env}) if env else "{}"
+
+
+def project_out(view: ProjectView, env: list[EnvVar]) -> dict[str, Any]:
+    p = view.project
+    return {
+        "id": p.id,
+        "name": p.name,
+        "slug": p.slug,
+        "owner": user_ref(p.owner) | {"type": "team" if p.owner.is_team else "user"},
+        "creator": user_ref(p.creator),
+        "description": p.description,
+        # API v2 calls team visibility "organization".
+        "visibility": "organization" if p.visibility is Visibility.TEAM else p.visibility.value,
+        "default_engine_type": p.default_engine_type,
+        "created_at": rfc3339(p.created_at),
+        "updated_at": rfc3339(p.updated_at),
+        "creation_status": p.creation_status.value,
+        "creation_message": p.creation_message,
+        "git_url": p.git_url,
+        "permissions": permissions_of(view.role),
+        "role": view.role.value,
+        "shared_memory_limit": p.shared_memory_limit,
+        "environment": environment_string(env),
+        "secret_environment_names": sorted(v.name for v in env if v.secret),
+        "ephemeral_storage_request": 0,
+        "ephemeral_storage_limit": 0,
+    }
+
+
+def collaborator_out(c: Collaborator) -> dict[str, Any]:
+    return {
+        "username": c.name,
+        "permission": ROLE_TO_PERMISSION.get(c.role, c.role.value),
+        "role": c.role.value,
+        "type": "team" if c.is_team else "user",
+        "user": {"username": c.name, "name": c.display_name, "email": c.email},
+        "created_at": rfc3339(c.created_at),
+    }
+
+
+def file_out(entry: FileEntry) -> dict[str, Any]:
+    return {
+        "path": entry.path,
+        "name": entry.name,
+        "is_dir": entry.is_dir,
+        "file_size": str(entry.size),
+        "last_modified": rfc3339(entry.modified_at),
+    }
+
+
+def api_key_out(key: ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": str(key.id),
+        "name": key.name,
+        "prefix": key.prefix,
+        "kind": key.kind.value,
+        "created_at": rfc3339(key.created_at),
+        "expiry": rfc3339(key.expires_at),
+        "revoked_at": rfc3339(key.revoked_at),
+        "last_used_at": rfc3339(key.last_used_at),
+    }
+
+
+def user_out(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "name": user.name,
+        "email": user.email,
+        "is_admin": user.is_admin,
+        "is_active": user.is_active,
+        "created_at": rfc3339(user.created_at),
+    }
+
+
+def team_out(team: Team, members: list[TeamMember] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": team.id,
+        "name": team.name,
+        "username": team.name,
+        "description": team.description,
+        "created_at": rfc3339(team.created_at),
+    }
+    if members is not None:
+        out["members"] = [
+            {"username": m.user.username, "name": m.user.name, "role": m.role} for m in members
+        ]
+    return out
+
+
+def audit_out(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": rfc3339(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "target": event.target,
+        "project_id": event.project_id or "",
+        "outcome": event.outcome.value,
+        "detail": event.detail,
+    }

@@ -1,0 +1,84 @@
+"""The ASGI application: ``create_app(settings)`` wires settings, store, routers and UI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from lakeworks import __version__
+from lakeworks.api import errors as api_errors
+from lakeworks.api.limits import BodySizeLimit
+from lakeworks.api.routes import router as api_router
+from lakeworks.api.v1 import router as v1_router
+from lakeworks.config import Settings, check_secret_key
+from lakeworks.services import users
+from lakeworks.services.auth import SetupToken
+from lakeworks.services.platform import Platform
+from lakeworks.store.uow import Store
+from lakeworks.ui.routes import router as ui_router
+
+log = logging.getLogger("lakeworks")
+
+SESSION_COOKIE = "lakeworks_session"
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """Build the application. Refuses insecure settings and an unmigrated database."""
+    settings = check_secret_key(settings)
+    store = store or Store.from_url(settings.resolved_database_url)
+    store.check_migrated()
+    settings.projects_dir.mkdir(parents=True, exist_ok=True)
+    platform = Platform(settings, store)
+    setup_token = SetupToken()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not users.admin_exists(platform):
+            secret = setup_token.issue()
+            # Printed, not logged to a file: it is a one-time credential for the operator.
+            print(
+                "\nNo administrator exists yet. Open "
+                f"{settings.base_url}/setup and enter this one-time setup secret:\n\n"
+                f"    {secret}\n\n"
+                "(or run `lakeworks admin create-user NAME --admin`).\n",
+                flush=True,
+            )
+        yield
+
+    app = FastAPI(
+        title="Lakeworks API v2",
+        version=__version__,
+        description="CML-compatible API v2 of Lakeworks. Authenticate with "
+        "`Authorization: Bearer <API key>`; create keys under User settings → API keys.",
+        openapi_url="/api/v2/openapi.json",
+        docs_url="/api/v2/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    app.state.settings = settings
+    app.state.setup_token = setup_token
+
+    api_errors.install(app)
+    app.include_router(api_router, prefix="/api/v2")
+    app.include_router(v1_router, prefix="/api/v1")
+    app.include_router(ui_router)
+    static = resources.files("lakeworks.ui") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.https,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    return app

@@ -1,0 +1,232 @@
+"""`lakeworks`: run the server, migrate the database, manage users and keys, start the demo.
+
+Operators script set-up with these commands, so their forms are stable:
+
+    lakeworks server [--host H] [--port P]
+    lakeworks db upgrade
+    lakeworks admin create-user USERNAME [--admin] [--password-stdin]
+    lakeworks admin create-api-key USERNAME
+    lakeworks demo
+"""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from lakeworks import __version__
+from lakeworks.config import Settings
+from lakeworks.errors import LakeworksError
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise click.ClickException(f"Invalid LAKEWORKS_* setting:\n{exc}") from exc
+
+
+def _fail(exc: LakeworksError) -> click.ClickException:
+    return click.ClickException(exc.message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lakeworks")
+def main() -> None:
+    """Lakeworks: a self-hosted machine learning workbench that runs CML projects unchanged.
+
+    Every option can also come from the environment (LAKEWORKS_DATA_DIR,
+    LAKEWORKS_DATABASE_URL, LAKEWORKS_SECRET_KEY, ...); see the README's configuration table.
+    """
+
+
+@main.command()
+@click.option("--host", help="Address to bind (LAKEWORKS_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to bind (LAKEWORKS_PORT, default 8000).")
+def server(host: str | None, port: int | None) -> None:
+    """Run the Lakeworks server (UI, API v2, API v1) in the foreground."""
+    settings = _settings(host=host, port=port)
+    _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from lakeworks.app import create_app
+
+    try:
+        app = create_app(settings)
+    except LakeworksError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"Lakeworks {__version__} on {settings.base_url} (data in {settings.data_dir})")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the metadata database to this version's schema (safe to run repeatedly)."""
+    from lakeworks.store.database import current_revision, head_revision, make_engine, upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    before = current_revision(engine)
+    upgrade(engine)
+    after = current_revision(engine)
+    engine.dispose()
+    if before == after:
+        click.echo(f"Database already at revision {after}.")
+    else:
+        click.echo(
+            f"Database migrated from {before or 'empty'} to {after} (head {head_revision(engine)})."
+        )
+
+
+@main.group()
+def admin() -> None:
+    """User and key administration from the server's shell."""
+
+
+def _platform(settings: Settings):  # type: ignore[no-untyped-def]
+    from lakeworks.services.platform import Platform
+    from lakeworks.store.uow import Store
+
+    store = Store.from_url(settings.resolved_database_url)
+    try:
+        store.check_migrated()
+    except LakeworksError as exc:
+        raise _fail(exc) from exc
+    return Platform(settings, store)
+
+
+@admin.command("create-user")
+@click.argument("username")
+@click.option("--admin", "is_admin", is_flag=True, help="Make the user a site administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--name", default="", help="Full name.")
+@click.option("--email", default="", help="Email address.")
+def create_user(username: str, is_admin: bool, password_stdin: bool, name: str, email: str) -> None:
+    """Create a local user. Without --password-stdin you are asked for the password."""
+    from lakeworks.services import users
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise click.ClickException("The passwords differ.")
+    platform = _platform(_settings())
+    try:
+        user = users.create_user(
+            platform,
+            None,
+            username=username,
+            password=password,
+            name=name,
+            email=email,
+            is_admin=is_admin,
+        )
+    except LakeworksError as exc:
+        raise _fail(exc) from exc
+    kind = "administrator" if user.is_admin else "user"
+    click.echo(f"Created {kind} {user.username}.", err=True)
+
+
+@admin.command("create-api-key")
+@click.argument("username")
+@click.option("--name", default="cli", help="A label for the key.")
+def create_api_key(username: str, name: str) -> None:
+    """Print a new API v2 key for USERNAME on standard output (shown only this once)."""
+    from lakeworks.services import auth
+    from lakeworks.services.platform import Principal
+
+    platform = _platform(_settings())
+    with platform.read() as uow:
+        user = uow.users.by_username(username)
+    if user is None:
+        raise click.ClickException(f"User {username!r} not found.")
+    # The operator at the shell acts for the user.
+    principal = Principal(user=user, via="cli")
+    try:
+        new = auth.create_api_key(platform, principal, username, name=name)
+    except LakeworksError as exc:
+        raise _fail(exc) from exc
+    click.echo(new.secret)
+
+
+@main.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the demo keeps its data (default ./.lakeworks-demo).",
+)
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to bind (default 8000).")
+def demo(data_dir: Path | None, host: str | None, port: int | None) -> None:
+    """Start Lakeworks on SQLite with a demo user and the telco churn demo project.
+
+    Runs in dev mode. The demo user's password is generated and printed on first start.
+    """
+    from lakeworks.services import projects, users
+    from lakeworks.services.platform import Principal
+    from lakeworks.store.database import make_engine, upgrade
+
+    settings = _settings(
+        data_dir=data_dir or Path(".lakeworks-demo"), dev_mode=True, host=host, port=port
+    )
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    engine.dispose()
+    platform = _platform(settings)
+    with platform.read() as uow:
+        demo_user = uow.users.by_username("demo")
+    if demo_user is None:
+        password = secrets.token_urlsafe(12)
+        demo_user = users.create_user(
+            platform, None, username="demo", password=password, name="Demo Admin", is_admin=True
+        )
+        principal = Principal(user=demo_user, via="cli")
+        projects.create(
+            platform,
+            principal,
+            name="Telco churn demo",
+            description="Customer churn data and a model, from the CML workshop labs.",
+            source=projects.parse_source("churn-demo", ""),
+        )
+        credentials = settings.data_dir / "demo-credentials.txt"
+        credentials.touch(mode=0o600)
+        credentials.write_text(f"username: demo\npassword: {password}\n")
+        click.echo(
+            f"\nDemo user created. Sign in at {settings.base_url}/login as\n"
+            f"    username: demo\n    password: {password}\n"
+            f"(also saved in {credentials})\n"
+        )
+    else:
+        click.echo(
+            f"\nSign in at {settings.base_url}/login as 'demo' "
+            f"(password in {settings.data_dir / 'demo-credentials.txt'}).\n"
+        )
+    platform.store.dispose()
+    _serve(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Plain domain objects: dataclasses and str Enums. No SQLAlchemy, no FastAPI."""

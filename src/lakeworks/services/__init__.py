@@ -1,0 +1,1 @@
+"""Domain rules: permissions, state transitions, audit. Every command takes a principal."""

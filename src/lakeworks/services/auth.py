@@ -1,0 +1,225 @@
+"""Credentials: passwords (argon2), API keys (hashed, shown once), logins, first-admin setup."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from lakeworks.entities.users import ApiKey, ApiKeyKind, User
+from lakeworks.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from lakeworks.services.platform import Platform, Principal
+from lakeworks.store.tables import utcnow
+
+_hasher = PasswordHasher()
+# Verified against when a username does not exist, so a failed login costs the same either way.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+MIN_PASSWORD_LENGTH = 10
+V2_PREFIX = "lwk_"
+_V1_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def hash_key(key: str) -> str:
+    # API keys carry 190+ bits of randomness, so a fast hash is safe and lets us look keys
+    # up by hash on every request; argon2 is for low-entropy secrets such as passwords.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _new_key(kind: ApiKeyKind) -> str:
+    if kind is ApiKeyKind.V1:
+        # CML's legacy keys are plain lowercase alphanumerics (used as a Basic-auth username).
+        return "".join(secrets.choice(_V1_ALPHABET) for _ in range(40))
+    return V2_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A key as created: ``secret`` is shown once and never stored."""
+
+    key: ApiKey
+    secret: str
+
+
+# Logins ------------------------------------------------------------------------------
+
+
+def login(platform: Platform, username: str, password: str) -> User:
+    """Check a username and password; audited either way."""
+    with platform.read() as uow:
+        user = uow.users.by_username(username.strip().lower())
+        stored = uow.users.password_hash(user.id) if user else None
+    ok = verify_password(stored, password) and user is not None and user.is_active
+    if not ok or user is None:
+        with platform.command(None, "user.login", target=username[:64]):
+            raise Unauthenticated("Wrong username or password.")
+    with platform.command(Principal(user=user, via="session"), "user.login", target=user.username):
+        pass
+    return user
+
+
+def change_password(platform: Platform, principal: Principal, old: str, new: str) -> None:
+    with platform.command(principal, "user.password", target=principal.user.username) as cmd:
+        stored = cmd.uow.users.password_hash(principal.user.id)
+        if not verify_password(stored, old):
+            raise PermissionDenied("The current password is wrong.")
+        cmd.uow.users.set_password_hash(principal.user.id, hash_password(new))
+
+
+# API keys ----------------------------------------------------------------------------
+
+
+def create_api_key(
+    platform: Platform,
+    principal: Principal,
+    username: str,
+    *,
+    name: str = "",
+    expires_at: datetime | None = None,
+    kind: ApiKeyKind = ApiKeyKind.V2,
+) -> NewApiKey:
+    """Create a key for ``username`` (yourself, or anyone for site admins)."""
+    with platform.command(principal, f"api_key.create_{kind.value}", target=username) as cmd:
+        user = _key_owner(cmd.uow, principal, username)
+        if expires_at is not None and expires_at <= utcnow():
+            raise InvalidInput("The expiry must be in the future.")
+        if kind is ApiKeyKind.V1:
+            # One legacy key per user, as in CML: a new one replaces the old.
+            cmd.uow.users.revoke_api_keys_of(user.id, ApiKeyKind.V1, utcnow())
+        secret = _new_key(kind)
+        key = cmd.uow.users.add_api_key(
+            user_id=user.id,
+            kind=kind,
+            name=name.strip()[:200],
+            prefix=secret[:8],
+            key_hash=hash_key(secret),
+            expires_at=expires_at,
+        )
+        cmd.detail = {"key_id": key.id, "kind": kind.value}
+        return NewApiKey(key=key, secret=secret)
+
+
+def create_workload_key(
+    platform: Platform, user: User, project_id: str, lifetime: timedelta, kind: ApiKeyKind
+) -> NewApiKey:
+    """A key scoped to one project and user, for a workload's environment (revoked at its end)."""
+    with platform.command(
+        None, "api_key.create_workload", target=user.username, project_id=project_id
+    ) as cmd:
+        secret = _new_key(kind)
+        key = cmd.uow.users.add_api_key(
+            user_id=user.id,
+            kind=kind,
+            name="workload",
+            prefix=secret[:8],
+            key_hash=hash_key(secret),
+            expires_at=utcnow() + lifetime,
+            project_id=project_id,
+        )
+        return NewApiKey(key=key, secret=secret)
+
+
+def list_api_keys(platform: Platform, principal: Principal, username: str) -> list[ApiKey]:
+    with platform.read() as uow:
+        user = _key_owner(uow, principal, username)
+        return list(uow.users.api_keys_of(user.id))
+
+
+def revoke_api_key(platform: Platform, principal: Principal, username: str, key_id: int) -> None:
+    with platform.command(principal, "api_key.revoke", target=f"{username}/{key_id}") as cmd:
+        user = _key_owner(cmd.uow, principal, username)
+        key = cmd.uow.users.get_api_key(key_id)
+        if key is None or key.user_id != user.id:
+            raise NotFound(f"API key {key_id} of {username!r} not found.")
+        cmd.uow.users.revoke_api_key(key_id, utcnow())
+
+
+def revoke_all_api_keys(platform: Platform, principal: Principal, username: str) -> None:
+    with platform.command(principal, "api_key.revoke_all", target=username) as cmd:
+        user = _key_owner(cmd.uow, principal, username)
+        now = utcnow()
+        for kind in ApiKeyKind:
+            cmd.uow.users.revoke_api_keys_of(user.id, kind, now)
+
+
+def _key_owner(uow: object, principal: Principal, username: str) -> User:
+    from lakeworks.store.uow import UnitOfWork
+
+    assert isinstance(uow, UnitOfWork)
+    if principal.project_scope is not None:
+        raise PermissionDenied("Workload keys cannot manage API keys.")
+    if username != principal.user.username and not principal.is_admin:
+        raise PermissionDenied("You can only manage your own API keys.")
+    user = uow.users.by_username(username)
+    if user is None:
+        raise NotFound(f"User {username!r} not found.")
+    return user
+
+
+def authenticate_key(platform: Platform, secret: str, kind: ApiKeyKind) -> Principal:
+    """Resolve a presented key to a principal, or raise ``Unauthenticated`` saying why."""
+    if not secret:
+        raise Unauthenticated("No API key given.")
+    now = utcnow()
+    with platform.read() as uow:
+        key = uow.users.api_key_by_hash(hash_key(secret))
+        if key is None or key.kind is not kind:
+            raise Unauthenticated("The API key is not valid.")
+        if key.revoked_at is not None:
+            raise Unauthenticated("The API key has been revoked.")
+        if key.expires_at is not None and key.expires_at <= now:
+            raise Unauthenticated("The API key has expired.")
+        user = uow.users.get(key.user_id)
+        if user is None or not user.is_active:
+            raise Unauthenticated("The API key's user is deactivated.")
+        # Only note use once a minute, so a busy client does not write on every request.
+        if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+            uow.users.touch_api_key(key.id, now)
+    via = "api_key" if kind is ApiKeyKind.V2 else "v1_key"
+    return Principal(user=user, via=via, project_scope=key.project_id)
+
+
+# First-admin setup --------------------------------------------------------------------
+
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+
+
+class SetupToken:
+    """A one-time secret printed at start-up while no admin exists; it creates the first admin."""
+
+    def __init__(self) -> None:
+        self._hash: str | None = None
+
+    def issue(self) -> str:
+        secret = secrets.token_urlsafe(18)
+        self._hash = hash_key(secret)
+        return secret
+
+    @property
+    def active(self) -> bool:
+        return self._hash is not None
+
+    def consume(self, secret: str) -> None:
+        if self._hash is None or not hmac.compare_digest(self._hash, hash_key(secret)):
+            raise PermissionDenied("The setup secret is wrong or was already used.")
+        self._hash = None

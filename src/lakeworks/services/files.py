@@ -1,0 +1,269 @@
+"""Project files: every path resolved safely inside the project directory.
+
+Paths are relative to the project root (``/home/cdsw`` inside workloads). Refused: absolute
+paths, ``..`` components, NUL bytes, and anything whose real location (after symlinks) lies
+outside the project.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from lakeworks.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from lakeworks.services.permissions import Action, require
+from lakeworks.services.platform import Platform, Principal
+
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # relative to the project root, "/"-separated
+    name: str
+    is_dir: bool
+    size: int
+    modified_at: datetime
+
+
+def project_root(platform: Platform, project_id: str) -> Path:
+    return platform.settings.projects_dir / project_id
+
+
+def clean_relative(path: str) -> PurePosixPath:
+    """Normalise a user-given path; '' or '/' mean the project root."""
+    if "\x00" in path:
+        raise InvalidInput("File paths cannot contain NUL bytes.")
+    if path.startswith("/") and path.strip("/") and not path.startswith("/home/cdsw"):
+        raise InvalidInput(f"{path!r} is an absolute path; give a path inside the project.")
+    if path.startswith("/home/cdsw"):
+        # Paths copied from inside a workload are accepted: /home/cdsw is the project root.
+        path = path[len("/home/cdsw") :]
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise InvalidInput(f"{path!r} leaves the project; '..' is not allowed in paths.")
+    return PurePosixPath(*parts) if parts else PurePosixPath()
+
+
+def resolve(root: Path, path: str, *, follow_last: bool = True) -> Path:
+    """The absolute location of ``path`` inside ``root``, refusing symlink escapes.
+
+    With ``follow_last`` False the final component is not followed, so a symlink itself can
+    be renamed or deleted without touching what it points at.
+    """
+    rel = clean_relative(path)
+    real_root = root.resolve()
+    candidate = real_root / rel
+    if follow_last:
+        real = candidate.resolve()
+    else:
+        real = candidate.parent.resolve() / candidate.name if rel.parts else real_root
+    if real != real_root and real_root not in real.parents:
+        raise InvalidInput(f"{path!r} points outside the project (through a symbolic link).")
+    return real
+
+
+def _entry(root: Path, location: Path) -> FileEntry:
+    stat = location.lstat() if location.is_symlink() else location.stat()
+    rel = location.relative_to(root.resolve()).as_posix()
+    return FileEntry(
+        path=rel,
+        name=location.name,
+        is_dir=location.is_dir(),
+        size=0 if location.is_dir() else stat.st_size,
+        modified_at=datetime.fromtimestamp(stat.st_mtime, UTC),
+    )
+
+
+def _existing(root: Path, path: str) -> Path:
+    location = resolve(root, path)
+    if not location.exists():
+        raise NotFound(
+            f"No file or folder {clean_relative(path).as_posix() or '/'!r} in the project."
+        )
+    return location
+
+
+# Reads -------------------------------------------------------------------------------
+
+
+def list_dir(
+    platform: Platform, principal: Principal, project_id: str, path: str = ""
+) -> list[FileEntry]:
+    """Entries of a folder (folders first, then by name); a file path lists just that file."""
+    with platform.read() as uow:
+        require(uow, principal, project_id, Action.READ)
+    root = project_root(platform, project_id)
+    location = _existing(root, path)
+    if location.is_file():
+        return [_entry(root, location)]
+    entries = []
+    for child in location.iterdir():
+        try:
+            resolve(root, child.relative_to(root.resolve()).as_posix())
+        except InvalidInput:
+            continue  # a symlink pointing out of the project is not shown
+        if child.exists():
+            entries.append(_entry(root, child))
+    return sorted(entries, key=lambda e: (not e.is_dir, e.name.lower()))
+
+
+def stat(platform: Platform, principal: Principal, project_id: str, path: str) -> FileEntry:
+    with platform.read() as uow:
+        require(uow, principal, project_id, Action.READ)
+    root = project_root(platform, project_id)
+    return _entry(root, _existing(root, path))
+
+
+def read_bytes(
+    platform: Platform,
+    principal: Principal,
+    project_id: str,
+    path: str,
+    *,
+    limit: int | None = None,
+) -> bytes:
+    with platform.read() as uow:
+        require(uow, principal, project_id, Action.READ)
+    location = _existing(project_root(platform, project_id), path)
+    if location.is_dir():
+        raise InvalidInput(f"{path!r} is a folder, not a file.")
+    if limit is not None and location.stat().st_size > limit:
+        raise PayloadTooLarge(f"{path!r} is larger than {limit} bytes; download it instead.")
+    return location.read_bytes()
+
+
+def download_path(
+    platform: Platform, principal: Principal, project_id: str, path: str
+) -> tuple[Path, str, bool]:
+    """A file to send for a download: (location, file name, is a temporary zip of a folder)."""
+    with platform.read() as uow:
+        project = require(uow, principal, project_id, Action.READ)
+    root = project_root(platform, project_id)
+    location = _existing(root, path)
+    if location.is_file():
+        return location, location.name, False
+    name = (location.name if location != root.resolve() else project.slug) + ".zip"
+    handle, tmp = tempfile.mkstemp(suffix=".zip")
+    os.close(handle)
+    real_root = root.resolve()
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for dirpath, _dirnames, filenames in os.walk(location):
+            for filename in filenames:
+                file = Path(dirpath) / filename
+                real = file.resolve()
+                if real_root not in real.parents:
+                    continue  # never ship what a symlink points at outside the project
+                zf.write(file, file.relative_to(location).as_posix())
+    return Path(tmp), name, True
+
+
+# Writes ------------------------------------------------------------------------------
+
+
+def write_bytes(
+    platform: Platform, principal: Principal, project_id: str, path: str, content: bytes
+) -> FileEntry:
+    with platform.command(principal, "file.write", target=path, project_id=project_id) as cmd:
+        require(cmd.uow, principal, project_id, Action.WRITE_FILES)
+        root = project_root(platform, project_id)
+        location = _writable(root, path)
+        location.parent.mkdir(parents=True, exist_ok=True)
+        tmp = location.with_name(f".{location.name}.lakeworks-tmp")
+        tmp.write_bytes(content)
+        os.replace(tmp, location)  # readers never see a half-written file
+        cmd.detail = {"bytes": len(content)}
+        return _entry(root, location)
+
+
+def write_stream(
+    platform: Platform, principal: Principal, project_id: str, path: str, source: BinaryIO
+) -> FileEntry:
+    """Store an upload, enforcing the upload size limit on the bytes actually received."""
+    limit = platform.settings.max_upload_bytes
+    with platform.command(principal, "file.upload", target=path, project_id=project_id) as cmd:
+        require(cmd.uow, principal, project_id, Action.WRITE_FILES)
+        root = project_root(platform, project_id)
+        location = _writable(root, path)
+        location.parent.mkdir(parents=True, exist_ok=True)
+        tmp = location.with_name(f".{location.name}.lakeworks-tmp")
+        written = 0
+        try:
+            with tmp.open("wb") as out:
+                while chunk := source.read(_CHUNK):
+                    written += len(chunk)
+                    if written > limit:
+                        raise PayloadTooLarge(
+                            f"The upload is larger than {limit} bytes (LAKEWORKS_MAX_UPLOAD_BYTES)."
+                        )
+                    out.write(chunk)
+            os.replace(tmp, location)
+        finally:
+            tmp.unlink(missing_ok=True)
+        cmd.detail = {"bytes": written}
+        return _entry(root, location)
+
+
+def mkdir(platform: Platform, principal: Principal, project_id: str, path: str) -> FileEntry:
+    with platform.command(principal, "file.mkdir", target=path, project_id=project_id) as cmd:
+        require(cmd.uow, principal, project_id, Action.WRITE_FILES)
+        root = project_root(platform, project_id)
+        location = resolve(root, path)
+        if location == root.resolve():
+            raise InvalidInput("Give the name of the folder to create.")
+        if location.exists() and not location.is_dir():
+            raise Conflict(f"{path!r} already exists as a file.")
+        location.mkdir(parents=True, exist_ok=True)
+        return _entry(root, location)
+
+
+def move(
+    platform: Platform, principal: Principal, project_id: str, source: str, target: str
+) -> FileEntry:
+    with platform.command(principal, "file.move", target=source, project_id=project_id) as cmd:
+        require(cmd.uow, principal, project_id, Action.WRITE_FILES)
+        root = project_root(platform, project_id)
+        src = resolve(root, source, follow_last=False)
+        if not src.exists() and not src.is_symlink():
+            raise NotFound(f"No file or folder {source!r} in the project.")
+        if src == root.resolve():
+            raise InvalidInput("The project root cannot be moved.")
+        dst = _writable(root, target)
+        if dst.exists():
+            raise Conflict(f"{target!r} already exists.")
+        if src.is_dir() and (dst == src or src in dst.parents):
+            raise InvalidInput("A folder cannot be moved into itself.")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        src.rename(dst)
+        cmd.detail = {"to": clean_relative(target).as_posix()}
+        return _entry(root, dst)
+
+
+def delete(platform: Platform, principal: Principal, project_id: str, path: str) -> None:
+    with platform.command(principal, "file.delete", target=path, project_id=project_id) as cmd:
+        require(cmd.uow, principal, project_id, Action.WRITE_FILES)
+        root = project_root(platform, project_id)
+        location = resolve(root, path, follow_last=False)
+        if location == root.resolve():
+            raise InvalidInput("The project root cannot be deleted; delete the project instead.")
+        if location.is_symlink() or location.is_file():
+            location.unlink()
+        elif location.is_dir():
+            shutil.rmtree(location)
+        else:
+            raise NotFound(f"No file or folder {path!r} in the project.")
+
+
+def _writable(root: Path, path: str) -> Path:
+    location = resolve(root, path)
+    if location == root.resolve():
+        raise InvalidInput("Give a file name inside the project.")
+    if location.is_dir():
+        raise Conflict(f"{path!r} is a folder.")
+    return location

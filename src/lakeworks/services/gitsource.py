@@ -1,0 +1,83 @@
+"""Cloning a project's git repository, with errors people can act on."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from lakeworks.errors import InvalidInput
+
+# `ext::` and friends run commands; only plain transports are allowed.
+_ALLOWED_PROTOCOLS = "file:git:http:https:ssh"
+_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
+
+
+class CloneFailed(Exception):
+    """The repository could not be cloned; the message says why, for the project record."""
+
+
+def check_url(url: str) -> str:
+    url = url.strip()
+    if not url:
+        raise InvalidInput("A git URL is needed to create a project from git.")
+    if url.startswith("-") or "\n" in url or "\x00" in url:
+        raise InvalidInput(f"{url!r} is not a git URL.")
+    scheme = urlsplit(url).scheme
+    if scheme and scheme not in ("http", "https", "git", "ssh", "file") and len(scheme) > 1:
+        raise InvalidInput(f"Git URLs with scheme {scheme!r} are not allowed.")
+    return url
+
+
+def _host(url: str) -> str:
+    if _SCP_LIKE.match(url):
+        return url.split("@", 1)[1].split(":", 1)[0]
+    return urlsplit(url).hostname or url
+
+
+def clone(url: str, dest: Path, *, ref: str = "", timeout: int = 120) -> None:
+    """Clone ``url`` into the empty directory ``dest`` (shallow, one branch)."""
+    args = ["git", "clone", "--depth", "1", "--quiet"]
+    if ref:
+        if ref.startswith("-"):
+            raise InvalidInput(f"{ref!r} is not a git ref.")
+        args += ["--branch", ref]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(dest.parent),
+        "GIT_TERMINAL_PROMPT": "0",  # never wait for a password nobody will type
+        "GIT_ALLOW_PROTOCOL": _ALLOWED_PROTOCOLS,
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10",
+        "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
+        "GIT_HTTP_LOW_SPEED_TIME": "30",
+    }
+    try:
+        result = subprocess.run(
+            [*args, "--", url, str(dest)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CloneFailed(f"Cloning {url} took longer than {timeout} s and was stopped.") from exc
+    if result.returncode != 0:
+        raise CloneFailed(_explain(url, result.stderr))
+
+
+def _explain(url: str, stderr: str) -> str:
+    text = stderr.strip().splitlines()
+    detail = text[-1] if text else "git exited with an error"
+    lowered = stderr.lower()
+    if "could not resolve host" in lowered or "name or service not known" in lowered:
+        return f"cannot reach {_host(url)}: the host name does not resolve ({detail})"
+    if "connection refused" in lowered or "timed out" in lowered or "unable to access" in lowered:
+        return f"cannot reach {_host(url)}: {detail}"
+    if "remote branch" in lowered and "not found" in lowered:
+        return f"the branch or tag does not exist: {detail}"
+    if "does not appear to be a git repository" in lowered or "not found" in lowered:
+        return f"no git repository at {url}: {detail}"
+    return f"git clone failed: {detail}"

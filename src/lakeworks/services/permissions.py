@@ -1,0 +1,121 @@
+"""The project permission table, written once, and the role a principal holds on a project.
+
+Services call ``require``; routes and templates never decide permissions themselves
+(templates may ask ``allowed`` only to hide buttons that would be refused anyway).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from lakeworks.entities.projects import Project, Role, Visibility
+from lakeworks.errors import NotFound, PermissionDenied
+from lakeworks.services.platform import Principal
+from lakeworks.store.uow import UnitOfWork
+
+
+class Action(enum.StrEnum):
+    READ = "read"  # see the project, its files, settings and (masked) env vars
+    WRITE_FILES = "write_files"  # create, edit, upload, move, delete files
+    RUN_WORKLOADS = "run_workloads"  # start and stop existing jobs, sessions, apps
+    CREATE_WORKLOADS = "create_workloads"  # create jobs, models, applications; start sessions
+    MANAGE_COLLABORATORS = "manage_collaborators"
+    CHANGE_SETTINGS = "change_settings"  # name, description, visibility, env vars
+    READ_SECRETS = "read_secrets"  # see the values of secret env vars (workloads get them anyway)
+    DELETE_PROJECT = "delete_project"
+
+
+# The lowest role allowed each action (CML: viewer < operator < contributor < admin < owner).
+MINIMUM_ROLE: dict[Action, Role] = {
+    Action.READ: Role.VIEWER,
+    Action.RUN_WORKLOADS: Role.OPERATOR,
+    Action.WRITE_FILES: Role.CONTRIBUTOR,
+    Action.CREATE_WORKLOADS: Role.CONTRIBUTOR,
+    Action.READ_SECRETS: Role.ADMIN,
+    Action.MANAGE_COLLABORATORS: Role.ADMIN,
+    Action.CHANGE_SETTINGS: Role.ADMIN,
+    Action.DELETE_PROJECT: Role.ADMIN,
+}
+
+# What each action means to people, for the UI's permission help and the docs.
+DESCRIPTIONS: dict[Action, str] = {
+    Action.READ: "view code, data, results and settings",
+    Action.RUN_WORKLOADS: "start and stop existing jobs, sessions and applications",
+    Action.WRITE_FILES: "create, edit, upload, move and delete files",
+    Action.CREATE_WORKLOADS: "create jobs, models and applications; start sessions",
+    Action.READ_SECRETS: "read the values of secret environment variables",
+    Action.MANAGE_COLLABORATORS: "add, change and remove collaborators",
+    Action.CHANGE_SETTINGS: "change name, description, visibility and environment variables",
+    Action.DELETE_PROJECT: "delete the project and its files",
+}
+
+
+def role_allows(role: Role | None, action: Action) -> bool:
+    return role is not None and role.rank >= MINIMUM_ROLE[action].rank
+
+
+def effective_role(uow: UnitOfWork, principal: Principal, project: Project) -> Role | None:
+    """The highest role the principal holds on the project, or None for no access.
+
+    Sources: ownership (user owner, or the owning team's member role), collaborator rows
+    for the user or any of their teams, and read access from the project's visibility.
+    Site admins act as owners everywhere.
+    """
+    if principal.project_scope is not None and principal.project_scope != project.id:
+        return None
+    if principal.is_admin:
+        return Role.OWNER
+    user = principal.user
+    team_ids = uow.users.team_ids_of(user.id)
+    roles: list[Role] = []
+    if project.owner.is_team:
+        team_role = uow.users.team_role(project.owner.id, user.id)
+        if team_role is not None:
+            roles.append(Role(team_role))
+    elif project.owner.id == user.id:
+        roles.append(Role.OWNER)
+    roles += uow.projects.member_roles(project.id, user.id, sorted(team_ids))
+    if not roles and _visible_to(uow, project, team_ids):
+        roles.append(Role.VIEWER)
+    return max(roles, key=lambda r: r.rank) if roles else None
+
+
+def _visible_to(uow: UnitOfWork, project: Project, team_ids: set[int]) -> bool:
+    if project.visibility is Visibility.PUBLIC:
+        return True
+    return project.visibility is Visibility.TEAM and uow.projects.owner_shares_team_with(
+        project, sorted(team_ids)
+    )
+
+
+def require(uow: UnitOfWork, principal: Principal, project_id: str, action: Action) -> Project:
+    """Load the project and check ``action`` is allowed; raise NotFound or PermissionDenied.
+
+    A project the principal cannot read is reported as not found, so ids of private projects
+    do not leak.
+    """
+    project = uow.projects.get(project_id)
+    if project is None:
+        raise NotFound(f"Project {project_id!r} not found.")
+    role = effective_role(uow, principal, project)
+    if role is None:
+        raise NotFound(f"Project {project_id!r} not found.")
+    if not role_allows(role, action):
+        raise PermissionDenied(
+            f"Your role on project {project.name!r} is {role.value}; "
+            f"you need {MINIMUM_ROLE[action].value} or above to {DESCRIPTIONS[action]}."
+        )
+    return project
+
+
+def permissions_of(role: Role | None) -> dict[str, bool]:
+    """CML's ``Project.permissions`` object for a role."""
+    rank = role.rank if role else -1
+    return {
+        "business_user": role is not None,
+        "read": rank >= Role.VIEWER.rank,
+        "operator": rank >= Role.OPERATOR.rank,
+        "write": rank >= Role.CONTRIBUTOR.rank,
+        "admin": rank >= Role.ADMIN.rank,
+        "owner": rank >= Role.OWNER.rank,
+    }

@@ -1,0 +1,100 @@
+"""What every service command needs: settings, the store, the caller, and the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakeworks.config import Settings
+from lakeworks.entities.audit import Outcome
+from lakeworks.entities.users import User
+from lakeworks.errors import LakeworksError, PermissionDenied, Unauthenticated
+from lakeworks.store.tables import utcnow
+from lakeworks.store.uow import Store, UnitOfWork
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling. ``project_scope`` is set for workload keys: they reach one project only."""
+
+    user: User
+    via: str  # "session", "api_key", "v1_key", "cli"
+    project_scope: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        # A project-scoped workload key never carries site-admin powers.
+        return self.user.is_admin and self.project_scope is None
+
+
+SYSTEM = "system"
+
+
+@dataclass
+class Command:
+    """One audited mutating action: the unit of work plus what the audit event will say."""
+
+    uow: UnitOfWork
+    action: str
+    target: str = ""
+    project_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Platform:
+    """Settings and store, handed to every service function."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+
+    def read(self) -> Any:
+        """A unit of work for queries (committed empty, so no audit)."""
+        return self.store.transaction()
+
+    @contextmanager
+    def command(
+        self,
+        principal: Principal | None,
+        action: str,
+        *,
+        target: str = "",
+        project_id: str | None = None,
+    ) -> Iterator[Command]:
+        """Run a mutating action in one transaction and audit it.
+
+        Success is written in the same transaction as the change, so the trail never claims
+        something that was rolled back. A refusal or failure is written afterwards in its own
+        transaction, because the command's own was rolled back.
+        """
+        cmd: Command | None = None
+        try:
+            with self.store.transaction() as uow:
+                cmd = Command(uow=uow, action=action, target=target, project_id=project_id)
+                yield cmd
+                uow.audit.add(
+                    at=utcnow(),
+                    actor_id=principal.user.id if principal else None,
+                    actor=principal.user.username if principal else SYSTEM,
+                    action=action,
+                    target=cmd.target,
+                    project_id=cmd.project_id,
+                    outcome=Outcome.SUCCESS,
+                    detail=cmd.detail,
+                )
+        except LakeworksError as exc:
+            denied = isinstance(exc, PermissionDenied | Unauthenticated)
+            with self.store.transaction() as uow:
+                uow.audit.add(
+                    at=utcnow(),
+                    actor_id=principal.user.id if principal else None,
+                    actor=principal.user.username if principal else SYSTEM,
+                    action=action,
+                    target=cmd.target if cmd else target,
+                    project_id=cmd.project_id if cmd else project_id,
+                    outcome=Outcome.DENIED if denied else Outcome.FAILED,
+                    detail={"error": exc.message},
+                )
+            raise

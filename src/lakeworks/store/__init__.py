@@ -1,0 +1,1 @@
+"""The only package that imports SQLAlchemy: tables, queries, the unit of work, migrations."""

@@ -1,0 +1,66 @@
+"""The unit of work: one transaction per service command, with the repositories on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from lakeworks.errors import Conflict
+from lakeworks.store.audit import AuditRepo
+from lakeworks.store.database import check_migrated, make_engine
+from lakeworks.store.projects import ProjectRepo
+from lakeworks.store.users import UserRepo
+
+
+class UnitOfWork:
+    """Repositories sharing one SQLAlchemy session; committed by ``Store.transaction``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.users = UserRepo(session)
+        self.projects = ProjectRepo(session)
+        self.audit = AuditRepo(session)
+
+    def flush(self) -> None:
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict("That conflicts with something that already exists.") from exc
+
+
+class Store:
+    """Owns the engine; hands out units of work."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(make_engine(url))
+
+    def check_migrated(self) -> None:
+        check_migrated(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        """Commit when the block ends normally, roll back when it raises."""
+        with self._sessions() as session:
+            uow = UnitOfWork(session)
+            try:
+                yield uow
+                session.commit()
+            except IntegrityError as exc:
+                session.rollback()
+                raise Conflict("That conflicts with something that already exists.") from exc
+            except BaseException:
+                # BaseException: a cancelled request must not leave a half-written transaction.
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
