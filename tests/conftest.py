@@ -27,7 +27,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from lakeworks.app import create_app
 from lakeworks.config import Settings
 from lakeworks.entities.users import User
 from lakeworks.services import auth, users
@@ -107,6 +106,8 @@ def settings(tmp_path: Path, store: Store) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, store: Store) -> FastAPI:
+    from lakeworks.app import create_app
+
     return create_app(settings, store)
 
 
@@ -117,9 +118,10 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def platform(app: FastAPI) -> Platform:
-    result: Platform = app.state.platform
-    return result
+def platform(settings: Settings, store: Store) -> Platform:
+    """The Platform services use; the ``app`` fixture shares the same settings and store."""
+    settings.projects_dir.mkdir(parents=True, exist_ok=True)
+    return Platform(settings, store)
 
 
 @pytest.fixture

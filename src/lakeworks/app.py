@@ -65,6 +65,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.setup_token = setup_token
 
+    @app.get("/api/v2/swagger.json", include_in_schema=False)
+    def swagger_json() -> dict[str, object]:
+        # CML clients look for the document under this name.
+        return app.openapi()
+
     api_errors.install(app)
     app.include_router(api_router, prefix="/api/v2")
     app.include_router(v1_router, prefix="/api/v1")

@@ -55,8 +55,8 @@ class Settings(BaseSettings):
     dev_mode: bool = Field(
         default=False,
         description=(
-            "Development mode: a missing secret key is generated and kept in the data "
-            "directory, cookies are sent over plain HTTP."
+            "Development mode: a missing secret key is generated once and kept in the "
+            "data directory. Never on a shared server."
         ),
     )
     max_upload_bytes: int = Field(
@@ -148,3 +148,19 @@ def check_secret_key(settings: Settings) -> Settings:
     if len(set(key)) < 8:
         raise InsecureSettings("LAKEWORKS_SECRET_KEY is too weak: it repeats too few characters.")
     return settings
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from the ``Settings`` fields."""
+    lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, Path):
+            shown = f"`{default.as_posix()}`"
+        elif default in ("", None):
+            shown = "(empty)"
+        else:
+            shown = f"`{str(default).lower() if isinstance(default, bool) else default}`"
+        meaning = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `LAKEWORKS_{name.upper()}` | {shown} | {meaning} |")
+    return "\n".join(lines)

@@ -1,0 +1,142 @@
+"""Rendering pages: the template environment, the context every page gets, flash messages and
+the error page the application's error handler shows to browsers."""
+
+from __future__ import annotations
+
+import secrets
+from importlib import resources
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from lakeworks import __version__
+from lakeworks.api.deps import session_principal
+from lakeworks.errors import LakeworksError, NotFound, Unauthenticated, http_status
+from lakeworks.services.permissions import Action
+from lakeworks.services.platform import Platform, Principal
+from lakeworks.services.projects import allowed
+from lakeworks.ui.filters import FILTERS
+
+_TEMPLATE_DIR = resources.files("lakeworks.ui") / "templates"
+# Starlette's Jinja2Templates turns autoescaping on for every template.
+templates = Jinja2Templates(directory=str(_TEMPLATE_DIR))
+templates.env.filters.update(FILTERS)
+templates.env.globals.update(Action=Action, allowed=allowed, version=__version__)
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
+
+FLASH_KEY = "flash"
+
+
+def platform_of(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use (the login form needs one too)."""
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return str(token)
+
+
+def start_session(request: Request, user_id: int) -> None:
+    """Sign a browser in; a fresh session and token, so a planted cookie gains nothing."""
+    request.session.clear()
+    request.session["user_id"] = user_id
+    request.session["csrf"] = secrets.token_urlsafe(32)
+
+
+def flash(request: Request, message: str, kind: str = "success") -> None:
+    """A message shown once on the next page rendered (after a POST-redirect-GET)."""
+    messages = list(request.session.get(FLASH_KEY, []))
+    messages.append([kind, message])
+    request.session[FLASH_KEY] = messages
+
+
+def redirect(url: str, *, query: dict[str, str] | None = None) -> RedirectResponse:
+    if query:
+        url = f"{url}?{urlencode(query)}"
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(target: str | None, default: str = "/projects") -> str:
+    """Only same-site paths: a login link must not bounce people to another host."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    error: str | None = None,
+) -> HTMLResponse:
+    """Render ``template`` inside the layout, with the signed-in user and pending messages."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    messages = request.session.pop(FLASH_KEY, []) if "session" in request.scope else []
+    if error:
+        messages = [*messages, ["error", error]]
+    page: dict[str, Any] = {
+        "user": principal.user if principal else None,
+        "is_admin": bool(principal and principal.is_admin),
+        "csrf_token": csrf_token(request) if "session" in request.scope else "",
+        "flashes": messages,
+        "nav": "",
+        "setup_active": request.app.state.setup_token.active,
+    }
+    page.update(context or {})
+    return templates.TemplateResponse(request, template, page, status_code=status)
+
+
+def form_error(request: Request, exc: LakeworksError) -> None:
+    """Re-raise errors a form cannot help with (not found, forbidden, signed out).
+
+    The rest (bad input, conflicts, too large) are shown on the form itself, keeping what the
+    person typed.
+    """
+    if http_status(exc) in (401, 403, 404):
+        raise exc
+
+
+def error_page(request: Request, exc: LakeworksError) -> Response:
+    """What a browser sees for an error: a sign-in redirect, or a page saying what went wrong."""
+    if isinstance(exc, Unauthenticated):
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        if request.method != "GET":
+            # A form posted after the login expired: come back to the page that held it.
+            referer = urlsplit(request.headers.get("referer", ""))
+            target = referer.path + (f"?{referer.query}" if referer.query else "")
+        return RedirectResponse(f"/login?next={quote(safe_next(target), safe='')}", 303)
+    if "session" in request.scope and getattr(request.state, "principal", None) is None:
+        request.state.principal = session_principal(request, platform_of(request))
+    status = http_status(exc)
+    titles = {
+        400: "That did not work",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        413: "Too large",
+        429: "Limit reached",
+    }
+    return render(
+        request,
+        "error.html",
+        {
+            "status": status,
+            "title": titles.get(status, "Something went wrong"),
+            "message": exc.message,
+            "not_found": isinstance(exc, NotFound),
+        },
+        status=status,
+    )
