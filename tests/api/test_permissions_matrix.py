@@ -1,4 +1,4 @@
-"""Every project route × every role: what is allowed, refused (403) or hidden (404).
+"""Every project route x every role: what is allowed, refused (403) or hidden (404).
 
 The expected table below is written out by hand from CML's role definitions, independently of
 ``services.permissions.MINIMUM_ROLE``, so a change to the rules shows up here as a failure.
