@@ -73,7 +73,8 @@ def test_dotdot_paths_refused(
     response = client.put(
         f"/api/v2/projects/{project}/files/{path}", headers=alice, content=b"evil"
     )
-    assert response.status_code in (400, 404), response.text
+    # Clients may normalise the dots away first (then another route answers 404/405).
+    assert response.status_code in (400, 404, 405), response.text
     assert not list(settings.data_dir.parent.rglob("outside.txt"))
 
 
