@@ -7,7 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
+import swagger_ui_bundle
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -57,13 +60,26 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         description="CML-compatible API v2 of Lakeworks. Authenticate with "
         "`Authorization: Bearer <API key>`; create keys under User settings → API keys.",
         openapi_url="/api/v2/openapi.json",
-        docs_url="/api/v2/docs",
+        docs_url=None,  # served below from packaged assets, not a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.platform = platform
     app.state.settings = settings
     app.state.setup_token = setup_token
+
+    app.mount("/api/v2/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+              name="docs-assets")
+
+    @app.get("/api/v2/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/api/v2/openapi.json",
+            title="Lakeworks API v2",
+            swagger_js_url="/api/v2/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/api/v2/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/static/logo.svg",
+        )
 
     @app.get("/api/v2/swagger.json", include_in_schema=False)
     def swagger_json() -> dict[str, object]:

@@ -362,7 +362,11 @@ def test_openapi_document(client: TestClient) -> None:
         "list_v2_keys",
     } <= operations
     assert client.get("/api/v2/swagger.json").json()["paths"] == spec["paths"]
-    assert client.get("/api/v2/docs").status_code == 200
+    docs = client.get("/api/v2/docs")
+    assert docs.status_code == 200
+    # Everything the docs page loads comes from this server, never a CDN.
+    assert "https://" not in docs.text and "http://" not in docs.text
+    assert client.get("/api/v2/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_requests_without_credentials(client: TestClient) -> None:
