@@ -68,8 +68,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.setup_token = setup_token
 
-    app.mount("/api/v2/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
-              name="docs-assets")
+    app.mount(
+        "/api/v2/docs-assets",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="docs-assets",
+    )
 
     @app.get("/api/v2/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:

@@ -127,9 +127,10 @@ def check_secret_key(settings: Settings) -> Settings:
     key = settings.secret_key
     if not key and settings.dev_mode:
         key_file = settings.data_dir / "secret_key"
-        if key_file.exists():
-            key = key_file.read_text().strip()
-        else:
+        key = key_file.read_text().strip() if key_file.exists() else ""
+        if len(key) < MIN_SECRET_LENGTH:
+            # Missing, or left empty by a start interrupted between creating and writing it:
+            # an empty key would sign session cookies that anyone can forge.
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             key = secrets.token_urlsafe(48)
             key_file.touch(mode=0o600)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,7 +31,7 @@ class BodySizeLimit:
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await _reject(send, error)
+                    await _reject(scope, send, error)
                     return
         received = 0
         started = False
@@ -54,21 +55,33 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _reject(send, error)
+                await _reject(scope, send, error)
+
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Too large · Lakeworks</title><link rel="stylesheet" href="/static/app.css"></head>
+<body><main class="error-card"><h1>Upload too large</h1><p class="lead">{message}</p>
+<p><a href="javascript:history.back()">Go back</a></p></main></body></html>"""
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _reject(send: Send, error: PayloadTooLarge) -> None:
-    body = json.dumps(error_body(error)).encode()
+async def _reject(scope: Scope, send: Send, error: PayloadTooLarge) -> None:
+    if str(scope.get("path", "")).startswith("/api/"):
+        body = json.dumps(error_body(error)).encode()
+        content_type = b"application/json"
+    else:
+        # A browser form post: a small page it can show, with a way back.
+        body = _PAGE.format(message=html.escape(error.message)).encode()
+        content_type = b"text/html; charset=utf-8"
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
             ],
         }

@@ -7,8 +7,10 @@ Sizes are counted on the bytes actually written, not on what headers claim.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
+import uuid
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -79,6 +81,7 @@ def extract(archive: Path, dest: Path, *, max_bytes: int, max_members: int) -> N
             raise InvalidInput("The upload is not a .zip, .tar or .tar.gz archive.")
         _extract_tar(archive, dest, budget)
     _hoist_single_folder(dest)
+    _refuse_escaping_links(dest)
 
 
 def _extract_zip(archive: Path, dest: Path, budget: _Budget) -> None:
@@ -97,7 +100,14 @@ def _extract_zip(archive: Path, dest: Path, budget: _Budget) -> None:
                 # link text: never followed, never a way out.
                 with zf.open(info) as source:
                     _copy(source, target, budget)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        NotImplementedError,
+        OSError,
+    ) as exc:
+        # OSError: members that clash on disk (a file "a" and a file "a/b") are bad input too.
         raise InvalidInput(f"The zip archive is damaged or unsupported: {exc}") from exc
 
 
@@ -136,8 +146,29 @@ def _hoist_single_folder(dest: Path) -> None:
     if len(entries) != 1 or not entries[0].is_dir() or entries[0].is_symlink():
         return
     inner = entries[0]
-    holding = dest / f".lakeworks-unpack-{inner.name}"
+    # Random, so no entry of the folder (which moves into dest next to it) can share its name.
+    holding = dest / f".lakeworks-unpack-{uuid.uuid4().hex}"
     inner.rename(holding)
     for child in holding.iterdir():
         shutil.move(str(child), dest / child.name)
     holding.rmdir()
+
+
+def _refuse_escaping_links(dest: Path) -> None:
+    """Check every link once the tree is in place.
+
+    The tar filter judges each link where it is extracted, but hoisting the top folder moves
+    links up one level (``top/link -> ../x`` then points out of ``dest``), so check again.
+    """
+    root = dest.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            if not path.is_symlink():
+                continue
+            target = (path.parent / os.readlink(path)).resolve()
+            if target != root and root not in target.parents:
+                rel = path.relative_to(root).as_posix()
+                raise InvalidInput(
+                    f"Archive member {rel!r} is a link pointing outside the project; it is refused."
+                )

@@ -219,7 +219,10 @@ class SetupToken:
     def active(self) -> bool:
         return self._hash is not None
 
-    def consume(self, secret: str) -> None:
+    def check(self, secret: str) -> None:
         if self._hash is None or not hmac.compare_digest(self._hash, hash_key(secret)):
             raise PermissionDenied("The setup secret is wrong or was already used.")
+
+    def consume(self, secret: str) -> None:
+        self.check(secret)
         self._hash = None

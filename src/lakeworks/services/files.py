@@ -168,16 +168,32 @@ def download_path(
 
 
 def write_bytes(
-    platform: Platform, principal: Principal, project_id: str, path: str, content: bytes
+    platform: Platform,
+    principal: Principal,
+    project_id: str,
+    path: str,
+    content: bytes,
+    *,
+    exclusive: bool = False,
 ) -> FileEntry:
+    """Write a file; with ``exclusive`` refuse (Conflict) when it exists, atomically."""
     with platform.command(principal, "file.write", target=path, project_id=project_id) as cmd:
         require(cmd.uow, principal, project_id, Action.WRITE_FILES)
         root = project_root(platform, project_id)
         location = _writable(root, path)
         location.parent.mkdir(parents=True, exist_ok=True)
         tmp = location.with_name(f".{location.name}.lakeworks-tmp")
-        tmp.write_bytes(content)
-        os.replace(tmp, location)  # readers never see a half-written file
+        with _create_new(tmp) as out:
+            out.write(content)
+        if exclusive:
+            try:
+                os.link(tmp, location)  # fails if the name exists, with no window for a race
+            except FileExistsError:
+                raise Conflict(f"{clean_relative(path).as_posix()!r} already exists.") from None
+            finally:
+                tmp.unlink(missing_ok=True)
+        else:
+            os.replace(tmp, location)  # readers never see a half-written file
         cmd.detail = {"bytes": len(content)}
         return _entry(root, location)
 
@@ -195,7 +211,7 @@ def write_stream(
         tmp = location.with_name(f".{location.name}.lakeworks-tmp")
         written = 0
         try:
-            with tmp.open("wb") as out:
+            with _create_new(tmp) as out:
                 while chunk := source.read(_CHUNK):
                     written += len(chunk)
                     if written > limit:
@@ -258,6 +274,17 @@ def delete(platform: Platform, principal: Principal, project_id: str, path: str)
             shutil.rmtree(location)
         else:
             raise NotFound(f"No file or folder {path!r} in the project.")
+
+
+def _create_new(tmp: Path) -> BinaryIO:
+    """Open a fresh temporary file for writing, never following a link at its name.
+
+    The name is predictable and workloads (or a cloned repository) can put a symlink there;
+    opening it plainly would write through the link to a file outside the project.
+    """
+    tmp.unlink(missing_ok=True)  # removes a planted link itself, not what it points at
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    return os.fdopen(os.open(tmp, flags, 0o666), "wb")
 
 
 def _writable(root: Path, path: str) -> Path:

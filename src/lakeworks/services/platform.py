@@ -79,7 +79,7 @@ class Platform:
                     actor_id=principal.user.id if principal else None,
                     actor=principal.user.username if principal else SYSTEM,
                     action=action,
-                    target=cmd.target,
+                    target=_storable(cmd.target),
                     project_id=cmd.project_id,
                     outcome=Outcome.SUCCESS,
                     detail=cmd.detail,
@@ -92,9 +92,15 @@ class Platform:
                     actor_id=principal.user.id if principal else None,
                     actor=principal.user.username if principal else SYSTEM,
                     action=action,
-                    target=cmd.target if cmd else target,
+                    target=_storable(cmd.target if cmd else target),
                     project_id=cmd.project_id if cmd else project_id,
                     outcome=Outcome.DENIED if denied else Outcome.FAILED,
                     detail={"error": exc.message},
                 )
             raise
+
+
+def _storable(text: str) -> str:
+    # Targets echo user input; PostgreSQL text cannot hold NUL, and a refusal of such input
+    # must still be audited rather than fail on the audit write.
+    return text.replace("\x00", "\\x00")

@@ -339,8 +339,14 @@ def replace_env(
 ) -> list[EnvVar]:
     """Replace every variable. A secret sent back as the mask keeps its stored value."""
     with platform.command(principal, "project.env", project_id=project_id) as cmd:
-        require(cmd.uow, principal, project_id, Action.CHANGE_SETTINGS)
+        project = require(cmd.uow, principal, project_id, Action.CHANGE_SETTINGS)
+        names = [v.name for v in env]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise InvalidInput(f"Environment variables given twice: {', '.join(duplicates)}.")
+        validate_env({v.name: v.value for v in env})
         _apply_env(cmd.uow.projects, project_id, env)
+        cmd.target = project.name
         cmd.detail = {"names": sorted(v.name for v in env)}
         return [EnvVar(v.name, SECRET_MASK if v.secret else v.value, v.secret) for v in env]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from lakeworks.entities.projects import COLLABORATOR_ROLES, Role
 from lakeworks.entities.users import Team, TeamMember, User
 from lakeworks.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from lakeworks.services.auth import USERNAME_RE, hash_password
+from lakeworks.services.auth import USERNAME_RE, SetupToken, hash_password
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import UnitOfWork
 
 
-def _require_admin(principal: Principal | None) -> None:
+def require_admin(principal: Principal | None) -> None:
     # None is the operator at the command line (`lakeworks admin ...`), who owns the machine.
     if principal is not None and not principal.is_admin:
         raise PermissionDenied("Only site administrators can do this.")
@@ -39,7 +39,7 @@ def create_user(
     """Create a local account. ``password`` None makes an API-key-only account."""
     username = validate_username(username)
     with platform.command(principal, "user.create", target=username) as cmd:
-        _require_admin(principal)
+        require_admin(principal)
         if cmd.uow.users.by_username(username) or cmd.uow.users.team_by_name(username):
             raise Conflict(f"The name {username!r} is already taken by a user or team.")
         user = cmd.uow.users.add(
@@ -51,6 +51,51 @@ def create_user(
         )
         cmd.detail = {"is_admin": is_admin}
         return user
+
+
+def setup_first_admin(
+    platform: Platform,
+    token: SetupToken,
+    secret: str,
+    *,
+    username: str,
+    password: str,
+    name: str = "",
+    email: str = "",
+) -> User:
+    """Create the first site administrator with the one-time setup secret.
+
+    The secret is spent only when the account was created, so a typo in the form does not
+    force a restart to get a new one.
+    """
+    if admin_exists(platform):
+        raise Conflict("An administrator exists already; sign in instead.")
+    token.check(secret)
+    user = create_user(
+        platform, None, username=username, password=password, name=name, email=email, is_admin=True
+    )
+    token.consume(secret)
+    return user
+
+
+def update_profile(
+    platform: Platform,
+    principal: Principal,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+) -> User:
+    """People edit their own name and email."""
+    with platform.command(principal, "user.profile", target=principal.user.username) as cmd:
+        if principal.project_scope is not None:
+            raise PermissionDenied("Workload keys cannot change profiles.")
+        values = {k: v.strip() for k, v in (("name", name), ("email", email)) if v is not None}
+        if "email" in values and values["email"] and "@" not in values["email"]:
+            raise InvalidInput(f"{values['email']!r} is not an email address.")
+        cmd.detail = dict(values)
+        updated = cmd.uow.users.update(principal.user.id, **values)
+        assert updated is not None
+        return updated
 
 
 def admin_exists(platform: Platform) -> bool:
@@ -84,7 +129,7 @@ def update_user(
     password: str | None = None,
 ) -> User:
     with platform.command(principal, "user.update", target=username) as cmd:
-        _require_admin(principal)
+        require_admin(principal)
         user = cmd.uow.users.by_username(username)
         if user is None:
             raise NotFound(f"User {username!r} not found.")
@@ -116,7 +161,7 @@ def create_team(
 ) -> Team:
     name = validate_username(name)
     with platform.command(principal, "team.create", target=name) as cmd:
-        _require_admin(principal)
+        require_admin(principal)
         if cmd.uow.users.by_username(name) or cmd.uow.users.team_by_name(name):
             raise Conflict(f"The name {name!r} is already taken by a user or team.")
         return cmd.uow.users.add_team(name=name, description=description.strip())
@@ -138,7 +183,7 @@ def set_team_member(
 ) -> None:
     """Add a user to a team, or change the role they get on the team's projects."""
     with platform.command(principal, "team.set_member", target=f"{team_name}/{username}") as cmd:
-        _require_admin(principal)
+        require_admin(principal)
         team = _team(cmd.uow, team_name)
         user = cmd.uow.users.by_username(username)
         if user is None:
@@ -158,7 +203,7 @@ def remove_team_member(
     platform: Platform, principal: Principal | None, team_name: str, username: str
 ) -> None:
     with platform.command(principal, "team.remove_member", target=f"{team_name}/{username}") as cmd:
-        _require_admin(principal)
+        require_admin(principal)
         team = _team(cmd.uow, team_name)
         user = cmd.uow.users.by_username(username)
         if user is None or not cmd.uow.users.remove_team_member(team.id, user.id):
@@ -167,7 +212,7 @@ def remove_team_member(
 
 def delete_team(platform: Platform, principal: Principal | None, team_name: str) -> None:
     with platform.command(principal, "team.delete", target=team_name) as cmd:
-        _require_admin(principal)
+        require_admin(principal)
         team = _team(cmd.uow, team_name)
         if cmd.uow.projects.count_owned_by_team(team.id):
             raise Conflict(f"Team {team_name!r} still owns projects; delete or move them first.")

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from lakeworks.errors import Conflict
+from lakeworks.errors import Conflict, InvalidInput
 from lakeworks.store.audit import AuditRepo
 from lakeworks.store.database import check_migrated, make_engine
 from lakeworks.store.projects import ProjectRepo
@@ -57,6 +57,13 @@ class Store:
             except IntegrityError as exc:
                 session.rollback()
                 raise Conflict("That conflicts with something that already exists.") from exc
+            except DataError as exc:
+                # PostgreSQL refuses what SQLite stores (NUL bytes, strings over a column's
+                # length): bad input, not a server error.
+                session.rollback()
+                raise InvalidInput(
+                    "A value is too long or holds characters that cannot be stored."
+                ) from exc
             except BaseException:
                 # BaseException: a cancelled request must not leave a half-written transaction.
                 session.rollback()

@@ -96,15 +96,14 @@ def setup(
             raise InvalidInput(f"Passwords need at least {auth.MIN_PASSWORD_LENGTH} characters.")
         if password != password_again:
             raise InvalidInput("The two passwords differ.")
-        request.app.state.setup_token.consume(secret.strip())
-        user = users.create_user(
+        user = users.setup_first_admin(
             platform,
-            None,
+            request.app.state.setup_token,
+            secret.strip(),
             username=username,
             password=password,
             name=name,
             email=email,
-            is_admin=True,
         )
     except LakeworksError as exc:
         return render(

@@ -9,8 +9,9 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 # CommonMark with raw HTML off: a README is user content and must never inject markup.
-# markdown-it also refuses javascript: and data: links by default.
-_markdown = MarkdownIt("commonmark", {"html": False})
+# markdown-it also refuses javascript: and data: links by default. Tables and strikethrough
+# are enabled because READMEs written for git hosts use them.
+_markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
 
 def markdown(text: str) -> Markup:

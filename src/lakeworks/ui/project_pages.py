@@ -65,7 +65,9 @@ def project_list(
     )
 
 
-def _new_form(request: Request, form: dict[str, str], *, status: int = 200, error: str = "") -> Response:
+def _new_form(
+    request: Request, form: dict[str, str], *, status: int = 200, error: str = ""
+) -> Response:
     return render(
         request,
         "projects/new.html",
@@ -152,7 +154,9 @@ def _source_spec(
 
 
 @router.get("/projects/{project_id}")
-def overview(request: Request, platform: PlatformDep, principal: UserDep, project_id: str) -> Response:
+def overview(
+    request: Request, platform: PlatformDep, principal: UserDep, project_id: str
+) -> Response:
     view = projects.get(platform, principal, project_id)
     entries = files.list_dir(platform, principal, project_id, "")
     readme_entry = next(
@@ -184,7 +188,9 @@ def overview(request: Request, platform: PlatformDep, principal: UserDep, projec
             "entries": entries,
             "readme_entry": readme_entry,
             "readme": readme,
-            "readme_is_markdown": bool(readme_entry and readme_entry.name.lower().endswith(("md", "markdown"))),
+            "readme_is_markdown": bool(
+                readme_entry and readme_entry.name.lower().endswith(("md", "markdown"))
+            ),
             "readme_note": readme_note,
         },
     )
