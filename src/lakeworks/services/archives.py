@@ -54,9 +54,17 @@ def member_path(name: str) -> PurePosixPath | None:
     return PurePosixPath(*parts) if parts else None
 
 
-def _copy(source: IO[bytes], target: Path, budget: _Budget) -> None:
+def _copy(source: IO[bytes], target: Path, budget: _Budget, dest: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("wb") as out:
+    # Never write through a link already on disk (an earlier member), whatever the filters
+    # upstream concluded: the real parent must be inside dest and the name must not be a link.
+    root = dest.resolve()
+    parent = target.parent.resolve(strict=True)
+    if (parent != root and root not in parent.parents) or target.is_symlink():
+        raise InvalidInput(f"Archive member {target.name!r} would be written through a link.")
+    if target.is_file():
+        target.unlink()  # a repeated member name: the later one wins, as unzip does
+    with target.open("xb") as out:
         while chunk := source.read(_CHUNK):
             budget.spend(len(chunk))
             out.write(chunk)
@@ -99,7 +107,7 @@ def _extract_zip(archive: Path, dest: Path, budget: _Budget) -> None:
                 # Unix symlinks in zips (mode S_IFLNK) are written as plain files holding the
                 # link text: never followed, never a way out.
                 with zf.open(info) as source:
-                    _copy(source, target, budget)
+                    _copy(source, target, budget, dest)
     except (
         zipfile.BadZipFile,
         zipfile.LargeZipFile,
@@ -130,7 +138,7 @@ def _extract_tar(archive: Path, dest: Path, budget: _Budget) -> None:
                 elif safe.isreg():
                     source = tf.extractfile(safe)
                     assert source is not None
-                    _copy(source, target, budget)
+                    _copy(source, target, budget, dest)
                 elif safe.issym() or safe.islnk():
                     target.parent.mkdir(parents=True, exist_ok=True)
                     tf.extract(safe, dest, set_attrs=False, filter="data")

