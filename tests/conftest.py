@@ -101,6 +101,7 @@ def settings(tmp_path: Path, store: Store) -> Settings:
         max_upload_bytes=2 * 1024 * 1024,
         max_archive_bytes=4 * 1024 * 1024,
         max_archive_members=500,
+        scheduler_enabled=False,  # tests drive ticks themselves (Scheduler.tick)
     )
 
 

@@ -20,6 +20,7 @@ from lakeworks.api.limits import BodySizeLimit
 from lakeworks.api.routes import router as api_router
 from lakeworks.api.v1 import router as v1_router
 from lakeworks.config import Settings, check_secret_key
+from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import users
 from lakeworks.services.auth import SetupToken
 from lakeworks.services.platform import Platform
@@ -52,7 +53,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 "(or run `lakeworks admin create-user NAME --admin`).\n",
                 flush=True,
             )
-        yield
+        scheduler = Scheduler(platform) if settings.scheduler_enabled else None
+        if scheduler is not None:
+            scheduler.start()
+        app.state.scheduler = scheduler
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
 
     app = FastAPI(
         title="Lakeworks API v2",

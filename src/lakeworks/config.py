@@ -84,6 +84,41 @@ class Settings(BaseSettings):
         default=8 * 3600, gt=0, description="How long a browser login lasts."
     )
 
+    executor: str = Field(
+        default="local",
+        description="Where workloads run: `local` (processes on this machine).",
+    )
+    runtimes_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where Python runtimes (shared, read-only virtual environments) are built. "
+            "Empty means `runtimes` in the data directory."
+        ),
+    )
+    scheduler_enabled: bool = Field(
+        default=True,
+        description="Run the scheduler and reconciler loops in this server process.",
+    )
+    scheduler_tick_seconds: float = Field(
+        default=1.0, gt=0, description="How often the scheduler looks for work, in seconds."
+    )
+    quota_cpu: float = Field(
+        default=8.0, gt=0, description="Default per-user limit on vCPUs held by running workloads."
+    )
+    quota_memory_mb: int = Field(
+        default=16384,
+        gt=0,
+        description="Default per-user limit on memory (MiB) held by running workloads.",
+    )
+    smtp_host: str = Field(default="", description="SMTP server for job emails; empty: no email.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    smtp_from: str = Field(
+        default="lakeworks@localhost", description="Sender address of job emails."
+    )
+    smtp_username: str = Field(default="", description="SMTP login, if the server needs one.")
+    smtp_password: str = Field(default="", description="SMTP password.")
+    smtp_starttls: bool = Field(default=False, description="Use STARTTLS with the SMTP server.")
+
     @field_validator("public_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
@@ -112,6 +147,15 @@ class Settings(BaseSettings):
     @property
     def projects_dir(self) -> Path:
         return self.data_dir / "projects"
+
+    @property
+    def resolved_runtimes_dir(self) -> Path:
+        return self.runtimes_dir or self.data_dir / "runtimes"
+
+    @property
+    def workloads_dir(self) -> Path:
+        """Logs and executor state of workloads (outside every project)."""
+        return self.data_dir / "workloads"
 
     @property
     def https(self) -> bool:

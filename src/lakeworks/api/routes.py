@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lakeworks.api import files, projects, users
+from lakeworks.api import files, jobs, projects, users
 
 router = APIRouter()
 router.include_router(projects.router)
 router.include_router(files.router)
 router.include_router(users.router)
+router.include_router(jobs.router)

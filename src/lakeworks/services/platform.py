@@ -11,6 +11,7 @@ from lakeworks.config import Settings
 from lakeworks.entities.audit import Outcome
 from lakeworks.entities.users import User
 from lakeworks.errors import LakeworksError, PermissionDenied, Unauthenticated
+from lakeworks.executors.base import Executor
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import Store, UnitOfWork
 
@@ -46,9 +47,21 @@ class Command:
 class Platform:
     """Settings and store, handed to every service function."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, executor: Executor | None = None) -> None:
         self.settings = settings
         self.store = store
+        self._executor = executor
+
+    @property
+    def executor(self) -> Executor:
+        """The executor workloads start on (created on first use, so plain API use needs none)."""
+        if self._executor is None:
+            from lakeworks.executors.local import LocalExecutor
+
+            if self.settings.executor != "local":
+                raise LakeworksError(f"Unknown executor {self.settings.executor!r}.")
+            self._executor = LocalExecutor(state_dir=self.settings.workloads_dir / "executor")
+        return self._executor
 
     def read(self) -> Any:
         """A unit of work for queries (committed empty, so no audit)."""

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -192,3 +193,113 @@ class AuditEventRow(Base):
     project_id: Mapped[str | None] = mapped_column(String(19), nullable=True)
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WorkloadRow(Base):
+    __tablename__ = "workloads"
+    __table_args__ = (
+        Index("ix_workloads_status", "status"),
+        Index("ix_workloads_project_id", "project_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # the CML engine id
+    kind: Mapped[str] = mapped_column(String(16))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    executor: Mapped[str] = mapped_column(String(16))
+    handle: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    address: Mapped[str] = mapped_column(String(200), default="")
+    log_path: Mapped[str] = mapped_column(Text, default="")
+    cpu: Mapped[float] = mapped_column(Float, default=1.0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=2048)
+    gpu: Mapped[int] = mapped_column(Integer, default=0)
+    api_key_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ResourceProfileRow(Base):
+    __tablename__ = "resource_profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    cpu: Mapped[float] = mapped_column(Float)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    gpu: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UserQuotaRow(Base):
+    """Per-user limits on what their running workloads may hold at once."""
+
+    __tablename__ = "user_quotas"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    cpu: Mapped[float] = mapped_column(Float)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_project_id", "project_id"),
+        Index("ix_jobs_next_fire_at", "next_fire_at"),
+        Index("ix_jobs_parent_id", "parent_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(19), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    script: Mapped[str] = mapped_column(Text)
+    arguments: Mapped[str] = mapped_column(Text, default="")
+    runtime_identifier: Mapped[str] = mapped_column(Text, default="")
+    cpu: Mapped[float] = mapped_column(Float, default=1.0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=2048)
+    environment: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    timeout_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    kill_on_timeout: Mapped[bool] = mapped_column(Boolean, default=True)
+    schedule_kind: Mapped[str] = mapped_column(String(16))
+    schedule: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True
+    )
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JobRunRow(Base):
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        Index("ix_job_runs_job_id", "job_id"),
+        Index("ix_job_runs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(19), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    arguments: Mapped[str] = mapped_column(Text, default="")
+    environment: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    workload_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    parent_run_id: Mapped[str | None] = mapped_column(String(19), nullable=True)
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cpu: Mapped[float] = mapped_column(Float, default=1.0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=2048)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    starting_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    running_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")

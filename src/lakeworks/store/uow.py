@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from lakeworks.errors import Conflict, InvalidInput
 from lakeworks.store.audit import AuditRepo
 from lakeworks.store.database import check_migrated, make_engine
+from lakeworks.store.jobs import JobRepo
 from lakeworks.store.projects import ProjectRepo
 from lakeworks.store.users import UserRepo
+from lakeworks.store.workloads import WorkloadRepo
 
 
 class UnitOfWork:
@@ -24,6 +26,8 @@ class UnitOfWork:
         self.users = UserRepo(session)
         self.projects = ProjectRepo(session)
         self.audit = AuditRepo(session)
+        self.workloads = WorkloadRepo(session)
+        self.jobs = JobRepo(session)
 
     def flush(self) -> None:
         try:

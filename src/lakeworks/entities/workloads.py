@@ -1,0 +1,127 @@
+"""Workloads: one OS process tree each (job run, session, model replica, application, build).
+
+A workload's status only moves along ``TRANSITIONS``; services apply a move with an atomic
+``UPDATE … WHERE status = :expected`` so two server processes can never both apply one.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+
+class WorkloadKind(enum.StrEnum):
+    JOB_RUN = "job_run"
+    SESSION = "session"
+    APPLICATION = "application"
+    MODEL_REPLICA = "model_replica"
+    MODEL_BUILD = "model_build"
+    WORKER = "worker"
+
+
+class WorkloadStatus(enum.StrEnum):
+    PENDING = "pending"  # recorded, waiting for resources or quota
+    STARTING = "starting"  # handed to the executor
+    RUNNING = "running"
+    STOPPING = "stopping"  # a stop was asked for; the executor is ending it
+    SUCCEEDED = "succeeded"  # exit code 0
+    FAILED = "failed"  # non-zero exit, or could not start
+    TIMEDOUT = "timedout"  # killed at its time limit
+    STOPPED = "stopped"  # stopped on request
+    OOM = "oom"  # killed for exceeding its memory limit
+    LOST = "lost"  # the process vanished and no exit could be recorded (e.g. server crash)
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {
+        WorkloadStatus.SUCCEEDED,
+        WorkloadStatus.FAILED,
+        WorkloadStatus.TIMEDOUT,
+        WorkloadStatus.STOPPED,
+        WorkloadStatus.OOM,
+        WorkloadStatus.LOST,
+    }
+)
+
+_ENDINGS = FINAL_STATUSES
+
+TRANSITIONS: dict[WorkloadStatus, frozenset[WorkloadStatus]] = {
+    WorkloadStatus.PENDING: frozenset(
+        {WorkloadStatus.STARTING, WorkloadStatus.STOPPED, WorkloadStatus.FAILED}
+    ),
+    WorkloadStatus.STARTING: frozenset(
+        {WorkloadStatus.RUNNING, WorkloadStatus.STOPPING} | _ENDINGS
+    ),
+    WorkloadStatus.RUNNING: frozenset({WorkloadStatus.STOPPING} | _ENDINGS),
+    WorkloadStatus.STOPPING: _ENDINGS,
+}
+
+
+def can_move(current: WorkloadStatus, target: WorkloadStatus) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 1.0  # vCPUs
+    memory_mb: int = 2048
+    gpu: int = 0
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """Everything an executor needs to start one process tree.
+
+    ``argv`` runs with ``project_dir`` as the working directory, which the workload sees as
+    ``/home/cdsw`` when the executor can bind-mount it (bubblewrap), and as its real path
+    otherwise. ``runtime_dir`` is the Python environment (a venv) the workload uses; it is
+    mounted read-only where possible. ``ports`` names the ports the workload wants (e.g.
+    ``["CDSW_APP_PORT", "CDSW_READONLY_PORT"]``): the executor picks free ones and puts them
+    in the environment under those names.
+    """
+
+    workload_id: str
+    kind: WorkloadKind
+    argv: list[str]
+    env: dict[str, str]
+    project_dir: Path
+    log_path: Path
+    runtime_dir: Path | None = None
+    resources: Resources = field(default_factory=Resources)
+    ports: list[str] = field(default_factory=list)
+    extra_ro_binds: list[Path] = field(default_factory=list)  # e.g. the in-workload libraries
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """How a process tree ended."""
+
+    code: int  # exit code; negative for a signal (as subprocess reports it)
+    oom: bool = False  # killed by the memory limit
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Workload:
+    id: str
+    kind: WorkloadKind
+    project_id: str
+    user_id: int
+    status: WorkloadStatus
+    executor: str
+    handle: dict[str, Any]
+    address: str
+    log_path: str
+    resources: Resources
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+    reason: str

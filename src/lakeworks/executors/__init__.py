@@ -1,0 +1,1 @@
+"""Executors run workloads: one interface (``base.Executor``), chosen by name in settings."""

@@ -1,0 +1,1 @@
+"""Cron fires, dispatch of scheduled runs, timeouts, and the reconciler loop."""

@@ -1,0 +1,65 @@
+"""The scheduler thread: each tick fires cron jobs, starts claimed runs, records exits,
+enforces timeouts and fails orphaned runs. Every step is idempotent and guarded by
+conditional updates, so several server processes can run ticks against one database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from lakeworks.services import jobs, workloads
+from lakeworks.services.platform import Platform
+from lakeworks.store.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, platform: Platform, *, starters: int = 4) -> None:
+        self.platform = platform
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # Starting a run may build a runtime first (minutes, once); ticks must not wait.
+        self._starters = ThreadPoolExecutor(max_workers=starters, thread_name_prefix="start")
+
+    def recover(self) -> None:
+        """Re-adopt or close workloads left by a previous server process."""
+        jobs.on_workloads_ended(self.platform, workloads.recover(self.platform))
+        jobs.reconcile_orphans(self.platform)
+
+    def tick(self, now: datetime | None = None, *, wait: bool = False) -> None:
+        now = now or utcnow()
+        jobs.fire_due(self.platform, now)
+        futures = [
+            self._starters.submit(jobs.start, self.platform, run)
+            for run in jobs.claim(self.platform)
+        ]
+        if wait:
+            for future in futures:
+                future.result()
+        jobs.on_workloads_ended(self.platform, workloads.observe(self.platform))
+        jobs.enforce_timeouts(self.platform, now)
+        jobs.reconcile_orphans(self.platform)
+
+    def run_forever(self) -> None:
+        interval = self.platform.settings.scheduler_tick_seconds
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # the outermost edge: one bad tick must not end the loop
+                log.exception("scheduler tick failed")
+            self._stop.wait(interval)
+
+    def start(self) -> None:
+        self.recover()
+        self._thread = threading.Thread(target=self.run_forever, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._starters.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,325 @@
+"""Workload lifecycle, for every kind: launch through the executor, observe exits, stop,
+recover after a server restart. Kind-specific rules (job runs, sessions...) live in their
+own services and call these.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from lakeworks.entities.projects import Project
+from lakeworks.entities.users import ApiKeyKind, User
+from lakeworks.entities.workloads import (
+    ExitInfo,
+    Resources,
+    Workload,
+    WorkloadKind,
+    WorkloadSpec,
+    WorkloadStatus,
+)
+from lakeworks.errors import InvalidInput, InvalidState, NotFound
+from lakeworks.executors.base import StartFailed
+from lakeworks.services import auth
+from lakeworks.services.environment import new_engine_id
+from lakeworks.services.platform import Platform
+from lakeworks.store.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+# Where a workload's wrapper records its exit code, relative to the project root: it
+# survives a server crash, so runs that end while the server is down keep their outcome.
+EXIT_DIR = ".lakeworks/exits"
+STOP_GRACE_SECONDS = 10.0
+TIMEOUT_REASON = "timed out"
+
+# bash runs the command, then writes its exit status where the platform can read it.
+_WRAPPER = (
+    'mkdir -p "$(dirname "$LAKEWORKS_EXIT_FILE")"; "$@"; code=$?; '
+    'echo "$code" > "$LAKEWORKS_EXIT_FILE"; exit "$code"'
+)
+
+
+@dataclass(frozen=True)
+class LaunchContext:
+    """What a kind-specific service gets to build the command and environment."""
+
+    engine_id: str
+    project_home: str  # the project root as the workload sees it (/home/cdsw under bwrap)
+    v1_key: str
+    v2_key: str
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A workload that just reached a final status."""
+
+    workload: Workload
+    status: WorkloadStatus
+    reason: str
+
+
+def launch(
+    platform: Platform,
+    *,
+    kind: WorkloadKind,
+    project: Project,
+    user: User,
+    resources: Resources,
+    build: Callable[[LaunchContext], tuple[list[str], dict[str, str]]],
+    runtime_dir: Path | None,
+    extra_ro_binds: list[Path] | None = None,
+    ports: list[str] | None = None,
+    key_lifetime: timedelta = timedelta(days=7),
+) -> Workload:
+    """Record and start a workload. ``build`` returns (argv, env) once ids and keys exist.
+
+    Never raises for a workload that could not start: it is recorded as failed with the
+    reason, and returned, so callers treat every outcome the same way.
+    """
+    settings = platform.settings
+    engine_id = new_engine_id()
+    log_path = settings.workloads_dir / "logs" / f"{engine_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with platform.store.transaction() as uow:
+        uow.workloads.add(
+            workload_id=engine_id,
+            kind=kind,
+            project_id=project.id,
+            user_id=user.id,
+            executor=settings.executor,
+            log_path=str(log_path),
+            resources=resources,
+        )
+    v1 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V1)
+    v2 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V2)
+    project_dir = settings.projects_dir / project.id
+    executor = platform.executor
+    spec_probe = WorkloadSpec(
+        workload_id=engine_id,
+        kind=kind,
+        argv=[],
+        env={},
+        project_dir=project_dir,
+        log_path=log_path,
+        runtime_dir=runtime_dir,
+        resources=resources,
+    )
+    home = executor.project_home(spec_probe)
+    with platform.store.transaction() as uow:
+        uow.workloads.set(engine_id, api_key_ids=[v1.key.id, v2.key.id])
+        uow.workloads.move(
+            engine_id, WorkloadStatus.PENDING, WorkloadStatus.STARTING, started_at=utcnow()
+        )
+    try:
+        argv, env = build(LaunchContext(engine_id, home, v1.secret, v2.secret))
+        env = env | {"LAKEWORKS_EXIT_FILE": f"{home}/{EXIT_DIR}/{engine_id}"}
+        spec = WorkloadSpec(
+            workload_id=engine_id,
+            kind=kind,
+            argv=["/bin/bash", "-c", _WRAPPER, "lakeworks-workload", *argv],
+            env=env,
+            project_dir=project_dir,
+            log_path=log_path,
+            runtime_dir=runtime_dir,
+            resources=resources,
+            ports=list(ports or []),
+            extra_ro_binds=list(extra_ro_binds or []),
+        )
+        handle = executor.start(spec)
+    except (StartFailed, InvalidInput, OSError) as exc:
+        reason = str(exc.message if isinstance(exc, InvalidInput) else exc)
+        _finish(
+            platform,
+            engine_id,
+            WorkloadStatus.STARTING,
+            WorkloadStatus.FAILED,
+            reason=f"could not start: {reason}",
+            exit_code=None,
+        )
+        workload = get(platform, engine_id)
+        return workload
+    with platform.store.transaction() as uow:
+        uow.workloads.set(engine_id, handle=handle, address=executor.address(handle))
+        uow.workloads.move(engine_id, WorkloadStatus.STARTING, WorkloadStatus.RUNNING)
+    return get(platform, engine_id)
+
+
+def get(platform: Platform, workload_id: str) -> Workload:
+    with platform.read() as uow:
+        workload = uow.workloads.get(workload_id)
+    if workload is None:
+        raise NotFound(f"Workload {workload_id!r} not found.")
+    return workload
+
+
+def read_log(
+    platform: Platform, workload: Workload, offset: int = 0, limit: int = 1024 * 1024
+) -> tuple[bytes, int]:
+    """Log bytes from ``offset`` (the file is kept after the workload ends)."""
+    path = Path(workload.log_path)
+    if not path.exists():
+        return b"", offset
+    with path.open("rb") as f:
+        f.seek(max(offset, 0))
+        data = f.read(limit)
+    return data, max(offset, 0) + len(data)
+
+
+def request_stop(platform: Platform, workload_id: str, reason: str = "stopped") -> bool:
+    """Ask a workload to end; the reconciler records the outcome. False if already ended."""
+    with platform.store.transaction() as uow:
+        workload = uow.workloads.get(workload_id)
+        if workload is None:
+            raise NotFound(f"Workload {workload_id!r} not found.")
+        if workload.status.is_final:
+            return False
+        if workload.status is WorkloadStatus.STOPPING:
+            return True
+        if not uow.workloads.move(
+            workload_id, workload.status, WorkloadStatus.STOPPING, reason=reason
+        ):
+            raise InvalidState("The workload changed state meanwhile; try again.")
+    if workload.handle:
+        # Stopping waits out the grace period; nobody should wait on it.
+        threading.Thread(
+            target=_stop_quietly,
+            args=(platform, workload.handle),
+            daemon=True,
+            name=f"stop-{workload_id}",
+        ).start()
+    else:
+        _finish(
+            platform,
+            workload_id,
+            WorkloadStatus.STOPPING,
+            WorkloadStatus.STOPPED,
+            reason=reason,
+            exit_code=None,
+        )
+    return True
+
+
+def _stop_quietly(platform: Platform, handle: dict[str, object]) -> None:
+    try:
+        platform.executor.stop(handle, STOP_GRACE_SECONDS)
+    except Exception:  # the outermost edge of a background thread
+        log.exception("stopping workload %s failed", handle)
+
+
+def observe(platform: Platform) -> list[Ended]:
+    """Poll every live workload once; record and return those that ended. Idempotent."""
+    with platform.read() as uow:
+        live = uow.workloads.with_status(WorkloadStatus.RUNNING, WorkloadStatus.STOPPING)
+    ended = []
+    for workload in live:
+        if not workload.handle:
+            continue
+        info = platform.executor.poll(workload.handle)
+        if info is None:
+            continue
+        info = _with_recorded_exit(platform, workload, info)
+        status, reason = final_status(workload, info)
+        if _finish(
+            platform,
+            workload.id,
+            workload.status,
+            status,
+            reason=reason,
+            exit_code=info.code if info.code != -1 else None,
+        ):
+            ended.append(Ended(get(platform, workload.id), status, reason))
+    return ended
+
+
+def final_status(workload: Workload, info: ExitInfo) -> tuple[WorkloadStatus, str]:
+    """How a workload's exit reads: stop and timeout requests win over the exit code."""
+    if workload.status is WorkloadStatus.STOPPING:
+        if workload.reason == TIMEOUT_REASON:
+            return WorkloadStatus.TIMEDOUT, TIMEOUT_REASON
+        return WorkloadStatus.STOPPED, workload.reason or "stopped"
+    if info.oom:
+        limit = workload.resources.memory_mb
+        return WorkloadStatus.OOM, info.reason or f"out of memory: over its {limit} MiB limit"
+    if info.code == 0:
+        return WorkloadStatus.SUCCEEDED, ""
+    if info.code == -1:
+        return WorkloadStatus.LOST, info.reason or "the process ended; its exit code is unknown"
+    if info.code < 0:
+        return WorkloadStatus.FAILED, info.reason or f"killed by signal {-info.code}"
+    return WorkloadStatus.FAILED, info.reason or f"exit code {info.code}"
+
+
+def _with_recorded_exit(platform: Platform, workload: Workload, info: ExitInfo) -> ExitInfo:
+    """For adopted processes the executor cannot know the exit code; the wrapper wrote it."""
+    if info.code != -1:
+        return info
+    path = platform.settings.projects_dir / workload.project_id / EXIT_DIR / workload.id
+    try:
+        code = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return info
+    return ExitInfo(code=code, oom=info.oom, reason="" if not info.oom else info.reason)
+
+
+def _finish(
+    platform: Platform,
+    workload_id: str,
+    expected: WorkloadStatus,
+    status: WorkloadStatus,
+    *,
+    reason: str,
+    exit_code: int | None,
+) -> bool:
+    """Record the final status (once) and revoke the workload's keys."""
+    now = utcnow()
+    with platform.store.transaction() as uow:
+        moved = uow.workloads.move(
+            workload_id, expected, status, finished_at=now, reason=reason, exit_code=exit_code
+        )
+        if moved:
+            for key_id in uow.workloads.key_ids(workload_id):
+                uow.users.revoke_api_key(key_id, now)
+    if moved:
+        workload = get(platform, workload_id)
+        exit_file = platform.settings.projects_dir / workload.project_id / EXIT_DIR / workload_id
+        exit_file.unlink(missing_ok=True)
+    return moved
+
+
+def recover(platform: Platform) -> list[Ended]:
+    """After a restart: re-adopt workloads still running, record the rest as ended or lost."""
+    with platform.read() as uow:
+        live = uow.workloads.with_status(
+            WorkloadStatus.STARTING, WorkloadStatus.RUNNING, WorkloadStatus.STOPPING
+        )
+    ended = []
+    for workload in live:
+        if workload.handle and platform.executor.adopt(workload.handle):
+            continue
+        info = ExitInfo(code=-1, reason="the server stopped while it was starting")
+        if workload.handle:
+            info = _with_recorded_exit(
+                platform,
+                workload,
+                ExitInfo(
+                    code=-1,
+                    reason="the server restarted and the process had ended "
+                    "(its exit code was not recorded)",
+                ),
+            )
+        status, reason = final_status(workload, info)
+        if _finish(
+            platform,
+            workload.id,
+            workload.status,
+            status,
+            reason=reason,
+            exit_code=info.code if info.code != -1 else None,
+        ):
+            ended.append(Ended(get(platform, workload.id), status, reason))
+    return ended

@@ -1,0 +1,233 @@
+"""Jobs and job runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from lakeworks.entities.jobs import (
+    ACTIVE_RUN_STATUSES,
+    Job,
+    JobRun,
+    Recipient,
+    RunStatus,
+    ScheduleKind,
+    Trigger,
+)
+from lakeworks.store.tables import JobRow, JobRunRow, UserRow
+
+
+def to_job(row: JobRow, creator: str = "") -> Job:
+    return Job(
+        id=row.id,
+        project_id=row.project_id,
+        name=row.name,
+        script=row.script,
+        arguments=row.arguments,
+        runtime_identifier=row.runtime_identifier,
+        cpu=row.cpu,
+        memory_mb=row.memory_mb,
+        environment=dict(row.environment or {}),
+        timeout_seconds=row.timeout_seconds,
+        kill_on_timeout=row.kill_on_timeout,
+        schedule_kind=ScheduleKind(row.schedule_kind),
+        schedule=row.schedule,
+        timezone=row.timezone,
+        parent_id=row.parent_id,
+        paused=row.paused,
+        recipients=[Recipient(**r) for r in (row.recipients or [])],
+        creator_id=row.creator_id,
+        creator_username=creator,
+        next_fire_at=row.next_fire_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def to_run(row: JobRunRow, username: str = "") -> JobRun:
+    return JobRun(
+        id=row.id,
+        job_id=row.job_id,
+        project_id=row.project_id,
+        status=RunStatus(row.status),
+        trigger=Trigger(row.trigger),
+        user_id=row.user_id,
+        username=username,
+        arguments=row.arguments,
+        environment=dict(row.environment or {}),
+        workload_id=row.workload_id,
+        parent_run_id=row.parent_run_id,
+        scheduled_for=row.scheduled_for,
+        created_at=row.created_at,
+        starting_at=row.starting_at,
+        running_at=row.running_at,
+        finished_at=row.finished_at,
+        exit_code=row.exit_code,
+        reason=row.reason,
+        cpu=row.cpu,
+        memory_mb=row.memory_mb,
+    )
+
+
+class JobRepo:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # Jobs ------------------------------------------------------------------------------
+
+    def add(self, **values: Any) -> Job:
+        row = JobRow(**values)
+        self.session.add(row)
+        self.session.flush()
+        job = self.get(row.id)
+        assert job is not None
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        found = self.session.execute(
+            select(JobRow, UserRow.username)
+            .join(UserRow, UserRow.id == JobRow.creator_id)
+            .where(JobRow.id == job_id)
+        ).first()
+        return to_job(*found) if found else None
+
+    def update(self, job_id: str, **values: Any) -> None:
+        self.session.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
+
+    def delete(self, job_id: str) -> None:
+        self.session.execute(delete(JobRow).where(JobRow.id == job_id))
+
+    def of_project(self, project_id: str) -> list[Job]:
+        rows = self.session.execute(
+            select(JobRow, UserRow.username)
+            .join(UserRow, UserRow.id == JobRow.creator_id)
+            .where(JobRow.project_id == project_id)
+            .order_by(JobRow.created_at, JobRow.id)
+        ).all()
+        return [to_job(row, name) for row, name in rows]
+
+    def children(self, job_id: str) -> list[Job]:
+        rows = self.session.execute(
+            select(JobRow, UserRow.username)
+            .join(UserRow, UserRow.id == JobRow.creator_id)
+            .where(JobRow.parent_id == job_id)
+            .order_by(JobRow.created_at, JobRow.id)
+        ).all()
+        return [to_job(row, name) for row, name in rows]
+
+    def due(self, now: datetime, limit: int) -> list[Job]:
+        rows = self.session.execute(
+            select(JobRow, UserRow.username)
+            .join(UserRow, UserRow.id == JobRow.creator_id)
+            .where(
+                JobRow.schedule_kind == ScheduleKind.CRON.value,
+                JobRow.paused.is_(False),
+                JobRow.next_fire_at.is_not(None),
+                JobRow.next_fire_at <= now,
+            )
+            .order_by(JobRow.next_fire_at)
+            .limit(limit)
+        ).all()
+        return [to_job(row, name) for row, name in rows]
+
+    def advance_fire(self, job_id: str, expected: datetime | None, new: datetime | None) -> bool:
+        """Move a job's next fire time; False if another scheduler already moved it."""
+        result = self.session.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.next_fire_at == expected)
+            .values(next_fire_at=new)
+        )
+        return bool(result.rowcount)
+
+    # Runs ------------------------------------------------------------------------------
+
+    def add_run(self, **values: Any) -> JobRun:
+        row = JobRunRow(**values)
+        self.session.add(row)
+        self.session.flush()
+        run = self.get_run(row.id)
+        assert run is not None
+        return run
+
+    def get_run(self, run_id: str) -> JobRun | None:
+        found = self.session.execute(
+            select(JobRunRow, UserRow.username)
+            .join(UserRow, UserRow.id == JobRunRow.user_id)
+            .where(JobRunRow.id == run_id)
+        ).first()
+        return to_run(*found) if found else None
+
+    def runs_of(
+        self,
+        job_id: str,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        newest_first: bool = False,
+        status: RunStatus | None = None,
+    ) -> list[JobRun]:
+        order = JobRunRow.created_at.desc() if newest_first else JobRunRow.created_at.asc()
+        query = (
+            select(JobRunRow, UserRow.username)
+            .join(UserRow, UserRow.id == JobRunRow.user_id)
+            .where(JobRunRow.job_id == job_id)
+        )
+        if status is not None:
+            query = query.where(JobRunRow.status == status.value)
+        rows = self.session.execute(
+            query.order_by(order, JobRunRow.id).offset(offset).limit(limit)
+        ).all()
+        return [to_run(row, name) for row, name in rows]
+
+    def active_run(self, job_id: str) -> JobRun | None:
+        found = self.session.execute(
+            select(JobRunRow, UserRow.username)
+            .join(UserRow, UserRow.id == JobRunRow.user_id)
+            .where(
+                JobRunRow.job_id == job_id,
+                JobRunRow.status.in_([s.value for s in ACTIVE_RUN_STATUSES]),
+            )
+            .limit(1)
+        ).first()
+        return to_run(*found) if found else None
+
+    def runs_with_status(self, *statuses: RunStatus, limit: int = 1000) -> list[JobRun]:
+        rows = self.session.execute(
+            select(JobRunRow, UserRow.username)
+            .join(UserRow, UserRow.id == JobRunRow.user_id)
+            .where(JobRunRow.status.in_([s.value for s in statuses]))
+            .order_by(JobRunRow.created_at)
+            .limit(limit)
+        ).all()
+        return [to_run(row, name) for row, name in rows]
+
+    def run_for_workload(self, workload_id: str) -> JobRun | None:
+        found = self.session.execute(
+            select(JobRunRow, UserRow.username)
+            .join(UserRow, UserRow.id == JobRunRow.user_id)
+            .where(JobRunRow.workload_id == workload_id)
+        ).first()
+        return to_run(*found) if found else None
+
+    def move_run(self, run_id: str, expected: RunStatus, target: RunStatus, **values: Any) -> bool:
+        result = self.session.execute(
+            update(JobRunRow)
+            .where(JobRunRow.id == run_id, JobRunRow.status == expected.value)
+            .values(status=target.value, **values)
+        )
+        return bool(result.rowcount)
+
+    def set_run(self, run_id: str, **values: Any) -> None:
+        self.session.execute(update(JobRunRow).where(JobRunRow.id == run_id).values(**values))
+
+    def last_runs(self, job_ids: list[str]) -> dict[str, JobRun]:
+        """The newest run of each job (for job lists)."""
+        result: dict[str, JobRun] = {}
+        for job_id in job_ids:
+            runs = self.runs_of(job_id, limit=1, newest_first=True)
+            if runs:
+                result[job_id] = runs[0]
+        return result

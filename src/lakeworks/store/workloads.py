@@ -1,0 +1,154 @@
+"""Workload records, resource profiles and user quotas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from lakeworks.entities.jobs import ResourceProfile
+from lakeworks.entities.workloads import (
+    FINAL_STATUSES,
+    Resources,
+    Workload,
+    WorkloadKind,
+    WorkloadStatus,
+)
+from lakeworks.store.tables import ResourceProfileRow, UserQuotaRow, WorkloadRow
+
+
+def to_workload(row: WorkloadRow) -> Workload:
+    return Workload(
+        id=row.id,
+        kind=WorkloadKind(row.kind),
+        project_id=row.project_id,
+        user_id=row.user_id,
+        status=WorkloadStatus(row.status),
+        executor=row.executor,
+        handle=dict(row.handle or {}),
+        address=row.address,
+        log_path=row.log_path,
+        resources=Resources(cpu=row.cpu, memory_mb=row.memory_mb, gpu=row.gpu),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        exit_code=row.exit_code,
+        reason=row.reason,
+    )
+
+
+class WorkloadRepo:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(
+        self,
+        *,
+        workload_id: str,
+        kind: WorkloadKind,
+        project_id: str,
+        user_id: int,
+        executor: str,
+        log_path: str,
+        resources: Resources,
+    ) -> Workload:
+        row = WorkloadRow(
+            id=workload_id,
+            kind=kind.value,
+            project_id=project_id,
+            user_id=user_id,
+            status=WorkloadStatus.PENDING.value,
+            executor=executor,
+            handle={},
+            log_path=log_path,
+            cpu=resources.cpu,
+            memory_mb=resources.memory_mb,
+            gpu=resources.gpu,
+            api_key_ids=[],
+        )
+        self.session.add(row)
+        self.session.flush()
+        return to_workload(row)
+
+    def get(self, workload_id: str) -> Workload | None:
+        row = self.session.get(WorkloadRow, workload_id)
+        return to_workload(row) if row else None
+
+    def move(
+        self, workload_id: str, expected: WorkloadStatus, target: WorkloadStatus, **values: Any
+    ) -> bool:
+        """Atomically move ``expected`` → ``target``; False if someone else moved it first."""
+        result = self.session.execute(
+            update(WorkloadRow)
+            .where(WorkloadRow.id == workload_id, WorkloadRow.status == expected.value)
+            .values(status=target.value, **values)
+        )
+        return bool(result.rowcount)
+
+    def set(self, workload_id: str, **values: Any) -> None:
+        self.session.execute(
+            update(WorkloadRow).where(WorkloadRow.id == workload_id).values(**values)
+        )
+
+    def key_ids(self, workload_id: str) -> list[int]:
+        row = self.session.get(WorkloadRow, workload_id)
+        return list(row.api_key_ids or []) if row else []
+
+    def with_status(self, *statuses: WorkloadStatus) -> list[Workload]:
+        rows = self.session.scalars(
+            select(WorkloadRow)
+            .where(WorkloadRow.status.in_([s.value for s in statuses]))
+            .order_by(WorkloadRow.created_at)
+        )
+        return [to_workload(r) for r in rows]
+
+    def held_by_user(self, user_id: int) -> tuple[float, int]:
+        """CPU and memory (MiB) held by the user's workloads that are not finished."""
+        active = [
+            s.value
+            for s in WorkloadStatus
+            if s not in FINAL_STATUSES and s is not WorkloadStatus.PENDING
+        ]
+        row = self.session.execute(
+            select(
+                func.coalesce(func.sum(WorkloadRow.cpu), 0.0),
+                func.coalesce(func.sum(WorkloadRow.memory_mb), 0),
+            ).where(WorkloadRow.user_id == user_id, WorkloadRow.status.in_(active))
+        ).one()
+        return float(row[0]), int(row[1])
+
+    # Resource profiles and quotas ----------------------------------------------------
+
+    def profiles(self) -> list[ResourceProfile]:
+        rows = self.session.scalars(
+            select(ResourceProfileRow).order_by(
+                ResourceProfileRow.cpu, ResourceProfileRow.memory_mb
+            )
+        )
+        return [ResourceProfile(r.id, r.name, r.cpu, r.memory_mb, r.gpu) for r in rows]
+
+    def add_profile(self, name: str, cpu: float, memory_mb: int, gpu: int) -> ResourceProfile:
+        row = ResourceProfileRow(name=name, cpu=cpu, memory_mb=memory_mb, gpu=gpu)
+        self.session.add(row)
+        self.session.flush()
+        return ResourceProfile(row.id, row.name, row.cpu, row.memory_mb, row.gpu)
+
+    def delete_profile(self, profile_id: int) -> bool:
+        row = self.session.get(ResourceProfileRow, profile_id)
+        if row is None:
+            return False
+        self.session.delete(row)
+        return True
+
+    def quota(self, user_id: int) -> tuple[float, int] | None:
+        row = self.session.get(UserQuotaRow, user_id)
+        return (row.cpu, row.memory_mb) if row else None
+
+    def set_quota(self, user_id: int, cpu: float, memory_mb: int) -> None:
+        row = self.session.get(UserQuotaRow, user_id)
+        if row is None:
+            self.session.add(UserQuotaRow(user_id=user_id, cpu=cpu, memory_mb=memory_mb))
+        else:
+            row.cpu, row.memory_mb = cpu, memory_mb
+        self.session.flush()
