@@ -630,13 +630,18 @@ def _end_run(
         run = uow.jobs.get_run(run_id)
         if run is None or run.status.is_final:
             return False
+        job = uow.jobs.get(run.job_id)
+        children = uow.jobs.children(job.id) if job is not None else []
+        if status is not RunStatus.SUCCEEDED and children:
+            # Say where the pipeline stopped, on the run people will look at.
+            names = ", ".join(repr(c.name) for c in children)
+            reason = f"{reason}; the pipeline stops here: {names} not run".lstrip("; ")
         if not uow.jobs.move_run(
             run_id, run.status, status, finished_at=utcnow(), reason=reason, exit_code=exit_code
         ):
             return False
-        job = uow.jobs.get(run.job_id)
-        if status is RunStatus.SUCCEEDED and job is not None:
-            for child in uow.jobs.children(job.id):
+        if status is RunStatus.SUCCEEDED:
+            for child in children:
                 if not child.paused:
                     _automatic_run(
                         uow, child, Trigger.DEPENDENCY, parent_run_id=run_id, scheduled_for=None
