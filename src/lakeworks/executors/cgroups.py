@@ -8,12 +8,13 @@ server's own cgroup keeps workloads inside whatever limits the server itself was
 matches delegation (systemd ``Delegate=yes``).
 
 On v2 a controller can only be handed to children of a cgroup that holds no processes (the
-"no internal processes" rule), so unless the server's cgroup already delegates ``memory`` and
-``cpu`` (or is the root), v2 is unusable and the executor falls back to ``RLIMIT_AS``.
+"no internal processes" rule), so there ``lakeworks/`` may also go next to the server's own
+cgroup, in its parent; where neither works, the executor falls back to ``RLIMIT_AS``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -57,8 +58,15 @@ class Cgroups:
         except OSError:
             return None
         if (root / "cgroup.controllers").is_file():
-            parents = _prepare_v2(_under(root, own.get("", "/")))
-            return cls(2, parents) if parents else None
+            base = _under(root, own.get("", "/"))
+            # The server's own cgroup, else its parent: with delegation the server often sits
+            # in a leaf of its delegated cgroup (systemd's DelegateSubgroup=), and only a
+            # cgroup without processes may hand controllers to children.
+            for candidate in (base, base.parent) if base != root else (base,):
+                parents = _prepare_v2(candidate)
+                if parents:
+                    return cls(2, parents)
+            return None
         parents = {}
         for controller in ("memory", "cpu"):
             mount = root / controller
@@ -120,10 +128,8 @@ def remove(paths: Iterable[Path], timeout: float = 2.0) -> bool:
     deadline = time.monotonic() + timeout
     while left:
         for path in left:
-            try:
-                (path / "cgroup.kill").write_text("1")  # v2 from Linux 5.14: atomic
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):  # v2 from Linux 5.14: kills atomically
+                (path / "cgroup.kill").write_text("1")
         kill_all(members(left), signal.SIGKILL)
         for path in list(left):
             try:
@@ -160,10 +166,8 @@ def _write_limit(path: Path, version: int, controller: str, resources: Resources
 
 def _write_optional(path: Path, value: str) -> None:
     """Swap limits exist only with swap accounting; without it there is no swap to limit."""
-    try:
+    with contextlib.suppress(OSError):
         path.write_text(value)
-    except OSError:
-        pass
 
 
 def _own_paths(text: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ so every check and every signal here goes through both.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,10 +65,8 @@ def group_members(pgid: int, since: int) -> list[int]:
 
 def kill_all(pids: list[int] | set[int], sig: int) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def exit_code(status: int) -> int:

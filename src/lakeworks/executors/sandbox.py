@@ -29,7 +29,11 @@ _probed: dict[str, str | None] = {}
 
 
 def bwrap_argv(bwrap: str, project_dir: Path, read_only: Iterable[Path]) -> list[str]:
-    """The bwrap command line up to ``--``; the workload's argv follows it."""
+    """The bwrap command line up to ``--``; the workload's argv follows it.
+
+    Deliberately without ``--new-session`` (the sandbox stays in the workload's process group,
+    which ``stop`` signals) and without ``--die-with-parent`` (workloads outlive the server).
+    """
     argv = [bwrap, "--unshare-pid"]
     for host_path in HOST_READ_ONLY:
         if os.path.islink(host_path):  # merged /usr: /bin -> usr/bin

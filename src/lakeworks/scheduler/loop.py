@@ -16,6 +16,8 @@ from lakeworks.store.tables import utcnow
 
 log = logging.getLogger(__name__)
 
+FIRE_BATCH = 2000
+
 
 class Scheduler:
     def __init__(self, platform: Platform, *, starters: int = 4) -> None:
@@ -32,7 +34,8 @@ class Scheduler:
 
     def tick(self, now: datetime | None = None, *, wait: bool = False) -> None:
         now = now or utcnow()
-        jobs.fire_due(self.platform, now)
+        while len(jobs.fire_due(self.platform, now, limit=FIRE_BATCH)) == FIRE_BATCH:
+            pass  # a burst of fires (many jobs due the same minute) drains in one tick
         futures = [
             self._starters.submit(jobs.start, self.platform, run)
             for run in jobs.claim(self.platform)
@@ -45,13 +48,24 @@ class Scheduler:
         jobs.reconcile_orphans(self.platform)
 
     def run_forever(self) -> None:
-        interval = self.platform.settings.scheduler_tick_seconds
         while not self._stop.is_set():
             try:
                 self.tick()
+                pause = self._pause()
             except Exception:  # the outermost edge: one bad tick must not end the loop
                 log.exception("scheduler tick failed")
-            self._stop.wait(interval)
+                pause = self.platform.settings.scheduler_tick_seconds
+            self._stop.wait(pause)
+
+    def _pause(self) -> float:
+        """Sleep one tick, or less when a cron fire is due sooner (fires are on time, not on
+        the tick grid)."""
+        interval = self.platform.settings.scheduler_tick_seconds
+        with self.platform.read() as uow:
+            earliest = uow.jobs.earliest_fire()
+        if earliest is None:
+            return interval
+        return max(0.0, min(interval, (earliest - utcnow()).total_seconds()))
 
     def start(self) -> None:
         self.recover()

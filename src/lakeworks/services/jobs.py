@@ -466,26 +466,53 @@ def chain(
 # Scheduler steps (idempotent; safe to run in several server processes) -----------------
 
 
-def fire_due(platform: Platform, now: datetime, limit: int = 500) -> list[JobRun]:
-    """Create runs for cron jobs whose fire time has come.
+def fire_due(platform: Platform, now: datetime, limit: int = 500) -> list[str]:
+    """Create runs for cron jobs whose fire time has come; returns the new run ids.
 
     Missed fires (server down across several fire times) coalesce into ONE run, marked with
     the oldest missed time; the next fire is computed from now. A job's fire time only moves
-    by a conditional update, so two schedulers never fire the same time twice.
+    by a conditional update (``… WHERE next_fire_at = :seen RETURNING id``), so two
+    schedulers never fire the same time twice. Jobs sharing a schedule are claimed in one
+    statement and their runs inserted in one, so a burst of thousands fires in well under a
+    second.
     """
-    created = []
-    with platform.read() as uow:
-        due = uow.jobs.due(now, limit)
-    for job in due:
-        with platform.store.transaction() as uow:
-            upcoming = cron.next_fire(job.schedule, job.timezone, now)
-            if not uow.jobs.advance_fire(job.id, job.next_fire_at, upcoming):
-                continue  # another scheduler took this fire
-            created.append(
-                _automatic_run(
-                    uow, job, Trigger.SCHEDULE, parent_run_id=None, scheduled_for=job.next_fire_at
-                )
+    created: list[str] = []
+    with platform.store.transaction() as uow:
+        groups: dict[tuple[str, str, datetime | None], list[Job]] = {}
+        for job in uow.jobs.due(now, limit):
+            groups.setdefault((job.schedule, job.timezone, job.next_fire_at), []).append(job)
+        claimed: list[tuple[Job, datetime | None]] = []
+        for (schedule, timezone, seen), group in groups.items():
+            upcoming = cron.next_fire(schedule, timezone, now)
+            moved = set(uow.jobs.advance_fires([j.id for j in group], seen, upcoming))
+            claimed += [(job, seen) for job in group if job.id in moved]
+        active = uow.jobs.with_active_runs([job.id for job, _ in claimed])
+        stamp = utcnow()
+        rows = []
+        for job, seen in claimed:
+            run_id = new_id()
+            busy = active.get(job.id)
+            rows.append(
+                {
+                    "id": run_id,
+                    "job_id": job.id,
+                    "project_id": job.project_id,
+                    "status": (RunStatus.SKIPPED if busy else RunStatus.SCHEDULED).value,
+                    "trigger": Trigger.SCHEDULE.value,
+                    "user_id": job.creator_id,
+                    "arguments": job.arguments,
+                    "environment": {},
+                    "parent_run_id": None,
+                    "scheduled_for": seen,
+                    "cpu": job.cpu,
+                    "memory_mb": job.memory_mb,
+                    "created_at": stamp,
+                    "finished_at": stamp if busy else None,
+                    "reason": f"skipped: run {busy[0]} was still {busy[1]}" if busy else "",
+                }
             )
+            created.append(run_id)
+        uow.jobs.add_runs(rows)
     return created
 
 

@@ -37,9 +37,12 @@ EXIT_DIR = ".lakeworks/exits"
 STOP_GRACE_SECONDS = 10.0
 TIMEOUT_REASON = "timed out"
 
-# bash runs the command, then writes its exit status where the platform can read it.
+# bash runs the command, then writes its exit status where the platform can read it. bash
+# itself ignores SIGTERM (trap) and waits on the child again after a signal interrupts
+# ``wait``, so a stop's SIGTERM reaches the program and its grace period is kept.
 _WRAPPER = (
-    'mkdir -p "$(dirname "$LAKEWORKS_EXIT_FILE")"; "$@"; code=$?; '
+    'mkdir -p "$(dirname "$LAKEWORKS_EXIT_FILE")"; trap : TERM; "$@" & child=$!; '
+    'while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done; '
     'echo "$code" > "$LAKEWORKS_EXIT_FILE"; exit "$code"'
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from lakeworks.entities.jobs import (
@@ -141,6 +141,44 @@ class JobRepo:
             .values(next_fire_at=new)
         )
         return bool(result.rowcount)
+
+    def earliest_fire(self) -> datetime | None:
+        return self.session.scalar(
+            select(func.min(JobRow.next_fire_at)).where(
+                JobRow.schedule_kind == ScheduleKind.CRON.value, JobRow.paused.is_(False)
+            )
+        )
+
+    def advance_fires(
+        self, job_ids: list[str], expected: datetime | None, new: datetime | None
+    ) -> list[str]:
+        """``advance_fire`` for many jobs at once; returns the ids this caller moved."""
+        if not job_ids:
+            return []
+        result = self.session.execute(
+            update(JobRow)
+            .where(JobRow.id.in_(job_ids), JobRow.next_fire_at == expected)
+            .values(next_fire_at=new)
+            .returning(JobRow.id)
+        )
+        return [row[0] for row in result]
+
+    def with_active_runs(self, job_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """job id → (run id, status) of an active run, for the given jobs that have one."""
+        if not job_ids:
+            return {}
+        rows = self.session.execute(
+            select(JobRunRow.job_id, JobRunRow.id, JobRunRow.status).where(
+                JobRunRow.job_id.in_(job_ids),
+                JobRunRow.status.in_([s.value for s in ACTIVE_RUN_STATUSES]),
+            )
+        ).all()
+        return {job_id: (run_id, status) for job_id, run_id, status in rows}
+
+    def add_runs(self, rows: list[dict[str, Any]]) -> None:
+        """Insert many runs in one statement (the scheduler's burst path)."""
+        if rows:
+            self.session.execute(insert(JobRunRow), rows)
 
     # Runs ------------------------------------------------------------------------------
 

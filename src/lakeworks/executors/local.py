@@ -1,0 +1,480 @@
+"""The ``local`` executor: every workload is a process group (a session) on this machine.
+
+How a workload starts: the server spawns a small *gate* (its own interpreter, ``-I -S``) in
+a new session, with stdout and stderr appended to the workload's log. While the gate waits on
+a pipe, the server puts it into the workload's cgroups (or sets its ``RLIMIT_AS``); only then
+does the gate close inherited descriptors, enter the project directory and ``exec`` the
+workload, through bubblewrap when that works here. So no workload code runs before its
+limits apply, and nothing runs between fork and exec in the (threaded) server.
+
+Mechanisms, each chosen at run time:
+
+- sandbox: bubblewrap (see ``sandbox``) when installed and working, else a plain process in
+  the project directory, with HOME there as well.
+- memory: a cgroup (v2 or v1, see ``cgroups``); else ``RLIMIT_AS``. A cgroup reports an OOM
+  kill exactly. Under ``RLIMIT_AS`` allocations fail instead, so an exit is taken for out of
+  memory when the process died of SIGKILL or SIGSEGV (not sent by ``stop``) or the log's tail
+  shows ``MemoryError`` -- a heuristic.
+- CPU: a cgroup quota (``cpu.max`` / ``cpu.cfs_quota_us``); none without cgroups.
+
+A workload ends when its first process (the group leader) does; whatever it left running in
+its group or cgroup is then killed (as in a container, whose processes end with its first).
+
+``poll`` reaps exited children with ``waitpid(WNOHANG)``; no SIGCHLD handler is installed, so
+an ended workload stays a zombie until the next ``poll`` (the reconciler polls every second).
+Processes adopted after a restart are not this process's children: they are watched by pid
+and start time, and their exit code cannot be known.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import resource
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from lakeworks.entities.workloads import ExitInfo, WorkloadSpec
+from lakeworks.executors import cgroups, sandbox
+from lakeworks.executors.base import Executor, Handle, StartFailed
+from lakeworks.executors.cgroups import CGROUP_FS, Cgroups
+from lakeworks.executors.ports import HOST, PortPool
+from lakeworks.executors.processes import exit_code, group_members, kill_all, read_stat
+from lakeworks.executors.sandbox import PROJECT_HOME
+
+log = logging.getLogger(__name__)
+
+LOG_CHUNK = 1024 * 1024
+OOM_LOG_TAIL = 64 * 1024
+KILL_WAIT = 5.0
+REMEMBERED_EXITS = 10_000
+UNKNOWN_EXIT = "exit code unknown: the process ended while the server was down or not its parent"
+MIB = 1024 * 1024
+
+GATE_FD = 3
+# The gate's program. Its ignored SIGPIPE/SIGXFSZ (Python's own start-up sets them) must not
+# be inherited by the workload.
+_GATE = """\
+import os, signal, sys
+if os.read(3, 3) != b"go\\n":
+    sys.exit(125)
+for fd in [int(name) for name in os.listdir("/proc/self/fd")]:
+    if fd > 2:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+os.chdir(sys.argv[1])
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as exc:
+    sys.stderr.write(f"lakeworks: cannot run {sys.argv[2]!r}: {exc.strerror}\\n")
+    sys.exit(127)
+"""
+# Signals the server may ignore (under nohup, say) that a workload must not inherit ignored.
+# (glibc's posix_spawn leaves its two internal signals, 32 and 33, ignored in the child; the
+# C libraries and Go install their own handlers for them at start-up, so that goes unnoticed.)
+_DEFAULT_SIGNALS = (
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+    signal.SIGCHLD,
+)
+
+
+class LocalExecutor(Executor):
+    """Workloads as process groups on this machine; see the module docstring.
+
+    ``state_dir`` holds the executor's scratch files. ``use_bwrap``: ``None`` uses bubblewrap
+    when it works, ``True`` insists on it (``StartFailed`` here if it cannot work), ``False``
+    never uses it. ``cgroup_root`` is where the cgroup filesystem is mounted (default
+    ``/sys/fs/cgroup``); a directory without cgroups there turns cgroup limits off.
+
+    The environment a workload gets is ``spec.env``, then, overriding it, each port under its
+    name in ``spec.ports``, ``HOME`` and ``PWD`` (the project as the workload sees it) and
+    ``LAKEWORKS_SANDBOX`` (``bwrap`` or ``none``). Variables that name paths inside the project
+    must be built by the caller *before* ``start``: make the spec without them, ask
+    ``project_home(spec)``, then add them (``dataclasses.replace(spec, env=...)``).
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        port_range: tuple[int, int] = (20000, 29999),
+        use_bwrap: bool | None = None,
+        cgroup_root: Path | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._ports = PortPool(*port_range)
+        self._bwrap: str | None = None
+        if use_bwrap is not False:
+            self._bwrap, why_not = sandbox.find_bwrap(self.state_dir / "bwrap-probe")
+            if self._bwrap is None and use_bwrap:
+                raise StartFailed(f"bubblewrap was asked for but cannot be used: {why_not}")
+            if self._bwrap is None:
+                log.info("workloads run without a sandbox: %s", why_not)
+        self._cgroups = Cgroups.detect(cgroup_root or CGROUP_FS)
+        self._lock = threading.Lock()
+        self._exits: OrderedDict[tuple[int, int], ExitInfo] = OrderedDict()
+        self._stopping: set[tuple[int, int]] = set()
+        self._stripes = [threading.Lock() for _ in range(64)]
+        log.info(
+            "local executor: sandbox %s, memory limits by %s, CPU limits by %s",
+            self.sandbox,
+            self.memory_limits,
+            self.cpu_limits,
+        )
+
+    @property
+    def sandbox(self) -> str:
+        """``"bwrap"`` or ``"none"``."""
+        return "bwrap" if self._bwrap else "none"
+
+    @property
+    def memory_limits(self) -> str:
+        """``"cgroup v1"``, ``"cgroup v2"`` or ``"rlimit"``."""
+        if self._cgroups and "memory" in self._cgroups.parents:
+            return self._cgroups.label
+        return "rlimit"
+
+    @property
+    def cpu_limits(self) -> str:
+        """``"cgroup v1"``, ``"cgroup v2"`` or ``"none"``."""
+        if self._cgroups and "cpu" in self._cgroups.parents:
+            return self._cgroups.label
+        return "none"
+
+    def project_home(self, spec: WorkloadSpec) -> str:
+        """The project directory as the workload sees it (its working directory and HOME)."""
+        return PROJECT_HOME if self._bwrap else str(spec.project_dir)
+
+    # -- the contract ---------------------------------------------------------------------
+
+    def start(self, spec: WorkloadSpec) -> Handle:
+        read_only = [p for p in (spec.runtime_dir, *spec.extra_ro_binds) if p is not None]
+        self._validate(spec, read_only)
+        ports = self._ports.acquire(len(spec.ports))
+        cgroup_paths: list[Path] = []
+        try:
+            if self._cgroups:
+                cgroup_paths = self._cgroups.create(spec.workload_id, spec.resources)
+            rlimit = 0
+            if self.memory_limits == "rlimit" and spec.resources.memory_mb > 0:
+                rlimit = spec.resources.memory_mb * MIB
+            command = list(spec.argv)
+            if self._bwrap:
+                command = sandbox.bwrap_argv(self._bwrap, spec.project_dir, read_only) + command
+            env = self._environment(spec, ports)
+            pid, start_time = _spawn(spec, command, env, cgroup_paths, rlimit)
+        except BaseException:
+            cgroups.remove(cgroup_paths)
+            self._ports.release(ports)
+            raise
+        return {
+            "executor": self.name,
+            "workload_id": spec.workload_id,
+            "pid": pid,
+            "pgid": pid,
+            "start_time": start_time,
+            "log_path": str(spec.log_path),
+            "sandbox": self.sandbox,
+            "cgroups": [str(path) for path in cgroup_paths],
+            "memory_limit": "rlimit" if rlimit else self._limit_kind("memory", cgroup_paths),
+            "memory_mb": spec.resources.memory_mb,
+            "cpu_limit": self._limit_kind("cpu", cgroup_paths),
+            # A list, not a mapping: JSON columns (PostgreSQL's jsonb) do not keep key order,
+            # and the first port is the workload's address.
+            "ports": ports,
+            "port_names": list(spec.ports),
+        }
+
+    def poll(self, handle: Handle) -> ExitInfo | None:
+        return self._settle(handle)
+
+    def stop(self, handle: Handle, grace: float = 10.0) -> None:
+        """SIGTERM to the workload's processes; SIGKILL to all if the leader outlives ``grace``.
+
+        The workload ends with its leader, and what the leader leaves running is killed then:
+        a wrapper (a shell running the real program) must wait for its child rather than die
+        of SIGTERM at once, or the child loses its grace period.
+        """
+        if self._settle(handle) is not None:
+            return
+        with self._lock:
+            self._stopping.add(_key(handle))
+        self._terminate(handle)
+        if self._wait(handle, grace) is None:
+            self._kill(handle)
+            if self._wait(handle, KILL_WAIT) is None:  # stuck in the kernel (state D)
+                log.warning("workload %s survived SIGKILL for %ss", handle["pid"], KILL_WAIT)
+
+    def logs(self, handle: Handle, offset: int = 0) -> tuple[bytes, int]:
+        offset = max(offset, 0)
+        try:
+            with open(handle["log_path"], "rb") as f:
+                f.seek(offset)
+                data = f.read(LOG_CHUNK)
+        except FileNotFoundError:
+            return b"", offset
+        return data, offset + len(data)
+
+    def address(self, handle: Handle) -> str:
+        ports = handle.get("ports") or []
+        return f"{HOST}:{ports[0]}" if ports else ""
+
+    def adopt(self, handle: Handle) -> bool:
+        # An ended workload is settled here: what it left behind is killed, its cgroup freed.
+        if self._settle(handle) is not None:
+            return False
+        self._ports.hold(handle.get("ports") or [])
+        return True
+
+    # -- starting -------------------------------------------------------------------------
+
+    def _validate(self, spec: WorkloadSpec, read_only: list[Path]) -> None:
+        """Refuse, with a reason, what could only fail after the start."""
+        if not spec.argv:
+            raise StartFailed("the workload has no command")
+        if not spec.project_dir.is_dir():
+            raise StartFailed(f"the project directory {spec.project_dir} does not exist")
+        for path in read_only:
+            if not path.exists():
+                raise StartFailed(f"{path} (to be mounted in the workload) does not exist")
+        program = spec.argv[0]
+        search = [self._host_path(spec, p) for p in spec.env.get("PATH", os.defpath).split(":")]
+        if "/" in program:
+            found = self._host_path(spec, program)
+            runnable = os.path.isfile(found) and os.access(found, os.X_OK)
+        else:
+            runnable = shutil.which(program, path=os.pathsep.join(search)) is not None
+        if not runnable:
+            raise StartFailed(f"cannot run {program!r}: no such executable program")
+
+    def _host_path(self, spec: WorkloadSpec, path: str) -> str:
+        """Where a path the workload names lies on this machine (for checks before start)."""
+        home = self.project_home(spec)
+        if path == home or path.startswith(home + "/"):
+            return str(spec.project_dir) + path[len(home) :]
+        return path if path.startswith("/") else str(spec.project_dir / path)
+
+    def _environment(self, spec: WorkloadSpec, ports: list[int]) -> dict[str, str]:
+        env = dict(spec.env)
+        env.update({name: str(port) for name, port in zip(spec.ports, ports, strict=True)})
+        home = self.project_home(spec)
+        env.update(HOME=home, PWD=home, LAKEWORKS_SANDBOX=self.sandbox)
+        return env
+
+    def _limit_kind(self, controller: str, paths: list[Path]) -> str:
+        if not self._cgroups or controller not in self._cgroups.parents or not paths:
+            return "none"
+        return "cgroup"
+
+    # -- watching and ending --------------------------------------------------------------
+
+    def _settle(self, handle: Handle) -> ExitInfo | None:
+        """``None`` while the workload runs; once it ended, record that (once) and clean up.
+
+        Observing and recording are one step per handle, so a ``stop`` in one thread and a
+        ``poll`` in another cannot both reap the leader and disagree about its exit.
+        """
+        key = _key(handle)
+        with self._stripes[hash(key) % len(self._stripes)]:
+            with self._lock:
+                known = self._exits.get(key)
+            if known is not None:
+                return known
+            info = self._observe(handle)
+            return None if info is None else self._finish(handle, info)
+
+    def _observe(self, handle: Handle) -> ExitInfo | None:
+        """``None`` while the leader runs, else how it ended (reaping it if it is ours)."""
+        pid, start_time = _key(handle)
+        stat = read_stat(pid)
+        if stat is None or stat.start_time != start_time:
+            return self._exit_info(handle, None)
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # adopted: started by the server before a restart
+            return None if stat.alive else self._exit_info(handle, None)
+        if reaped == 0:
+            return None
+        code = exit_code(status)
+        if handle.get("sandbox") == "bwrap" and 128 < code <= 128 + 64:
+            code = 128 - code  # bwrap passes "killed by signal N" on as exit code 128 + N
+        return self._exit_info(handle, code)
+
+    def _exit_info(self, handle: Handle, code: int | None) -> ExitInfo:
+        """``code`` is ``None`` when the exit was not seen (not our child, or gone)."""
+        stopped = _key(handle) in self._stopping
+        if self._oom(handle, code, stopped):
+            limit = f"out of memory: limit {handle.get('memory_mb', 0)} MiB"
+            return ExitInfo(-1 if code is None else code, oom=True, reason=limit)
+        if stopped:
+            return ExitInfo(-1 if code is None else code, reason="stopped")
+        if code is None:
+            return ExitInfo(-1, reason=UNKNOWN_EXIT)
+        return ExitInfo(code, reason=_describe(code))
+
+    def _oom(self, handle: Handle, code: int | None, stopped: bool) -> bool:
+        kind = handle.get("memory_limit")
+        if kind == "cgroup":
+            return cgroups.oom_killed(Path(p) for p in handle.get("cgroups", []))
+        if kind != "rlimit":
+            return False
+        if code == 0:
+            return False
+        if code in (-signal.SIGKILL, -signal.SIGSEGV) and not stopped:
+            return True
+        return b"MemoryError" in _tail(Path(handle["log_path"]), OOM_LOG_TAIL)
+
+    def _terminate(self, handle: Handle) -> None:
+        pid, start_time = _key(handle)
+        if handle.get("sandbox") == "bwrap":
+            # bwrap itself would die of SIGTERM without passing it on, and its exit would
+            # look like the workload's: signal the sandbox's processes, bwrap follows them.
+            inside = [p for p in group_members(int(handle["pgid"]), start_time) if p != pid]
+            kill_all(inside or [pid], signal.SIGTERM)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(handle["pgid"]), signal.SIGTERM)
+
+    def _kill(self, handle: Handle) -> None:
+        """SIGKILL to the workload's process group and everything in its cgroups."""
+        pgid, start_time = int(handle["pgid"]), int(handle["start_time"])
+        tree = set(cgroups.members(Path(p) for p in handle.get("cgroups", [])))
+        leader = read_stat(pgid)
+        # While any member lives the kernel keeps the group's number from being handed to a
+        # new process; a different process under that pid means our group is gone and the
+        # number now names a stranger's.
+        if leader is None or leader.start_time == start_time:
+            tree.update(group_members(pgid, start_time))
+        kill_all(tree, signal.SIGKILL)
+
+    def _wait(self, handle: Handle, seconds: float) -> ExitInfo | None:
+        deadline = time.monotonic() + seconds
+        pause = 0.005
+        while (info := self._settle(handle)) is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
+        return info
+
+    def _finish(self, handle: Handle, info: ExitInfo) -> ExitInfo:
+        """Record the exit; kill what the workload left behind; free its cgroups and ports."""
+        key = _key(handle)
+        self._kill(handle)
+        paths = [Path(p) for p in handle.get("cgroups", [])]
+        if not cgroups.remove(paths):
+            log.warning("cgroups %s of an ended workload stay busy", paths)
+        self._ports.release(handle.get("ports") or [])
+        with self._lock:
+            self._stopping.discard(key)
+            self._exits[key] = info
+            while len(self._exits) > REMEMBERED_EXITS:
+                self._exits.popitem(last=False)
+        return info
+
+
+def _spawn(
+    spec: WorkloadSpec,
+    command: list[str],
+    env: dict[str, str],
+    cgroup_paths: list[Path],
+    rlimit: int,
+) -> tuple[int, int]:
+    """Start the gate for ``command``, apply the limits, open the gate: ``(pid, start time)``."""
+    try:
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_fd = _high_fd(os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640))
+    except OSError as exc:
+        raise StartFailed(f"cannot write the workload's log {spec.log_path}: {exc}") from exc
+    gate_read, gate_write = os.pipe()
+    try:
+        gate_read = _high_fd(gate_read)
+        pid = os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-I", "-S", "-c", _GATE, str(spec.project_dir), *command],
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                (os.POSIX_SPAWN_DUP2, log_fd, 2),
+                (os.POSIX_SPAWN_DUP2, gate_read, GATE_FD),
+            ],
+            setsid=True,
+            setsigmask=(),
+            setsigdef=_DEFAULT_SIGNALS,
+        )
+    except OSError as exc:
+        os.close(gate_write)
+        raise StartFailed(f"could not start the workload: {exc}") from exc
+    finally:
+        os.close(log_fd)
+        os.close(gate_read)
+    try:
+        stat = read_stat(pid)
+        if stat is None:  # the gate waits for us; only an outside kill gets here
+            raise OSError("the workload's process vanished at start")
+        cgroups.join(cgroup_paths, pid)
+        if rlimit:
+            resource.prlimit(pid, resource.RLIMIT_AS, (rlimit, rlimit))
+        os.write(gate_write, b"go\n")
+    except OSError as exc:
+        os.close(gate_write)  # the gate reads end-of-file and exits without running anything
+        os.waitpid(pid, 0)
+        raise StartFailed(f"could not apply the workload's limits: {exc}") from exc
+    os.close(gate_write)
+    return pid, stat.start_time
+
+
+def _high_fd(fd: int) -> int:
+    """A close-on-exec copy of ``fd`` numbered 10 or above, ``fd`` itself closed.
+
+    The spawn maps descriptors onto 0-3; one that is already 0-3 (a daemon's closed stdio
+    reused) could map onto itself and keep its close-on-exec flag.
+    """
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
+def _key(handle: Handle) -> tuple[int, int]:
+    return int(handle["pid"]), int(handle["start_time"])
+
+
+def _describe(code: int) -> str:
+    if code == 0:
+        return ""
+    if code > 0:
+        return f"exited with code {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
+def _tail(path: Path, size: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(f.seek(0, os.SEEK_END) - size, 0))
+            return f.read()
+    except OSError:
+        return b""

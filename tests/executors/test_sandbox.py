@@ -1,0 +1,136 @@
+"""What a workload sees of the machine: with bubblewrap, and without it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests.executors.support import TrackingExecutor, wait_exit
+
+from lakeworks.entities.workloads import ExitInfo, WorkloadSpec
+from lakeworks.executors.base import StartFailed
+
+SpecFactory = Callable[..., WorkloadSpec]
+
+LOOK_AROUND = """
+import json, os, sys
+def can_write(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+    except OSError:
+        return False
+    return True
+print(json.dumps({
+    "cwd": os.getcwd(),
+    "wrote_project": can_write("made-inside"),
+    "wrote_runtime": can_write(sys.argv[1] + "/made-inside"),
+    "wrote_tmp": can_write(sys.argv[3]),
+    "sees_host_file": os.path.exists(sys.argv[2]),
+}))
+"""
+
+
+def _in_tmp() -> Path:
+    return Path("/tmp") / f"lakeworks-test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def bwrap_executor(make_executor: Callable[..., TrackingExecutor]) -> TrackingExecutor:
+    executor = make_executor(use_bwrap=None)
+    if executor.sandbox != "bwrap":
+        pytest.skip("bubblewrap does not work on this machine")
+    return executor
+
+
+def _look_around(
+    executor: TrackingExecutor, make_spec: SpecFactory, tmp_path: Path, in_tmp: Path
+) -> dict[str, object]:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    host_file = tmp_path / "host-only"
+    host_file.touch()
+    spec = make_spec(
+        argv=[sys.executable, "-c", LOOK_AROUND, str(runtime), str(host_file), str(in_tmp)],
+        runtime_dir=runtime,
+        extra_ro_binds=[Path(sys.prefix), Path(sys.base_prefix)],
+    )
+    handle = executor.start(spec)
+    assert wait_exit(executor, handle) == ExitInfo(0), executor.logs(handle)
+    seen: dict[str, object] = json.loads(executor.logs(handle)[0])
+    seen["runtime_changed"] = (runtime / "made-inside").exists()
+    return seen
+
+
+def test_bwrap_mounts_the_project_at_home_cdsw(
+    bwrap_executor: TrackingExecutor, make_spec: SpecFactory, project: Path, tmp_path: Path
+) -> None:
+    seen = _look_around(bwrap_executor, make_spec, tmp_path, _in_tmp())
+
+    assert seen["cwd"] == "/home/cdsw" == bwrap_executor.project_home(make_spec())
+    assert seen["wrote_project"] and (project / "made-inside").read_text() == "x"
+
+
+def test_bwrap_keeps_the_runtime_read_only_and_tmp_private(
+    bwrap_executor: TrackingExecutor, make_spec: SpecFactory, tmp_path: Path
+) -> None:
+    in_tmp = _in_tmp()
+    seen = _look_around(bwrap_executor, make_spec, tmp_path, in_tmp)
+
+    assert seen["wrote_runtime"] is False and seen["runtime_changed"] is False
+    assert seen["wrote_tmp"] is True and not in_tmp.exists()
+    assert seen["sees_host_file"] is False
+
+
+def test_without_bwrap_the_workload_runs_in_the_project_directory(
+    plain_executor: TrackingExecutor, make_spec: SpecFactory, project: Path, tmp_path: Path
+) -> None:
+    in_tmp = _in_tmp()
+    seen = _look_around(plain_executor, make_spec, tmp_path, in_tmp)
+    in_tmp.unlink()
+
+    assert plain_executor.sandbox == "none"
+    assert seen["cwd"] == str(project) == plain_executor.project_home(make_spec())
+    assert (project / "made-inside").exists()
+    (tmp_path / "runtime" / "made-inside").unlink()
+
+
+def test_without_bwrap_installed_the_executor_falls_back(
+    make_executor: Callable[..., TrackingExecutor], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+    assert make_executor(use_bwrap=None).sandbox == "none"
+    with pytest.raises(StartFailed, match="bwrap is not installed"):
+        make_executor(use_bwrap=True)
+
+
+def test_the_workload_runs_a_program_found_in_its_path(
+    executor: TrackingExecutor, make_spec: SpecFactory
+) -> None:
+    spec = make_spec(argv=["sh", "-c", 'echo "$HOME"'], env={"PATH": os.environ["PATH"]})
+    handle = executor.start(spec)
+
+    assert wait_exit(executor, handle) == ExitInfo(0)
+    assert executor.logs(handle)[0].decode().strip() == executor.project_home(spec)
+
+
+def test_a_bwrap_that_cannot_work_here_is_not_used(
+    make_executor: Callable[..., TrackingExecutor], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "bwrap").write_text("#!/bin/sh\necho 'Creating new namespace failed' >&2\nexit 1\n")
+    (fake / "bwrap").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+
+    assert make_executor(use_bwrap=None).sandbox == "none"
+    with pytest.raises(StartFailed, match="does not work here: Creating new namespace failed"):
+        make_executor(use_bwrap=True)
