@@ -168,7 +168,7 @@ def test_failing_script(
     job = make_job(job_platform, owner_principal, project, "Fail", "fail.py")
     run = wait_for(jobs.trigger(job_platform, owner_principal, project.id, job).id, FINAL)
     assert run.status is RunStatus.FAILED
-    assert run.exit_code == 3 and "exit code 3" in run.reason
+    assert run.exit_code == 3 and "code 3" in run.reason
     assert "about to fail" in log_of(job_platform, run)
 
 
@@ -437,4 +437,4 @@ def test_email_on_failure(
     message = received[0]
     assert message["To"] == "team@example.org"  # type: ignore[index]
     assert "Nightly report" in message["Subject"] and "failed" in message["Subject"]  # type: ignore[index]
-    assert "exit code 3" in message.get_payload()  # type: ignore[attr-defined]
+    assert "code 3" in message.get_payload()  # type: ignore[attr-defined]

@@ -23,6 +23,8 @@ class Scheduler:
     def __init__(self, platform: Platform, *, starters: int = 4) -> None:
         self.platform = platform
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        platform.work_signal = self._wake
         self._thread: threading.Thread | None = None
         # Starting a run may build a runtime first (minutes, once); ticks must not wait.
         self._starters = ThreadPoolExecutor(max_workers=starters, thread_name_prefix="start")
@@ -55,7 +57,8 @@ class Scheduler:
             except Exception:  # the outermost edge: one bad tick must not end the loop
                 log.exception("scheduler tick failed")
                 pause = self.platform.settings.scheduler_tick_seconds
-            self._stop.wait(pause)
+            self._wake.wait(pause)
+            self._wake.clear()
 
     def _pause(self) -> float:
         """Sleep one tick, or less when a cron fire is due sooner (fires are on time, not on
@@ -74,6 +77,7 @@ class Scheduler:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._starters.shutdown(wait=False, cancel_futures=True)

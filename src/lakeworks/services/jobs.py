@@ -297,7 +297,8 @@ def trigger(
         )
         cmd.target = run.id
         cmd.detail = {"job": job.name, "trigger": via.value}
-        return run
+    platform.nudge()
+    return run
 
 
 def _add_run(
@@ -602,11 +603,14 @@ def start(platform: Platform, run: JobRun) -> JobRun:
             "CDSW_JOB_RUN_ID": run.id,
             "LAKEWORKS_OUTPUT_DIR": f"{ctx.project_home}/.lakeworks/runs/{run.id}",
         }
+        layers = [project_env, job.environment, run.environment]
+        pythonpath = next(
+            (str(layer["PYTHONPATH"]) for layer in reversed(layers) if "PYTHONPATH" in layer), ""
+        )
+        runtime_vars = runtime.env(ctx.project_home, project_pythonpath=pythonpath)
         env = environment.layered(
-            runtime.env(ctx.project_home),
-            project_env,
-            job.environment,
-            run.environment,
+            runtime_vars,
+            *[{k: v for k, v in layer.items() if k != "PYTHONPATH"} for layer in layers],
             identity_vars=identity,
         )
         return runtime.command(f"{ctx.project_home}/{job.script}", run.arguments), env
@@ -674,6 +678,8 @@ def _end_run(
                         uow, child, Trigger.DEPENDENCY, parent_run_id=run_id, scheduled_for=None
                     )
     ended = _reload(platform, run_id)
+    if status is RunStatus.SUCCEEDED and children:
+        platform.nudge()  # start the next stage of the pipeline now, not at the next tick
     if job is not None:
         notify.run_finished(platform, job, ended)
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,13 @@ class Platform:
         self.settings = settings
         self.store = store
         self._executor = executor
+        # Set by the scheduler in this process; services set it when there is work now.
+        self.work_signal: threading.Event | None = None
+
+    def nudge(self) -> None:
+        """Wake this process's scheduler early (a run was triggered)."""
+        if self.work_signal is not None:
+            self.work_signal.set()
 
     @property
     def executor(self) -> Executor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lakeworks.errors import InvalidInput
 from lakeworks.services.platform import Platform
 
 
@@ -16,15 +17,25 @@ class PreparedRuntime:
     site_dir: Path  # Lakeworks' in-workload libraries (runner, cdsw, cml)
     ro_binds: list[Path] = field(default_factory=list)
 
-    def env(self, project_home: str) -> dict[str, str]:
+    def env(self, project_home: str, project_pythonpath: str = "") -> dict[str, str]:
+        """Variables that select this runtime; the project's own ``PYTHONPATH`` is folded in
+        (after Lakeworks' libraries, before the project root) rather than replacing it."""
         from lakeworks.runtimes import builder
 
-        return builder.workload_env(self.directory, project_home) | self.base_env
+        return (
+            builder.workload_env(
+                self.directory, project_home, project_pythonpath=project_pythonpath
+            )
+            | self.base_env
+        )
 
     def command(self, script: str, arguments: str) -> list[str]:
-        from lakeworks.workload import command_for
+        from lakeworks.workload import UnsupportedScript, command_for
 
-        return command_for(script, arguments, self.python)
+        try:
+            return command_for(script, arguments, self.python)
+        except UnsupportedScript as exc:
+            raise InvalidInput(str(exc)) from exc
 
 
 def prepare(platform: Platform, identifier: str) -> PreparedRuntime:

@@ -46,13 +46,6 @@ FEATURES = {
             "Keep model code in a project so it is ready to deploy.",
         ),
         Feature(
-            "jobs",
-            "Jobs",
-            "Jobs run a project script on demand, on a cron schedule or after another job, with "
-            "timeouts and run history.",
-            "Keep the scripts your jobs will run in a project.",
-        ),
-        Feature(
             "applications",
             "Applications",
             "Applications serve long-running web apps (Streamlit, Flask, Dash...) from a "

@@ -10,6 +10,8 @@ from lakeworks.ui import (
     auth_pages,
     collaborator_pages,
     file_pages,
+    job_form_pages,
+    job_pages,
     project_pages,
     roadmap_pages,
     settings_pages,
@@ -23,6 +25,9 @@ for module in (
     file_pages,
     collaborator_pages,
     settings_pages,
+    # Before job_pages: /jobs/new must not be read as a job id.
+    job_form_pages,
+    job_pages,
     account_pages,
     admin_pages,
     team_pages,

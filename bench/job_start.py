@@ -1,0 +1,116 @@
+"""Job start latency: trigger → first line of user code, next to a bare `python -c` start.
+
+Runs N jobs one after another through the real server path (service trigger, the scheduler
+thread, the local executor with its sandbox and limits, the runtime's script runner) and
+reads the time the script's first line printed. Prints p50/p95 for both; asserts nothing.
+
+    uv run python bench/job_start.py [--runs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from lakeworks.config import Settings
+from lakeworks.entities.jobs import RunStatus
+from lakeworks.scheduler.loop import Scheduler
+from lakeworks.services import jobs, projects, users, workloads
+from lakeworks.services.jobs import JobFields
+from lakeworks.services.platform import Platform, Principal
+from lakeworks.store.database import make_engine, upgrade
+from lakeworks.store.uow import Store
+
+SCRIPT = "import time\nprint('FIRST', repr(time.time()), flush=True)\n"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bare_python(n: int, python: str) -> list[float]:
+    samples = []
+    for _ in range(n):
+        start = time.time()
+        out = subprocess.run([python, "-c", SCRIPT], capture_output=True, text=True, check=True)
+        samples.append(float(out.stdout.split()[1]) - start)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument(
+        "--runtimes-dir", default=str(Path.home() / ".cache" / "lakeworks-test-runtimes")
+    )
+    args = parser.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="lakeworks-bench-"))
+    settings = Settings(
+        data_dir=data,
+        secret_key=secrets.token_urlsafe(48),
+        runtimes_dir=Path(args.runtimes_dir),
+        scheduler_tick_seconds=1.0,
+    )
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    platform = Platform(settings, Store(engine))
+    settings.projects_dir.mkdir(parents=True, exist_ok=True)
+    user = users.create_user(platform, None, username="bench", password="bench password 1")
+    principal = Principal(user=user, via="cli")
+    project = projects.create(
+        platform, principal, name="Bench", source=projects.parse_source("", "")
+    )
+    (settings.projects_dir / project.id / "first.py").write_text(SCRIPT)
+    job = jobs.create(
+        platform, principal, project.id, JobFields(name="first", script="first.py", memory_mb=1024)
+    )
+    scheduler = Scheduler(platform)
+    scheduler.start()
+    print("warming up (builds the runtime on first use) ...", flush=True)
+    samples: list[float] = []
+    try:
+        for i in range(args.runs + 1):
+            start = time.time()
+            run = jobs.trigger(platform, principal, project.id, job.id)
+            while True:
+                current = jobs.get_run(platform, principal, project.id, job.id, run.id)
+                if current.status.is_final:
+                    break
+                time.sleep(0.005)
+            if current.status is not RunStatus.SUCCEEDED:
+                raise SystemExit(f"run failed: {current.reason}")
+            text, _ = workloads.read_log(
+                platform, workloads.get(platform, current.workload_id or "")
+            )
+            first = next(line for line in text.decode().splitlines() if line.startswith("FIRST"))
+            if i:  # the first run builds and warms the runtime
+                samples.append(float(first.split()[1]) - start)
+    finally:
+        scheduler.stop()
+    from lakeworks.services import runtime_env
+
+    interpreter = runtime_env.prepare(platform, "").python
+    bare = bare_python(args.runs, interpreter)
+    print(f"runs: {len(samples)} on executor sandbox={getattr(platform.executor, 'sandbox', '?')}")
+    print(
+        f"trigger -> first line   p50 {statistics.median(samples) * 1000:.0f} ms   "
+        f"p95 {percentile(samples, 0.95) * 1000:.0f} ms   (target p50 <= 500 ms)"
+    )
+    print(
+        f"bare `python -c`        p50 {statistics.median(bare) * 1000:.0f} ms   "
+        f"p95 {percentile(bare, 0.95) * 1000:.0f} ms   ({interpreter})"
+    )
+    print(
+        f"ratio p50 (lakeworks / bare): {statistics.median(samples) / statistics.median(bare):.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,436 @@
+"""Build runtimes (shared, read-only Python environments) with uv, and the environment that
+workloads get to use one (DESIGN §5).
+
+A runtime is a virtual environment of one host interpreter with the locked packages of
+``base-requirements.txt``, built once into ``<runtimes_dir>/python<X.Y>-<hash>``; the hash
+covers the lock, the interpreter and the build recipe, so a change builds a new runtime beside
+the old one. Builds happen in a temporary directory that is renamed into place when complete,
+under a lock file, so concurrent servers never see or make a half-built runtime. A built runtime
+is read-only (``remove_runtime`` deletes one).
+
+``pip install`` in a workload lands in the project, never in the runtime: workloads get
+``PYTHONUSERBASE=<project>/.local`` and ``PIP_USER=1`` (CML's ``~/.local``). For that to work
+in a virtual environment:
+
+- its ``pyvenv.cfg`` enables system site-packages (Python and pip ignore user site-packages in
+  any other venv);
+- its packages live in ``lib/pythonX.Y/base-packages``, not in ``site-packages`` (pip refuses a
+  user install that the venv's own ``site-packages`` would shadow);
+- a start-up hook (a .pth file in ``site-packages``) adds ``base-packages``, puts the user site
+  before it (so a project can upgrade a runtime package for itself, as on CML) and keeps the
+  host interpreter's own site-packages out.
+
+Example::
+
+    runtime = ensure_runtime("3.11", settings.resolved_runtimes_dir)
+    env = workload_env(runtime, project_dir)
+    subprocess.run(command_for("train.py", "", str(runtime_python(runtime))), env=env, ...)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from lakeworks.errors import LakeworksError
+from lakeworks.runtimes.catalog import Interpreter, host_catalog
+from lakeworks.workload import site_dir
+
+REQUIREMENTS = Path(__file__).with_name("base-requirements.txt")
+MARKER = "lakeworks-runtime.json"
+# Bump when the recipe below changes what a built runtime contains.
+BUILD_FORMAT = 3
+DEFAULT_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Convenience variables of ``workload_env`` that a project's own env may override (compat §1.7);
+# the others make the runtime work and are not the project's to change.
+OVERRIDABLE = frozenset({"PIP_USER", "PIP_DISABLE_PIP_VERSION_CHECK", "PYTHONUNBUFFERED"})
+
+# The runtime's packages live in ``lib/pythonX.Y/base-packages``; its ``site-packages`` only
+# holds this module and a .pth line that imports it. ``site`` processes a virtual environment's
+# own site-packages first (``site.venv``), so this runs before the user site and the host
+# interpreter's directories are added, and it changes how they are added.
+_SITE_HOOK = '''\
+"""Lakeworks runtime: which directories ``site`` puts on sys.path, and in which order.
+
+- The runtime's packages (``base-packages``) are added here.
+- The user site (PYTHONUSERBASE, where ``pip install`` puts a project's packages) goes before
+  them, so that a project can upgrade a runtime package for itself.
+- The host interpreter's own site-packages are left out. The runtime enables system
+  site-packages only because Python and pip honour user site-packages in no other virtual
+  environment.
+"""
+import os
+import site
+import sys
+
+
+def _install():
+    if sys.prefix == sys.base_prefix:
+        return
+    own = os.path.realpath(sys.prefix) + os.sep
+    host = tuple({os.path.realpath(p) + os.sep for p in (sys.base_prefix, sys.base_exec_prefix)})
+    user = os.path.realpath(site.getusersitepackages()) + os.sep
+    here = os.path.dirname(os.path.realpath(__file__))
+    packages = os.path.join(os.path.dirname(here), "base-packages")
+    original = site.addsitedir
+
+    def in_runtime(entry):
+        return bool(entry) and (os.path.realpath(entry) + os.sep).startswith(own)
+
+    def addsitedir(sitedir, known_paths=None):
+        real = os.path.realpath(sitedir) + os.sep
+        if real == user:
+            before = list(sys.path)
+            result = original(sitedir, known_paths)
+            if sys.path[: len(before)] == before:
+                added = sys.path[len(before):]
+                del sys.path[len(before):]
+                position = next(
+                    (i for i, entry in enumerate(sys.path) if in_runtime(entry)), len(sys.path)
+                )
+                sys.path[position:position] = added
+            return result
+        if real.startswith(host) and not real.startswith(own):
+            return known_paths
+        return original(sitedir, known_paths)
+
+    site.addsitedir = addsitedir
+    original(packages)
+
+
+_install()
+'''
+
+# What a runtime must import; checked before a build is accepted.
+BASE_IMPORTS = (
+    "IPython",
+    "ipykernel",
+    "nbclient",
+    "nbformat",
+    "pandas",
+    "sklearn",
+    "mlflow",
+    "requests",
+    "packaging",
+    "pip",
+)
+# Run by the new runtime: imports, user site on, host packages off; prints sys.base_prefix.
+_CHECK = (
+    "import importlib, json, site, sys; "
+    "[importlib.import_module(name) for name in json.loads(sys.argv[1])]; "
+    "assert site.ENABLE_USER_SITE, 'user site-packages are disabled'; "
+    "host = [p for p in sys.path if p.startswith(sys.base_prefix) and 'site-packages' in p]; "
+    "assert not host, f'host site-packages on sys.path: {host}'; "
+    "print(sys.base_prefix)"
+)
+
+Log = Callable[[str], None]
+
+
+class RuntimeBuildError(LakeworksError):
+    """A runtime could not be built; the message has the tool's output."""
+
+    code = "runtime_build_failed"
+
+
+def runtime_python(runtime_dir: Path) -> Path:
+    """The interpreter of a built runtime."""
+    return runtime_dir / "bin" / "python"
+
+
+def _uv() -> str:
+    try:
+        from uv import find_uv_bin  # the `uv` package ships the binary
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        pass
+    located = shutil.which("uv")
+    if located is None:
+        raise RuntimeBuildError("uv is needed to build runtimes: install it (pip install uv).")
+    return located
+
+
+def runtime_name(interpreter: Interpreter, requirements: Path = REQUIREMENTS) -> str:
+    """``python<X.Y>-<hash>``: the hash covers the lock, the interpreter and the recipe."""
+    digest = hashlib.sha256()
+    digest.update(requirements.read_bytes())
+    digest.update(f"\0{interpreter.path.resolve()}\0{interpreter.full_version}".encode())
+    digest.update(f"\0{BUILD_FORMAT}\0{_SITE_HOOK}".encode())
+    return f"python{interpreter.python}-{digest.hexdigest()[:12]}"
+
+
+def runtime_path(
+    interpreter: Interpreter, runtimes_dir: Path, requirements: Path = REQUIREMENTS
+) -> Path:
+    """Where the runtime for ``interpreter`` is (or will be) built."""
+    return runtimes_dir / runtime_name(interpreter, requirements)
+
+
+def is_built(runtime_dir: Path) -> bool:
+    return (runtime_dir / MARKER).is_file()
+
+
+def base_prefix(runtime_dir: Path) -> str:
+    """The prefix of the host interpreter a runtime is built on (``sys.base_prefix`` in it).
+
+    The runtime's ``bin/python`` links to that interpreter, so a sandbox that shows the workload
+    the runtime must show it this directory too (read-only).
+    """
+    try:
+        return str(json.loads((runtime_dir / MARKER).read_text())["base_prefix"])
+    except (OSError, ValueError, KeyError) as error:
+        raise RuntimeBuildError(f"{runtime_dir} is not a built runtime.") from error
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as handle:
+        # Blocks while another process builds the same runtime; the kernel drops the lock if
+        # that process dies, so a crashed build never wedges the next one.
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run(argv: list[str], what: str, log: Log | None, timeout: float, cwd: Path) -> str:
+    # The tools run in this process's environment (uv's own settings, proxies, certificates),
+    # less what would point Python elsewhere.
+    ignored = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONUSERBASE")
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
+    try:
+        completed = subprocess.run(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            # Not the server's working directory: uv would read a project's settings there.
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise RuntimeBuildError(f"{what} took longer than {timeout:.0f} s.") from error
+    except OSError as error:
+        raise RuntimeBuildError(f"{what} could not start: {error}.") from error
+    if log is not None and completed.stdout:
+        log(completed.stdout)
+    if completed.returncode != 0:
+        tail = completed.stdout[-4000:].strip()
+        raise RuntimeBuildError(f"{what} failed (exit {completed.returncode}):\n{tail}")
+    return completed.stdout
+
+
+def _site_packages(venv: Path) -> Path:
+    found = sorted(venv.glob("lib/python3.*/site-packages"))
+    if len(found) != 1:
+        raise RuntimeBuildError(f"Cannot find the site-packages of {venv}.")
+    return found[0]
+
+
+def _walk_without_links(root: Path) -> Iterator[Path]:
+    """Every file and directory under ``root``, children before parents; links left out
+    (``bin/python`` links to the host interpreter, whose mode must not change)."""
+    for directory, dirnames, filenames in os.walk(root, topdown=False):
+        for name in [*filenames, *dirnames]:
+            path = Path(directory, name)
+            if not path.is_symlink():
+                yield path
+    yield root
+
+
+def _make_read_only(root: Path) -> None:
+    # Workloads share the runtime; where no sandbox mounts it read-only, this stops a stray
+    # ``pip uninstall`` from changing it for every project.
+    for path in _walk_without_links(root):
+        path.chmod(path.stat().st_mode & ~0o222)
+
+
+def remove_runtime(path: Path) -> None:
+    """Delete a runtime (or a half-built one), read-only as it is."""
+    if not path.exists():
+        return
+    for entry in _walk_without_links(path):
+        if entry.is_dir():
+            entry.chmod(entry.stat().st_mode | 0o700)
+    shutil.rmtree(path)
+
+
+def _build(
+    interpreter: Interpreter,
+    target: Path,
+    work: Path,
+    requirements: Path,
+    imports: Sequence[str],
+    log: Log | None,
+    timeout: float,
+) -> None:
+    uv = _uv()
+    # --relocatable: scripts and entry points find their interpreter relative to themselves,
+    # so they keep working once the directory is renamed into place.
+    _run(
+        [uv, "venv", "--no-project", "--relocatable", "--python", str(interpreter.path), str(work)],
+        "Creating the virtual environment",
+        log,
+        timeout,
+        work.parent,
+    )
+    _run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--python",
+            str(runtime_python(work)),
+            # Copies, not links into uv's cache: the runtime is made read-only below.
+            "--link-mode",
+            "copy",
+            "--compile-bytecode",
+            "-r",
+            str(requirements),
+        ],
+        "Installing the runtime's packages",
+        log,
+        timeout,
+        work.parent,
+    )
+    # pip refuses a --user install of a package the environment's own site-packages has
+    # ("would lack sys.path precedence"), so the runtime's packages move beside it; the
+    # RECORD files stay right, both directories being at the same depth.
+    site_packages = _site_packages(work)
+    site_packages.rename(site_packages.with_name("base-packages"))
+    site_packages.mkdir()
+    (site_packages / "_lakeworks_runtime.py").write_text(_SITE_HOOK)
+    (site_packages / "_lakeworks_runtime.pth").write_text("import _lakeworks_runtime\n")
+    config = work / "pyvenv.cfg"
+    lines = [
+        line
+        for line in config.read_text().splitlines()
+        if not line.startswith("include-system-site-packages")
+    ]
+    config.write_text("\n".join([*lines, "include-system-site-packages = true"]) + "\n")
+    # Compiled now: once the runtime is read-only, Python could not cache it.
+    _run(
+        [str(runtime_python(work)), "-m", "compileall", "-q", str(site_packages)],
+        "Compiling the start-up hook",
+        None,
+        timeout,
+        work.parent,
+    )
+    prefix = _run(
+        [str(runtime_python(work)), "-c", _CHECK, json.dumps(list(imports))],
+        "Checking the new runtime",
+        None,
+        timeout,
+        work.parent,
+    ).strip()
+    marker = {
+        "python": interpreter.full_version,
+        "base_prefix": prefix,
+        "interpreter": str(interpreter.path),
+        "requirements_sha256": hashlib.sha256(requirements.read_bytes()).hexdigest(),
+        "build_format": BUILD_FORMAT,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (work / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+    _make_read_only(work)
+    work.rename(target)
+
+
+def ensure_runtime(
+    version: str,
+    runtimes_dir: Path,
+    *,
+    interpreter: Interpreter | None = None,
+    requirements: Path = REQUIREMENTS,
+    imports: Sequence[str] = BASE_IMPORTS,
+    log: Log | None = None,
+    timeout: float = 1800.0,
+) -> Path:
+    """The runtime directory for Python ``version`` (``"3.11"``), built first if missing.
+
+    ``runtimes_dir`` is the root that holds runtimes (``Settings.resolved_runtimes_dir``).
+    Without ``interpreter``, this host's interpreter for ``version`` is used
+    (``catalog.host_catalog()``). Safe to call from
+    several processes at once: one builds, the others wait and then use it. ``log`` receives
+    the build tools' output. Raises ``NotFound`` when no interpreter has that version, and
+    ``RuntimeBuildError`` when the build fails (for example, no package index is reachable).
+    ``imports`` are the modules the new runtime must import before it is accepted.
+
+    Example::
+
+        runtime = ensure_runtime("3.11", Path("/var/lib/lakeworks/runtimes"))
+        python = runtime_python(runtime)
+    """
+    if interpreter is None:
+        interpreter = host_catalog().interpreter(version)
+    elif interpreter.python != version:
+        raise RuntimeBuildError(
+            f"{interpreter.path} is Python {interpreter.python}, not {version}."
+        )
+    runtimes_dir.mkdir(parents=True, exist_ok=True)
+    target = runtime_path(interpreter, runtimes_dir, requirements)
+    if is_built(target):
+        return target
+    with _locked(runtimes_dir / f".{target.name}.lock"):
+        if is_built(target):
+            return target
+        # Left over from builds that died: nobody else holds the lock, so nobody uses them.
+        for stale in runtimes_dir.glob(f".{target.name}.tmp-*"):
+            remove_runtime(stale)
+        remove_runtime(target)
+        work = runtimes_dir / f".{target.name}.tmp-{os.getpid()}"
+        try:
+            _build(interpreter, target, work, requirements, imports, log, timeout)
+        finally:
+            remove_runtime(work)
+    return target
+
+
+def workload_env(
+    runtime_dir: Path,
+    project_home: Path | str,
+    *,
+    site: Path | None = None,
+    project_pythonpath: str = "",
+    system_path: str = DEFAULT_SYSTEM_PATH,
+) -> dict[str, str]:
+    """The variables that make a workload use ``runtime_dir`` from ``project_home``.
+
+    Paths are as the workload sees them (``/home/cdsw`` when the executor mounts the project
+    there). ``project_pythonpath`` is the project's own ``PYTHONPATH`` (honoured, compat §1.3):
+    it goes after the in-workload libraries, which a project cannot shadow, and before the
+    project root. The project's ``.local/bin`` (console scripts of its ``pip install``s) comes
+    first on ``PATH``, then the runtime's ``bin``, then ``system_path``. Variables in
+    ``OVERRIDABLE`` are defaults that the project's env may replace.
+
+    Example::
+
+        >>> workload_env(Path("/rt"), "/home/cdsw", site=Path("/lw"))["PYTHONPATH"]
+        '/lw:/home/cdsw'
+    """
+    home = str(project_home)
+    user_base = f"{home}/.local"
+    pythonpath = [str(site or site_dir())]
+    pythonpath += [entry for entry in project_pythonpath.split(os.pathsep) if entry]
+    pythonpath.append(home)
+    return {
+        "PATH": os.pathsep.join([f"{user_base}/bin", f"{runtime_dir}/bin", system_path]),
+        "PYTHONPATH": os.pathsep.join(pythonpath),
+        "PYTHONUSERBASE": user_base,
+        "PIP_USER": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }

@@ -1,0 +1,11 @@
+"""CML's in-workload package (CML compat §3), as Lakeworks provides it.
+
+- ``cml.metrics_v1``: ``track_metric``.
+- ``cml.utils_v1``: ``_emulate_cdsw()`` (the ``cdsw`` module), ``get_auth()``.
+
+The legacy ``cdsw`` module shares this implementation.
+"""
+
+from __future__ import annotations
+
+__version__ = "1.0.0"
