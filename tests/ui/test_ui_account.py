@@ -85,7 +85,7 @@ def test_change_password(client: TestClient, alice: User) -> None:
     login(client, "alice", new)
 
 
-@pytest.mark.parametrize("page", ["sessions", "experiments", "models", "jobs", "applications"])
+@pytest.mark.parametrize("page", ["sessions", "experiments", "models", "applications"])
 def test_features_to_come_say_so(client: TestClient, alice: User, page: str) -> None:
     login(client, "alice")
     response = client.get(f"/{page}")
