@@ -1,0 +1,61 @@
+"""Resource profiles (admin-defined sizes for workloads) and per-user quotas."""
+
+from __future__ import annotations
+
+from lakeworks.entities.jobs import ResourceProfile
+from lakeworks.errors import InvalidInput, NotFound
+from lakeworks.services.platform import Platform, Principal
+from lakeworks.services.users import require_admin
+
+
+def profiles(platform: Platform, principal: Principal) -> list[ResourceProfile]:
+    with platform.read() as uow:
+        return list(uow.workloads.profiles())
+
+
+def add_profile(
+    platform: Platform, principal: Principal, name: str, cpu: float, memory_mb: int, gpu: int = 0
+) -> ResourceProfile:
+    with platform.command(principal, "resource_profile.create", target=name) as cmd:
+        require_admin(principal)
+        if not name.strip():
+            raise InvalidInput("A resource profile needs a name.")
+        if cpu <= 0 or memory_mb <= 0 or gpu < 0:
+            raise InvalidInput("vCPU and memory must be positive, GPUs not negative.")
+        cmd.detail = {"cpu": cpu, "memory_mb": memory_mb, "gpu": gpu}
+        return cmd.uow.workloads.add_profile(name.strip(), cpu, memory_mb, gpu)
+
+
+def delete_profile(platform: Platform, principal: Principal, profile_id: int) -> None:
+    with platform.command(principal, "resource_profile.delete", target=str(profile_id)) as cmd:
+        require_admin(principal)
+        if not cmd.uow.workloads.delete_profile(profile_id):
+            raise NotFound(f"Resource profile {profile_id} not found.")
+
+
+def quota(platform: Platform, principal: Principal, username: str) -> tuple[float, int, bool]:
+    """(vCPU, MiB, whether it is the user's own quota rather than the default)."""
+    with platform.read() as uow:
+        if username != principal.user.username:
+            require_admin(principal)
+        user = uow.users.by_username(username)
+        if user is None:
+            raise NotFound(f"User {username!r} not found.")
+        own = uow.workloads.quota(user.id)
+    if own is not None:
+        return own[0], own[1], True
+    return platform.settings.quota_cpu, platform.settings.quota_memory_mb, False
+
+
+def set_quota(
+    platform: Platform, principal: Principal, username: str, cpu: float, memory_mb: int
+) -> None:
+    with platform.command(principal, "user.quota", target=username) as cmd:
+        require_admin(principal)
+        if cpu <= 0 or memory_mb <= 0:
+            raise InvalidInput("A quota needs positive vCPU and memory.")
+        user = cmd.uow.users.by_username(username)
+        if user is None:
+            raise NotFound(f"User {username!r} not found.")
+        cmd.uow.workloads.set_quota(user.id, cpu, memory_mb)
+        cmd.detail = {"cpu": cpu, "memory_mb": memory_mb}
