@@ -67,12 +67,30 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     engine = make_engine(rendered)
     upgrade(engine)
     engine.dispose()
+    _seeded_rows(rendered)
     try:
         yield rendered
     finally:
         with admin_engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin_engine.dispose()
+
+
+_SEEDED: dict[str, dict[str, list[dict[str, object]]]] = {}
+
+
+def _seeded_rows(database_url: str) -> dict[str, list[dict[str, object]]]:
+    """Rows present right after migrating (read once, before any test wrote)."""
+    if database_url not in _SEEDED:
+        engine = make_engine(database_url)
+        with engine.connect() as conn:
+            _SEEDED[database_url] = {
+                table.name: [dict(row._mapping) for row in conn.execute(table.select())]
+                for table in Base.metadata.sorted_tables
+            }
+        engine.dispose()
+        _SEEDED[database_url] = {k: v for k, v in _SEEDED[database_url].items() if v}
+    return _SEEDED[database_url]
 
 
 @pytest.fixture
@@ -87,6 +105,14 @@ def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
         tables = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
         with store.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            # Put back the rows the migrations seed (default resource profiles), as a fresh
+            # database has them.
+            # Without their ids, so the restarted sequences hand out the same ones again.
+            for table, rows in _seeded_rows(database_url).items():
+                conn.execute(
+                    Base.metadata.tables[table].insert(),
+                    [{k: v for k, v in row.items() if k != "id"} for row in rows],
+                )
     yield store
     store.dispose()
 
