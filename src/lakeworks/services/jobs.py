@@ -85,8 +85,8 @@ def _check(
     name = fields.name.strip()
     if not name:
         raise InvalidInput("A job needs a name.")
-    script = files.clean_relative(fields.script).as_posix()
-    if not script:
+    script = files.clean_relative(fields.script).as_posix() if fields.script.strip() else ""
+    if script in ("", "."):
         raise InvalidInput("A job needs a script: a .py, .ipynb or .sh file of the project.")
     if not script.endswith(SCRIPT_SUFFIXES):
         raise InvalidInput(f"{script!r} is not a script Lakeworks can run (.py, .ipynb, .sh).")

@@ -16,7 +16,7 @@ from lakeworks.entities.jobs import Job, Recipient, ResourceProfile, ScheduleKin
 from lakeworks.entities.projects import EnvVar
 from lakeworks.errors import InvalidInput, LakeworksError, PermissionDenied, http_status
 from lakeworks.scheduler import cron
-from lakeworks.services import files, jobs, projects
+from lakeworks.services import files, jobs, projects, resources
 from lakeworks.services.permissions import Action
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.projects import ProjectView
@@ -176,10 +176,9 @@ def recipient_rows(
     ]
 
 
-def job_profiles(platform: Platform) -> list[ResourceProfile]:
-    # A read for the picker only: the job keeps the cpu and memory, not the profile.
-    with platform.read() as uow:
-        return [p for p in uow.workloads.profiles() if not p.gpu]
+def job_profiles(platform: Platform, principal: Principal) -> list[ResourceProfile]:
+    # For the picker only: the job keeps the cpu and memory, not the profile.
+    return [p for p in resources.profiles(platform, principal) if not p.gpu]
 
 
 def project_scripts(platform: Platform, principal: Principal, project_id: str) -> list[str]:
@@ -236,7 +235,7 @@ def _form_page(
             "reading": cron.describe(form.schedule) if form.schedule.strip() else "",
             "scripts": project_scripts(platform, principal, project_id),
             "parents": others,
-            "profiles": job_profiles(platform),
+            "profiles": job_profiles(platform, principal),
             "timezones": TIMEZONES,
             "weekdays": WEEKDAYS,
         },
@@ -307,7 +306,7 @@ def new_job(
     parent: str = "",
 ) -> Response:
     view = _editable(platform, principal, project_id)
-    profiles = job_profiles(platform)
+    profiles = job_profiles(platform, principal)
     defaults = jobs.JobFields(name="", script="")
     form = JobForm(
         profile=profile_of(defaults.cpu, defaults.memory_mb, profiles),
@@ -329,7 +328,9 @@ def create_job(
 ) -> Response:
     view = projects.get(platform, principal, project_id)
     try:
-        job = jobs.create(platform, principal, project_id, form.to_fields(job_profiles(platform)))
+        job = jobs.create(
+            platform, principal, project_id, form.to_fields(job_profiles(platform, principal))
+        )
     except LakeworksError as exc:
         form_error(request, exc)
         return _form_page(
@@ -345,7 +346,7 @@ def edit_job(
 ) -> Response:
     view = _editable(platform, principal, project_id)
     job = jobs.get(platform, principal, project_id, job_id)
-    form = JobForm.of_job(job, job_profiles(platform))
+    form = JobForm.of_job(job, job_profiles(platform, principal))
     return _form_page(request, platform, principal, view, form, job=job)
 
 
@@ -361,7 +362,7 @@ def update_job(
     view = projects.get(platform, principal, project_id)
     job = jobs.get(platform, principal, project_id, job_id)
     try:
-        values = form.to_fields(job_profiles(platform))
+        values = form.to_fields(job_profiles(platform, principal))
         job = jobs.update(platform, principal, project_id, job_id, _changes(values))
     except LakeworksError as exc:
         form_error(request, exc)
