@@ -22,6 +22,7 @@ from lakeworks.entities.workloads import ExitInfo, WorkloadSpec
 from lakeworks.executors.base import Executor, Handle
 from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import jobs, projects, runtime_env, users
+from lakeworks.services.ids import public_id
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.database import make_engine, upgrade
 from lakeworks.store.tables import JobRow, utcnow
@@ -103,7 +104,7 @@ def main() -> None:
         for i in range(args.jobs):
             uow.session.add(
                 JobRow(
-                    id=jobs.new_id(),
+                    id=public_id(),
                     project_id=project.id,
                     name=f"job {i}",
                     script="noop.sh",

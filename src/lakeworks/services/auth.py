@@ -17,6 +17,7 @@ from lakeworks.entities.users import ApiKey, ApiKeyKind, User
 from lakeworks.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.tables import utcnow
+from lakeworks.store.uow import UnitOfWork
 
 _hasher = PasswordHasher()
 # Verified against when a username does not exist, so a failed login costs the same either way.
@@ -162,10 +163,7 @@ def revoke_all_api_keys(platform: Platform, principal: Principal, username: str)
             cmd.uow.users.revoke_api_keys_of(user.id, kind, now)
 
 
-def _key_owner(uow: object, principal: Principal, username: str) -> User:
-    from lakeworks.store.uow import UnitOfWork
-
-    assert isinstance(uow, UnitOfWork)
+def _key_owner(uow: UnitOfWork, principal: Principal, username: str) -> User:
     if principal.project_scope is not None:
         raise PermissionDenied("Workload keys cannot manage API keys.")
     if username != principal.user.username and not principal.is_admin:

@@ -15,8 +15,6 @@ pages say the chain stopped there.
 from __future__ import annotations
 
 import logging
-import secrets
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -34,6 +32,7 @@ from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
 from lakeworks.errors import Conflict, InvalidInput, InvalidState, NotFound
 from lakeworks.scheduler import cron
 from lakeworks.services import environment, files, notify, projects, runtime_env, workloads
+from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.tables import utcnow
@@ -41,13 +40,8 @@ from lakeworks.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-_B36 = string.ascii_lowercase + string.digits
 SCRIPT_SUFFIXES = (".py", ".ipynb", ".sh")
 MAX_TIMEOUT_SECONDS = 35_000 * 60  # CML's maximum
-
-
-def new_id() -> str:
-    return "-".join("".join(secrets.choice(_B36) for _ in range(4)) for _ in range(4))
 
 
 @dataclass(frozen=True)
@@ -159,7 +153,7 @@ def create(platform: Platform, principal: Principal, project_id: str, fields: Jo
         values = _check(cmd.uow, platform, principal, project_id, fields, None)
         now = utcnow()
         job = cmd.uow.jobs.add(
-            id=new_id(),
+            id=public_id(),
             project_id=project_id,
             creator_id=principal.user.id,
             created_at=now,
@@ -316,7 +310,7 @@ def _add_run(
 ) -> JobRun:
     now = utcnow()
     return uow.jobs.add_run(
-        id=new_id(),
+        id=public_id(),
         job_id=job.id,
         project_id=job.project_id,
         status=status.value,
@@ -491,7 +485,7 @@ def fire_due(platform: Platform, now: datetime, limit: int = 500) -> list[str]:
         stamp = utcnow()
         rows = []
         for job, seen in claimed:
-            run_id = new_id()
+            run_id = public_id()
             busy = active.get(job.id)
             rows.append(
                 {

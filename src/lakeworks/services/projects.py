@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -23,23 +22,20 @@ from lakeworks.entities.projects import (
 )
 from lakeworks.errors import InvalidInput, NotFound, PermissionDenied
 from lakeworks.services import archives, gitsource
+from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, effective_role, require, role_allows
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.projects import ProjectQuery, ProjectRepo
 from lakeworks.store.tables import utcnow
+from lakeworks.store.uow import UnitOfWork
 
 SECRET_MASK = "********"
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_B36 = string.ascii_lowercase + string.digits
 TEMPLATES_PACKAGE = "lakeworks.project_templates"
 
 # CML's template names (CreateProjectRequest.template) and Lakeworks' own shipped templates.
 TEMPLATE_ALIASES = {"python": "python", "churn-demo": "churn-demo"}
 BLANK_TEMPLATES = {"", "blank", "local"}
-
-
-def new_project_id() -> str:
-    return "-".join("".join(secrets.choice(_B36) for _ in range(4)) for _ in range(4))
 
 
 def slugify(name: str) -> str:
@@ -114,7 +110,7 @@ def create(
         raise PermissionDenied("Workload keys cannot create projects.")
     parsed_visibility = parse_visibility(visibility)
     env = validate_env(environment or {})
-    project_id = new_project_id()
+    project_id = public_id()
     staging = platform.settings.projects_dir / ".staging" / project_id
     staging.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -187,10 +183,9 @@ def _populate(platform: Platform, source: ProjectSourceSpec, dest: Path) -> None
             )
 
 
-def _owner_for(uow: object, principal: Principal, team_name: str) -> tuple[int | None, int | None]:
-    from lakeworks.store.uow import UnitOfWork
-
-    assert isinstance(uow, UnitOfWork)
+def _owner_for(
+    uow: UnitOfWork, principal: Principal, team_name: str
+) -> tuple[int | None, int | None]:
     if not team_name:
         return principal.user.id, None
     team = uow.users.team_by_name(team_name)
