@@ -20,11 +20,17 @@ from lakeworks.api.limits import BodySizeLimit
 from lakeworks.api.routes import router as api_router
 from lakeworks.api.v1 import router as v1_router
 from lakeworks.config import Settings, check_secret_key
+from lakeworks.metrics.writer import MetricsWriter
+from lakeworks.proxy.forward import close_http_client
+from lakeworks.proxy.hosts import ProxyRouter
 from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import users
 from lakeworks.services.auth import SetupToken
 from lakeworks.services.platform import Platform
+from lakeworks.serving.gateway import ModelGateway
 from lakeworks.store.uow import Store
+from lakeworks.tracking.gate import MOUNT_PATH as MLFLOW_PATH
+from lakeworks.tracking.gate import TrackingGate
 from lakeworks.ui.routes import router as ui_router
 
 log = logging.getLogger("lakeworks")
@@ -40,6 +46,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     settings.projects_dir.mkdir(parents=True, exist_ok=True)
     platform = Platform(settings, store)
     setup_token = SetupToken()
+    metrics_writer = MetricsWriter(store)  # gateway records, batched off the request path
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,9 +64,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         if scheduler is not None:
             scheduler.start()
         app.state.scheduler = scheduler
+        metrics_writer.start()
         try:
             yield
         finally:
+            metrics_writer.stop()
+            await close_http_client()
             if scheduler is not None:
                 scheduler.stop()
 
@@ -76,6 +86,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.platform = platform
     app.state.settings = settings
     app.state.setup_token = setup_token
+    app.state.metrics = metrics_writer
 
     app.mount(
         "/api/v2/docs-assets",
@@ -104,7 +115,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(ui_router)
     static = resources.files("lakeworks.ui") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    # Embedded MLflow (tracking REST API and UI) behind Lakeworks' auth and project scoping.
+    app.mount(MLFLOW_PATH, TrackingGate(platform), name="mlflow")
 
+    # Applications and engine ports (by host and /apps/<subdomain>/), inside the session
+    # middleware so the browser session is known; authorisation is in services.applications.
+    app.add_middleware(ProxyRouter, platform=platform)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -112,6 +128,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         max_age=settings.session_max_age_seconds,
         same_site="lax",
         https_only=settings.https,
+        # A real domain here shares the sign-in with `*.<domain>` apps (see proxy.hosts).
+        domain=settings.session_cookie_domain or None,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    # Model calls (POST /model) are answered first, before sessions and the upload limit.
+    app.add_middleware(ModelGateway, platform=platform)
     return app

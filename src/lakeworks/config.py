@@ -119,6 +119,120 @@ class Settings(BaseSettings):
     smtp_password: str = Field(default="", description="SMTP password.")
     smtp_starttls: bool = Field(default=False, description="Use STARTTLS with the SMTP server.")
 
+    # Models: builds, replicas and the gateway ---------------------------------------------
+    model_build_max_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        gt=0,
+        description="Largest project snapshot a model build takes (files after `.gitignore`).",
+    )
+    model_build_honour_gitignore: bool = Field(
+        default=True, description="Leave files ignored by `.gitignore` out of model builds."
+    )
+    model_request_max_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        gt=0,
+        description="Largest model request body (`POST /model`); larger gets 413.",
+    )
+    model_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Default time a model call may take before `504 model.timeout`.",
+    )
+    model_queue_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a request waits for a free replica before `429 model.busy`.",
+    )
+    model_replica_concurrency: int = Field(
+        default=1, ge=1, description="Requests one model replica serves at once (CML: 1)."
+    )
+    model_route_cache_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long the gateway caches a model's keys and replicas between reads.",
+    )
+
+    # Experiments (embedded MLflow tracking and registry) --------------------------------
+    mlflow_database_url: str = Field(
+        default="",
+        description=(
+            "SQLAlchemy URL of MLflow's store. Empty means `mlflow.db` beside the SQLite "
+            "database, or the schema `LAKEWORKS_MLFLOW_SCHEMA` on the PostgreSQL server."
+        ),
+    )
+    mlflow_schema: str = Field(
+        default="mlflow",
+        description="PostgreSQL schema holding MLflow's tables (kept apart from Lakeworks').",
+    )
+    mlflow_run_order: str = Field(
+        default="ascending",
+        pattern="^(ascending|descending)$",
+        description=(
+            "Order of `search_runs` results when the caller gives no `order_by`: `ascending` "
+            "by start time (CML's behaviour, so `iloc[-1]` is the latest; a documented "
+            "deviation from MLflow) or `descending` (stock MLflow)."
+        ),
+    )
+    # Sessions and Spark (issue 6) ---------------------------------------------
+    session_idle_timeout_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="Stop a session after this many minutes without activity (CML's "
+        "`IDLE_MAXIMUM_MINUTES`); a session may set its own; 0: never.",
+    )
+    spark_master: str = Field(
+        default="",
+        description="Spark master for workloads (`spark://host:7077`, `k8s://https://...`); "
+        "empty: local mode inside the workload.",
+    )
+
+    # Applications and the authenticating proxy (issue 6) -------------------------------
+    app_start_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long an application may take to open `CDSW_APP_PORT` (or "
+        "`CDSW_READONLY_PORT`/`CDSW_PUBLIC_PORT`) before it is stopped and marked failed.",
+    )
+    app_max_restarts: int = Field(
+        default=3,
+        ge=0,
+        description="Automatic restarts of a crashed application within "
+        "`LAKEWORKS_APP_RESTART_WINDOW_SECONDS` before it stays failed (CML: none; 0 = off).",
+    )
+    app_restart_window_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="The window in which `LAKEWORKS_APP_MAX_RESTARTS` crashes are counted.",
+    )
+    allow_unauthenticated_apps: bool = Field(
+        default=True,
+        description="Honour an application's `bypass_authentication` (public app); false: "
+        "every app needs a signed-in project member.",
+    )
+    proxy_max_ws_message_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Largest websocket message the proxy relays; larger ones close with 1009.",
+    )
+    proxy_route_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long the proxy caches routes and access decisions (0: no cache); "
+        "a removed collaborator loses access to apps within this time.",
+    )
+    app_path_routing: bool = Field(
+        default=True,
+        description="Also serve applications at `/apps/<subdomain>/` on the main host (for "
+        "installs without wildcard DNS). App code then runs in Lakeworks' own origin: turn "
+        "off where app authors are not trusted as much as the people who open their apps.",
+    )
+    session_cookie_domain: str = Field(
+        default="",
+        description="Domain of the session cookie, e.g. `lakeworks.example.com` so "
+        "`*.lakeworks.example.com` apps receive it; empty: host-only (apps on subdomains then "
+        "sign in through a one-time redirect).",
+    )
+
     @field_validator("public_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lakeworks.api import files, jobs, projects, resources, users
+from lakeworks.api import (
+    applications,
+    experiments,
+    files,
+    jobs,
+    model_metrics,
+    models,
+    projects,
+    resources,
+    users,
+)
 
 router = APIRouter()
 router.include_router(projects.router)
 router.include_router(files.router)
 router.include_router(users.router)
 router.include_router(jobs.router)
+router.include_router(applications.router)
 router.include_router(resources.router)
+router.include_router(model_metrics.router)
+router.include_router(experiments.router)
+router.include_router(models.router)

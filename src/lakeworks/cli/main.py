@@ -62,6 +62,9 @@ def _serve(settings: Settings) -> None:
 
     try:
         app = create_app(settings)
+        from lakeworks.tracking import backend as mlflow_backend
+
+        mlflow_backend.check_migrated(settings)
     except LakeworksError as exc:
         raise _fail(exc) from exc
     click.echo(f"Lakeworks {__version__} on {settings.base_url} (data in {settings.data_dir})")
@@ -91,6 +94,12 @@ def db_upgrade() -> None:
     upgrade(engine)
     after = current_revision(engine)
     engine.dispose()
+    # MLflow's own tables (experiments, runs, registry), by MLflow's own migrations.
+    from lakeworks.tracking import backend as mlflow_backend
+
+    mlflow_backend.upgrade(settings)
+    mlflow_url = _masked(mlflow_backend.mlflow_database_url(settings))
+    click.echo(f"Experiments (MLflow) database ready: {mlflow_url}.")
     if before == after:
         click.echo(f"Database already at revision {after}.")
     else:
@@ -195,6 +204,9 @@ def demo(data_dir: Path | None, host: str | None, port: int | None) -> None:
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     engine.dispose()
+    from lakeworks.tracking import backend as mlflow_backend
+
+    mlflow_backend.upgrade(settings)
     platform = _platform(settings)
     with platform.read() as uow:
         demo_user = uow.users.by_username("demo")
@@ -226,6 +238,12 @@ def demo(data_dir: Path | None, host: str | None, port: int | None) -> None:
         )
     platform.store.dispose()
     _serve(settings)
+
+
+def _masked(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ EDITOR_SLUGS = {
 EDITION = "Standard"
 # The release of Lakeworks' runtimes, in CML's ``YYYY.MM.P-bN`` form (parses with
 # ``packaging.version``). Bump it when base-requirements.txt changes.
-RELEASE = "2026.11.1-b1"
+RELEASE = "2026.11.2-b2"
 IMAGE_REPOSITORY = "lakeworks.local/runtimes"
 MIN_PYTHON = (3, 9)
 # CML's own range (compat §1.6); the default runtime is the newest Python in it.

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
-from lakeworks.services import jobs, workloads
+from lakeworks.services import (
+    applications,
+    jobs,
+    model_builds,
+    model_deployments,
+    sessions,
+    workloads,
+)
 from lakeworks.services.platform import Platform
 from lakeworks.store.tables import utcnow
 
@@ -31,22 +38,36 @@ class Scheduler:
 
     def recover(self) -> None:
         """Re-adopt or close workloads left by a previous server process."""
-        jobs.on_workloads_ended(self.platform, workloads.recover(self.platform))
+        recovered = workloads.recover(self.platform)
+        jobs.on_workloads_ended(self.platform, recovered)
+        sessions.on_workloads_ended(self.platform, recovered)
+        applications.on_workloads_ended(self.platform, recovered)
+        applications.recover(self.platform)
         jobs.reconcile_orphans(self.platform)
+        sessions.reconcile(self.platform)
 
     def tick(self, now: datetime | None = None, *, wait: bool = False) -> None:
         now = now or utcnow()
         while len(jobs.fire_due(self.platform, now, limit=FIRE_BATCH)) == FIRE_BATCH:
             pass  # a burst of fires (many jobs due the same minute) drains in one tick
-        futures = [
+        futures: list[Future[object]] = [
             self._starters.submit(jobs.start, self.platform, run)
             for run in jobs.claim(self.platform)
         ]
+        # Model builds start off the tick too (a build may build its runtime first).
+        futures.append(self._starters.submit(model_builds.start_pending, self.platform))
         if wait:
             for future in futures:
                 future.result()
-        jobs.on_workloads_ended(self.platform, workloads.observe(self.platform))
+        observed = workloads.observe(self.platform)
+        model_builds.settle(self.platform)
+        model_deployments.reconcile(self.platform)
+        jobs.on_workloads_ended(self.platform, observed)
+        sessions.on_workloads_ended(self.platform, observed)
+        applications.on_workloads_ended(self.platform, observed)
+        applications.reconcile(self.platform, now)
         jobs.enforce_timeouts(self.platform, now)
+        sessions.enforce_idle(self.platform, now)
         jobs.reconcile_orphans(self.platform)
 
     def run_forever(self) -> None:

@@ -31,7 +31,7 @@ from lakeworks.entities.jobs import (
 from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
 from lakeworks.errors import Conflict, InvalidInput, InvalidState, NotFound
 from lakeworks.scheduler import cron
-from lakeworks.services import environment, files, notify, projects, runtime_env, workloads
+from lakeworks.services import files, notify, projects, runtime_env, workloads
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
@@ -582,30 +582,20 @@ def start(platform: Platform, run: JobRun) -> JobRun:
         script = files.resolve(files.project_root(platform, project.id), job.script)
         if not script.is_file():
             raise InvalidInput(f"script {job.script!r} does not exist in the project any more")
-        identity = environment.identity(
-            platform.settings,
+        env = runtime_env.compose_env(
+            platform,
+            runtime,
+            ctx,
             project=project,
             user=user,
-            engine_id=ctx.engine_id,
             kind=WorkloadKind.JOB_RUN,
             resources=resources,
-            v1_key=ctx.v1_key,
-            v2_key=ctx.v2_key,
-        )
-        identity |= {
-            "CDSW_JOB_ID": job.id,
-            "CDSW_JOB_RUN_ID": run.id,
-            "LAKEWORKS_OUTPUT_DIR": f"{ctx.project_home}/.lakeworks/runs/{run.id}",
-        }
-        layers = [project_env, job.environment, run.environment]
-        pythonpath = next(
-            (str(layer["PYTHONPATH"]) for layer in reversed(layers) if "PYTHONPATH" in layer), ""
-        )
-        runtime_vars = runtime.env(ctx.project_home, project_pythonpath=pythonpath)
-        env = environment.layered(
-            runtime_vars,
-            *[{k: v for k, v in layer.items() if k != "PYTHONPATH"} for layer in layers],
-            identity_vars=identity,
+            layers=[project_env, job.environment, run.environment],
+            extra_identity={
+                "CDSW_JOB_ID": job.id,
+                "CDSW_JOB_RUN_ID": run.id,
+                "LAKEWORKS_OUTPUT_DIR": f"{ctx.project_home}/.lakeworks/runs/{run.id}",
+            },
         )
         return runtime.command(f"{ctx.project_home}/{job.script}", run.arguments), env
 
@@ -691,7 +681,23 @@ def on_workloads_ended(platform: Platform, ended: Sequence[workloads.Ended]) -> 
         reason = item.reason
         if item.status is WorkloadStatus.OOM:
             reason = f"out of memory: {item.reason}" if "memory" not in reason else reason
-        _end_run(platform, run.id, status, reason, item.workload.exit_code)
+        if _end_run(platform, run.id, status, reason, item.workload.exit_code):
+            _record_legacy_metrics(platform, run.id)
+
+
+def _record_legacy_metrics(platform: Platform, run_id: str) -> None:
+    """cdsw.track_metric/track_file of the run, onto an MLflow run tied to it (compat §3.4)."""
+    from lakeworks.errors import LakeworksError
+    from lakeworks.services import experiments
+
+    with platform.read() as uow:
+        run = uow.jobs.get_run(run_id)
+    if run is None:
+        return
+    try:
+        experiments.record_job_run(platform, run)
+    except LakeworksError as exc:  # e.g. experiments database not migrated: the run still ends
+        log.warning("job run %s: metrics not recorded as an experiment run: %s", run_id, exc)
 
 
 def enforce_timeouts(platform: Platform, now: datetime) -> list[str]:

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from lakeworks.data import spark
+from lakeworks.entities.projects import Project
+from lakeworks.entities.users import User
+from lakeworks.entities.workloads import Resources, WorkloadKind
 from lakeworks.errors import InvalidInput
+from lakeworks.services import environment
 from lakeworks.services.platform import Platform
+
+if TYPE_CHECKING:
+    from lakeworks.services.workloads import LaunchContext
+
+
+# Runtime packages live in a "base-packages" directory rather than "site-packages", which
+# makes Streamlit believe it runs from a source checkout ("developmentMode") and refuse
+# `--server.port`: CML's documented `streamlit run app.py --server.port $CDSW_APP_PORT` (in
+# apps, and in sessions and jobs too) must work. A project may still override it.
+RUNTIME_ENV_DEFAULTS = {"STREAMLIT_GLOBAL_DEVELOPMENT_MODE": "false"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +69,63 @@ def prepare(platform: Platform, identifier: str) -> PreparedRuntime:
     return PreparedRuntime(
         directory=directory,
         python=python,
-        base_env={},
+        base_env=dict(RUNTIME_ENV_DEFAULTS),
         site_dir=site_dir(),
         ro_binds=[site_dir(), base_prefix],
+    )
+
+
+def compose_env(
+    platform: Platform,
+    runtime: PreparedRuntime,
+    ctx: LaunchContext,
+    *,
+    project: Project,
+    user: User,
+    kind: WorkloadKind,
+    resources: Resources,
+    layers: Sequence[Mapping[str, object]],
+    extra_identity: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The whole environment of a workload (CML compat §1.7, §2), for every kind.
+
+    ``layers`` are the user-set variables, lowest first (project, then job or application,
+    then a run's overrides); the platform's identity variables (plus ``extra_identity``,
+    e.g. ``CDSW_JOB_ID``) come last and cannot be overridden. A ``PYTHONPATH`` in any layer
+    is folded into the runtime's path instead of replacing it.
+    """
+    identity = environment.identity(
+        platform.settings,
+        project=project,
+        user=user,
+        engine_id=ctx.engine_id,
+        kind=kind,
+        resources=resources,
+        v1_key=ctx.v1_key,
+        v2_key=ctx.v2_key,
+    )
+    identity |= dict(extra_identity or {})
+    pythonpath = next(
+        (str(layer["PYTHONPATH"]) for layer in reversed(layers) if "PYTHONPATH" in layer), ""
+    )
+    runtime_vars = runtime.env(ctx.project_home, project_pythonpath=pythonpath)
+    # Spark add-on: getOrCreate() with no configuration (data/spark.py); user layers win.
+    runtime_vars |= spark.prepare(
+        platform.settings.projects_dir / project.id,
+        ctx.project_home,
+        platform.settings.spark_master,
+        ui=False,
+    )
+    # MLflow points at the embedded tracking server by default; these sit below the user
+    # layers, so a project or job value wins, including "" (MLflow then uses ./mlruns).
+    tracking_uri = f"{platform.settings.base_url}/mlflow"
+    runtime_vars |= {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_REGISTRY_URI": tracking_uri,
+        "MLFLOW_TRACKING_TOKEN": ctx.v2_key,
+    }
+    return environment.layered(
+        runtime_vars,
+        *[{k: v for k, v in layer.items() if k != "PYTHONPATH"} for layer in layers],
+        identity_vars=identity,
     )

@@ -78,8 +78,12 @@ def launch(
     extra_ro_binds: list[Path] | None = None,
     ports: list[str] | None = None,
     key_lifetime: timedelta = timedelta(days=7),
+    project_dir: Path | None = None,
 ) -> Workload:
     """Record and start a workload. ``build`` returns (argv, env) once ids and keys exist.
+
+    ``project_dir`` is what the workload sees as its project (default: the project's files;
+    model builds and replicas get their build snapshot).
 
     Never raises for a workload that could not start: it is recorded as failed with the
     reason, and returned, so callers treat every outcome the same way.
@@ -100,7 +104,7 @@ def launch(
         )
     v1 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V1)
     v2 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V2)
-    project_dir = settings.projects_dir / project.id
+    project_dir = project_dir or settings.projects_dir / project.id
     executor = platform.executor
     spec_probe = WorkloadSpec(
         workload_id=engine_id,

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -303,3 +304,221 @@ class JobRunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+# Sessions (issue 6: JupyterLab and workbench sessions) ---------------------------------
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index("ix_sessions_project_id", "project_id"),
+        Index("ix_sessions_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(19), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    editor: Mapped[str] = mapped_column(String(16))
+    runtime_identifier: Mapped[str] = mapped_column(Text, default="")
+    cpu: Mapped[float] = mapped_column(Float, default=1.0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=2048)
+    spark: Mapped[bool] = mapped_column(Boolean, default=False)
+    idle_timeout_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    workload_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    kernel_key: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- Models, builds, deployments, replicas (issue 5; migration 0003) -------------------------
+
+
+class ModelRow(Base):
+    __tablename__ = "models"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name", name="uq_models_project_id_name"),
+        Index("ix_models_access_key_hash", "access_key_hash", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUID
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    auth_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    access_key_hash: Mapped[str] = mapped_column(String(64))
+    access_key_sealed: Mapped[str] = mapped_column(Text, default="")  # for the sample code
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    registered_model_id: Mapped[str] = mapped_column(String(64), default="")
+    default_cpu: Mapped[float] = mapped_column(Float, default=1.0)
+    default_memory_mb: Mapped[int] = mapped_column(Integer, default=2048)
+    default_replicas: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelBuildRow(Base):
+    __tablename__ = "model_builds"
+    __table_args__ = (Index("ix_model_builds_model_id", "model_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    file_path: Mapped[str] = mapped_column(Text, default="")
+    function_name: Mapped[str] = mapped_column(String(200), default="")
+    runtime_identifier: Mapped[str] = mapped_column(Text, default="")
+    registered_model_version_id: Mapped[str] = mapped_column(String(64), default="")
+    build_script_path: Mapped[str] = mapped_column(Text, default="cdsw-build.sh")
+    status: Mapped[str] = mapped_column(String(16))
+    examples: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    workload_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    env_hash: Mapped[str] = mapped_column(String(64), default="")
+    # Deploy once built: {"cpu", "memory_mb", "replicas", "environment"}; {} for no.
+    auto_deploy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    built_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelDeploymentRow(Base):
+    __tablename__ = "model_deployments"
+    __table_args__ = (
+        Index("ix_model_deployments_model_id", "model_id"),
+        Index("ix_model_deployments_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    build_id: Mapped[str] = mapped_column(ForeignKey("model_builds.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    deployer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    cpu: Mapped[float] = mapped_column(Float, default=1.0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=2048)
+    replicas: Mapped[int] = mapped_column(Integer, default=1)
+    environment: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    timeout_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    generation: Mapped[int] = mapped_column(Integer, default=0)  # bumped by a restart
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ModelReplicaRow(Base):
+    """One replica slot of a deployment and the workload currently filling it."""
+
+    __tablename__ = "model_replicas"
+    __table_args__ = (Index("ix_model_replicas_deployment_id", "deployment_id"),)
+
+    workload_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(
+        ForeignKey("model_deployments.id", ondelete="CASCADE")
+    )
+    slot: Mapped[int] = mapped_column(Integer)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    ready: Mapped[bool] = mapped_column(Boolean, default=False)  # answered its health check
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)  # replaced or stopped
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- Model metrics store (issue 5, metrics; DESIGN §6, compat §4) ---------------------------
+# Plain string ids, no foreign keys to the model tables: records outlive deployments, and the
+# gateway writes them in batches without looking anything up.
+
+# An auto-incrementing 64-bit key on PostgreSQL; SQLite's rowid (INTEGER PRIMARY KEY) there.
+_SEQ = BigInteger().with_variant(Integer, "sqlite")
+
+
+class ModelPredictionRow(Base):
+    """One ``read_metrics`` record: a prediction (uuid set) or an aggregate window (uuid NULL).
+
+    ``seq`` is the insertion order. ``metrics`` is the JSON text of the metrics object, kept
+    as text so reads can hand it out without decoding it.
+    """
+
+    __tablename__ = "model_predictions"
+    __table_args__ = (
+        Index("ix_model_predictions_deployment_start", "deployment_id", "start_ms"),
+        Index("ix_model_predictions_model_start", "model_id", "start_ms"),
+        Index("ix_model_predictions_build_start", "build_id", "start_ms"),
+        Index("uq_model_predictions_prediction_uuid", "prediction_uuid", unique=True),
+    )
+
+    seq: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[str] = mapped_column(String(64))
+    build_id: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str] = mapped_column(String(64))
+    prediction_uuid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    start_ms: Mapped[int] = mapped_column(BigInteger)
+    end_ms: Mapped[int] = mapped_column(BigInteger)
+    metrics: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class ModelRequestRow(Base):
+    """One request through the model gateway, for the monitoring charts."""
+
+    __tablename__ = "model_requests"
+    __table_args__ = (
+        Index("ix_model_requests_model_at", "model_id", "at_ms"),
+        Index("ix_model_requests_deployment_at", "deployment_id", "at_ms"),
+    )
+
+    seq: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(String(64))
+    deployment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    replica_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    status: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+# --- end model metrics store ----------------------------------------------------------------
+
+
+# --- Applications (issue 6, part A; migration 0005) -------------------------------------------
+
+
+class ApplicationRow(Base):
+    __tablename__ = "applications"
+    __table_args__ = (
+        Index("ix_applications_project_id", "project_id"),
+        Index("ix_applications_status", "status"),
+        Index("ix_applications_workload_id", "workload_id"),
+        UniqueConstraint("subdomain", name="uq_applications_subdomain"),
+    )
+
+    id: Mapped[str] = mapped_column(String(19), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    subdomain: Mapped[str] = mapped_column(String(63))
+    script: Mapped[str] = mapped_column(Text)
+    runtime_identifier: Mapped[str] = mapped_column(Text, default="")
+    cpu: Mapped[float] = mapped_column(Float, default=1.0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=2048)
+    gpu: Mapped[int] = mapped_column(Integer, default=0)
+    environment: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    bypass_authentication: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(32))
+    workload_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    target: Mapped[str] = mapped_column(String(64), default="")
+    port_name: Mapped[str] = mapped_column(String(32), default="")
+    restarts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    starting_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    running_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# --- end applications -------------------------------------------------------------------------

@@ -10,10 +10,14 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lakeworks.errors import Conflict, InvalidInput
+from lakeworks.store.applications import ApplicationRepo
 from lakeworks.store.audit import AuditRepo
 from lakeworks.store.database import check_migrated, make_engine
 from lakeworks.store.jobs import JobRepo
+from lakeworks.store.model_metrics import ModelMetricsRepo
+from lakeworks.store.models import ModelRepo
 from lakeworks.store.projects import ProjectRepo
+from lakeworks.store.sessions import SessionRepo
 from lakeworks.store.users import UserRepo
 from lakeworks.store.workloads import WorkloadRepo
 
@@ -28,6 +32,10 @@ class UnitOfWork:
         self.audit = AuditRepo(session)
         self.workloads = WorkloadRepo(session)
         self.jobs = JobRepo(session)
+        self.models = ModelRepo(session)
+        self.model_metrics = ModelMetricsRepo(session)
+        self.sessions = SessionRepo(session)
+        self.applications = ApplicationRepo(session)
 
     def flush(self) -> None:
         try:

@@ -36,14 +36,14 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     seconds = abs(seconds)
     if seconds < 45:
         return "just now" if not future else "in a moment"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):  # noqa: B007
         if seconds >= size:
-            count = round(seconds / size)
-            if unit == "day" and count > 30:
-                return value.astimezone(UTC).strftime("%Y-%m-%d")
-            label = f"{count} {unit}{'s' if count != 1 else ''}"
-            return f"in {label}" if future else f"{label} ago"
-    return "just now"
+            break  # the largest unit that fits; 45-59 s ends on "minute" and reads "1 minute"
+    count = max(1, round(seconds / size))
+    if unit == "day" and count > 30:
+        return value.astimezone(UTC).strftime("%Y-%m-%d")
+    label = f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"in {label}" if future else f"{label} ago"
 
 
 def filesize(size: int) -> str:

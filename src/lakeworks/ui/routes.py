@@ -7,13 +7,18 @@ from fastapi import APIRouter
 from lakeworks.ui import (
     account_pages,
     admin_pages,
+    application_pages,
     auth_pages,
     collaborator_pages,
+    experiment_pages,
     file_pages,
     job_form_pages,
     job_pages,
+    model_monitoring_pages,
+    model_pages,
     project_pages,
-    roadmap_pages,
+    session_pages,
+    session_proxy,
     settings_pages,
     team_pages,
 )
@@ -28,9 +33,15 @@ for module in (
     # Before job_pages: /jobs/new must not be read as a job id.
     job_form_pages,
     job_pages,
+    model_pages,
+    model_monitoring_pages,
+    experiment_pages,
     account_pages,
     admin_pages,
     team_pages,
-    roadmap_pages,
+    session_pages,
+    application_pages,
 ):
     router.include_router(module.router)
+# /sessions/<id>/...: each session's Jupyter server, behind Lakeworks' sign-in.
+router.routes.extend(session_proxy.routes())

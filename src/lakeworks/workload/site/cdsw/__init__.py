@@ -9,8 +9,14 @@ Available now:
   session front end; in a job's log, the text.
 - ``track_metric(key, value)``: in a job run, appends ``{"key", "value", "timestamp_ms"}`` to
   ``$LAKEWORKS_OUTPUT_DIR/metrics.jsonl``; elsewhere a note on stderr.
+- ``track_delayed_metrics(metrics, prediction_uuid)``, ``track_aggregate_metrics(metrics,
+  start_timestamp_ms, end_timestamp_ms, model_deployment_crn)``, ``read_metrics(...)``: the
+  model metrics store (``cml.metrics_v1``; ``dev=True`` for the in-memory dev store).
 - ``track_file(path)``: in a job run, copies the (project-relative) file under
   ``$LAKEWORKS_OUTPUT_DIR/files/``; elsewhere a note on stderr.
+
+- ``model_metrics`` (decorator), ``call_model(key, request)``, ``_get_model_call_endpoint()``:
+  model serving (see ``cml.models_v1``).
 
 Example::
 
@@ -27,7 +33,14 @@ from typing import Any
 from cml import __version__
 from cml._display import display, publish
 from cml._run import record_file
-from cml.metrics_v1 import track_metric
+from cml.metrics_v1 import (
+    read_metrics,
+    track_aggregate_metrics,
+    track_delayed_metrics,
+    track_metric,
+)
+from cml.models_v1 import _model_call_endpoint as _get_model_call_endpoint
+from cml.models_v1 import call_model, model_metrics
 
 
 def html(text: str) -> None:
@@ -45,4 +58,17 @@ def track_file(path: Any) -> None:
     record_file(path)
 
 
-__all__ = ["__version__", "display", "html", "markdown", "track_file", "track_metric"]
+__all__ = [
+    "__version__",
+    "_get_model_call_endpoint",
+    "call_model",
+    "display",
+    "html",
+    "markdown",
+    "model_metrics",
+    "read_metrics",
+    "track_aggregate_metrics",
+    "track_delayed_metrics",
+    "track_file",
+    "track_metric",
+]

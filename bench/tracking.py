@@ -1,0 +1,238 @@
+"""MLflow tracking through Lakeworks' embedded server vs a stock `mlflow server`.
+
+In one run, on one machine, both on a SQLite store in a fresh directory, with the real
+`mlflow` client: `log_metric` one call at a time, `log_batch` of 1000 metrics, and
+`search_runs` over 1000 runs. Lakeworks runs as a real `lakeworks server` process (auth,
+project scoping and all); `mlflow server` runs with one worker. Prints per-call times, the
+ratios, and the idle resident memory of both servers. Asserts nothing.
+
+    uv run python bench/tracking.py [--metrics 300] [--batches 10] [--runs 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (MiB)."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for one in pids:
+        for line in Path(f"/proc/{one}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def start_lakeworks(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    port = free_port()
+    env = os.environ | {
+        "LAKEWORKS_DATA_DIR": str(root / "lakeworks"),
+        "LAKEWORKS_SECRET_KEY": secrets.token_urlsafe(48),
+        "LAKEWORKS_PORT": str(port),
+    }
+    lakeworks = str(BIN / "lakeworks")
+    subprocess.run([lakeworks, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [lakeworks, "admin", "create-user", "bench", "--password-stdin"],
+        env=env,
+        input=b"bench-password-123\n",
+        check=True,
+        capture_output=True,
+    )
+    key = (
+        subprocess.run(
+            [lakeworks, "admin", "create-api-key", "bench"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .strip()
+        .split()[-1]
+    )
+    process = subprocess.Popen(
+        [lakeworks, "server"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_up(f"{url}/login", process)
+    project = httpx.post(
+        f"{url}/api/v2/projects",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"name": "bench", "template": "blank"},
+    ).json()
+    return process, f"{url}/mlflow", project["id"] + " " + key
+
+
+def start_mlflow(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow-stock.db'}",
+            "--default-artifact-root",
+            str(root / "mlruns"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_up(f"{url}/health", process)
+    return process, url
+
+
+def workloads(targets: dict[str, tuple[str, dict[str, str]]], args: argparse.Namespace) -> dict:
+    """Each measurement alternates between the targets call by call, so load from anything
+    else on the machine falls on both alike."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    clients = {name: MlflowClient(tracking_uri=uri) for name, (uri, _) in targets.items()}
+    runs, searched = {}, {}
+    for name, (_, tags) in targets.items():
+        experiment = clients[name].create_experiment(f"bench-{secrets.token_hex(4)}", tags=tags)
+        runs[name] = clients[name].create_run(experiment).info.run_id
+        searched[name] = clients[name].create_experiment(
+            f"search-{secrets.token_hex(4)}", tags=tags
+        )
+        for i in range(args.runs):
+            created = clients[name].create_run(searched[name])
+            clients[name].log_batch(
+                created.info.run_id, metrics=[Metric("acc", i / args.runs, 0, 0)]
+            )
+    samples: dict[str, dict[str, list[float]]] = {name: {} for name in targets}
+
+    def measure(label: str, times: int, call: Callable[[str, int], object]) -> None:
+        for i in range(times):
+            for name in targets:
+                start = time.perf_counter()
+                call(name, i)
+                elapsed = (time.perf_counter() - start) * 1000
+                samples[name].setdefault(label, []).append(elapsed)
+
+    measure(
+        "log_metric p50 ms",
+        args.metrics,
+        lambda name, i: clients[name].log_metric(runs[name], "loss", 0.5, step=i),
+    )
+
+    def batch(name: str, i: int) -> None:
+        now = int(time.time() * 1000)
+        metrics = [Metric("m", float(j), now, i * 1000 + j) for j in range(1000)]
+        clients[name].log_batch(runs[name], metrics=metrics)
+
+    measure("log_batch(1000) p50 ms", args.batches, batch)
+    measure(
+        f"search_runs({args.runs}) p50 ms",
+        args.searches,
+        lambda name, i: clients[name].search_runs([searched[name]], max_results=args.runs),
+    )
+    for name in targets:
+        found = clients[name].search_runs([searched[name]], max_results=args.runs)
+        assert len(found) == args.runs, (name, len(found))
+    return {
+        name: {label: statistics.median(values) for label, values in by_label.items()}
+        for name, by_label in samples.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=int, default=300, help="log_metric calls")
+    parser.add_argument("--batches", type=int, default=10, help="log_batch(1000) calls")
+    parser.add_argument("--runs", type=int, default=1000, help="runs to search over")
+    parser.add_argument("--searches", type=int, default=10, help="search_runs calls")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lw-bench-tracking-") as tmp:
+        root = Path(tmp)
+        lakeworks, lw_uri, secret = start_lakeworks(root)
+        stock, stock_uri = start_mlflow(root)
+        try:
+            project_id, key = secret.split(" ")
+            # One MLflow call first: the embedded MLflow is imported on first use.
+            httpx.get(
+                f"{lw_uri}/api/2.0/mlflow/experiments/search",
+                params={"max_results": 1},
+                headers={"Authorization": f"Bearer {key}"},
+            ).raise_for_status()
+            time.sleep(3)
+            idle_before = rss_mb(lakeworks.pid)
+            # Sent to both; the stock server ignores it.
+            os.environ["MLFLOW_TRACKING_TOKEN"] = key
+            results = workloads(
+                {
+                    "lakeworks": (lw_uri, {"lakeworks.project_id": project_id}),
+                    "mlflow": (stock_uri, {}),
+                },
+                args,
+            )
+            ours, theirs = results["lakeworks"], results["mlflow"]
+            time.sleep(3)
+            idle_after = rss_mb(lakeworks.pid)
+            stock_rss = rss_mb(stock.pid)
+        finally:
+            for process in (lakeworks, stock):
+                process.terminate()
+                process.wait(timeout=30)
+    print(f"{'':32}{'Lakeworks':>12}{'mlflow server':>16}{'ratio':>8}")
+    for name, value in ours.items():
+        print(f"{name:32}{value:12.2f}{theirs[name]:16.2f}{value / theirs[name]:8.2f}")
+    print(
+        f"\nLakeworks server RSS, MLflow embedded: {idle_before:.0f} MiB idle after its first "
+        "MLflow call, "
+        f"{idle_after:.0f} MiB after the benchmark (goal: whole platform <= 600 MB)"
+    )
+    print(
+        f"stock mlflow server (1 worker, with its parent) RSS after the benchmark: "
+        f"{stock_rss:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data access for workloads: Spark session configuration (and, later, Iceberg catalogs)."""

@@ -1,0 +1,83 @@
+"""Spark for every workload, with no configuration in user code (CML compat §11).
+
+``SparkSession.builder.getOrCreate()`` reads ``$SPARK_CONF_DIR/spark-defaults.conf``. Lakeworks
+writes one per project, under the project's data (``.lakeworks/spark/conf``), so:
+
+- the master is local mode (``local[*]``, bounded by the workload's CPU limit) unless the
+  ``spark_master`` setting names a standalone (``spark://``) or Kubernetes (``k8s://``) master;
+- Hive support is on, with an embedded Derby metastore and a warehouse in the project
+  (``.lakeworks/spark/metastore_db`` and ``.lakeworks/spark/warehouse``): tables written by a
+  session are there for the project's later sessions, jobs and applications, and no other
+  project sees them. Embedded Derby admits one JVM at a time: two Spark workloads of one
+  project at once get "Another instance of Derby may have already booted the database";
+- scratch space (``spark.local.dir``) is in the workload's private ``/tmp``;
+- the Spark UI listens on ``SPARK_UI_PORT`` when the workload has one (sessions with the
+  Spark add-on), else it is off, so unrelated workloads never race for port 4040.
+
+Iceberg is not configured: its runtime jar would have to come from Maven at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+SPARK_DIR = ".lakeworks/spark"
+JAVA_VERSIONS = ("17", "11")  # Spark 3.5 runs on Java 8/11/17, not on newer ones
+
+
+def java_home() -> str:
+    """A JDK Spark 3.5 can run on (Java 17 preferred), or "" if none is installed."""
+    override = os.environ.get("LAKEWORKS_JAVA_HOME") or os.environ.get("JAVA_HOME")
+    if override and Path(override, "bin", "java").exists():
+        return override
+    jvm = Path("/usr/lib/jvm")
+    if jvm.is_dir():
+        for version in JAVA_VERSIONS:
+            for candidate in sorted(jvm.glob(f"*{version}*")):
+                if (candidate / "bin" / "java").exists():
+                    return str(candidate.resolve())
+    java = shutil.which("java")
+    return str(Path(java).resolve().parent.parent) if java else ""
+
+
+def defaults(project_home: str, master: str, *, ui: bool) -> str:
+    """The ``spark-defaults.conf`` text for a project seen at ``project_home``."""
+    base = f"{project_home}/{SPARK_DIR}"
+    lines = {
+        "spark.master": master or "local[*]",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": f"{base}/warehouse",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={base}/metastore_db;create=true"
+        ),
+        "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
+        "spark.hadoop.hive.metastore.schema.verification": "false",
+        "spark.local.dir": "/tmp/spark-local",
+        "spark.driver.extraJavaOptions": "-Dderby.system.home=/tmp/spark-derby",
+        "spark.ui.enabled": "true" if ui else "false",
+        "spark.ui.showConsoleProgress": "false",
+    }
+    if ui:
+        lines["spark.ui.port"] = "${env:SPARK_UI_PORT}"
+    return "".join(f"{key} {value}\n" for key, value in lines.items())
+
+
+def prepare(project_dir: Path, project_home: str, master: str, *, ui: bool) -> dict[str, str]:
+    """Write the project's Spark configuration; return the variables that select it."""
+    text = defaults(project_home, master, ui=ui)
+    # One file per variant (UI or not): concurrent workloads never rewrite a file in use.
+    name = "conf-ui" if ui else "conf"
+    target = project_dir / SPARK_DIR / name
+    target.mkdir(parents=True, exist_ok=True)
+    conf = target / "spark-defaults.conf"
+    if not conf.exists() or conf.read_text() != text:
+        staging = target / "spark-defaults.conf.new"
+        staging.write_text(text)
+        staging.replace(conf)
+    env = {"SPARK_CONF_DIR": f"{project_home}/{SPARK_DIR}/{name}"}
+    home = java_home()
+    if home:
+        env["JAVA_HOME"] = home
+    return env

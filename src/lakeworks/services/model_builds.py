@@ -1,0 +1,467 @@
+"""Model builds: an immutable snapshot of the project plus its built environment (CML compat
+§1.5, §5.5, §7).
+
+A build snapshots the project tree now (``.gitignore`` honoured, ``.git`` and platform folders
+left out, a size limit), then the scheduler runs it as a ``MODEL_BUILD`` workload in the
+snapshot: ``bash cdsw-build.sh`` when the file exists, else ``pip install -r
+requirements.txt`` when that exists. ``pip`` installs land in the snapshot's ``.local`` (the
+runtime's user site), which is the build environment; it is cached by a hash of the runtime
+and the build inputs, so an unchanged ``requirements.txt`` is not installed twice. Statuses:
+``pending`` → ``building`` → ``built`` | ``build failed`` (| ``stopped``).
+
+A build from a registry version copies the MLflow model directory into the snapshot and
+checks that it loads; its replicas serve it with a generated scorer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from lakeworks.entities.models import BuildStatus, ModelBuild
+from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
+from lakeworks.errors import InvalidInput, LakeworksError, NotFound
+from lakeworks.services import files, projects, runtime_env, workloads
+from lakeworks.services.models import model_of
+from lakeworks.services.permissions import Action, require
+from lakeworks.services.platform import Platform, Principal
+from lakeworks.store.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+# Never part of a snapshot: version control, the platform's own state, the project's
+# session-time installs (a build gets its packages from cdsw-build.sh / requirements.txt).
+EXCLUDED_TOP = frozenset({".git", ".lakeworks", ".local", ".cache", ".ipynb_checkpoints"})
+MLFLOW_DIR = "mlflow_model"
+BUILD_RESOURCES = Resources(cpu=1.0, memory_mb=4096)
+
+# Runs in the snapshot (/home/cdsw). $1: build script path, $2: "cached" or "".
+_BUILD_COMMAND = r"""
+set -u
+script="$1"; cached="$2"; check="$3"
+cd "$HOME" 2>/dev/null || true
+if [ -f "$script" ]; then
+  echo "Running $script"
+  tr -d '\r' < "$script" > /tmp/lakeworks-build.sh
+  bash /tmp/lakeworks-build.sh || { code=$?; echo "$script exited with $code"; exit "$code"; }
+elif [ -f requirements.txt ]; then
+  if [ -n "$cached" ]; then
+    echo "requirements.txt: environment $cached reused from the build cache"
+  else
+    echo "Installing requirements.txt"
+    python -m pip install -r requirements.txt || exit $?
+  fi
+else
+  echo "No $script or requirements.txt: the runtime's packages are the environment"
+fi
+if [ -n "$check" ]; then
+  python -c "$check" || exit $?
+fi
+echo "Build complete"
+"""
+
+
+@dataclass(frozen=True)
+class BuildFields:
+    file_path: str = ""
+    function_name: str = ""
+    runtime_identifier: str = ""
+    comment: str = ""
+    registered_model_version_id: str = ""
+    build_script_path: str = "cdsw-build.sh"
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    # Deploy once built: {"cpu", "memory_mb", "replicas", "environment"}; {} for no.
+    auto_deploy: dict[str, Any] = field(default_factory=dict)
+
+
+def builds_root(platform: Platform) -> Path:
+    return platform.settings.data_dir / "models" / "builds"
+
+
+def envs_root(platform: Platform) -> Path:
+    return platform.settings.data_dir / "models" / "envs"
+
+
+def snapshot_dir(platform: Platform, build_id: str) -> Path:
+    return builds_root(platform) / build_id
+
+
+# Snapshots ------------------------------------------------------------------------------
+
+
+def _candidate_files(root: Path, honour_gitignore: bool) -> list[str] | None:
+    """Project-relative files to copy, with ``.gitignore`` applied by git itself (nested
+    ignore files and negations included). None when git is unavailable: copy everything."""
+    if not honour_gitignore or shutil.which("git") is None:
+        return None
+    with tempfile.TemporaryDirectory() as gitdir:
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": gitdir, "GIT_CONFIG_NOSYSTEM": "1"}
+        subprocess.run(["git", "init", "-q", gitdir], check=True, env=env, timeout=30)
+        listing = subprocess.run(
+            [
+                "git",
+                f"--git-dir={gitdir}/.git",
+                f"--work-tree={root}",
+                "ls-files",
+                "--others",
+                "--exclude-standard",
+                "-z",
+            ],
+            capture_output=True,
+            check=True,
+            env=env,
+            timeout=120,
+        ).stdout
+    return [p for p in listing.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def snapshot(platform: Platform, source: Path, dest: Path) -> tuple[int, int]:
+    """Copy the project at ``source`` to ``dest``; (files, bytes). Refuses (InvalidInput) a
+    snapshot over ``model_build_max_bytes``; links are copied as links only inside it."""
+    limit = platform.settings.model_build_max_bytes
+    listed = _candidate_files(source, platform.settings.model_build_honour_gitignore)
+    if listed is None:
+        listed = [
+            str(Path(dirpath, name).relative_to(source))
+            for dirpath, _dirs, names in os.walk(source)
+            for name in names
+        ]
+    chosen = []
+    total = 0
+    for rel in listed:
+        parts = PurePosixPath(rel).parts
+        if not parts or parts[0] in EXCLUDED_TOP:
+            continue
+        path = source / rel
+        if path.is_symlink() or not path.is_file():
+            continue
+        total += path.stat().st_size
+        if total > limit:
+            raise InvalidInput(
+                f"The project is too large to build: over {limit // (1024 * 1024)} MiB after "
+                ".gitignore. Add large data files to .gitignore (the model can read them "
+                "from storage) or ask an administrator to raise LAKEWORKS_MODEL_BUILD_MAX_BYTES."
+            )
+        chosen.append(rel)
+    dest.mkdir(parents=True, exist_ok=False)
+    for rel in chosen:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / rel, target, follow_symlinks=False)
+    return len(chosen), total
+
+
+def env_hash(runtime_identifier: str, snapshot_root: Path, build_script: str) -> str:
+    """The build environment's cache key: runtime plus the build inputs, or "" when there
+    are none (nothing to install)."""
+    parts = []
+    for name in (build_script, "requirements.txt"):
+        path = snapshot_root / name
+        if path.is_file():
+            parts.append(name.encode() + b"\0" + path.read_bytes())
+    if not parts:
+        return ""
+    digest = hashlib.sha256(runtime_identifier.encode())
+    for part in parts:
+        digest.update(b"\0" + part)
+    return digest.hexdigest()
+
+
+# Commands -------------------------------------------------------------------------------
+
+
+def _clean_path(value: str, what: str) -> str:
+    value = (value or "").strip().lstrip("/")
+    if value.startswith("home/cdsw/"):
+        value = value[len("home/cdsw/") :]
+    if not value or ".." in PurePosixPath(value).parts:
+        raise InvalidInput(f"The {what} must be a path inside the project.")
+    return value
+
+
+def create(
+    platform: Platform,
+    principal: Principal,
+    project_id: str,
+    model_id: str,
+    fields: BuildFields,
+) -> ModelBuild:
+    """Snapshot the project now and queue the build (the scheduler runs it)."""
+    build_id = str(uuid.uuid4())
+    with platform.read() as uow:
+        require(uow, principal, project_id, Action.CREATE_WORKLOADS)
+        model_of(uow, project_id, model_id)
+    dest = snapshot_dir(platform, build_id)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    version_id = (fields.registered_model_version_id or "").strip()
+    file_path = function_name = ""
+    if version_id:
+        from lakeworks.tracking.registry import resolve_version
+
+        source = resolve_version(platform, principal, version_id)
+        dest.mkdir()
+        shutil.copytree(source.artifact_dir, dest / MLFLOW_DIR, symlinks=False)
+    else:
+        file_path = _clean_path(fields.file_path, "model file")
+        function_name = (fields.function_name or "").strip()
+        if not function_name.isidentifier():
+            raise InvalidInput("The function name must be a Python identifier, e.g. predict.")
+        root = files.project_root(platform, project_id)
+        if not files.resolve(root, file_path).is_file():
+            raise InvalidInput(f"The model file {file_path!r} does not exist in the project.")
+        if PurePosixPath(file_path).suffix != ".py":
+            raise InvalidInput("The model file must be a Python file (.py).")
+        try:
+            snapshot(platform, root, dest)
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+    script = _clean_path(fields.build_script_path or "cdsw-build.sh", "build script")
+    digest = env_hash(fields.runtime_identifier or "", dest, script)
+    examples = [e for e in fields.examples if isinstance(e, dict)]
+    try:
+        with platform.command(
+            principal, "model.build", target=build_id, project_id=project_id
+        ) as cmd:
+            require(cmd.uow, principal, project_id, Action.CREATE_WORKLOADS)
+            model_of(cmd.uow, project_id, model_id)
+            build = cmd.uow.models.add_build(
+                id=build_id,
+                model_id=model_id,
+                project_id=project_id,
+                creator_id=principal.user.id,
+                comment=fields.comment or "",
+                file_path=file_path,
+                function_name=function_name,
+                runtime_identifier=fields.runtime_identifier or "",
+                registered_model_version_id=version_id,
+                build_script_path=script,
+                status=BuildStatus.PENDING.value,
+                examples=examples,
+                env_hash=digest,
+                auto_deploy=dict(fields.auto_deploy or {}),
+            )
+            cmd.detail = {
+                "model_id": model_id,
+                "file_path": file_path,
+                "function_name": function_name,
+                "registered_model_version_id": version_id,
+            }
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    platform.nudge()
+    return build
+
+
+def get(
+    platform: Platform, principal: Principal, project_id: str, model_id: str, build_id: str
+) -> ModelBuild:
+    with platform.read() as uow:
+        require(uow, principal, project_id, Action.READ)
+        model_of(uow, project_id, model_id)
+        build = uow.models.get_build(build_id)
+    if build is None or build.model_id != model_id:
+        raise NotFound(f"Build {build_id!r} not found.")
+    return build
+
+
+def list_builds(
+    platform: Platform, principal: Principal, project_id: str, model_id: str
+) -> list[ModelBuild]:
+    with platform.read() as uow:
+        require(uow, principal, project_id, Action.READ)
+        model_of(uow, project_id, model_id)
+        return uow.models.builds_of(model_id)
+
+
+def build_log(
+    platform: Platform, principal: Principal, project_id: str, model_id: str, build_id: str
+) -> str:
+    build = get(platform, principal, project_id, model_id, build_id)
+    if not build.workload_id:
+        return ""
+    data, _ = workloads.read_log(platform, workloads.get(platform, build.workload_id))
+    return data.decode("utf-8", "replace")
+
+
+# The scheduler's side ---------------------------------------------------------------------
+
+
+def start_pending(platform: Platform) -> list[str]:
+    """Claim pending builds and launch their workloads; the ids started."""
+    with platform.read() as uow:
+        pending = uow.models.builds_with_status(BuildStatus.PENDING)
+    started = []
+    for build in pending:
+        with platform.store.transaction() as uow:
+            if not uow.models.move_build(build.id, BuildStatus.PENDING, BuildStatus.BUILDING):
+                continue
+        try:
+            _launch(platform, build)
+        except Exception as exc:  # a build that cannot start fails; others go on
+            log.exception("model build %s could not start", build.id)
+            _end(platform, build.id, BuildStatus.FAILED, f"could not start: {exc}")
+        started.append(build.id)
+    return started
+
+
+def _launch(platform: Platform, build: ModelBuild) -> None:
+    with platform.read() as uow:
+        project = uow.projects.get(build.project_id)
+        user = uow.users.get(build.creator_id)
+    if project is None or user is None:
+        _end(platform, build.id, BuildStatus.FAILED, "its project or creator was deleted")
+        return
+    try:
+        runtime = runtime_env.prepare(platform, build.runtime_identifier)
+    except InvalidInput as exc:
+        _end(platform, build.id, BuildStatus.FAILED, f"could not start: {exc.message}")
+        return
+    root = snapshot_dir(platform, build.id)
+    cached = ""
+    if build.env_hash:
+        cache = envs_root(platform) / build.env_hash
+        if (cache / ".complete").is_file() and not (root / ".local").exists():
+            shutil.copytree(cache / "local", root / ".local", symlinks=True)
+            cached = build.env_hash[:12]
+    check = ""
+    if build.from_registry:
+        check = (
+            f"import mlflow.pyfunc; mlflow.pyfunc.load_model({MLFLOW_DIR!r}); "
+            "print('MLflow model loads')"
+        )
+    else:
+        check = ""
+    project_env = projects.workload_env(platform, project.id)
+
+    def command(ctx: workloads.LaunchContext) -> tuple[list[str], dict[str, str]]:
+        env = runtime_env.compose_env(
+            platform,
+            runtime,
+            ctx,
+            project=project,
+            user=user,
+            kind=WorkloadKind.MODEL_BUILD,
+            resources=BUILD_RESOURCES,
+            layers=[project_env],
+            extra_identity={
+                "LAKEWORKS_MODEL_ID": build.model_id,
+                "LAKEWORKS_MODEL_BUILD_ID": build.id,
+            },
+        )
+        argv = ["/bin/bash", "-c", _BUILD_COMMAND, "lakeworks-build"]
+        return [*argv, build.build_script_path, cached, check], env
+
+    workload = workloads.launch(
+        platform,
+        kind=WorkloadKind.MODEL_BUILD,
+        project=project,
+        user=user,
+        resources=BUILD_RESOURCES,
+        build=command,
+        runtime_dir=runtime.directory,
+        extra_ro_binds=runtime.ro_binds,
+        key_lifetime=timedelta(hours=6),
+        project_dir=root,
+    )
+    with platform.store.transaction() as uow:
+        uow.models.set_build(build.id, workload_id=workload.id)
+    if workload.status is WorkloadStatus.FAILED:
+        _end(platform, build.id, BuildStatus.FAILED, workload.reason)
+
+
+def settle(platform: Platform) -> list[str]:
+    """Record the outcome of builds whose workload ended; cache their environment."""
+    with platform.read() as uow:
+        building = uow.models.builds_with_status(BuildStatus.BUILDING)
+        ended = []
+        for build in building:
+            if not build.workload_id:
+                continue
+            workload = uow.workloads.get(build.workload_id)
+            if workload is not None and workload.status.is_final:
+                ended.append((build, workload))
+    done = []
+    for build, workload in ended:
+        if workload.status is WorkloadStatus.SUCCEEDED:
+            _cache_env(platform, build)
+            if _end(platform, build.id, BuildStatus.BUILT, ""):
+                done.append(build.id)
+                if build.auto_deploy:
+                    _auto_deploy(platform, build)
+        else:
+            target = (
+                BuildStatus.STOPPED
+                if workload.status is WorkloadStatus.STOPPED
+                else BuildStatus.FAILED
+            )
+            if _end(platform, build.id, target, workload.reason):
+                done.append(build.id)
+    return done
+
+
+def _auto_deploy(platform: Platform, build: ModelBuild) -> None:
+    """Deploy a build that asked for it (the UI's "deploy when built", API v2
+    ``auto_deploy_model``), as its creator."""
+    from lakeworks.services import model_deployments
+
+    with platform.read() as uow:
+        creator = uow.users.get(build.creator_id)
+    if creator is None:
+        return
+    config = build.auto_deploy
+    try:
+        model_deployments.create(
+            platform,
+            Principal(user=creator, via="api_key"),
+            build.project_id,
+            build.model_id,
+            build.id,
+            model_deployments.DeploymentFields(
+                cpu=float(config.get("cpu", 1.0)),
+                memory_mb=int(config.get("memory_mb", 2048)),
+                replicas=int(config.get("replicas", 1)),
+                environment=dict(config.get("environment") or {}),
+            ),
+        )
+    except LakeworksError:
+        log.exception("auto-deploying model build %s failed", build.id)
+
+
+def _cache_env(platform: Platform, build: ModelBuild) -> None:
+    if not build.env_hash:
+        return
+    local = snapshot_dir(platform, build.id) / ".local"
+    cache = envs_root(platform) / build.env_hash
+    if not local.is_dir() or (cache / ".complete").exists():
+        return
+    staging = cache.with_name(cache.name + f".{build.id}.tmp")
+    try:
+        shutil.copytree(local, staging / "local", symlinks=True)
+        (staging / ".complete").write_text(build.id)
+        staging.rename(cache)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)  # another build cached it first
+
+
+def _end(platform: Platform, build_id: str, status: BuildStatus, reason: str) -> bool:
+    with platform.store.transaction() as uow:
+        moved = uow.models.move_build(
+            build_id,
+            BuildStatus.BUILDING,
+            status,
+            built_at=utcnow() if status is BuildStatus.BUILT else None,
+        )
+    if moved and reason:
+        log.info("model build %s: %s (%s)", build_id, status.value, reason)
+    return moved

@@ -1,0 +1,487 @@
+"""Sessions: start, stop, list, logs, and the idle timeout.
+
+Who may do what (CML's rule, stated once here):
+
+- start a session: contributors and above (``Action.CREATE_WORKLOADS``);
+- see a project's sessions (list, status): anyone who can read the project;
+- **enter** a session (its JupyterLab, console, terminal, proxied ports) and read its log:
+  only the person who started it. A session runs code as its owner with the owner's API
+  keys in its environment, so nobody else gets in, project admins and site admins included;
+- stop a session: its owner, or an admin of the project (to free resources).
+
+A session's workload runs ``python -m lakeworks_session`` (``workload/site``): a Jupyter
+server on ``LAKEWORKS_JUPYTER_PORT`` for both editors (JupyterLab, and the terminals of a
+workbench session) plus, for the workbench, the console kernel on five pool ports.
+
+Idle timeout: proxied requests and console messages count as activity (``touch``, written at
+most every ``TOUCH_EVERY`` seconds per session); ``enforce_idle`` stops sessions idle past
+their timeout (the session's own, else the ``session_idle_timeout_minutes`` setting) and
+records the reason ``idle timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+
+from lakeworks.data import spark
+from lakeworks.entities.projects import Role
+from lakeworks.entities.sessions import (
+    IDLE_REASON,
+    Editor,
+    Session,
+    SessionStatus,
+)
+from lakeworks.entities.workloads import Resources, Workload, WorkloadKind, WorkloadStatus
+from lakeworks.errors import (
+    InvalidInput,
+    InvalidState,
+    LakeworksError,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+)
+from lakeworks.services import projects, runtime_env, workloads
+from lakeworks.services.ids import public_id
+from lakeworks.services.permissions import Action, effective_role, require
+from lakeworks.services.platform import Platform, Principal
+from lakeworks.store.tables import utcnow
+from lakeworks.store.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+APP_PORTS = ["CDSW_APP_PORT", "CDSW_READONLY_PORT", "CDSW_PUBLIC_PORT"]
+JUPYTER_PORT = "LAKEWORKS_JUPYTER_PORT"
+KERNEL_CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
+KERNEL_PORTS = [f"LAKEWORKS_KERNEL_{c.upper()}_PORT" for c in KERNEL_CHANNELS]
+SPARK_UI_PORT = "SPARK_UI_PORT"
+MAX_IDLE_MINUTES = 7 * 24 * 60
+TOUCH_EVERY = 15.0  # seconds between activity writes of one session
+
+WORKLOAD_TO_SESSION = {
+    WorkloadStatus.SUCCEEDED: SessionStatus.SUCCEEDED,
+    WorkloadStatus.FAILED: SessionStatus.FAILED,
+    WorkloadStatus.OOM: SessionStatus.FAILED,
+    WorkloadStatus.LOST: SessionStatus.FAILED,
+    WorkloadStatus.TIMEDOUT: SessionStatus.STOPPED,
+    WorkloadStatus.STOPPED: SessionStatus.STOPPED,
+}
+
+
+@dataclass(frozen=True)
+class SessionFields:
+    """What "New Session" asks for (API and UI both fill this)."""
+
+    name: str = ""
+    editor: str = Editor.JUPYTERLAB.value
+    runtime_identifier: str = ""
+    cpu: float = 1.0
+    memory_mb: int = 2048
+    spark: bool = False
+    idle_timeout_minutes: int | None = None  # None: the setting's default
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a running session listens (loopback), for the proxy and the console bridge."""
+
+    session: Session
+    workload: Workload
+    ports: dict[str, int]
+
+    @property
+    def jupyter(self) -> str:
+        return f"http://127.0.0.1:{self.ports[JUPYTER_PORT]}"
+
+    @property
+    def app_port(self) -> int | None:
+        return self.ports.get("CDSW_APP_PORT")
+
+
+# Commands -------------------------------------------------------------------------------
+
+
+def _editor(value: str) -> Editor:
+    try:
+        return Editor(value)
+    except ValueError:
+        names = ", ".join(e.value for e in Editor)
+        raise InvalidInput(f"Unknown editor {value!r}; choose one of: {names}.") from None
+
+
+def start(
+    platform: Platform, principal: Principal, project_id: str, fields: SessionFields
+) -> Session:
+    """Record and start a session; returns it starting or running (or failed, with why)."""
+    editor = _editor(fields.editor)
+    if fields.cpu <= 0 or fields.memory_mb <= 0:
+        raise InvalidInput("cpu and memory must be positive.")
+    idle = fields.idle_timeout_minutes
+    if idle is None:
+        idle = platform.settings.session_idle_timeout_minutes
+    if not 0 <= idle <= MAX_IDLE_MINUTES:
+        raise InvalidInput(f"The idle timeout must be between 0 (never) and {MAX_IDLE_MINUTES}.")
+    with platform.command(principal, "session.start", project_id=project_id) as cmd:
+        project = require(cmd.uow, principal, project_id, Action.CREATE_WORKLOADS)
+        _check_quota(cmd.uow, platform, principal, fields)
+        now = utcnow()
+        session = cmd.uow.sessions.add(
+            id=public_id(),
+            project_id=project.id,
+            user_id=principal.user.id,
+            name=(fields.name.strip() or f"{editor.value} session")[:200],
+            editor=editor.value,
+            runtime_identifier=fields.runtime_identifier or "",
+            cpu=float(fields.cpu),
+            memory_mb=int(fields.memory_mb),
+            spark=bool(fields.spark),
+            idle_timeout_minutes=int(idle),
+            status=SessionStatus.STARTING.value,
+            kernel_key=secrets.token_hex(32) if editor is Editor.WORKBENCH else "",
+            created_at=now,
+            last_activity_at=now,
+            reason="",
+        )
+        cmd.target = session.id
+        cmd.detail = {"editor": editor.value, "spark": session.spark, "idle_minutes": idle}
+    return _launch(platform, principal, session)
+
+
+def _check_quota(
+    uow: UnitOfWork, platform: Platform, principal: Principal, fields: SessionFields
+) -> None:
+    limit_cpu, limit_mem = uow.workloads.quota(principal.user.id) or (
+        platform.settings.quota_cpu,
+        platform.settings.quota_memory_mb,
+    )
+    held_cpu, held_mem = uow.workloads.held_by_user(principal.user.id)
+    if held_cpu + fields.cpu > limit_cpu or held_mem + fields.memory_mb > limit_mem:
+        raise QuotaExceeded(
+            f"This session needs {fields.cpu:g} vCPU / {fields.memory_mb} MiB; "
+            f"{held_cpu:g} of {limit_cpu:g} vCPU and {held_mem} of {limit_mem} MiB of your "
+            "quota are in use. Stop a session or job first."
+        )
+
+
+def _launch(platform: Platform, principal: Principal, session: Session) -> Session:
+    with platform.read() as uow:
+        project = uow.projects.get(session.project_id)
+    assert project is not None
+    user = principal.user
+    resources = Resources(cpu=session.cpu, memory_mb=session.memory_mb)
+    try:
+        runtime = runtime_env.prepare(platform, session.runtime_identifier)
+    except InvalidInput as exc:
+        _end(platform, session.id, SessionStatus.FAILED, f"could not start: {exc.message}")
+        return _reload(platform, session.id)
+    project_env = projects.workload_env(platform, project.id)
+    ports = [*APP_PORTS, JUPYTER_PORT]
+    if session.editor is Editor.WORKBENCH:
+        ports += KERNEL_PORTS
+    if session.spark:
+        ports.append(SPARK_UI_PORT)
+
+    def build(ctx: workloads.LaunchContext) -> tuple[list[str], dict[str, str]]:
+        extra = {"CDSW_SESSION_ID": session.id}
+        if session.spark:
+            extra |= spark.prepare(
+                platform.settings.projects_dir / project.id,
+                ctx.project_home,
+                platform.settings.spark_master,
+                ui=True,
+            )
+        env = runtime_env.compose_env(
+            platform,
+            runtime,
+            ctx,
+            project=project,
+            user=user,
+            kind=WorkloadKind.SESSION,
+            resources=resources,
+            layers=[project_env],
+            extra_identity=extra,
+        )
+        if session.kernel_key:
+            env["LAKEWORKS_KERNEL_KEY"] = session.kernel_key
+        argv = [runtime.python, "-m", "lakeworks_session", session.id, session.editor.value]
+        return argv, env
+
+    workload = workloads.launch(
+        platform,
+        kind=WorkloadKind.SESSION,
+        project=project,
+        user=user,
+        resources=resources,
+        build=build,
+        runtime_dir=runtime.directory,
+        extra_ro_binds=runtime.ro_binds,
+        ports=ports,
+    )
+    with platform.store.transaction() as uow:
+        uow.sessions.set(session.id, workload_id=workload.id)
+    if workload.status is WorkloadStatus.FAILED:
+        _end(platform, session.id, SessionStatus.FAILED, workload.reason)
+    else:
+        with platform.store.transaction() as uow:
+            uow.sessions.move(session.id, SessionStatus.STARTING, SessionStatus.RUNNING)
+    return _reload(platform, session.id)
+
+
+def stop(platform: Platform, principal: Principal, project_id: str, session_id: str) -> Session:
+    """Stop a session (its owner, or a project admin); the reconciler records the end."""
+    with platform.command(
+        principal, "session.stop", target=session_id, project_id=project_id
+    ) as cmd:
+        require(cmd.uow, principal, project_id, Action.READ)
+        session = _session(cmd.uow, project_id, session_id)
+        if session.user_id != principal.user.id:
+            require(cmd.uow, principal, project_id, Action.MANAGE_COLLABORATORS)
+        if session.status.is_final:
+            raise InvalidState(f"Session {session_id} already ended ({session.status.value}).")
+        cmd.detail = {"name": session.name}
+    _request_stop(platform, session, f"stopped by {principal.user.username}")
+    return _reload(platform, session_id)
+
+
+def _request_stop(platform: Platform, session: Session, reason: str) -> None:
+    with platform.store.transaction() as uow:
+        moved = uow.sessions.move(session.id, session.status, SessionStatus.STOPPING, reason=reason)
+    if not moved:
+        return
+    if session.workload_id:
+        if not workloads.request_stop(platform, session.workload_id, reason):
+            _sync_with_workload(platform, session.id)
+    else:
+        _end(platform, session.id, SessionStatus.STOPPED, reason)
+
+
+# Reads ----------------------------------------------------------------------------------
+
+
+def get(platform: Platform, principal: Principal, project_id: str, session_id: str) -> Session:
+    with platform.read() as uow:
+        require(uow, principal, project_id, Action.READ)
+        return _session(uow, project_id, session_id)
+
+
+def list_sessions(platform: Platform, principal: Principal, project_id: str) -> list[Session]:
+    with platform.read() as uow:
+        require(uow, principal, project_id, Action.READ)
+        return uow.sessions.of_project(project_id)
+
+
+def owner_names(platform: Platform, sessions: list[Session]) -> dict[int, str]:
+    with platform.read() as uow:
+        names = {}
+        for user_id in {s.user_id for s in sessions}:
+            user = uow.users.get(user_id)
+            names[user_id] = user.username if user else "(deleted)"
+        return names
+
+
+def can_stop(platform: Platform, principal: Principal, session: Session) -> bool:
+    if session.user_id == principal.user.id:
+        return True
+    with platform.read() as uow:
+        project = uow.projects.get(session.project_id)
+        role = effective_role(uow, principal, project) if project else None
+    return role is not None and role.rank >= Role.ADMIN.rank
+
+
+def enter(platform: Platform, principal: Principal, session_id: str) -> Endpoint:
+    """The running session's endpoint, for its owner only (proxy, console, terminal).
+
+    Anyone else is told the session does not exist, so session ids of other people's work
+    reveal nothing.
+    """
+    with platform.read() as uow:
+        session = uow.sessions.get(session_id)
+        if session is None or session.user_id != principal.user.id:
+            raise NotFound(f"Session {session_id!r} not found.")
+        # Membership can be withdrawn while a session runs: check the project too.
+        require(uow, principal, session.project_id, Action.CREATE_WORKLOADS)
+        workload = uow.workloads.get(session.workload_id) if session.workload_id else None
+    if session.status is not SessionStatus.RUNNING or workload is None:
+        raise InvalidState(f"Session {session_id} is {session.status.value}, not running.")
+    names = workload.handle.get("port_names") or []
+    numbers = workload.handle.get("ports") or []
+    return Endpoint(session, workload, dict(zip(names, numbers, strict=False)))
+
+
+def is_ready(platform: Platform, principal: Principal, session: Session) -> bool:
+    """Whether the session answers: Jupyter's API (JupyterLab), the kernel's port (workbench)."""
+    if session.status is not SessionStatus.RUNNING:
+        return False
+    try:
+        endpoint = enter(platform, principal, session.id)
+    except LakeworksError:
+        return False
+    if session.editor is Editor.WORKBENCH:
+        port = endpoint.ports.get(KERNEL_PORTS[0])
+        try:
+            with socket.create_connection(("127.0.0.1", int(port or 0)), timeout=0.5):
+                return True
+        except OSError:
+            return False
+    try:
+        answer = httpx.get(f"{endpoint.jupyter}/sessions/{session.id}/api/status", timeout=1.0)
+    except httpx.HTTPError:
+        return False
+    return answer.status_code == 200
+
+
+def new_terminal(platform: Platform, principal: Principal, session_id: str) -> str:
+    """Open a terminal in the session (Jupyter's terminals, inside the session's sandbox)."""
+    endpoint = enter(platform, principal, session_id)
+    base = f"{endpoint.jupyter}/sessions/{session_id}"
+    try:
+        with httpx.Client(timeout=10.0) as client:
+            # Jupyter's XSRF check stays on: take its token from a page, as a browser does.
+            client.get(f"{base}/lab")
+            token = client.cookies.get("_xsrf") or ""
+            answer = client.post(f"{base}/api/terminals", headers={"X-XSRFToken": token})
+            answer.raise_for_status()
+            name = str(answer.json()["name"])
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        raise InvalidState(f"The session could not open a terminal: {exc}") from exc
+    touch(platform, session_id, force=True)
+    return name
+
+
+def log_of(
+    platform: Platform, principal: Principal, project_id: str, session_id: str, offset: int = 0
+) -> tuple[bytes, int, Session]:
+    """The session's log (its Jupyter server and kernel output); its owner only."""
+    session = get(platform, principal, project_id, session_id)
+    if session.user_id != principal.user.id:
+        raise PermissionDenied("Only the person who started a session can read its log.")
+    if not session.workload_id:
+        return b"", offset, session
+    data, next_offset = workloads.read_log(
+        platform, workloads.get(platform, session.workload_id), offset
+    )
+    return data, next_offset, session
+
+
+def _session(uow: UnitOfWork, project_id: str, session_id: str) -> Session:
+    session = uow.sessions.get(session_id)
+    if session is None or session.project_id != project_id:
+        raise NotFound(f"Session {session_id!r} not found in this project.")
+    return session
+
+
+def _reload(platform: Platform, session_id: str) -> Session:
+    with platform.read() as uow:
+        session = uow.sessions.get(session_id)
+    assert session is not None
+    return session
+
+
+# Activity and idle timeout --------------------------------------------------------------
+
+
+class _Touches:
+    """Last activity written per session, so busy sessions cost one write per TOUCH_EVERY."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._written: dict[str, float] = {}
+
+    def due(self, session_id: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._written.get(session_id, 0.0) < TOUCH_EVERY:
+                return False
+            self._written[session_id] = now
+            if len(self._written) > 10_000:
+                self._written.clear()
+            return True
+
+
+_touches = _Touches()
+
+
+def touch(platform: Platform, session_id: str, *, force: bool = False) -> None:
+    """Record activity in a session (a proxied request, a console message)."""
+    if not force and not _touches.due(session_id):
+        return
+    with platform.store.transaction() as uow:
+        uow.sessions.touch([session_id], utcnow())
+
+
+def enforce_idle(platform: Platform, now: datetime) -> list[str]:
+    """Stop running sessions idle past their timeout; returns their ids. Idempotent."""
+    stopped = []
+    with platform.read() as uow:
+        running = uow.sessions.with_status(SessionStatus.RUNNING)
+    for session in running:
+        if not session.idle_timeout_minutes:
+            continue
+        if now - session.last_activity_at < timedelta(minutes=session.idle_timeout_minutes):
+            continue
+        reason = f"{IDLE_REASON}: no activity for {session.idle_timeout_minutes} min"
+        with platform.command(
+            None, "session.idle_stop", target=session.id, project_id=session.project_id
+        ) as cmd:
+            cmd.detail = {"idle_minutes": session.idle_timeout_minutes}
+        _request_stop(platform, session, reason)
+        stopped.append(session.id)
+    return stopped
+
+
+# Reconciler -----------------------------------------------------------------------------
+
+
+def on_workloads_ended(platform: Platform, ended: list[workloads.Ended]) -> None:
+    for item in ended:
+        if item.workload.kind is not WorkloadKind.SESSION:
+            continue
+        with platform.read() as uow:
+            session = uow.sessions.for_workload(item.workload.id)
+        if session is not None:
+            status = WORKLOAD_TO_SESSION[item.status]
+            _end(platform, session.id, status, session.reason or item.reason)
+
+
+def reconcile(platform: Platform) -> None:
+    """Close sessions whose workload ended without us seeing it (crash, restart)."""
+    with platform.read() as uow:
+        active = uow.sessions.with_status(
+            SessionStatus.STARTING, SessionStatus.RUNNING, SessionStatus.STOPPING
+        )
+    for session in active:
+        _sync_with_workload(platform, session.id)
+
+
+def _sync_with_workload(platform: Platform, session_id: str) -> None:
+    with platform.read() as uow:
+        session = uow.sessions.get(session_id)
+        workload = (
+            uow.workloads.get(session.workload_id) if session and session.workload_id else None
+        )
+    if session is None or session.status.is_final:
+        return
+    if workload is None:
+        if session.status is not SessionStatus.STARTING:
+            _end(platform, session.id, SessionStatus.FAILED, "its workload record is gone")
+        return
+    if workload.status.is_final:
+        status = WORKLOAD_TO_SESSION[workload.status]
+        _end(platform, session.id, status, session.reason or workload.reason)
+
+
+def _end(platform: Platform, session_id: str, status: SessionStatus, reason: str) -> bool:
+    with platform.store.transaction() as uow:
+        session = uow.sessions.get(session_id)
+        if session is None or session.status.is_final:
+            return False
+        return uow.sessions.move(
+            session_id, session.status, status, finished_at=utcnow(), reason=reason
+        )

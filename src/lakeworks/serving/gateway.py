@@ -1,0 +1,631 @@
+"""The model gateway: CML's ``POST /model`` (compat §5), in front of the model replicas.
+
+A pure ASGI layer, outermost in the app, so a prediction skips sessions, routing and the
+upload-size middleware. It answers:
+
+- ``POST /model`` on ``modelservice.<domain>`` and on the server's own address, body
+  ``{"accessKey", "request"}`` (``?accessKey=`` wins), and the legacy
+  ``POST /api/altus-ds-1/models/call-model``; ``OPTIONS`` preflights (CORS, §5.4).
+
+On the request path there is no database write and, in the steady state, no database read:
+models are found by the SHA-256 of their access key in an in-memory route cache (entries live
+``model_route_cache_seconds``; this process drops them at once when a key is regenerated,
+authentication switched, or replicas change: ``serving.epoch``); Bearer keys are checked
+against the same cache. A replica is chosen by least outstanding requests among healthy
+replicas with a free slot (one request each by default, CML semantics); when none is free the
+request waits up to ``model_queue_seconds``, then gets ``429 model.busy``. The call to the
+replica is bounded by the deployment's timeout (``504 model.timeout``). Every request gets a
+prediction uuid; its timing (and, for metrics-enabled models, the prediction record) goes to
+the metrics writer, which stores them in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lakeworks.entities.metrics import PredictionRecord, RequestSample
+from lakeworks.entities.models import DeploymentStatus
+from lakeworks.entities.users import ApiKeyKind
+from lakeworks.entities.workloads import WorkloadStatus
+from lakeworks.services.platform import Platform, Principal
+from lakeworks.serving import epoch
+from lakeworks.store.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+MODEL_PATHS = frozenset({"/model", "/model/", "/api/altus-ds-1/models/call-model"})
+SERVICE_LABEL = "modelservice"
+CONNECT_RETRIES = 2
+NOT_AUTHORIZED = "User APikey not authorized to access model"
+
+
+class GatewayError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class ReplicaState:
+    """What this process knows of one replica: where it is and how busy it is here."""
+
+    workload_id: str
+    address: str
+    outstanding: int = 0
+    healthy: bool = True
+
+
+@dataclass
+class Route:
+    model_id: str
+    project_id: str
+    auth_enabled: bool
+    deployment_id: str | None
+    build_id: str | None
+    timeout: float
+    replicas: list[ReplicaState] = field(default_factory=list)
+    expires: float = 0.0
+    epoch: int = 0
+
+
+@dataclass
+class _Allowed:
+    ok: bool
+    expires: float
+
+
+_GATEWAYS: dict[int, Gateway] = {}
+
+
+def gateway_for(platform: Platform) -> Gateway:
+    """This process's gateway for ``platform`` (the UI's Test tab calls models through it)."""
+    gateway = _GATEWAYS.get(id(platform))
+    if gateway is None or gateway.platform is not platform:
+        gateway = _GATEWAYS[id(platform)] = Gateway(platform)
+    return gateway
+
+
+class Gateway:
+    """State shared by every request of one server process."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.settings = platform.settings
+        self._routes: dict[str, Route | None] = {}  # key hash -> route (None: no such key)
+        self._route_times: dict[str, tuple[float, int]] = {}
+        self._replicas: dict[str, ReplicaState] = {}  # workload id -> state (kept across reads)
+        self._allowed: dict[tuple[str, str], _Allowed] = {}
+        self._waiters: dict[str, asyncio.Condition] = {}
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._loading: dict[str, asyncio.Future[Route | None]] = {}
+
+    # Routes -------------------------------------------------------------------------
+
+    async def route(self, key_hash: str) -> Route | None:
+        now = time.monotonic()
+        stamp = self._route_times.get(key_hash)
+        if stamp is not None and stamp[0] > now and stamp[1] == epoch.current():
+            return self._routes[key_hash]
+        pending = self._loading.get(key_hash)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Route | None] = asyncio.get_running_loop().create_future()
+        self._loading[key_hash] = future
+        try:
+            current_epoch = epoch.current()
+            route = await run_in_threadpool(self._read_route, key_hash)
+            if route is not None:
+                route.replicas = [self._merge(r) for r in route.replicas]
+            self._routes[key_hash] = route
+            self._route_times[key_hash] = (
+                time.monotonic() + self.settings.model_route_cache_seconds,
+                current_epoch,
+            )
+            future.set_result(route)
+            return route
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning
+            raise
+        finally:
+            self._loading.pop(key_hash, None)
+
+    def _merge(self, fresh: ReplicaState) -> ReplicaState:
+        known = self._replicas.get(fresh.workload_id)
+        if known is None or known.address != fresh.address:
+            self._replicas[fresh.workload_id] = fresh
+            return fresh
+        return known
+
+    def _read_route(self, key_hash: str) -> Route | None:
+        with self.platform.read() as uow:
+            model = uow.models.by_key_hash(key_hash)
+            if model is None:
+                return None
+            serving = [
+                d
+                for d in uow.models.deployments_of(model.id)
+                if d.status is DeploymentStatus.DEPLOYED
+            ]
+            deployment = serving[-1] if serving else None
+            replicas = []
+            if deployment is not None:
+                for replica in uow.models.replicas_of(deployment.id):
+                    if not replica.ready:
+                        continue
+                    workload = uow.workloads.get(replica.workload_id)
+                    if (
+                        workload is not None
+                        and workload.status is WorkloadStatus.RUNNING
+                        and workload.address
+                    ):
+                        replicas.append(ReplicaState(workload.id, workload.address))
+        timeout = self.settings.model_timeout_seconds
+        if deployment is not None and deployment.timeout_seconds:
+            timeout = deployment.timeout_seconds
+        return Route(
+            model_id=model.id,
+            project_id=model.project_id,
+            auth_enabled=model.auth_enabled,
+            deployment_id=deployment.id if deployment else None,
+            build_id=deployment.build_id if deployment else None,
+            timeout=timeout,
+            replicas=replicas,
+        )
+
+    # Authentication -------------------------------------------------------------------
+
+    async def authorize(self, route: Route, authorization: str) -> None:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise GatewayError(
+                401,
+                "auth.failed",
+                "This model needs an API key: send 'Authorization: Bearer <API v2 key>'.",
+            )
+        token_hash = hashlib.sha256(token.encode()).hexdigest()
+        cache_key = (token_hash, route.project_id)
+        cached = self._allowed.get(cache_key)
+        now = time.monotonic()
+        if cached is None or cached.expires <= now:
+            ok = await run_in_threadpool(self._may_read, token_hash, route.project_id)
+            cached = _Allowed(ok, now + self.settings.model_route_cache_seconds)
+            self._allowed[cache_key] = cached
+        if not cached.ok:
+            raise GatewayError(403, "auth.failed", NOT_AUTHORIZED)
+
+    def _may_read(self, token_hash: str, project_id: str) -> bool:
+        """A read-only check (no last-used write): a live v2 key whose user can read the
+        project; workload keys only for their own project."""
+        from lakeworks.services.permissions import effective_role
+
+        now = utcnow()
+        with self.platform.read() as uow:
+            key = uow.users.api_key_by_hash(token_hash)
+            if key is None or key.kind is not ApiKeyKind.V2 or key.revoked_at is not None:
+                return False
+            if key.expires_at is not None and key.expires_at <= now:
+                return False
+            user = uow.users.get(key.user_id)
+            project = uow.projects.get(project_id)
+            if user is None or not user.is_active or project is None:
+                return False
+            principal = Principal(user=user, via="api_key", project_scope=key.project_id)
+            return effective_role(uow, principal, project) is not None
+
+    # Balancing ------------------------------------------------------------------------
+
+    def _pick(self, route: Route, exclude: set[str]) -> ReplicaState | None:
+        limit = self.settings.model_replica_concurrency
+        best = None
+        for replica in route.replicas:
+            if not replica.healthy or replica.workload_id in exclude:
+                continue
+            if replica.outstanding >= limit:
+                continue
+            if best is None or replica.outstanding < best.outstanding:
+                best = replica
+        return best
+
+    async def acquire(self, route: Route, exclude: set[str]) -> ReplicaState:
+        """A replica with a free slot (least outstanding), waiting up to the queue limit."""
+        replica = self._pick(route, exclude)
+        if replica is not None:
+            replica.outstanding += 1
+            return replica
+        if not any(r.healthy and r.workload_id not in exclude for r in route.replicas):
+            raise GatewayError(
+                503, "model.unavailable", "The model has no running replica right now."
+            )
+        condition = self._waiters.setdefault(route.model_id, asyncio.Condition())
+        deadline = time.monotonic() + self.settings.model_queue_seconds
+        async with condition:
+            while True:
+                replica = self._pick(route, exclude)
+                if replica is not None:
+                    replica.outstanding += 1
+                    return replica
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise GatewayError(
+                        429,
+                        "model.busy",
+                        "All replicas of the model are busy; try again later.",
+                    )
+                try:
+                    await asyncio.wait_for(condition.wait(), remaining)
+                except TimeoutError:
+                    continue
+
+    async def release(self, route: Route, replica: ReplicaState) -> None:
+        replica.outstanding -= 1
+        condition = self._waiters.get(route.model_id)
+        if condition is not None:
+            async with condition:
+                condition.notify(1)
+
+    # Calling a replica ----------------------------------------------------------------
+
+    def client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+                timeout=None,
+            )
+            self._client_loop = loop
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            with contextlib.suppress(RuntimeError):  # its event loop is gone
+                await client.aclose()
+
+    async def predict(
+        self, route: Route, payload: bytes, prediction_uuid: str
+    ) -> tuple[int, bytes, bytes, str]:
+        """(status, record line, envelope, replica id) from a replica."""
+        tried: set[str] = set()
+        for _attempt in range(CONNECT_RETRIES + 1):
+            replica = await self.acquire(route, tried)
+            try:
+                response = await self.client().post(
+                    f"http://{replica.address}/predict",
+                    content=payload,
+                    headers={"X-Lakeworks-Uuid": prediction_uuid},
+                    timeout=httpx.Timeout(route.timeout + 5.0, connect=2.0),
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                # Never reached the replica (stopped, restarting): safe to try another.
+                replica.healthy = False
+                tried.add(replica.workload_id)
+                continue
+            except httpx.TimeoutException as exc:
+                raise GatewayError(
+                    504,
+                    "model.timeout",
+                    f"The model did not answer within {route.timeout:g} seconds.",
+                ) from exc
+            except httpx.HTTPError as exc:
+                replica.healthy = False
+                raise GatewayError(
+                    502,
+                    "model.crashed",
+                    "The model replica ended while handling the request; it is being restarted.",
+                ) from exc
+            finally:
+                await self.release(route, replica)
+            body = response.content
+            cut = body.find(b"\n")
+            if cut < 0:
+                return response.status_code, b"null", body, replica.workload_id
+            return response.status_code, body[:cut], body[cut + 1 :], replica.workload_id
+        raise GatewayError(503, "model.unavailable", "No replica of the model could be reached.")
+
+    async def test_call(
+        self, access_key_hash: str, request: Any, writer: Any = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Call a model as the UI's Test tab does (the caller checked the user may read the
+        project): (status, envelope). Counted in monitoring like any other call."""
+        prediction_uuid = str(uuid.uuid4())
+        started = time.perf_counter()
+        at_ms = int(time.time() * 1000)
+        route: Route | None = None
+        replica_id: str | None = None
+        try:
+            route = await self.route(access_key_hash)
+            if route is None:
+                raise GatewayError(404, "model.not_found", "No model has this access key.")
+            if route.deployment_id is None:
+                raise GatewayError(503, "model.unavailable", "The model has no running deployment.")
+            status, record, envelope, replica_id = await self.predict(
+                route, json.dumps(request).encode(), prediction_uuid
+            )
+            body = json.loads(envelope)
+            if writer is not None and record != b"null":
+                submit_prediction(writer, route, record)
+            code = _error_code(envelope) if status >= 400 else None
+        except GatewayError as exc:
+            status, code = exc.status, exc.code
+            body = {"success": False, "errors": {"message": exc.message, "code": exc.code}}
+        if writer is not None and route is not None:
+            submit_sample(writer, _sample(route, replica_id, at_ms, started, status, code))
+        return status, body
+
+
+# The ASGI layer ---------------------------------------------------------------------------
+
+
+def _cors_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    origin = b"*"
+    for name, value in scope.get("headers", []):
+        if name == b"origin":
+            origin = value
+            break
+    headers = [(b"access-control-allow-origin", origin)]
+    if origin != b"*":
+        headers.append((b"vary", b"Origin"))
+    return headers
+
+
+async def _send_json(
+    send: Send,
+    scope: Scope,
+    status: int,
+    body: bytes,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *_cors_headers(scope),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _envelope(code: str, message: str) -> bytes:
+    return json.dumps({"success": False, "errors": {"message": message, "code": code}}).encode()
+
+
+class ModelGateway:
+    """ASGI middleware: model calls are answered here; everything else goes to ``app``."""
+
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
+        self.app = app
+        self.gateway = gateway_for(platform)
+        self.settings = platform.settings
+        domain = platform.settings.domain.lower()
+        self._domain = domain
+        self._service_host = f"{SERVICE_LABEL}.{domain}"
+
+    def _ours(self, scope: Scope) -> bool:
+        if scope["path"] not in MODEL_PATHS:
+            return False
+        host = ""
+        for name, value in scope.get("headers", []):
+            if name == b"host":
+                host = value.decode("latin-1").lower()
+                break
+        if not host or host == self._service_host or host.startswith(SERVICE_LABEL + "."):
+            return True
+        # <app>.<domain>/model belongs to that application, not to the gateway.
+        return not host.endswith("." + self._domain)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._lifespan_send(send))
+            return
+        if scope["type"] != "http" or not self._ours(scope):
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    def _lifespan_send(self, send: Send) -> Callable[[Message], Awaitable[None]]:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self.gateway.close()
+            await send(message)
+
+        return wrapped
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method == "OPTIONS":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 204,
+                    "headers": [
+                        *_cors_headers(scope),
+                        (b"access-control-allow-methods", b"POST, OPTIONS"),
+                        (b"access-control-allow-headers", b"Content-Type, Authorization"),
+                        (b"access-control-max-age", b"600"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        started = time.perf_counter()
+        at_ms = int(time.time() * 1000)
+        prediction_uuid = str(uuid.uuid4())
+        route: Route | None = None
+        replica_id: str | None = None
+        status = 500
+        code: str | None = None
+        try:
+            if method != "POST":
+                raise GatewayError(405, "request.invalid", "Call models with POST.")
+            body = await self._read_body(scope, receive)
+            route, request_payload = await self._resolve(scope, body)
+            if route.auth_enabled:
+                authorization = ""
+                for name, value in scope.get("headers", []):
+                    if name == b"authorization":
+                        authorization = value.decode("latin-1")
+                        break
+                await self.gateway.authorize(route, authorization)
+            if route.deployment_id is None:
+                raise GatewayError(503, "model.unavailable", "The model has no running deployment.")
+            status, record, envelope, replica_id = await self.gateway.predict(
+                route, request_payload, prediction_uuid
+            )
+            if status >= 400:
+                code = _error_code(envelope)
+            await _send_json(
+                send,
+                scope,
+                status,
+                envelope,
+                [(b"x-lakeworks-prediction-uuid", prediction_uuid.encode())],
+            )
+            if record != b"null" and route.deployment_id and route.build_id:
+                self._submit_prediction(scope, route, record)
+        except GatewayError as exc:
+            status, code = exc.status, exc.code
+            await _send_json(send, scope, exc.status, _envelope(exc.code, exc.message))
+        except Exception:
+            log.exception("model gateway failed")
+            status, code = 500, "gateway.error"
+            await _send_json(
+                send, scope, 500, _envelope("gateway.error", "The model gateway failed.")
+            )
+        finally:
+            if route is not None:
+                self._submit_sample(scope, _sample(route, replica_id, at_ms, started, status, code))
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.settings.model_request_max_bytes
+        too_large = GatewayError(
+            413,
+            "request.too_large",
+            f"The request body is larger than {limit} bytes (LAKEWORKS_MODEL_REQUEST_MAX_BYTES).",
+        )
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    if int(value) > limit:
+                        raise too_large
+                except ValueError:
+                    pass
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise GatewayError(400, "request.invalid", "The client went away.")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _resolve(self, scope: Scope, body: bytes) -> tuple[Route, bytes]:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GatewayError(400, "request.invalid", f"The body is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise GatewayError(
+                400, "request.invalid", 'The body must be {"accessKey": ..., "request": ...}.'
+            )
+        key = data.get("accessKey")
+        query = scope.get("query_string", b"")
+        if query:
+            from_query = parse_qs(query.decode("latin-1")).get("accessKey")
+            if from_query:
+                key = from_query[0]
+        if not key or not isinstance(key, str):
+            raise GatewayError(400, "request.invalid", "The access key is missing (accessKey).")
+        if "request" not in data:
+            raise GatewayError(400, "request.invalid", "The body has no 'request'.")
+        route = await self.gateway.route(hashlib.sha256(key.encode()).hexdigest())
+        if route is None:
+            raise GatewayError(404, "model.not_found", "No model has this access key.")
+        return route, json.dumps(data["request"]).encode()
+
+    def _submit_sample(self, scope: Scope, sample: RequestSample) -> None:
+        writer = _writer(scope)
+        if writer is not None:
+            submit_sample(writer, sample)
+
+    def _submit_prediction(self, scope: Scope, route: Route, record_line: bytes) -> None:
+        writer = _writer(scope)
+        if writer is not None:
+            submit_prediction(writer, route, record_line)
+
+
+def _sample(
+    route: Route, replica_id: str | None, at_ms: int, started: float, status: int, code: str | None
+) -> RequestSample:
+    return RequestSample(
+        model_id=route.model_id,
+        deployment_id=route.deployment_id,
+        replica_id=replica_id,
+        at_ms=at_ms,
+        latency_ms=(time.perf_counter() - started) * 1000.0,
+        status=status,
+        code=code,
+    )
+
+
+def submit_sample(writer: Any, sample: RequestSample) -> None:
+    try:
+        writer.submit_request(sample)
+    except Exception:  # metrics must never fail a prediction
+        log.exception("metrics writer refused a request sample")
+
+
+def submit_prediction(writer: Any, route: Route, record_line: bytes) -> None:
+    """Hand the replica's record of a metrics-enabled prediction to the metrics writer."""
+    if route.deployment_id is None or route.build_id is None:
+        return
+    try:
+        record = json.loads(record_line)
+        writer.submit_prediction(
+            PredictionRecord(
+                deployment_id=route.deployment_id,
+                build_id=route.build_id,
+                model_id=route.model_id,
+                prediction_uuid=str(record["uuid"]),
+                start_ms=int(record["start_ms"]),
+                end_ms=int(record["end_ms"]),
+                metrics=dict(record.get("metrics") or {}),
+            )
+        )
+    except Exception:
+        log.exception("could not record a prediction")
+
+
+def _writer(scope: Scope) -> Any:
+    """The metrics writer at ``app.state.metrics`` (Starlette puts the app in the scope)."""
+    return getattr(getattr(scope.get("app"), "state", None), "metrics", None)
+
+
+def _error_code(envelope: bytes) -> str | None:
+    try:
+        return str(json.loads(envelope)["errors"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None

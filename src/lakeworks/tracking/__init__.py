@@ -1,0 +1,10 @@
+"""Embedded MLflow: tracking server and UI, scoped to projects, and the registry bridge.
+
+- ``backend``: where MLflow's tables live and their migrations (``lakeworks db upgrade``);
+- ``embedded``: the platform's MLflow stores, and MLflow's request handlers bound to them;
+- ``scope``: which project an experiment, run or registered model belongs to;
+- ``access``: the permission rule (read: viewer; write: contributor);
+- ``gate``: the ASGI app in front of MLflow's Flask app (auth, scoping, artifacts);
+- ``paths``: artifact paths as workloads and as the server see them;
+- ``registry``: registry version ids and ``resolve_version`` for model builds.
+"""

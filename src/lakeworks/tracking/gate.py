@@ -1,0 +1,654 @@
+"""The gate in front of the embedded MLflow app: authentication, project scoping, artifacts.
+
+Every request to the mount is authenticated like API v2 (Bearer API key, which includes the
+workload's key from ``MLFLOW_TRACKING_TOKEN``, or the browser session cookie) and then matched
+against ``RULES``: each MLflow endpoint Lakeworks exposes names the object it touches and
+whether it reads or writes. Endpoints not in the table (traces, GraphQL, the artifact proxy,
+prompt lab, the AI gateway) answer 404: Lakeworks does not offer them.
+
+- Objects are checked against their project (``access.authorize``); list and search responses
+  are filtered to readable projects (a page may hold fewer items than asked for; its
+  ``next_page_token`` still leads on).
+- Creating an experiment or registered model puts it in the caller's project: the workload
+  key's project, or the ``lakeworks.project_id`` tag the caller sends. Clients cannot set or
+  delete ``lakeworks.*`` tags, and an experiment's artifact location is always
+  ``/home/cdsw/.experiments/<id>``.
+- Artifacts are served from the project's directory (``paths.server_path``), not by MLflow,
+  which would look for ``/home/cdsw`` on the server.
+- Browser writes (cookie-authenticated) must come from Lakeworks' own origin; together with
+  the ``SameSite=Lax`` session cookie this stands in for the CSRF token MLflow's UI cannot send.
+
+Errors use MLflow's body (``{"error_code": ..., "message": ...}``) so MLflow clients raise
+``MlflowException`` with the message.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lakeworks.errors import (
+    Conflict,
+    DatabaseNotMigrated,
+    InvalidInput,
+    LakeworksError,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    Unauthenticated,
+    http_status,
+)
+from lakeworks.services.platform import Platform, Principal
+from lakeworks.tracking.access import authorize, readable_projects
+from lakeworks.tracking.embedded import Tracking, bind_handlers, tracking_for
+from lakeworks.tracking.paths import server_path
+from lakeworks.tracking.registry import version_source_dir
+from lakeworks.tracking.scope import (
+    MODEL_ID_TAG,
+    PROJECT_TAG,
+    RESERVED_PREFIX,
+    VERSION_ID_TAG,
+)
+
+MOUNT_PATH = "/mlflow"
+
+_MLFLOW_CODES = {
+    NotFound.code: "RESOURCE_DOES_NOT_EXIST",
+    PermissionDenied.code: "PERMISSION_DENIED",
+    Unauthenticated.code: "UNAUTHENTICATED",
+    InvalidInput.code: "INVALID_PARAMETER_VALUE",
+    Conflict.code: "RESOURCE_ALREADY_EXISTS",
+    PayloadTooLarge.code: "INVALID_PARAMETER_VALUE",
+    DatabaseNotMigrated.code: "TEMPORARILY_UNAVAILABLE",
+}
+
+# Endpoint (after ``/api/2.0/mlflow/`` or ``/ajax-api/2.0/mlflow/``) -> (kind, access).
+# kind names what identifies the object; access is "read" or "write".
+RULES: dict[str, tuple[str, str]] = {
+    "experiments/create": ("new_experiment", "write"),
+    "experiments/get": ("experiment", "read"),
+    "experiments/get-by-name": ("experiment_by_name", "read"),
+    "experiments/search": ("experiment_search", "read"),
+    "experiments/delete": ("experiment", "write"),
+    "experiments/restore": ("experiment", "write"),
+    "experiments/update": ("experiment", "write"),
+    "experiments/set-experiment-tag": ("experiment", "write"),
+    "experiments/search-datasets": ("experiments", "read"),
+    "runs/create": ("experiment", "write"),
+    "runs/get": ("run", "read"),
+    "runs/search": ("experiments", "read"),
+    "runs/update": ("run", "write"),
+    "runs/delete": ("run", "write"),
+    "runs/restore": ("run", "write"),
+    "runs/log-metric": ("run", "write"),
+    "runs/log-parameter": ("run", "write"),
+    "runs/set-tag": ("run", "write"),
+    "runs/delete-tag": ("run", "write"),
+    "runs/log-batch": ("run", "write"),
+    "runs/log-model": ("run", "write"),
+    "runs/log-inputs": ("run", "write"),
+    "metrics/get-history": ("run", "read"),
+    "metrics/get-history-bulk": ("runs", "read"),
+    "metrics/get-history-bulk-interval": ("runs", "read"),
+    "artifacts/list": ("run_artifacts", "read"),
+    "registered-models/create": ("new_model", "write"),
+    "registered-models/get": ("model", "read"),
+    "registered-models/search": ("model_search", "read"),
+    "registered-models/get-latest-versions": ("model", "read"),
+    "registered-models/rename": ("model", "write"),
+    "registered-models/update": ("model", "write"),
+    "registered-models/delete": ("model", "write"),
+    "registered-models/set-tag": ("model", "write"),
+    "registered-models/delete-tag": ("model", "write"),
+    "registered-models/alias": ("model", "alias"),
+    "model-versions/create": ("new_version", "write"),
+    "model-versions/get": ("model", "read"),
+    "model-versions/get-download-uri": ("model", "read"),
+    "model-versions/search": ("version_search", "read"),
+    "model-versions/update": ("model", "write"),
+    "model-versions/delete": ("model", "write"),
+    "model-versions/transition-stage": ("model", "write"),
+    "model-versions/set-tag": ("model", "write"),
+    "model-versions/delete-tag": ("model", "write"),
+}
+_API_PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/")
+_AUDITED = {
+    "experiments/create": "experiment.create",
+    "experiments/delete": "experiment.delete",
+    "experiments/restore": "experiment.restore",
+    "experiments/update": "experiment.update",
+    "runs/delete": "experiment_run.delete",
+    "registered-models/create": "registered_model.create",
+    "registered-models/rename": "registered_model.rename",
+    "registered-models/delete": "registered_model.delete",
+    "model-versions/create": "model_version.create",
+    "model-versions/delete": "model_version.delete",
+    "model-versions/transition-stage": "model_version.transition",
+}
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass
+class Call:
+    """One MLflow API request as the gate sees it."""
+
+    endpoint: str
+    method: str
+    params: dict[str, Any]  # the JSON body, or the query string (lists for repeated keys)
+    body_changed: bool = False
+    project_id: str = ""  # of the object touched, once known
+
+
+def _first(value: Any) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return "" if value is None else str(value)
+
+
+def _many(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _error_response(error: LakeworksError) -> tuple[int, bytes]:
+    body = {
+        "error_code": _MLFLOW_CODES.get(error.code, "INTERNAL_ERROR"),
+        "message": error.message,
+    }
+    return http_status(error), json.dumps(body).encode()
+
+
+class TrackingGate:
+    """ASGI app mounted at ``MOUNT_PATH``: checks each request, then hands it to MLflow."""
+
+    def __init__(self, platform: Platform, mlflow_app: ASGIApp | None = None) -> None:
+        self.platform = platform
+        self._mlflow_app = mlflow_app
+
+    @property
+    def mlflow_app(self) -> ASGIApp:
+        # Imported on first use: MLflow's server modules take seconds to import.
+        if self._mlflow_app is None:
+            self._mlflow_app = mlflow_asgi_app()
+        return self._mlflow_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        root = scope.get("root_path", "")
+        path = scope["path"][len(root) :] if scope["path"].startswith(root) else scope["path"]
+        method = scope["method"]
+        if path.startswith("/static-files/") or path in ("/health", "/version", "/favicon.ico"):
+            await self.mlflow_app(scope, receive, send)
+            return
+        try:
+            principal = await anyio.to_thread.run_sync(self._principal, scope)
+        except LakeworksError as exc:
+            await _send_error(send, exc)
+            return
+        if principal is None:
+            if path in ("", "/") and method == "GET":
+                await _send(send, 303, b"", [(b"location", f"/login?next={MOUNT_PATH}/".encode())])
+                return
+            await _send_error(
+                send,
+                Unauthenticated(
+                    "MLflow calls to Lakeworks need credentials: set MLFLOW_TRACKING_TOKEN to "
+                    "an API key (workloads get one), or sign in for the MLflow UI."
+                ),
+            )
+            return
+        if path in ("", "/"):
+            await self._forward(scope, receive, send)
+            return
+        if (
+            principal.via == "session"
+            and method in _UNSAFE
+            and not _same_origin(scope, self.platform)
+        ):
+            await _send_error(send, PermissionDenied("Cross-site request refused."))
+            return
+        body = b""
+        if method in _UNSAFE:
+            body = await _read_body(receive)
+        try:
+            await self._handle(scope, send, principal, path, method, body)
+        except LakeworksError as exc:
+            await _send_error(send, exc)
+
+    def _principal(self, scope: Scope) -> Principal | None:
+        from lakeworks.api.deps import principal_from_request
+
+        return principal_from_request(Request(scope), self.platform)
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tracking = await anyio.to_thread.run_sync(tracking_for, self.platform)
+        bind_handlers(tracking)
+        await self.mlflow_app(scope, receive, send)
+
+    async def _handle(
+        self, scope: Scope, send: Send, principal: Principal, path: str, method: str, body: bytes
+    ) -> None:
+        endpoint = ""
+        for prefix in _API_PREFIXES:
+            if path.startswith(prefix):
+                endpoint = path[len(prefix) :].rstrip("/")
+        if path in ("/get-artifact", "/model-versions/get-artifact"):
+            endpoint = path.lstrip("/")
+        if not endpoint or (endpoint not in RULES and endpoint not in _ARTIFACT_ENDPOINTS):
+            raise NotFound(f"MLflow endpoint {path!r} is not available in Lakeworks.")
+        params = _parse_params(scope, method, body)
+        call = Call(endpoint=endpoint, method=method, params=params)
+        tracking = await anyio.to_thread.run_sync(tracking_for, self.platform)
+        if endpoint in _ARTIFACT_ENDPOINTS or endpoint == "artifacts/list":
+            status, headers, content = await anyio.to_thread.run_sync(
+                self._artifacts, tracking, principal, call
+            )
+            await _send(send, status, content, headers)
+            return
+        await anyio.to_thread.run_sync(self._check, tracking, principal, call)
+        if call.body_changed:
+            body = json.dumps(call.params).encode()
+        bind_handlers(tracking)
+        status, headers, content = await self._call_mlflow(scope, body)
+        if status == 200:
+            content = await anyio.to_thread.run_sync(
+                self._after, tracking, principal, call, content
+            )
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+        await _send(send, status, content, headers)
+
+    async def _call_mlflow(
+        self, scope: Scope, body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        sent = False
+
+        async def receive() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status = 500
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        inner = dict(scope)
+        inner["headers"] = [
+            (k, v) for k, v in scope["headers"] if k.lower() != b"content-length"
+        ] + [(b"content-length", str(len(body)).encode())]
+        await self.mlflow_app(inner, receive, capture)
+        return status, headers, b"".join(chunks)
+
+    # Checks before MLflow sees the request ------------------------------------------------
+
+    def _check(self, tracking: Tracking, principal: Principal, call: Call) -> None:
+        kind, access = RULES[call.endpoint]
+        if access == "alias":
+            access = "read" if call.method == "GET" else "write"
+        write = access == "write"
+        params = call.params
+        scope = tracking.scope
+        _refuse_reserved_tags(call)
+        if kind == "experiment":
+            experiment_id = _first(params.get("experiment_id")) or "0"
+            project = scope.experiment_project(experiment_id)
+            authorize(
+                self.platform,
+                principal,
+                project,
+                write=write,
+                what=f"Experiment {experiment_id!r}",
+            )
+            call.project_id = project
+        elif kind == "experiments":
+            ids = _many(params.get("experiment_ids"))
+            for experiment_id in ids:
+                project = scope.experiment_project(experiment_id)
+                authorize(
+                    self.platform,
+                    principal,
+                    project,
+                    write=False,
+                    what=f"Experiment {experiment_id!r}",
+                )
+            # CML's order when the caller gives none (compat §9, a documented deviation).
+            ascending = self.platform.settings.mlflow_run_order == "ascending"
+            if call.endpoint == "runs/search" and not params.get("order_by") and ascending:
+                params["order_by"] = ["attributes.start_time ASC"]
+                call.body_changed = True
+        elif kind == "run":
+            run_id = _first(params.get("run_id") or params.get("run_uuid"))
+            if not run_id:
+                raise InvalidInput("The request names no run (run_id).")
+            project = scope.run_project(run_id)
+            authorize(self.platform, principal, project, write=write, what=f"Run {run_id!r}")
+            call.project_id = project
+        elif kind == "runs":
+            for run_id in _many(params.get("run_id")) + _many(params.get("run_ids")):
+                authorize(
+                    self.platform,
+                    principal,
+                    scope.run_project(run_id),
+                    write=False,
+                    what=f"Run {run_id!r}",
+                )
+        elif kind == "model":
+            name = _first(params.get("name"))
+            if not name:
+                raise InvalidInput("The request names no registered model (name).")
+            project = scope.model_project(name)
+            authorize(
+                self.platform,
+                principal,
+                project,
+                write=write,
+                what=f"Registered model {name!r}",
+            )
+            call.project_id = project
+        elif kind == "new_experiment":
+            project = self._creation_project(principal, params)
+            authorize(self.platform, principal, project, write=True, what="The project")
+            # Artifacts always live in the project (CML compat §9); the store's default
+            # location is /home/cdsw/.experiments/<experiment_id>.
+            params.pop("artifact_location", None)
+            params["tags"] = _with_tags(params.get("tags"), {PROJECT_TAG: project})
+            call.body_changed = True
+            call.project_id = project
+        elif kind == "new_model":
+            from lakeworks.services.ids import public_id
+
+            project = self._creation_project(principal, params)
+            authorize(self.platform, principal, project, write=True, what="The project")
+            params["tags"] = _with_tags(
+                params.get("tags"), {PROJECT_TAG: project, MODEL_ID_TAG: public_id()}
+            )
+            call.body_changed = True
+            call.project_id = project
+        elif kind == "new_version":
+            from lakeworks.services.ids import public_id
+
+            name = _first(params.get("name"))
+            project = scope.model_project(name)
+            authorize(
+                self.platform,
+                principal,
+                project,
+                write=True,
+                what=f"Registered model {name!r}",
+            )
+            run_id = _first(params.get("run_id"))
+            if run_id and scope.run_project(run_id) != project:
+                raise PermissionDenied(
+                    f"Run {run_id!r} is not in the project of registered model {name!r}."
+                )
+            params["tags"] = _with_tags(params.get("tags"), {VERSION_ID_TAG: public_id()})
+            call.body_changed = True
+            call.project_id = project
+
+    def _creation_project(self, principal: Principal, params: dict[str, Any]) -> str:
+        tagged = ""
+        for tag in params.get("tags") or []:
+            if isinstance(tag, dict) and tag.get("key") == PROJECT_TAG:
+                tagged = str(tag.get("value") or "")
+        if principal.project_scope is not None:
+            if tagged and tagged != principal.project_scope:
+                raise PermissionDenied("This workload's key reaches its own project only.")
+            return principal.project_scope
+        if not tagged:
+            raise InvalidInput(
+                "Say which project this belongs to: create it inside one of the project's "
+                f"workloads, from its Experiments page, or with the tag {PROJECT_TAG!r}."
+            )
+        return tagged
+
+    # Responses: filtering and bookkeeping -------------------------------------------------
+
+    def _after(self, tracking: Tracking, principal: Principal, call: Call, content: bytes) -> bytes:
+        endpoint = call.endpoint
+        try:
+            data = json.loads(content or b"{}")
+        except ValueError:
+            return content
+        scope = tracking.scope
+        if endpoint == "experiments/create":
+            scope.remember_experiment(str(data.get("experiment_id", "")), call.project_id)
+        elif endpoint == "runs/create":
+            info = (data.get("run") or {}).get("info") or {}
+            if info.get("run_id"):
+                scope.remember_run(info["run_id"], str(info.get("experiment_id", "")))
+        elif endpoint == "experiments/get-by-name":
+            experiment = data.get("experiment") or {}
+            project = _tag(experiment.get("tags"), PROJECT_TAG)
+            name = _first(call.params.get("experiment_name"))
+            try:
+                authorize(
+                    self.platform,
+                    principal,
+                    project,
+                    write=False,
+                    what=f"Experiment {name!r}",
+                )
+            except NotFound as exc:
+                raise NotFound(f"Could not find experiment with name '{name}'") from exc
+        elif endpoint == "experiments/search":
+            data["experiments"] = self._readable(
+                principal,
+                data.get("experiments") or [],
+                lambda item: _tag(item.get("tags"), PROJECT_TAG),
+            )
+            content = json.dumps(data).encode()
+        elif endpoint == "registered-models/search":
+            data["registered_models"] = self._readable(
+                principal,
+                data.get("registered_models") or [],
+                lambda item: _tag(item.get("tags"), PROJECT_TAG),
+            )
+            content = json.dumps(data).encode()
+        elif endpoint == "model-versions/search":
+            data["model_versions"] = self._readable(
+                principal,
+                data.get("model_versions") or [],
+                lambda item: _safe_model_project(scope, str(item.get("name", ""))),
+            )
+            content = json.dumps(data).encode()
+        elif endpoint in ("registered-models/rename", "registered-models/delete"):
+            scope.forget_model(_first(call.params.get("name")))
+        action = _AUDITED.get(endpoint)
+        if action:
+            target = _first(
+                call.params.get("name")
+                or call.params.get("experiment_id")
+                or call.params.get("run_id")
+            )
+            with self.platform.command(
+                principal, action, target=target[:200], project_id=call.project_id or None
+            ) as cmd:
+                cmd.detail = {"via": "mlflow"}
+        return content
+
+    def _readable(
+        self, principal: Principal, items: list[dict[str, Any]], project_of: Callable[[Any], str]
+    ) -> list[dict[str, Any]]:
+        projects = [project_of(item) for item in items]
+        allowed = readable_projects(self.platform, principal, set(projects))
+        return [item for item, project in zip(items, projects, strict=True) if project in allowed]
+
+    # Artifacts, from the project's directory --------------------------------------------
+
+    def _artifacts(
+        self, tracking: Tracking, principal: Principal, call: Call
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        params = call.params
+        relative = _first(params.get("path"))
+        if call.endpoint == "model-versions/get-artifact":
+            name = _first(params.get("name"))
+            project = tracking.scope.model_project(name)
+            authorize(
+                self.platform, principal, project, write=False, what=f"Registered model {name!r}"
+            )
+            from mlflow.exceptions import MlflowException
+
+            try:
+                version = tracking.registry.get_model_version(name, _first(params.get("version")))
+            except MlflowException as exc:
+                raise NotFound(f"Version of registered model {name!r} not found.") from exc
+            root = version_source_dir(self.platform.settings, tracking, project, version)
+            target = (root / relative).resolve() if relative else root
+            if not target.is_relative_to(root):
+                raise InvalidInput(f"Artifact path {relative!r} is outside the model.")
+            return _file_response(target, relative)
+        run_id = _first(params.get("run_id") or params.get("run_uuid"))
+        if not run_id:
+            raise InvalidInput("The request names no run (run_id).")
+        project = tracking.scope.run_project(run_id)
+        authorize(self.platform, principal, project, write=False, what=f"Run {run_id!r}")
+        run = tracking.store.get_run(run_id)
+        root_uri = run.info.artifact_uri
+        target = server_path(self.platform.settings, project, root_uri, relative)
+        if call.endpoint == "get-artifact":
+            return _file_response(target, relative)
+        files = []
+        if target.is_dir():
+            for entry in sorted(target.iterdir(), key=lambda p: p.name):
+                item: dict[str, Any] = {
+                    "path": f"{relative.rstrip('/')}/{entry.name}" if relative else entry.name,
+                    "is_dir": entry.is_dir(),
+                }
+                if not entry.is_dir():
+                    item["file_size"] = entry.stat().st_size
+                files.append(item)
+        body = json.dumps({"root_uri": root_uri, "files": files}).encode()
+        return 200, [(b"content-type", b"application/json")], body
+
+
+_ARTIFACT_ENDPOINTS = {"get-artifact", "model-versions/get-artifact"}
+# Served inline; anything else is a download, so an artifact can never run script in our origin.
+_INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "application/json", "text/plain"}
+
+
+def _file_response(target: Any, relative: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    if not target.is_file():
+        raise NotFound(f"Artifact {relative!r} not found.")
+    guessed = mimetypes.guess_type(target.name)[0] or ""
+    if guessed.startswith("text/") or target.suffix in (".yaml", ".yml", ".txt", ".log", ".py", ""):
+        guessed = "text/plain"
+    content_type = guessed if guessed in _INLINE_TYPES else "application/octet-stream"
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"content-security-policy", b"default-src 'none'; sandbox"),
+    ]
+    return 200, headers, target.read_bytes()
+
+
+def _safe_model_project(scope: Any, name: str) -> str:
+    try:
+        return str(scope.model_project(name))
+    except NotFound:
+        return ""
+
+
+def _tag(tags: Any, key: str) -> str:
+    for tag in tags or []:
+        if isinstance(tag, dict) and tag.get("key") == key:
+            return str(tag.get("value") or "")
+    return ""
+
+
+def _with_tags(tags: Any, values: dict[str, str]) -> list[dict[str, str]]:
+    kept = [
+        tag
+        for tag in (tags if isinstance(tags, list) else [])
+        if isinstance(tag, dict) and str(tag.get("key", "")) not in values
+    ]
+    return kept + [{"key": key, "value": value} for key, value in values.items()]
+
+
+def _refuse_reserved_tags(call: Call) -> None:
+    params = call.params
+    keys = [_first(params.get("key"))] if "tag" in call.endpoint else []
+    if call.endpoint not in ("experiments/create", "registered-models/create"):
+        keys += [str(t.get("key", "")) for t in params.get("tags") or [] if isinstance(t, dict)]
+    for key in keys:
+        if key.startswith(RESERVED_PREFIX):
+            raise PermissionDenied(f"Tags named {RESERVED_PREFIX}* are set by Lakeworks only.")
+
+
+def _parse_params(scope: Scope, method: str, body: bytes) -> dict[str, Any]:
+    if method == "GET" or not body:
+        query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+        return {k: v[0] if len(v) == 1 else v for k, v in query.items()}
+    try:
+        parsed = json.loads(body)
+    except ValueError as exc:
+        raise InvalidInput("The request body is not valid JSON.") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidInput("The request body must be a JSON object.")
+    return parsed
+
+
+def _same_origin(scope: Scope, platform: Platform) -> bool:
+    headers = {k.lower(): v for k, v in scope["headers"]}
+    origin = (headers.get(b"origin") or headers.get(b"referer") or b"").decode("latin1")
+    if not origin:
+        return False
+    host = headers.get(b"host", b"").decode("latin1")
+    netloc = urlsplit(origin).netloc
+    return netloc in (host, urlsplit(platform.settings.base_url).netloc)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def _send(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [(k, v) for k, v in (headers or []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(send: Send, error: LakeworksError) -> None:
+    status, body = _error_response(error)
+    await _send(send, status, body, [(b"content-type", b"application/json")])
+
+
+def mlflow_asgi_app() -> ASGIApp:
+    """MLflow's Flask app (tracking REST API and UI) as an ASGI app."""
+    from a2wsgi import WSGIMiddleware
+    from mlflow.server import app as flask_app
+
+    # MLflow's React UI builds its request URLs from the page's location, so mounting it
+    # under MOUNT_PATH needs no static prefix. (a2wsgi's and Flask's typings disagree on
+    # the WSGI callable's exact signature; both are plain WSGI.)
+    wrapped: Any = WSGIMiddleware(flask_app, workers=8)  # type: ignore[arg-type]
+    return cast(ASGIApp, wrapped)

@@ -1,0 +1,198 @@
+"""A model's monitoring page: requests over time, latency p50/p95, errors and 429s, any
+tracked metric over time, accuracy once delayed ground truth arrives, recent predictions.
+
+``/projects/<project_id>/models/<model_id>/monitoring`` renders the page (charts drawn by
+``static/charts.js`` from JSON in the page); ``.../monitoring.json`` gives the same data for
+the page's periodic refresh. Replica status and logs are on the model's own page.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from lakeworks.errors import NotFound
+from lakeworks.services import model_metrics, projects
+from lakeworks.services.model_metrics import WINDOWS_MS, Monitoring
+from lakeworks.ui.deps import PlatformDep, UserDep
+from lakeworks.ui.pages import render
+
+router = APIRouter()
+
+WINDOW_LABELS = {
+    "15m": "Last 15 minutes",
+    "1h": "Last hour",
+    "6h": "Last 6 hours",
+    "24h": "Last 24 hours",
+    "7d": "Last 7 days",
+}
+
+
+def _ms_text(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def charts(view: Monitoring) -> dict[str, dict[str, Any]]:
+    """The options of each chart, as ``LakeworksCharts`` takes them."""
+    r = view.requests
+    per = "minute" if r.bucket_ms <= 60_000 else f"{r.bucket_ms // 60_000} min"
+    out: dict[str, dict[str, Any]] = {
+        "requests": {
+            "series": [
+                {"name": "requests", "points": r.requests},
+                {"name": "errors", "points": r.errors, "color": "#c0352b"},
+                {"name": "429 busy", "points": r.throttled, "color": "#d9730d"},
+            ],
+            "xTime": True,
+            "yLabel": f"per {per}",
+            "empty": "No requests in this window",
+            "legend": True,
+        },
+        "latency": {
+            "series": [
+                {"name": "p50", "points": r.p50_ms},
+                {"name": "p95", "points": r.p95_ms, "color": "#7b4bc4"},
+            ],
+            "xTime": True,
+            "yLabel": "ms",
+            "empty": "No requests in this window",
+            "legend": True,
+        },
+    }
+    if view.metric_key:
+        out["metric"] = {
+            "series": [
+                {"name": view.metric_key, "points": view.metric_points, "dots": True},
+                {
+                    "name": f"mean per {per}",
+                    "points": view.metric_means,
+                    "color": "#1d7a46",
+                    "dots": False,
+                },
+            ],
+            "xTime": True,
+            "yLabel": view.metric_key,
+            "yZero": False,
+            "empty": f"No value of {view.metric_key} in this window",
+            "legend": True,
+        }
+    if view.accuracy is not None:
+        out["accuracy"] = {
+            "series": [{"name": "accuracy", "points": view.accuracy.points}],
+            "xTime": True,
+            "yMin": 0,
+            "yMax": 1,
+            "yLabel": "accuracy",
+            "empty": "No prediction has ground truth yet",
+        }
+    return out
+
+
+def summary(view: Monitoring) -> dict[str, Any]:
+    r = view.requests
+    accuracy = view.accuracy.overall if view.accuracy is not None else None
+    return {
+        "requests": r.total,
+        "errors": r.total_errors,
+        "throttled": r.total_throttled,
+        "p50": _ms_text(r.p50_all_ms),
+        "p95": _ms_text(r.p95_all_ms),
+        "predictions": view.records_in_window,
+        "labelled": view.accuracy.labelled if view.accuracy is not None else 0,
+        "accuracy": None if accuracy is None else f"{accuracy:.1%}",
+    }
+
+
+def _recent_rows(view: Monitoring) -> list[dict[str, Any]]:
+    rows = []
+    for record in view.recent:
+        start = record["startTimeStampMs"]
+        rows.append(
+            {
+                "uuid": record["predictionUuid"],
+                "at": datetime.fromtimestamp(start / 1000, UTC),
+                "latency": record["endTimeStampMs"] - start,
+                "metrics": json.dumps(record["metrics"], separators=(", ", ": "))[:400],
+            }
+        )
+    return rows
+
+
+def _load(
+    platform: PlatformDep,
+    principal: UserDep,
+    model_id: str,
+    window: str,
+    metric: str,
+    prediction_key: str,
+    truth_key: str,
+) -> Monitoring:
+    return model_metrics.monitoring(
+        platform,
+        principal,
+        model_id,
+        window=window if window in WINDOWS_MS else "1h",
+        metric_key=metric or None,
+        prediction_key=prediction_key or None,
+        truth_key=truth_key or None,
+    )
+
+
+@router.get("/projects/{project_id}/models/{model_id}/monitoring")
+def monitoring_page(
+    request: Request,
+    platform: PlatformDep,
+    principal: UserDep,
+    project_id: str,
+    model_id: str,
+    window: str = "1h",
+    metric: str = "",
+    prediction_key: str = "",
+    truth_key: str = "",
+) -> Response:
+    view = projects.get(platform, principal, project_id)
+    data = _load(platform, principal, model_id, window, metric, prediction_key, truth_key)
+    if data.model.project_id != project_id:
+        raise NotFound(f"Model {model_id!r} not found in this project.")
+    return render(
+        request,
+        "models/monitoring.html",
+        {
+            "nav": "projects",
+            "tab": "models",
+            "view": view,
+            "project": view.project,
+            "model": data.model,
+            "data": data,
+            "charts": charts(data),
+            "summary": summary(data),
+            "recent": _recent_rows(data),
+            "windows": WINDOW_LABELS,
+            "model_url": f"/projects/{project_id}/models/{model_id}",
+        },
+    )
+
+
+@router.get("/projects/{project_id}/models/{model_id}/monitoring.json")
+def monitoring_json(
+    platform: PlatformDep,
+    principal: UserDep,
+    project_id: str,
+    model_id: str,
+    window: str = "1h",
+    metric: str = "",
+    prediction_key: str = "",
+    truth_key: str = "",
+) -> JSONResponse:
+    projects.get(platform, principal, project_id)
+    data = _load(platform, principal, model_id, window, metric, prediction_key, truth_key)
+    if data.model.project_id != project_id:
+        raise NotFound(f"Model {model_id!r} not found in this project.")
+    recent = [{**row, "at": row["at"].isoformat(timespec="seconds")} for row in _recent_rows(data)]
+    return JSONResponse({"charts": charts(data), "summary": summary(data), "recent": recent})

@@ -1,0 +1,515 @@
+"""Models in the UI: every model, a project's models, the create form (file, function, example
+input, replicas, resources), and one model's page: deployment and replicas with logs, builds,
+a Test tab, sample code (curl, Python) with the real URL and key, key regeneration and the
+authentication switch. Monitoring charts are on ``model_monitoring_pages``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from lakeworks.entities.models import BuildStatus, DeploymentStatus, Model
+from lakeworks.errors import InvalidInput, LakeworksError
+from lakeworks.services import model_builds, model_deployments, models, projects
+from lakeworks.services.permissions import Action
+from lakeworks.services.platform import Platform, Principal
+from lakeworks.services.projects import ProjectView
+from lakeworks.serving.gateway import gateway_for
+from lakeworks.ui.deps import FormUserDep, PlatformDep, UserDep
+from lakeworks.ui.pages import flash, form_error, redirect, render
+
+router = APIRouter()
+
+BADGES = {
+    "built": "ok",
+    "deployed": "ok",
+    "ready": "ok",
+    "build failed": "danger",
+    "failed": "danger",
+    "pending": "warn",
+    "building": "warn",
+    "deploying": "warn",
+    "starting": "warn",
+    "stopping": "",
+    "stopped": "",
+    "draining": "",
+}
+LOG_TAIL = 64 * 1024
+
+
+def _context(platform: Platform, view: ProjectView) -> dict[str, Any]:
+    return {
+        "nav": "projects",
+        "tab": "models",
+        "view": view,
+        "project": view.project,
+        "can_run": projects.allowed(view, Action.RUN_WORKLOADS),
+        "can_edit": projects.allowed(view, Action.CREATE_WORKLOADS),
+        "badges": BADGES,
+    }
+
+
+def model_url(project_id: str, model_id: str) -> str:
+    return f"/projects/{project_id}/models/{model_id}"
+
+
+def endpoints(platform: Platform) -> tuple[str, str]:
+    """(the CML host form ``modelservice.<domain>/model``, the same route on the server's own
+    address, which works without wildcard DNS)."""
+    settings = platform.settings
+    scheme = settings.base_url.split(":", 1)[0]
+    return f"{scheme}://modelservice.{settings.domain}/model", f"{settings.base_url}/model"
+
+
+def sample_code(platform: Platform, model: Model, key: str, example: Any) -> dict[str, str]:
+    service_url, direct_url = endpoints(platform)
+    payload = json.dumps({"accessKey": key, "request": example})
+    auth = ' -H "Authorization: Bearer $CDSW_APIV2_KEY"' if model.auth_enabled else ""
+    curl = (
+        f"curl -s -X POST {direct_url} -H 'Content-Type: application/json'{auth} \\\n"
+        f"  -d '{payload}'"
+    )
+    python_auth = (
+        '\n    headers={"Authorization": "Bearer " + os.environ["CDSW_APIV2_KEY"]},'
+        if model.auth_enabled
+        else ""
+    )
+    python = (
+        "import os\nimport requests\n\n"
+        "response = requests.post(\n"
+        f'    "{direct_url}",\n'
+        f'    json={{"accessKey": "{key}", "request": {json.dumps(example)}}},'
+        f"{python_auth}\n)\n"
+        "print(response.json())\n"
+    )
+    in_workload = (
+        "import cdsw\n\n"
+        f'result = cdsw.call_model("{key}", {json.dumps(example)})\n'
+        'print(result["response"])\n'
+    )
+    return {
+        "curl": curl,
+        "python": python,
+        "workload": in_workload,
+        "service_url": service_url,
+        "direct_url": direct_url,
+    }
+
+
+# Lists ------------------------------------------------------------------------------------
+
+
+@router.get("/models")
+def all_models(request: Request, platform: PlatformDep, principal: UserDep) -> Response:
+    found = models.list_all(platform, principal)
+    statuses = _statuses(platform, principal, found)
+    return render(
+        request,
+        "models/all.html",
+        {"nav": "models", "models": found, "statuses": statuses, "badges": BADGES},
+    )
+
+
+def _statuses(platform: Platform, principal: Principal, found: list[Model]) -> dict[str, str]:
+    out = {}
+    for model in found:
+        deployments = model_deployments.list_deployments(
+            platform, principal, model.project_id, model.id
+        )
+        builds = model_builds.list_builds(platform, principal, model.project_id, model.id)
+        if deployments:
+            out[model.id] = deployments[-1].status.value
+        elif builds:
+            out[model.id] = builds[-1].status.value
+        else:
+            out[model.id] = "no build"
+    return out
+
+
+@router.get("/projects/{project_id}/models")
+def project_models(
+    request: Request, platform: PlatformDep, principal: UserDep, project_id: str
+) -> Response:
+    view = projects.get(platform, principal, project_id)
+    found = models.list_models(platform, principal, project_id)
+    return render(
+        request,
+        "models/list.html",
+        _context(platform, view)
+        | {"models": found, "statuses": _statuses(platform, principal, found)},
+    )
+
+
+# Create -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelForm:
+    name: str = ""
+    description: str = ""
+    file_path: str = ""
+    function_name: str = "predict"
+    example: str = '{\n  "x": 1\n}'
+    runtime_identifier: str = ""
+    replicas: str = "1"
+    cpu: str = "1"
+    memory_gb: str = "2"
+    auth_enabled: bool = True
+    env: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _number(value: str, what: str, kind: type = float) -> Any:
+    try:
+        return kind(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{what} must be a number.") from exc
+
+
+def _example(text: str) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"The example input is not JSON: {exc.msg} (line {exc.lineno})."
+        ) from exc
+
+
+def _form_page(
+    request: Request,
+    platform: Platform,
+    principal: Principal,
+    project_id: str,
+    form: ModelForm,
+    error: str = "",
+) -> Response:
+    view = projects.get(platform, principal, project_id)
+    return render(
+        request,
+        "models/form.html",
+        _context(platform, view) | {"form": form},
+        status=400 if error else 200,
+        error=error or None,
+    )
+
+
+@router.get("/projects/{project_id}/models/new")
+def new_model(
+    request: Request, platform: PlatformDep, principal: UserDep, project_id: str
+) -> Response:
+    return _form_page(request, platform, principal, project_id, ModelForm())
+
+
+@router.post("/projects/{project_id}/models/new")
+def create_model(
+    request: Request,
+    platform: PlatformDep,
+    principal: FormUserDep,
+    project_id: str,
+    name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    file_path: Annotated[str, Form()] = "",
+    function_name: Annotated[str, Form()] = "",
+    example: Annotated[str, Form()] = "",
+    runtime_identifier: Annotated[str, Form()] = "",
+    replicas: Annotated[str, Form()] = "1",
+    cpu: Annotated[str, Form()] = "1",
+    memory_gb: Annotated[str, Form()] = "2",
+    auth_enabled: Annotated[str, Form()] = "",
+    env_name: Annotated[list[str] | None, Form()] = None,
+    env_value: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    env = [
+        (n.strip(), v) for n, v in zip(env_name or [], env_value or [], strict=False) if n.strip()
+    ]
+    form = ModelForm(
+        name, description, file_path.strip(), function_name.strip(), example,
+        runtime_identifier.strip(), replicas, cpu, memory_gb, auth_enabled == "on", env,
+    )  # fmt: skip
+    try:
+        request_example = _example(example)
+        deploy = {
+            "replicas": _number(replicas, "Replicas", int),
+            "cpu": _number(cpu, "vCPU"),
+            "memory_mb": round(_number(memory_gb, "Memory") * 1024),
+            "environment": dict(env),
+        }
+        model_deployments._check(  # refuse bad resources before anything is created
+            model_deployments.DeploymentFields(
+                cpu=deploy["cpu"], memory_mb=deploy["memory_mb"], replicas=deploy["replicas"]
+            )
+        )
+        model = models.create(
+            platform,
+            principal,
+            project_id,
+            models.ModelFields(
+                name=name,
+                description=description,
+                auth_enabled=form.auth_enabled,
+                default_cpu=deploy["cpu"],
+                default_memory_mb=deploy["memory_mb"],
+                default_replicas=deploy["replicas"],
+            ),
+        )
+    except LakeworksError as exc:
+        form_error(request, exc)
+        return _form_page(request, platform, principal, project_id, form, exc.message)
+    try:
+        model_builds.create(
+            platform,
+            principal,
+            project_id,
+            model.id,
+            model_builds.BuildFields(
+                file_path=form.file_path,
+                function_name=form.function_name,
+                runtime_identifier=form.runtime_identifier,
+                comment="first build",
+                examples=[{"request": request_example}] if request_example is not None else [],
+                auto_deploy=deploy,
+            ),
+        )
+    except LakeworksError as exc:
+        # The model exists; say why its build did not start and let the person fix it there.
+        flash(
+            request,
+            f"Model {model.name!r} was created, but its build failed: {exc.message}",
+            "error",
+        )
+        return redirect(model_url(project_id, model.id))
+    flash(request, f"Model {model.name!r} is building; it deploys when the build succeeds.")
+    return redirect(model_url(project_id, model.id))
+
+
+# One model --------------------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/models/{model_id}")
+def model_page(
+    request: Request,
+    platform: PlatformDep,
+    principal: UserDep,
+    project_id: str,
+    model_id: str,
+) -> Response:
+    view = projects.get(platform, principal, project_id)
+    model = models.get(platform, principal, project_id, model_id)
+    builds = model_builds.list_builds(platform, principal, project_id, model_id)
+    deployments = model_deployments.list_deployments(platform, principal, project_id, model_id)
+    current = next(
+        (
+            d
+            for d in reversed(deployments)
+            if d.status.is_active or d.status is DeploymentStatus.STOPPING
+        ),
+        deployments[-1] if deployments else None,
+    )
+    replicas = (
+        model_deployments.replicas(platform, principal, project_id, model_id, current.id)
+        if current
+        else []
+    )
+    example: Any = {"x": 1}
+    for build in reversed(builds):
+        if build.examples:
+            example = build.examples[0].get("request", example)
+            break
+    key = models.access_key(platform, model)
+    return render(
+        request,
+        "models/detail.html",
+        _context(platform, view)
+        | {
+            "model": model,
+            "builds": list(reversed(builds)),
+            "deployments": list(reversed(deployments)),
+            "current": current,
+            "replicas": replicas,
+            "key": key,
+            "example": json.dumps(example, indent=2),
+            "samples": sample_code(platform, model, key, example),
+            "building": any(not b.status.is_final for b in builds),
+            "built": [b for b in builds if b.status is BuildStatus.BUILT],
+            "monitoring_url": model_url(project_id, model_id) + "/monitoring",
+        },
+    )
+
+
+@router.post("/projects/{project_id}/models/{model_id}/test")
+async def test_model(
+    request: Request,
+    platform: PlatformDep,
+    principal: FormUserDep,
+    project_id: str,
+    model_id: str,
+    request_json: Annotated[str, Form()] = "",
+) -> JSONResponse:
+    model = models.get(platform, principal, project_id, model_id)
+    try:
+        value = json.loads(request_json)
+    except json.JSONDecodeError as exc:
+        return JSONResponse(
+            {
+                "success": False,
+                "errors": {"message": f"Not JSON: {exc}", "code": "request.invalid"},
+            },
+            status_code=400,
+        )
+    writer = getattr(request.app.state, "metrics", None)
+    status, envelope = await gateway_for(platform).test_call(model.access_key_hash, value, writer)
+    return JSONResponse(envelope, status_code=status)
+
+
+@router.post("/projects/{project_id}/models/{model_id}/builds/new")
+def new_build(
+    request: Request,
+    platform: PlatformDep,
+    principal: FormUserDep,
+    project_id: str,
+    model_id: str,
+    file_path: Annotated[str, Form()] = "",
+    function_name: Annotated[str, Form()] = "",
+    example: Annotated[str, Form()] = "",
+    deploy: Annotated[str, Form()] = "",
+) -> Response:
+    model = models.get(platform, principal, project_id, model_id)
+    try:
+        value = _example(example)
+        auto = {}
+        if deploy == "on":
+            auto = {
+                "cpu": model.default_cpu,
+                "memory_mb": model.default_memory_mb,
+                "replicas": model.default_replicas,
+            }
+        model_builds.create(
+            platform,
+            principal,
+            project_id,
+            model_id,
+            model_builds.BuildFields(
+                file_path=file_path,
+                function_name=function_name,
+                examples=[{"request": value}] if value is not None else [],
+                auto_deploy=auto,
+            ),
+        )
+        flash(request, "A new build started.")
+    except LakeworksError as exc:
+        form_error(request, exc)
+        flash(request, exc.message, "error")
+    return redirect(model_url(project_id, model_id))
+
+
+@router.post("/projects/{project_id}/models/{model_id}/builds/{build_id}/deploy")
+def deploy_build(
+    request: Request,
+    platform: PlatformDep,
+    principal: FormUserDep,
+    project_id: str,
+    model_id: str,
+    build_id: str,
+    replicas: Annotated[str, Form()] = "1",
+    cpu: Annotated[str, Form()] = "1",
+    memory_gb: Annotated[str, Form()] = "2",
+) -> Response:
+    try:
+        model_deployments.create(
+            platform,
+            principal,
+            project_id,
+            model_id,
+            build_id,
+            model_deployments.DeploymentFields(
+                cpu=_number(cpu, "vCPU"),
+                memory_mb=round(_number(memory_gb, "Memory") * 1024),
+                replicas=_number(replicas, "Replicas", int),
+            ),
+        )
+        flash(request, "Deploying the build; the current deployment serves until it is ready.")
+    except LakeworksError as exc:
+        form_error(request, exc)
+        flash(request, exc.message, "error")
+    return redirect(model_url(project_id, model_id))
+
+
+@router.post("/projects/{project_id}/models/{model_id}/deployments/{deployment_id}/{verb}")
+def deployment_action(
+    request: Request,
+    platform: PlatformDep,
+    principal: FormUserDep,
+    project_id: str,
+    model_id: str,
+    deployment_id: str,
+    verb: str,
+) -> Response:
+    actions = {"stop": model_deployments.stop, "restart": model_deployments.restart}
+    action = actions.get(verb)
+    if action is None:
+        raise InvalidInput(f"Deployments cannot {verb!r}.")
+    try:
+        action(platform, principal, project_id, model_id, deployment_id)
+        flash(
+            request,
+            "Stopping the deployment." if verb == "stop" else "Restarting replica by replica.",
+        )
+    except LakeworksError as exc:
+        form_error(request, exc)
+        flash(request, exc.message, "error")
+    return redirect(model_url(project_id, model_id))
+
+
+@router.post("/projects/{project_id}/models/{model_id}/regenerate-key")
+def regenerate_key(
+    request: Request, platform: PlatformDep, principal: FormUserDep, project_id: str, model_id: str
+) -> Response:
+    models.regenerate_key(platform, principal, project_id, model_id)
+    flash(request, "A new access key is active; the old one no longer works.")
+    return redirect(model_url(project_id, model_id))
+
+
+@router.post("/projects/{project_id}/models/{model_id}/auth")
+def switch_auth(
+    request: Request,
+    platform: PlatformDep,
+    principal: FormUserDep,
+    project_id: str,
+    model_id: str,
+    auth_enabled: Annotated[str, Form()] = "",
+) -> Response:
+    on = auth_enabled == "on"
+    models.update(platform, principal, project_id, model_id, {"auth_enabled": on})
+    flash(request, "Calls now need an API key." if on else "Calls no longer need an API key.")
+    return redirect(model_url(project_id, model_id))
+
+
+@router.post("/projects/{project_id}/models/{model_id}/delete")
+def delete_model(
+    request: Request, platform: PlatformDep, principal: FormUserDep, project_id: str, model_id: str
+) -> Response:
+    model = models.get(platform, principal, project_id, model_id)
+    models.delete(platform, principal, project_id, model_id)
+    flash(request, f"Model {model.name!r} was deleted.")
+    return redirect(f"/projects/{project_id}/models")
+
+
+@router.get("/projects/{project_id}/models/{model_id}/builds/{build_id}/log")
+def build_log(
+    platform: PlatformDep, principal: UserDep, project_id: str, model_id: str, build_id: str
+) -> PlainTextResponse:
+    text = model_builds.build_log(platform, principal, project_id, model_id, build_id)
+    return PlainTextResponse(text or "No output yet.")
+
+
+@router.get("/projects/{project_id}/models/{model_id}/replicas/{workload_id}/log")
+def replica_log(
+    platform: PlatformDep, principal: UserDep, project_id: str, model_id: str, workload_id: str
+) -> PlainTextResponse:
+    text, _ = model_deployments.replica_log(platform, principal, project_id, model_id, workload_id)
+    return PlainTextResponse(text[-LOG_TAIL:] or "No output yet.")

@@ -1,0 +1,160 @@
+"""``cml.models_v1``: the model decorator and calls to deployed models (CML compat §3.2).
+
+Example::
+
+    from cml.models_v1 import cml_model, call_model
+
+    @cml_model(metrics=True)
+    def predict(args):
+        return {"churn": args["tenure"] < 12}
+
+    result = call_model("mkvxq2...", {"tenure": 3})
+    print(result["response"])
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from cml._model_context import _metrics
+
+# Set by the replica server around each call: {"uuid": str, "record": dict | None}. The
+# decorator fills "record" with what it collected, for the server to hand to the gateway.
+_call: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "lakeworks_model_call", default=None
+)
+
+
+def _in_replica() -> bool:
+    return _call.get() is not None
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _wrap(fn: Callable[..., Any], metrics: bool) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = _call.get()
+        if call is None or not metrics:
+            # Outside a replica: call the function and return the raw result (compat §3.2).
+            return fn(*args, **kwargs)
+        prediction_uuid = call.get("uuid") or str(uuid.uuid4())
+        tracked: dict = {}
+        token = _metrics.set(tracked)
+        start = _now_ms()
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            _metrics.reset(token)
+            end = _now_ms()
+            call["record"] = {
+                "uuid": prediction_uuid,
+                "start_ms": start,
+                "end_ms": end,
+                "metrics": tracked,
+            }
+        return {"uuid": prediction_uuid, "prediction": result}
+
+    wrapper.__lakeworks_metrics__ = metrics  # type: ignore[attr-defined]
+    return wrapper
+
+
+def cml_model(_fn: Callable[..., Any] | None = None, *, metrics: bool = False) -> Any:
+    """Decorate a model function; bare (``@cml_model``) and called (``@cml_model(...)``).
+
+    With ``metrics=True``, inside a model replica each call gets a prediction uuid, is timed,
+    and ``track_metric`` calls made during it are stored with the prediction; the response
+    becomes ``{"uuid": ..., "prediction": <return value>}``. Outside a replica the function
+    is called and its raw result returned.
+
+    Example::
+
+        @cml_model(metrics=True)
+        def predict(args):
+            track_metric("input", args)
+            return 0.7
+    """
+    if _fn is not None and callable(_fn):
+        return _wrap(_fn, metrics)
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return _wrap(fn, metrics)
+
+    return decorate
+
+
+def model_metrics(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The legacy ``@cdsw.model_metrics`` decorator: ``cml_model(metrics=True)``.
+
+    Example::
+
+        @cdsw.model_metrics
+        def predict(args):
+            return 1
+    """
+    return _wrap(fn, True)
+
+
+def _model_call_endpoint() -> str:
+    """``<scheme>://modelservice.<domain>/model`` from ``CDSW_DOMAIN`` and ``CDSW_API_URL``.
+
+    Example::
+
+        >>> os.environ["CDSW_DOMAIN"] = "ml.example.org"  # doctest: +SKIP
+        >>> _model_call_endpoint()  # doctest: +SKIP
+        'https://modelservice.ml.example.org/model'
+    """
+    api_url = os.environ.get("CDSW_API_URL", "")
+    scheme = api_url.split(":")[0] if api_url else "http"
+    domain = os.environ.get("CDSW_DOMAIN") or urlparse(api_url).netloc
+    return f"{scheme}://modelservice.{domain}/model"
+
+
+def _reachable_endpoint() -> str:
+    """The model endpoint to POST to: ``modelservice.<domain>`` when that name resolves,
+    else the same ``/model`` route on the server's own address (e.g. on ``localhost``)."""
+    url = _model_call_endpoint()
+    host = urlparse(url).hostname or ""
+    try:
+        socket.getaddrinfo(host, None)
+        return url
+    except OSError:
+        api_url = os.environ.get("CDSW_API_URL", "")
+        return api_url.replace("/api/v1", "") + "/model" if api_url else url
+
+
+def call_model(model_access_key: str, ipt: Any, api_key: str | None = None) -> Any:
+    """POST ``ipt`` to the model with ``model_access_key``; return the decoded JSON body.
+
+    Sends ``Authorization: Bearer <api_key or CDSW_APIV2_KEY>``. Non-2xx responses with a
+    JSON body are returned too; only transport errors and non-JSON bodies raise.
+
+    Example::
+
+        r = call_model("mkvxq2...", {"tenure": 3})
+        r["response"]
+    """
+    body = json.dumps({"accessKey": model_access_key, "request": ipt}).encode()
+    key = api_key or os.environ.get("CDSW_APIV2_KEY", "")
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    req = urllib.request.Request(_reachable_endpoint(), data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=120) as response:
+            data = response.read()
+    except urllib.error.HTTPError as error:
+        data = error.read()
+    return json.loads(data.decode("utf-8"))

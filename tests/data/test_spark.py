@@ -1,0 +1,80 @@
+"""The Spark add-on: ``SparkSession.builder.getOrCreate()`` with no configuration, Hive tables
+on the project's metastore: a job writes a table, a later job reads it. (Two JVM starts: slow.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from lakeworks.data import spark
+from lakeworks.entities.jobs import JobRun, RunStatus
+from lakeworks.entities.projects import Project
+from lakeworks.services import jobs, workloads
+from lakeworks.services.jobs import JobFields
+from lakeworks.services.platform import Platform, Principal
+
+WRITE = """
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.getOrCreate()
+print("MASTER", spark.sparkContext.master)
+print("CATALOG", spark.conf.get("spark.sql.catalogImplementation"))
+rows = [("Oslo", 763), ("Lima", 16)]
+spark.createDataFrame(rows, ["city", "rain_mm"]).write.mode("overwrite").saveAsTable("rain")
+spark.stop()
+"""
+
+READ = """
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.getOrCreate()
+total = spark.sql("SELECT SUM(rain_mm) AS total FROM rain").collect()[0]["total"]
+print("TOTAL", total)
+print("TABLES", [t.name for t in spark.catalog.listTables()])
+spark.stop()
+"""
+
+
+def test_spark_defaults_text() -> None:
+    text = spark.defaults("/home/cdsw", "", ui=False)
+    assert "spark.master local[*]\n" in text
+    assert "spark.sql.catalogImplementation hive\n" in text
+    assert "databaseName=/home/cdsw/.lakeworks/spark/metastore_db;create=true" in text
+    assert "spark.ui.enabled false" in text
+    configured = spark.defaults("/home/cdsw", "spark://spark-master:7077", ui=True)
+    assert "spark.master spark://spark-master:7077\n" in configured
+    assert "spark.ui.port ${env:SPARK_UI_PORT}" in configured
+
+
+@pytest.mark.timeout(900)  # two JVM starts on a shared, slow machine
+def test_a_table_written_by_one_job_is_read_by_a_later_one(
+    job_platform: Platform,
+    owner_principal: Principal,
+    project: Project,
+    wait_for: Callable[..., JobRun],
+) -> None:
+    root = job_platform.settings.projects_dir / project.id
+    (root / "write.py").write_text(WRITE)
+    (root / "read.py").write_text(READ)
+
+    def run(script: str) -> str:
+        job = jobs.create(
+            job_platform,
+            owner_principal,
+            project.id,
+            JobFields(name=script, script=script, memory_mb=4096, cpu=2),
+        )
+        started = jobs.trigger(job_platform, owner_principal, project.id, job.id)
+        ended = wait_for(started.id, {RunStatus.SUCCEEDED, RunStatus.FAILED}, timeout=300)
+        assert ended.workload_id
+        log, _ = workloads.read_log(job_platform, workloads.get(job_platform, ended.workload_id))
+        text = log.decode(errors="replace")
+        assert ended.status is RunStatus.SUCCEEDED, text[-4000:]
+        return text
+
+    written = run("write.py")
+    assert "MASTER local[*]" in written
+    assert "CATALOG hive" in written
+    assert (root / ".lakeworks/spark/warehouse/rain").is_dir()
+    read = run("read.py")
+    assert "TOTAL 779" in read
+    assert "TABLES ['rain']" in read

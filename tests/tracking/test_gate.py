@@ -1,0 +1,177 @@
+"""The real ``mlflow`` client against the embedded server: scoping, auth and bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from tests.tracking.live import LiveServer
+
+from lakeworks.entities.projects import Role
+from lakeworks.entities.users import ApiKeyKind, User
+from lakeworks.services import auth, projects
+from lakeworks.services.platform import Platform, Principal
+
+
+def _project(platform: Platform, user: User, name: str) -> str:
+    return projects.create(
+        platform, Principal(user=user, via="cli"), name=name, source=projects.parse_source("", "")
+    ).id
+
+
+def _workload_key(platform: Platform, user: User, project_id: str) -> str:
+    from datetime import timedelta
+
+    return auth.create_workload_key(
+        platform, user, project_id, timedelta(hours=1), ApiKeyKind.V2
+    ).secret
+
+
+def _user_key(platform: Platform, user: User) -> str:
+    return auth.create_api_key(platform, Principal(user=user, via="cli"), user.username).secret
+
+
+def test_workload_logs_a_run_into_its_project(
+    server: LiveServer, make_user: Callable[..., User], mlflow_env: Callable[[str], None]
+) -> None:
+    import mlflow
+
+    platform = server.platform
+    alice = make_user("alice")
+    project_id = _project(platform, alice, "churn")
+    mlflow_env(_workload_key(platform, alice, project_id))
+
+    experiment = mlflow.set_experiment("churn-exp")
+    assert experiment.artifact_location.endswith(
+        f"/home/cdsw/.experiments/{experiment.experiment_id}"
+    )
+    assert experiment.tags["lakeworks.project_id"] == project_id
+    with mlflow.start_run() as run:
+        mlflow.log_param("alpha", 0.5)
+        mlflow.log_params({"l1": 1, "solver": "saga"})
+        mlflow.log_metric("rmse", 0.7)
+        mlflow.log_metrics({"mae": 0.3, "r2": 0.9}, step=2)
+        mlflow.set_tags({"team": "ds", "n": 3})
+    assert run.info.artifact_uri.endswith(
+        f"/home/cdsw/.experiments/{experiment.experiment_id}/{run.info.run_id}/artifacts"
+    )
+    found = mlflow.search_runs(experiment.experiment_id)
+    assert list(found["run_id"]) == [run.info.run_id]
+    assert found["params.alpha"][0] == "0.5"
+    assert found["metrics.rmse"][0] == 0.7
+    assert MlflowClient().get_experiment(experiment.experiment_id).name == "churn-exp"
+    fetched = MlflowClient().get_run(run.info.run_id)
+    assert fetched.data.params["solver"] == "saga"
+    assert fetched.data.tags["team"] == "ds"
+
+
+def test_other_projects_users_see_nothing_and_cannot_write(
+    server: LiveServer, make_user: Callable[..., User], mlflow_env: Callable[[str], None]
+) -> None:
+    import mlflow
+
+    platform = server.platform
+    alice, mallory = make_user("alice"), make_user("mallory")
+    project_a = _project(platform, alice, "a")
+    project_m = _project(platform, mallory, "m")
+    mlflow_env(_workload_key(platform, alice, project_a))
+    experiment_id = mlflow.create_experiment("secret-exp")
+    run_id = MlflowClient().create_run(experiment_id).info.run_id
+
+    # Mallory's own key (not project scoped) and her workload key of project M.
+    for key in (_user_key(platform, mallory), _workload_key(platform, mallory, project_m)):
+        mlflow_env(key)
+        client = MlflowClient()
+        assert [e.name for e in client.search_experiments()] == []
+        assert mlflow.get_experiment_by_name("secret-exp") is None
+        with pytest.raises(MlflowException, match="not found") as raised:
+            client.get_experiment(experiment_id)
+        assert raised.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+        with pytest.raises(MlflowException, match="not found"):
+            client.get_run(run_id)
+        with pytest.raises(MlflowException, match="not found"):
+            client.log_metric(run_id, "hacked", 1.0)
+        with pytest.raises(MlflowException, match="not found"):
+            client.search_runs([experiment_id])
+
+    # A workload key of project M cannot create into project A by tag either.
+    mlflow_env(_workload_key(platform, mallory, project_m))
+    with pytest.raises(MlflowException, match="own project"):
+        MlflowClient().create_experiment("sneaky", tags={"lakeworks.project_id": project_a})
+    mlflow_env(_workload_key(platform, alice, project_a))
+    assert "hacked" not in MlflowClient().get_run(run_id).data.metrics
+
+
+def test_viewer_reads_but_cannot_write(
+    server: LiveServer, make_user: Callable[..., User], mlflow_env: Callable[[str], None]
+) -> None:
+    import mlflow
+
+    platform = server.platform
+    alice, victor = make_user("alice"), make_user("victor")
+    project_id = _project(platform, alice, "a")
+    projects.set_collaborator(
+        platform, Principal(user=alice, via="cli"), project_id, "victor", Role.VIEWER.value
+    )
+    mlflow_env(_workload_key(platform, alice, project_id))
+    experiment_id = mlflow.create_experiment("shared")
+    run_id = MlflowClient().create_run(experiment_id).info.run_id
+
+    mlflow_env(_user_key(platform, victor))
+    client = MlflowClient()
+    assert [e.experiment_id for e in client.search_experiments()] == [experiment_id]
+    assert client.get_run(run_id).info.experiment_id == experiment_id
+    with pytest.raises(MlflowException, match="contributor") as raised:
+        client.log_param(run_id, "x", "1")
+    assert raised.value.error_code == "PERMISSION_DENIED"
+
+
+def test_bad_input_gets_clear_errors(
+    server: LiveServer, make_user: Callable[..., User], mlflow_env: Callable[[str], None]
+) -> None:
+    import mlflow
+
+    platform = server.platform
+    alice = make_user("alice")
+    project_id = _project(platform, alice, "a")
+    key = _workload_key(platform, alice, project_id)
+    mlflow_env(key)
+    client = MlflowClient()
+    with pytest.raises(MlflowException, match="Experiment '987654' not found"):
+        client.get_experiment("987654")
+    with pytest.raises(MlflowException, match="not found"):
+        client.search_runs(["987654"])
+    # The Default experiment belongs to no project.
+    with pytest.raises(MlflowException, match="not found"):
+        client.create_run("0")
+    experiment_id = mlflow.create_experiment("e")
+    run_id = client.create_run(experiment_id).info.run_id
+    with pytest.raises(MlflowException, match="set by Lakeworks"):
+        client.set_tag(run_id, "lakeworks.project_id", "other")
+
+    api = f"{server.url}/mlflow/api/2.0/mlflow"
+    # No credentials at all.
+    response = httpx.get(f"{api}/experiments/search", params={"max_results": 10})
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "UNAUTHENTICATED"
+    assert "MLFLOW_TRACKING_TOKEN" in response.json()["message"]
+    # A wrong key.
+    response = httpx.get(
+        f"{api}/experiments/get",
+        params={"experiment_id": experiment_id},
+        headers={"Authorization": "Bearer lwk_nope"},
+    )
+    assert response.status_code == 401
+    headers = {"Authorization": f"Bearer {key}"}
+    # Endpoints Lakeworks does not offer, and broken bodies.
+    assert httpx.post(f"{server.url}/mlflow/graphql", headers=headers, json={}).status_code == 404
+    response = httpx.post(f"{api}/runs/log-metric", headers=headers, content=b"{not json")
+    assert response.status_code == 400
+    # An oversize request (e.g. a huge artifact or batch) is refused; the server keeps going.
+    big = b"x" * (server.settings.max_upload_bytes + 1)
+    response = httpx.post(f"{api}/runs/log-batch", headers=headers, content=big)
+    assert response.status_code == 413
+    assert client.get_run(run_id).info.run_id == run_id

@@ -1,0 +1,170 @@
+"""The model monitoring page in a real browser: charts drawn from gateway records, picking a
+tracked metric, live refresh, and the accuracy chart once delayed ground truth arrives; then
+the same through a real deployment behind the real gateway."""
+
+# ruff: noqa: F811 - the serving fixtures are imported, then requested by name
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from playwright.sync_api import Page, expect
+from tests.metrics.support import Deployed, make_deployment, make_project
+from tests.metrics.test_end_to_end import deploy
+from tests.serving.conftest import (  # noqa: F401 - fixtures
+    model_project,
+    modeler,
+    modeler_principal,
+    serving_app,
+    serving_platform,
+    serving_scheduler,
+    serving_settings,
+    tick_until,
+)
+from tests.ui.test_ui_browser import sign_in
+
+from lakeworks.entities.metrics import PredictionRecord, RequestSample
+from lakeworks.entities.projects import Project
+from lakeworks.entities.users import ApiKeyKind, User
+from lakeworks.services import auth, model_metrics, models
+from lakeworks.services.platform import Platform, Principal
+
+pytestmark = pytest.mark.browser
+
+
+def traffic(app: FastAPI, d: Deployed, count: int, status: int = 200) -> list[str]:
+    now = int(time.time() * 1000)
+    uuids = []
+    for i in range(count):
+        u = str(uuid.uuid4())
+        uuids.append(u)
+        at = now - (count - i) * 2000
+        app.state.metrics.submit_request(
+            RequestSample(d.model_id, d.deployment_id, "r1", at, 15.0 + i, status)
+        )
+        if status == 200:
+            app.state.metrics.submit_prediction(
+                PredictionRecord(
+                    d.deployment_id,
+                    d.build_id,
+                    d.model_id,
+                    u,
+                    at,
+                    at + 15,
+                    {"prediction": i % 2, "probability": round(i / count, 3), "input": {"age": i}},
+                )
+            )
+    app.state.metrics.flush()
+    return uuids
+
+
+def test_monitoring_charts_metric_choice_refresh_and_accuracy(
+    page: Page,
+    live_server: str,
+    app: FastAPI,
+    platform: Platform,
+    make_user: Callable[..., User],
+) -> None:
+    alice = make_user("alice")
+    deployed = make_deployment(platform, alice, make_project(platform, alice))
+    uuids = traffic(app, deployed, 8)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    sign_in(page, live_server, "alice")
+    page.goto(f"{live_server}/projects/{deployed.project.id}/models/{deployed.model_id}/monitoring")
+    expect(page.locator("[data-stat='requests']")).to_have_text("8")
+    requests_chart = page.locator("#chart-requests svg.chart")
+    expect(requests_chart).to_be_visible()
+    expect(page.locator("#chart-requests path[data-series='requests']")).to_have_count(1)
+    expect(page.locator("#chart-latency path[data-series='p95']")).to_have_count(1)
+    expect(page.locator("[data-no-accuracy]")).to_be_visible()
+    expect(page.locator("table.monitoring-recent")).to_contain_text(uuids[-1])
+
+    # Choose the tracked metric: the page reloads with that metric's chart.
+    page.get_by_label("Tracked metric").select_option("probability")
+    expect(page).to_have_url(re.compile(r"metric=probability"))
+    dots = page.locator("#chart-metric g[data-series='probability'] circle.chart-dot")
+    expect(dots).to_have_count(8)
+    assert sorted(float(v) for v in dots.evaluate_all("ns => ns.map(n => n.dataset.y)")) == [
+        round(i / 8, 3) for i in range(8)
+    ]
+
+    # New traffic, including 429s, shows up without a reload (the page refreshes itself).
+    traffic(app, deployed, 3, status=429)
+    expect(page.locator("[data-stat='throttled']")).to_have_text("3", timeout=25_000)
+    expect(page.locator("[data-stat='requests']")).to_have_text("11")
+
+    # A job reports ground truth for earlier predictions: the accuracy chart appears.
+    for u in uuids:
+        model_metrics.track_delayed(platform, Principal(user=alice, via="cli"), u, {"actual": 1})
+    page.reload()
+    expect(page.locator("#chart-accuracy path[data-series='accuracy']")).to_have_count(1)
+    expect(page.locator("[data-stat='accuracy']")).to_have_text("50.0%")
+    assert errors == []
+    page.screenshot(path="/tmp/monitoring.png", full_page=True)
+
+
+# End to end: a real deployment behind the real gateway ------------------------------------
+
+
+@pytest.fixture
+def app(serving_app: FastAPI) -> FastAPI:
+    """``live_server`` serves the app with the gateway on the test runtime."""
+    return serving_app
+
+
+def test_gateway_predictions_and_delayed_truth_in_the_monitoring_page(
+    page: Page,
+    live_server: str,
+    serving_platform: Platform,
+    modeler: User,
+    modeler_principal: Principal,
+    model_project: Project,
+    tick_until: Callable[..., Any],
+) -> None:
+    platform, project = serving_platform, model_project
+    model, _build, _deployment = deploy(platform, modeler_principal, project, tick_until)
+    key = models.access_key(platform, model)
+    workload_key = auth.create_workload_key(
+        platform, modeler, project.id, timedelta(hours=1), ApiKeyKind.V2
+    ).secret
+    headers = {"Authorization": f"Bearer {workload_key}"}
+    uuids = []
+    with httpx.Client(base_url=live_server, headers=headers, timeout=60) as client:
+        for tenure in (2, 50, 7):
+            r = client.post("/model", json={"accessKey": key, "request": {"tenure": tenure}})
+            assert r.status_code == 200, r.text
+            uuids.append(r.json()["response"]["uuid"])
+
+        sign_in(page, live_server, "modeler")
+        url = f"{live_server}/projects/{project.id}/models/{model.id}/monitoring"
+        page.goto(url)
+        expect(page.locator("[data-stat='requests']")).to_have_text("3")
+        for u in uuids:
+            expect(page.locator("table.monitoring-recent")).to_contain_text(u)
+        expect(page.locator("[data-no-accuracy]")).to_be_visible()
+        expect(page.get_by_label("Tracked metric")).to_have_value("input_data.tenure")
+
+        # What a labelling job does with cdsw.track_delayed_metrics.
+        for u, actual in zip(uuids, (1, 1, 1), strict=True):
+            r = client.post(
+                "/api/v2/modelmetrics/trackDelayed",
+                json={"prediction_uuid": u, "metrics": {"actual": actual}},
+            )
+            assert r.status_code == 200, r.text
+    page.reload()
+    expect(page.locator("[data-no-accuracy]")).to_have_count(0)
+    dots = page.locator("#chart-accuracy g[data-series='accuracy'] circle.chart-dot")
+    expect(dots).to_have_count(1)  # one interval so far: a point, not a line
+    assert dots.get_attribute("data-y") == "0.6667"
+    # Predictions 1, 0, 1 against truth 1, 1, 1.
+    expect(page.locator("[data-stat='accuracy']")).to_have_text("66.7%")
