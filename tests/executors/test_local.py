@@ -128,13 +128,14 @@ def test_environment_home_and_working_directory(
 def test_stop_lets_a_workload_end_cleanly(
     executor: TrackingExecutor, make_spec: SpecFactory
 ) -> None:
+    # os.write, not print: see test_a_wrapper_that_waits_gives_its_child_the_grace_period.
     code = """
-import signal, sys, time
+import os, signal, sys, time
 def end(signum, frame):
-    print("cleaned up", flush=True)
+    os.write(1, b"cleaned up\\n")
     sys.exit(0)
 signal.signal(signal.SIGTERM, end)
-print("ready", flush=True)
+os.write(1, b"ready\\n")
 time.sleep(30)
 """
     handle = executor.start(make_spec(code))
@@ -467,14 +468,16 @@ def test_the_workload_inherits_no_descriptors_or_ignored_signals(
 def test_a_wrapper_that_waits_gives_its_child_the_grace_period(
     executor: TrackingExecutor, make_spec: SpecFactory
 ) -> None:
+    # os.write, not print: a SIGTERM landing while print("ready") still holds stdout's buffer
+    # lock would make the handler's print raise "reentrant call" and exit 1.
     child = """
-import signal, sys, time
+import os, signal, sys, time
 def end(*_):
     time.sleep(0.2)
-    print("child cleaned up", flush=True)
+    os.write(1, b"child cleaned up\\n")
     sys.exit(0)
 signal.signal(signal.SIGTERM, end)
-print("ready", flush=True)
+os.write(1, b"ready\\n")
 time.sleep(30)
 """
     wrapper = (
@@ -488,5 +491,6 @@ time.sleep(30)
 
     executor.stop(handle, grace=5)
 
-    assert executor.poll(handle) == ExitInfo(0, reason="stopped")
-    assert "child cleaned up" in executor.logs(handle)[0].decode()
+    log = executor.logs(handle)[0].decode()
+    assert executor.poll(handle) == ExitInfo(0, reason="stopped"), log
+    assert "child cleaned up" in log
