@@ -173,6 +173,15 @@ class Settings(BaseSettings):
             "deviation from MLflow) or `descending` (stock MLflow)."
         ),
     )
+    tracking_auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "How long MLflow calls reuse a key's identity and an allowed project check. "
+            "Revocations and membership changes made through this server apply at once; "
+            "from another server process, within this time. 0 checks every call."
+        ),
+    )
     # Sessions and Spark (issue 6) ---------------------------------------------
     session_idle_timeout_minutes: int = Field(
         default=60,

@@ -192,6 +192,19 @@ def test_a_deployed_model_serves_and_survives_every_bad_input(
         403,
         "auth.failed",
     )
+    # A key revoked through the server is refused by the very next call (not once the
+    # gateway's cache expires).
+    from lakeworks.services import auth
+
+    personal = auth.create_api_key(platform, principal, modeler.username)
+    bearer = {"Authorization": f"Bearer {personal.secret}"}
+    assert call("/model", json={"accessKey": key, "request": {"x": 1}}, headers=bearer).is_success
+    auth.revoke_api_key(platform, principal, modeler.username, personal.key.id)
+    error(
+        call("/model", json={"accessKey": key, "request": {"x": 1}}, headers=bearer),
+        403,
+        "auth.failed",
+    )
     raised = call("/model", json={"accessKey": key, "request": {"boom": "bad"}}, headers=owner)
     error(raised, 500, "model.error")
     assert "boom: bad" in raised.json()["errors"]["message"]

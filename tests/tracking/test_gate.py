@@ -175,3 +175,63 @@ def test_bad_input_gets_clear_errors(
     response = httpx.post(f"{api}/runs/log-batch", headers=headers, content=big)
     assert response.status_code == 413
     assert client.get_run(run_id).info.run_id == run_id
+
+
+def test_revoked_keys_and_removed_members_are_refused_at_once(
+    server: LiveServer, make_user: Callable[..., User], mlflow_env: Callable[[str], None]
+) -> None:
+    # The gate keeps recent identities and allowed checks (tracking_auth_cache_seconds, 5 s
+    # here): changes made through the server must still apply to the very next call.
+    platform = server.platform
+    alice, bob = make_user("alice"), make_user("bob")
+    as_alice = Principal(user=alice, via="cli")
+    project_id = _project(platform, alice, "a")
+    projects.set_collaborator(platform, as_alice, project_id, "bob", Role.CONTRIBUTOR.value)
+    mlflow_env(_workload_key(platform, alice, project_id))
+    run_id = MlflowClient().create_run(MlflowClient().create_experiment("e")).info.run_id
+
+    mlflow_env(_user_key(platform, bob))
+    MlflowClient().log_metric(run_id, "loss", 0.5)
+    MlflowClient().log_metric(run_id, "loss", 0.4)
+    projects.remove_collaborator(platform, as_alice, project_id, "bob")
+    with pytest.raises(MlflowException, match="not found"):
+        MlflowClient().log_metric(run_id, "loss", 0.3)
+
+    key = auth.create_api_key(platform, as_alice, "alice")
+    mlflow_env(key.secret)
+    MlflowClient().log_metric(run_id, "loss", 0.2)
+    auth.revoke_api_key(platform, as_alice, "alice", key.key.id)
+    with pytest.raises(MlflowException, match="revoked") as raised:
+        MlflowClient().log_metric(run_id, "loss", 0.1)
+    assert raised.value.error_code == "UNAUTHENTICATED"
+    mlflow_env(_workload_key(platform, alice, project_id))
+    assert [m.value for m in MlflowClient().get_metric_history(run_id, "loss")] == [0.5, 0.4, 0.2]
+
+
+def test_repeated_calls_do_not_look_the_key_and_membership_up_again(
+    server: LiveServer, make_user: Callable[..., User], mlflow_env: Callable[[str], None]
+) -> None:
+    from sqlalchemy import event
+
+    platform = server.platform
+    alice = make_user("alice")
+    project_id = _project(platform, alice, "a")
+    mlflow_env(_workload_key(platform, alice, project_id))
+    client = MlflowClient()
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    client.log_metric(run_id, "loss", 1.0)
+
+    lookups: list[str] = []
+
+    def note(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "api_keys" in statement or "project_members" in statement:
+            lookups.append(statement)
+
+    event.listen(platform.store.engine, "before_cursor_execute", note)
+    try:
+        for step in range(5):
+            client.log_metric(run_id, "loss", 0.5, step=step)
+    finally:
+        event.remove(platform.store.engine, "before_cursor_execute", note)
+    assert lookups == []
+    assert len(client.get_metric_history(run_id, "loss")) == 6

@@ -33,6 +33,26 @@ class Principal:
 
 SYSTEM = "system"
 
+# Actions after which a cached "who is this key, what may they reach" answer may be wrong: a
+# process's caches of such answers (the MLflow gate, the model gateway) compare
+# ``Platform.access_epoch`` and drop their entries when it moved. Other processes find out when
+# their entries expire.
+ACCESS_CHANGES = frozenset(
+    {
+        "api_key.revoke",
+        "api_key.revoke_all",
+        "user.update",
+        "user.password",
+        "team.set_member",
+        "team.remove_member",
+        "team.delete",
+        "project.update",
+        "project.delete",
+        "project.collaborator.set",
+        "project.collaborator.remove",
+    }
+)
+
 
 @dataclass
 class Command:
@@ -54,6 +74,8 @@ class Platform:
         self._executor = executor
         # Set by the scheduler in this process; services set it when there is work now.
         self.work_signal: threading.Event | None = None
+        # Moves when credentials, roles or memberships change (``ACCESS_CHANGES``).
+        self.access_epoch = 0
 
     def nudge(self) -> None:
         """Wake this process's scheduler early (a run was triggered)."""
@@ -105,6 +127,8 @@ class Platform:
                     outcome=Outcome.SUCCESS,
                     detail=cmd.detail,
                 )
+            if action in ACCESS_CHANGES:
+                self.access_epoch += 1
         except LakeworksError as exc:
             denied = isinstance(exc, PermissionDenied | Unauthenticated)
             with self.store.transaction() as uow:

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,6 +42,12 @@ from lakeworks.entities.users import ApiKeyKind
 from lakeworks.entities.workloads import WorkloadStatus
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.serving import epoch
+from lakeworks.serving.replica_client import (
+    ReplicaGone,
+    ReplicaPool,
+    ReplicaTimeout,
+    ReplicaUnreachable,
+)
 from lakeworks.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -88,6 +93,7 @@ class Route:
 class _Allowed:
     ok: bool
     expires: float
+    access_epoch: int  # Platform.access_epoch when checked: a revocation here voids it
 
 
 _GATEWAYS: dict[int, Gateway] = {}
@@ -112,8 +118,8 @@ class Gateway:
         self._replicas: dict[str, ReplicaState] = {}  # workload id -> state (kept across reads)
         self._allowed: dict[tuple[str, str], _Allowed] = {}
         self._waiters: dict[str, asyncio.Condition] = {}
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._pool: ReplicaPool | None = None
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._loading: dict[str, asyncio.Future[Route | None]] = {}
 
     # Routes -------------------------------------------------------------------------
@@ -205,9 +211,10 @@ class Gateway:
         cache_key = (token_hash, route.project_id)
         cached = self._allowed.get(cache_key)
         now = time.monotonic()
-        if cached is None or cached.expires <= now:
+        access_epoch = self.platform.access_epoch
+        if cached is None or cached.expires <= now or cached.access_epoch != access_epoch:
             ok = await run_in_threadpool(self._may_read, token_hash, route.project_id)
-            cached = _Allowed(ok, now + self.settings.model_route_cache_seconds)
+            cached = _Allowed(ok, now + self.settings.model_route_cache_seconds, access_epoch)
             self._allowed[cache_key] = cached
         if not cached.ok:
             raise GatewayError(403, "auth.failed", NOT_AUTHORIZED)
@@ -284,21 +291,18 @@ class Gateway:
 
     # Calling a replica ----------------------------------------------------------------
 
-    def client(self) -> httpx.AsyncClient:
+    def pool(self) -> ReplicaPool:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
-                timeout=None,
-            )
-            self._client_loop = loop
-        return self._client
+        if self._pool is None or self._pool_loop is not loop:
+            self._pool = ReplicaPool()
+            self._pool_loop = loop
+        return self._pool
 
     async def close(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
             with contextlib.suppress(RuntimeError):  # its event loop is gone
-                await client.aclose()
+                await pool.close()
 
     async def predict(
         self, route: Route, payload: bytes, prediction_uuid: str
@@ -308,24 +312,25 @@ class Gateway:
         for _attempt in range(CONNECT_RETRIES + 1):
             replica = await self.acquire(route, tried)
             try:
-                response = await self.client().post(
-                    f"http://{replica.address}/predict",
-                    content=payload,
-                    headers={"X-Lakeworks-Uuid": prediction_uuid},
-                    timeout=httpx.Timeout(route.timeout + 5.0, connect=2.0),
+                status, body = await self.pool().post(
+                    replica.address,
+                    "/predict",
+                    payload,
+                    {"X-Lakeworks-Uuid": prediction_uuid},
+                    timeout=route.timeout + 5.0,
                 )
-            except (httpx.ConnectError, httpx.ConnectTimeout):
+            except ReplicaUnreachable:
                 # Never reached the replica (stopped, restarting): safe to try another.
                 replica.healthy = False
                 tried.add(replica.workload_id)
                 continue
-            except httpx.TimeoutException as exc:
+            except ReplicaTimeout as exc:
                 raise GatewayError(
                     504,
                     "model.timeout",
                     f"The model did not answer within {route.timeout:g} seconds.",
                 ) from exc
-            except httpx.HTTPError as exc:
+            except ReplicaGone as exc:
                 replica.healthy = False
                 raise GatewayError(
                     502,
@@ -334,11 +339,10 @@ class Gateway:
                 ) from exc
             finally:
                 await self.release(route, replica)
-            body = response.content
             cut = body.find(b"\n")
             if cut < 0:
-                return response.status_code, b"null", body, replica.workload_id
-            return response.status_code, body[:cut], body[cut + 1 :], replica.workload_id
+                return status, b"null", body, replica.workload_id
+            return status, body[:cut], body[cut + 1 :], replica.workload_id
         raise GatewayError(503, "model.unavailable", "No replica of the model could be reached.")
 
     async def test_call(

@@ -24,6 +24,7 @@ Errors use MLflow's body (``{"error_code": ..., "message": ...}``) so MLflow cli
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 from collections.abc import Callable
@@ -47,7 +48,8 @@ from lakeworks.errors import (
     http_status,
 )
 from lakeworks.services.platform import Platform, Principal
-from lakeworks.tracking.access import authorize, readable_projects
+from lakeworks.tracking.access import AccessCache, readable_projects
+from lakeworks.tracking.access import authorize as _authorize
 from lakeworks.tracking.embedded import Tracking, bind_handlers, tracking_for
 from lakeworks.tracking.paths import server_path
 from lakeworks.tracking.registry import version_source_dir
@@ -134,6 +136,19 @@ _AUDITED = {
     "model-versions/transition-stage": "model_version.transition",
 }
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+# Endpoints whose answer the gate reads (to filter it, remember ids, or audit the call); the
+# rest are passed through as MLflow wrote them.
+_READS_ANSWER = {
+    "experiments/create",
+    "runs/create",
+    "experiments/get-by-name",
+    "experiments/search",
+    "registered-models/search",
+    "model-versions/search",
+    "registered-models/rename",
+    "registered-models/delete",
+    *_AUDITED,
+}
 
 
 @dataclass
@@ -173,6 +188,7 @@ class TrackingGate:
     def __init__(self, platform: Platform, mlflow_app: ASGIApp | None = None) -> None:
         self.platform = platform
         self._mlflow_app = mlflow_app
+        self.access = AccessCache(platform)
 
     @property
     def mlflow_app(self) -> ASGIApp:
@@ -191,7 +207,9 @@ class TrackingGate:
             await self.mlflow_app(scope, receive, send)
             return
         try:
-            principal = await anyio.to_thread.run_sync(self._principal, scope)
+            principal = self._known_principal(scope)
+            if principal is None:
+                principal = await anyio.to_thread.run_sync(self._principal, scope)
         except LakeworksError as exc:
             await _send_error(send, exc)
             return
@@ -225,10 +243,36 @@ class TrackingGate:
         except LakeworksError as exc:
             await _send_error(send, exc)
 
+    @staticmethod
+    def _key_hash(scope: Scope) -> str | None:
+        """The SHA-256 of a Bearer key in the request (the identity cache's key), if any."""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() == b"bearer" and token.strip():
+                    return hashlib.sha256(token.strip()).hexdigest()
+                return None
+        return None
+
+    def _known_principal(self, scope: Scope) -> Principal | None:
+        key_hash = self._key_hash(scope)
+        if key_hash is None:
+            return None
+        principal = self.access.get(("principal", key_hash))
+        return principal if isinstance(principal, Principal) else None
+
     def _principal(self, scope: Scope) -> Principal | None:
         from lakeworks.api.deps import principal_from_request
 
-        return principal_from_request(Request(scope), self.platform)
+        epoch = self.platform.access_epoch
+        principal = principal_from_request(Request(scope), self.platform)
+        key_hash = self._key_hash(scope)
+        if principal is not None and key_hash is not None:
+            self.access.put(("principal", key_hash), principal, epoch)
+        return principal
+
+    def _authorize(self, principal: Principal, project_id: str, *, write: bool, what: str) -> None:
+        _authorize(self.platform, principal, project_id, write=write, what=what, cache=self.access)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         tracking = await anyio.to_thread.run_sync(tracking_for, self.platform)
@@ -248,19 +292,19 @@ class TrackingGate:
             raise NotFound(f"MLflow endpoint {path!r} is not available in Lakeworks.")
         params = _parse_params(scope, method, body)
         call = Call(endpoint=endpoint, method=method, params=params)
-        tracking = await anyio.to_thread.run_sync(tracking_for, self.platform)
         if endpoint in _ARTIFACT_ENDPOINTS or endpoint == "artifacts/list":
             status, headers, content = await anyio.to_thread.run_sync(
-                self._artifacts, tracking, principal, call
+                self._artifacts, principal, call
             )
             await _send(send, status, content, headers)
             return
-        await anyio.to_thread.run_sync(self._check, tracking, principal, call)
+        # One trip to a worker thread for every check (they may query the databases).
+        tracking = await anyio.to_thread.run_sync(self._check, principal, call)
         if call.body_changed:
             body = json.dumps(call.params).encode()
         bind_handlers(tracking)
         status, headers, content = await self._call_mlflow(scope, body)
-        if status == 200:
+        if status == 200 and endpoint in _READS_ANSWER:
             content = await anyio.to_thread.run_sync(
                 self._after, tracking, principal, call, content
             )
@@ -300,7 +344,9 @@ class TrackingGate:
 
     # Checks before MLflow sees the request ------------------------------------------------
 
-    def _check(self, tracking: Tracking, principal: Principal, call: Call) -> None:
+    def _check(self, principal: Principal, call: Call) -> Tracking:
+        """Refuse the call unless the principal may make it; adjust its parameters."""
+        tracking = tracking_for(self.platform)
         kind, access = RULES[call.endpoint]
         if access == "alias":
             access = "read" if call.method == "GET" else "write"
@@ -311,8 +357,7 @@ class TrackingGate:
         if kind == "experiment":
             experiment_id = _first(params.get("experiment_id")) or "0"
             project = scope.experiment_project(experiment_id)
-            authorize(
-                self.platform,
+            self._authorize(
                 principal,
                 project,
                 write=write,
@@ -323,8 +368,7 @@ class TrackingGate:
             ids = _many(params.get("experiment_ids"))
             for experiment_id in ids:
                 project = scope.experiment_project(experiment_id)
-                authorize(
-                    self.platform,
+                self._authorize(
                     principal,
                     project,
                     write=False,
@@ -340,12 +384,11 @@ class TrackingGate:
             if not run_id:
                 raise InvalidInput("The request names no run (run_id).")
             project = scope.run_project(run_id)
-            authorize(self.platform, principal, project, write=write, what=f"Run {run_id!r}")
+            self._authorize(principal, project, write=write, what=f"Run {run_id!r}")
             call.project_id = project
         elif kind == "runs":
             for run_id in _many(params.get("run_id")) + _many(params.get("run_ids")):
-                authorize(
-                    self.platform,
+                self._authorize(
                     principal,
                     scope.run_project(run_id),
                     write=False,
@@ -356,8 +399,7 @@ class TrackingGate:
             if not name:
                 raise InvalidInput("The request names no registered model (name).")
             project = scope.model_project(name)
-            authorize(
-                self.platform,
+            self._authorize(
                 principal,
                 project,
                 write=write,
@@ -366,7 +408,7 @@ class TrackingGate:
             call.project_id = project
         elif kind == "new_experiment":
             project = self._creation_project(principal, params)
-            authorize(self.platform, principal, project, write=True, what="The project")
+            self._authorize(principal, project, write=True, what="The project")
             # Artifacts always live in the project (CML compat §9); the store's default
             # location is /home/cdsw/.experiments/<experiment_id>.
             params.pop("artifact_location", None)
@@ -377,7 +419,7 @@ class TrackingGate:
             from lakeworks.services.ids import public_id
 
             project = self._creation_project(principal, params)
-            authorize(self.platform, principal, project, write=True, what="The project")
+            self._authorize(principal, project, write=True, what="The project")
             params["tags"] = _with_tags(
                 params.get("tags"), {PROJECT_TAG: project, MODEL_ID_TAG: public_id()}
             )
@@ -388,8 +430,7 @@ class TrackingGate:
 
             name = _first(params.get("name"))
             project = scope.model_project(name)
-            authorize(
-                self.platform,
+            self._authorize(
                 principal,
                 project,
                 write=True,
@@ -403,6 +444,8 @@ class TrackingGate:
             params["tags"] = _with_tags(params.get("tags"), {VERSION_ID_TAG: public_id()})
             call.body_changed = True
             call.project_id = project
+
+        return tracking
 
     def _creation_project(self, principal: Principal, params: dict[str, Any]) -> str:
         tagged = ""
@@ -440,8 +483,7 @@ class TrackingGate:
             project = _tag(experiment.get("tags"), PROJECT_TAG)
             name = _first(call.params.get("experiment_name"))
             try:
-                authorize(
-                    self.platform,
+                self._authorize(
                     principal,
                     project,
                     write=False,
@@ -495,16 +537,15 @@ class TrackingGate:
     # Artifacts, from the project's directory --------------------------------------------
 
     def _artifacts(
-        self, tracking: Tracking, principal: Principal, call: Call
+        self, principal: Principal, call: Call
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        tracking = tracking_for(self.platform)
         params = call.params
         relative = _first(params.get("path"))
         if call.endpoint == "model-versions/get-artifact":
             name = _first(params.get("name"))
             project = tracking.scope.model_project(name)
-            authorize(
-                self.platform, principal, project, write=False, what=f"Registered model {name!r}"
-            )
+            self._authorize(principal, project, write=False, what=f"Registered model {name!r}")
             from mlflow.exceptions import MlflowException
 
             try:
@@ -520,7 +561,7 @@ class TrackingGate:
         if not run_id:
             raise InvalidInput("The request names no run (run_id).")
         project = tracking.scope.run_project(run_id)
-        authorize(self.platform, principal, project, write=False, what=f"Run {run_id!r}")
+        self._authorize(principal, project, write=False, what=f"Run {run_id!r}")
         run = tracking.store.get_run(run_id)
         root_uri = run.info.artifact_uri
         target = server_path(self.platform.settings, project, root_uri, relative)
