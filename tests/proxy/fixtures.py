@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from tests.scheduler.conftest import RUNTIME_CACHE
+from tests.workload_cleanup import stop_live_workloads
 
 from lakeworks.config import Settings
 from lakeworks.entities.applications import Application, AppStatus
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
-from lakeworks.entities.workloads import WorkloadStatus
 from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import applications, projects, users
 from lakeworks.services.platform import Platform, Principal
@@ -136,13 +136,7 @@ def stop_everything(platform: Platform) -> None:
         if time.monotonic() > deadline:
             break
         time.sleep(0.05)  # let start threads notice and stop what they launched
-    with platform.read() as uow:
-        live = uow.workloads.with_status(
-            WorkloadStatus.RUNNING, WorkloadStatus.STOPPING, WorkloadStatus.STARTING
-        )
-    for workload in live:
-        if workload.handle:
-            platform.executor.stop(workload.handle, 1.0)
+    stop_live_workloads(platform)
     applications.forget_routes()
 
 

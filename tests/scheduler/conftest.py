@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.workload_cleanup import stop_live_workloads
 
 from lakeworks.config import Settings
 from lakeworks.entities.jobs import JobRun, RunStatus
@@ -45,15 +46,7 @@ def job_platform(job_settings: Settings, store: Store) -> Iterator[Platform]:
     platform = Platform(job_settings, store)
     yield platform
     # Leave no process behind, whatever the test did.
-    with platform.read() as uow:
-        from lakeworks.entities.workloads import WorkloadStatus
-
-        live = uow.workloads.with_status(
-            WorkloadStatus.RUNNING, WorkloadStatus.STOPPING, WorkloadStatus.STARTING
-        )
-    for workload in live:
-        if workload.handle:
-            platform.executor.stop(workload.handle, 1.0)
+    stop_live_workloads(platform)
 
 
 @pytest.fixture

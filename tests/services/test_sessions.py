@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from tests.conftest import login
 from tests.scheduler.conftest import RUNTIME_CACHE
+from tests.workload_cleanup import stop_live_workloads
 
 from lakeworks.config import Settings
 from lakeworks.entities.projects import Project
@@ -45,13 +46,7 @@ def session_app(settings: Settings, store: Store) -> Iterator[FastAPI]:
 
 
 def stop_everything(platform: Platform) -> None:
-    with platform.read() as uow:
-        live = uow.workloads.with_status(
-            WorkloadStatus.RUNNING, WorkloadStatus.STOPPING, WorkloadStatus.STARTING
-        )
-    for workload in live:
-        if workload.handle:
-            platform.executor.stop(workload.handle, 1.0)
+    stop_live_workloads(platform)
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from tests.scheduler.conftest import RUNTIME_CACHE
+from tests.workload_cleanup import stop_live_workloads
 
 from lakeworks.config import Settings
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
-from lakeworks.entities.workloads import WorkloadStatus
 from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import projects, users
 from lakeworks.services.platform import Platform, Principal
@@ -83,13 +83,7 @@ def serving_app(serving_settings: Settings, store: Store) -> FastAPI:
 def serving_platform(serving_app: FastAPI) -> Iterator[Platform]:
     platform: Platform = serving_app.state.platform
     yield platform
-    with platform.read() as uow:
-        live = uow.workloads.with_status(
-            WorkloadStatus.RUNNING, WorkloadStatus.STOPPING, WorkloadStatus.STARTING
-        )
-    for workload in live:
-        if workload.handle:
-            platform.executor.stop(workload.handle, 1.0)
+    stop_live_workloads(platform)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.tracking.live import LiveServer, live_server
+from tests.workload_cleanup import stop_live_workloads
 
 from lakeworks.config import Settings
 from lakeworks.entities.jobs import RunStatus
@@ -67,16 +68,7 @@ def job_server(settings: Settings, store: object) -> Iterator[LiveServer]:
     )
     with live_server(settings.model_copy(update={"runtimes_dir": cache}), store) as running:
         yield running
-        platform = running.platform
-        from lakeworks.entities.workloads import WorkloadStatus
-
-        with platform.read() as uow:
-            live = uow.workloads.with_status(
-                WorkloadStatus.RUNNING, WorkloadStatus.STOPPING, WorkloadStatus.STARTING
-            )
-        for workload in live:
-            if workload.handle:
-                platform.executor.stop(workload.handle, 1.0)
+        stop_live_workloads(running.platform)
 
 
 def _key(platform: object, user: User) -> dict[str, str]:

@@ -19,10 +19,10 @@ from fastapi import FastAPI
 from playwright.sync_api import Page, expect
 from tests.conftest import PASSWORD
 from tests.scheduler.conftest import RUNTIME_CACHE  # at import: before HOME is patched
+from tests.workload_cleanup import stop_live_workloads
 
 from lakeworks.config import Settings
 from lakeworks.entities.projects import Project
-from lakeworks.entities.workloads import WorkloadStatus
 from lakeworks.services import projects, users
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import Store
@@ -67,13 +67,7 @@ def lw_app(settings: Settings, store: Store, server_socket: socket.socket) -> It
     )
     yield app
     platform: Platform = app.state.platform
-    with platform.read() as uow:
-        live = uow.workloads.with_status(
-            WorkloadStatus.RUNNING, WorkloadStatus.STOPPING, WorkloadStatus.STARTING
-        )
-    for workload in live:
-        if workload.handle:
-            platform.executor.stop(workload.handle, 1.0)
+    stop_live_workloads(platform)
 
 
 @pytest.fixture
