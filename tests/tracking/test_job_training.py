@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from lakeworks.entities.users import User
 from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import auth, jobs, projects
 from lakeworks.services.jobs import JobFields
-from lakeworks.services.platform import Principal
+from lakeworks.services.platform import Platform, Principal
 from lakeworks.tracking import registry
 
 TRAIN = """
@@ -69,6 +70,22 @@ def job_server(settings: Settings, store: object) -> Iterator[LiveServer]:
     with live_server(settings.model_copy(update={"runtimes_dir": cache}), store) as running:
         yield running
         stop_live_workloads(running.platform)
+
+
+def _tick_until(
+    platform: Platform, read: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Tick a scheduler on ``platform`` until ``done(read())``; the last ``read()``."""
+    scheduler = Scheduler(platform)
+    try:
+        deadline = time.monotonic() + 300
+        while not done(current := read()):
+            assert time.monotonic() < deadline, f"still {current.get('status')!r}"
+            scheduler.tick(wait=True)
+            time.sleep(0.2)
+        return current
+    finally:
+        scheduler.stop()
 
 
 def _key(platform: object, user: User) -> dict[str, str]:
@@ -180,6 +197,47 @@ def test_training_job_run_lands_in_the_project(
     ).json()
     assert again["model_id"] == body["model_id"]
     assert again["model_versions"][0]["number"] == 2
+
+    # The registered version deploys through API v2 (a registry build: MLflow's pyfunc behind
+    # the CML protocol) and answers dataframe_split input with a list of predictions.
+    model = httpx.post(
+        f"{api}/projects/{project.id}/models",
+        headers=headers,
+        json={"name": "iris", "disable_authentication": True},
+    ).json()
+    models_api = f"{api}/projects/{project.id}/models/{model['id']}"
+    build = httpx.post(
+        f"{models_api}/builds", headers=headers, json={"registered_model_version_id": version_id}
+    ).json()
+    build = _tick_until(
+        platform,
+        lambda: httpx.get(f"{models_api}/builds/{build['id']}", headers=headers).json(),
+        lambda b: b["status"] in ("built", "build failed"),
+    )
+    assert build["status"] == "built", httpx.get(
+        f"{models_api}/builds/{build['id']}/logs", headers=headers
+    ).text
+    deployments = f"{models_api}/builds/{build['id']}/deployments"
+    deployment = httpx.post(
+        deployments, headers=headers, json={"cpu": 1, "memory": 2, "replicas": 1}
+    ).json()
+    deployment = _tick_until(
+        platform,
+        lambda: httpx.get(f"{deployments}/{deployment['id']}", headers=headers).json(),
+        lambda d: d["status"] in ("deployed", "failed"),
+    )
+    assert deployment["status"] == "deployed", deployment
+    rows = {"columns": ["a", "b", "c", "d"], "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
+    answer = httpx.post(
+        f"{job_server.url}/model",
+        json={"accessKey": model["access_key"], "request": {"dataframe_split": rows}},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    # Compat §5.5: metrics on, {"uuid", "prediction": [one value per row]}.
+    response = answer.json()["response"]
+    assert response["prediction"] == [0, 2]
+    assert response["uuid"] == answer.headers["x-lakeworks-prediction-uuid"]
 
     # Legacy cdsw.track_metric in a job run is recorded on an MLflow run tied to the job run.
     legacy = httpx.get(f"{api}/projects/{project.id}/experiments", headers=headers).json()
