@@ -4,6 +4,7 @@ users see nothing. Real job, real runtime (sklearn, mlflow), real embedded serve
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,6 +58,12 @@ cdsw.track_metric("legacy_score", 0.75)
 print("RUN_ID", run.info.run_id)
 """
 
+CALL = """
+import json, cdsw
+rows = {"columns": ["a", "b", "c", "d"], "data": [[6.7, 3.0, 5.2, 2.3]]}
+print("CALLED", json.dumps(cdsw.call_model("ACCESS_KEY", {"dataframe_split": rows})))
+"""
+
 
 @pytest.fixture
 def job_server(settings: Settings, store: object) -> Iterator[LiveServer]:
@@ -72,15 +79,34 @@ def job_server(settings: Settings, store: object) -> Iterator[LiveServer]:
         stop_live_workloads(running.platform)
 
 
+def _run_job(
+    platform: Platform, principal: Principal, project_id: str, script: str
+) -> tuple[Any, bytes]:
+    """Run ``script`` as a job to the end: (the run, its log); fails unless it succeeded."""
+    job = jobs.create(
+        platform, principal, project_id, JobFields(name=script, script=script, memory_mb=2048)
+    )
+    run = jobs.trigger(platform, principal, project_id, job.id)
+    _tick_until(
+        platform,
+        lambda: {"run": jobs.get_run(platform, principal, project_id, job.id, run.id)},
+        lambda current: current["run"].status.is_final,
+    )
+    run = jobs.get_run(platform, principal, project_id, job.id, run.id)
+    log, _, _ = jobs.run_log(platform, principal, project_id, job.id, run.id)
+    assert run.status is RunStatus.SUCCEEDED, log.decode(errors="replace")[-4000:]
+    return run, log
+
+
 def _tick_until(
     platform: Platform, read: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
     """Tick a scheduler on ``platform`` until ``done(read())``; the last ``read()``."""
     scheduler = Scheduler(platform)
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600
         while not done(current := read()):
-            assert time.monotonic() < deadline, f"still {current.get('status')!r}"
+            assert time.monotonic() < deadline, f"gave up waiting: {current}"
             scheduler.tick(wait=True)
             time.sleep(0.2)
         return current
@@ -105,27 +131,7 @@ def test_training_job_run_lands_in_the_project(
     )
     root = platform.settings.projects_dir / project.id
     (root / "train.py").write_text(TRAIN)
-    job = jobs.create(
-        platform,
-        principal,
-        project.id,
-        JobFields(name="Train", script="train.py", memory_mb=2048),
-    )
-    run = jobs.trigger(platform, principal, project.id, job.id)
-    scheduler = Scheduler(platform)
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            scheduler.tick(wait=True)
-            current = jobs.get_run(platform, principal, project.id, job.id, run.id)
-            if current.status.is_final:
-                break
-            assert time.monotonic() < deadline, "the training job did not finish"
-            time.sleep(0.2)
-    finally:
-        scheduler.stop()
-    log, _, _ = jobs.run_log(platform, principal, project.id, job.id, run.id)
-    assert current.status is RunStatus.SUCCEEDED, log.decode(errors="replace")[-4000:]
+    run, log = _run_job(platform, principal, project.id, "train.py")
     mlflow_run_id = log.decode().split("RUN_ID ")[1].split()[0]
     assert "CHILDREN 2" in log.decode()  # autolog's grid search logged its child runs
 
@@ -238,6 +244,11 @@ def test_training_job_run_lands_in_the_project(
     response = answer.json()["response"]
     assert response["prediction"] == [0, 2]
     assert response["uuid"] == answer.headers["x-lakeworks-prediction-uuid"]
+    # ... and a job reaches it with cdsw.call_model (the workload's own key and address).
+    (root / "call.py").write_text(CALL.replace("ACCESS_KEY", model["access_key"]))
+    _, call_log = _run_job(platform, principal, project.id, "call.py")
+    called = json.loads(call_log.decode().split("CALLED ", 1)[1].splitlines()[0])
+    assert called["success"] is True and called["response"]["prediction"] == [2]
 
     # Legacy cdsw.track_metric in a job run is recorded on an MLflow run tied to the job run.
     legacy = httpx.get(f"{api}/projects/{project.id}/experiments", headers=headers).json()

@@ -66,12 +66,6 @@ def server(session_app: FastAPI) -> Iterator[str]:
         sock.close()
 
 
-# proxy/forward.py can leave the upstream side of a relayed websocket unclosed when the
-# browser leaves mid-message (JupyterLab's kernel sockets): uvloop then warns about the open
-# transport when it is collected or when the test server's loop closes. Reported to the lead;
-# ignored here only, so this test checks the sessions feature rather than that leak.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_jupyterlab_workbench_and_refusal(
     server: str, session_app: FastAPI, make_user: Callable[..., User], page: Page
 ) -> None:

@@ -61,7 +61,15 @@ async def wait_ready(endpoint: Endpoint, timeout: float = READY_TIMEOUT_SECONDS)
     try:
         await _ready(client, timeout)
     finally:
-        client.stop_channels()
+        _close(client)
+
+
+def _close(client: AsyncKernelClient) -> None:
+    """Stop the channels and destroy the client's own ZeroMQ context now (left to the
+    garbage collector, the context may go first and warn that it was never closed)."""
+    client.stop_channels()
+    if not client.context.closed:
+        client.context.destroy(linger=0)
 
 
 async def _ready(client: AsyncKernelClient, timeout: float) -> None:
@@ -196,7 +204,7 @@ class Bridge:
 
     async def close(self) -> None:
         await self._stop_relay()
-        self.client.stop_channels()
+        _close(self.client)
 
 
 def _jsonable(value: Any) -> Any:
