@@ -189,6 +189,9 @@ def test_workbench_console_runs_code_with_rich_output(
     lw: Platform, web: TestClient, people: dict[str, Principal], project: Project
 ) -> None:
     session = start(lw, people["alice"], project, name="wb", editor=Editor.WORKBENCH.value)
+    # The kernel's message key is kept sealed: the database alone does not hold it.
+    clear = sessions.kernel_key(lw, session)
+    assert len(clear) == 64 and clear not in session.kernel_key_sealed
     login(web, "alice")
     url = f"/projects/{project.id}/sessions/{session.id}/console"
     with web.websocket_connect(url) as ws:

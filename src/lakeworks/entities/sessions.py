@@ -68,7 +68,7 @@ class Session:
     idle_timeout_minutes: int  # 0: never stopped for idleness
     status: SessionStatus
     workload_id: str | None
-    kernel_key: str  # HMAC key of the console kernel's messages (workbench)
+    kernel_key_sealed: str  # HMAC key of the console kernel's messages (workbench), sealed
     created_at: datetime
     last_activity_at: datetime
     finished_at: datetime | None

@@ -36,14 +36,14 @@ OPS = ("execute", "interrupt", "restart")
 
 def client_for(endpoint: Endpoint) -> AsyncKernelClient:
     """A client of the session's console kernel (channels not started yet)."""
-    if not endpoint.session.kernel_key or any(p not in endpoint.ports for p in KERNEL_PORTS):
+    if not endpoint.kernel_key or any(p not in endpoint.ports for p in KERNEL_PORTS):
         raise InvalidState("This session has no console kernel (it is not a workbench session).")
     client = AsyncKernelClient()
     client.load_connection_info(
         {
             "ip": "127.0.0.1",
             "transport": "tcp",
-            "key": endpoint.session.kernel_key,
+            "key": endpoint.kernel_key,
             "signature_scheme": "hmac-sha256",
             **{
                 f"{channel}_port": endpoint.ports[name]

@@ -3,15 +3,13 @@
 Access keys: 32 lowercase alphanumerics, generated at create time, stable until regenerated.
 The gateway looks keys up by their SHA-256 (``access_key_hash``, indexed and unique). The UI
 and API v2 show the key (CML does: ``Model.access_key``, and the sample code embeds it), so the
-key is also kept *sealed* with the server's secret key (HMAC-SHA256 keystream with a random
-nonce): a copy of the database alone does not reveal keys.
+key is also kept *sealed* with the server's secret key (``services.sealing``): a copy of the
+database alone does not reveal keys.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import secrets
 import string
 import uuid
@@ -20,7 +18,7 @@ from typing import Any
 
 from lakeworks.entities.models import DeploymentStatus, Model
 from lakeworks.errors import Conflict, InvalidInput, NotFound
-from lakeworks.services import workloads
+from lakeworks.services import sealing, workloads
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.serving import epoch
@@ -38,38 +36,22 @@ def hash_access_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _keystream(secret: str, nonce: bytes, length: int) -> bytes:
-    out = b""
-    counter = 0
-    while len(out) < length:
-        out += hmac.new(
-            secret.encode(), b"model-key" + nonce + counter.to_bytes(4, "big"), hashlib.sha256
-        ).digest()
-        counter += 1
-    return out[:length]
+ACCESS_KEY_PURPOSE = "model-access-key"
 
 
 def seal(platform: Platform, key: str) -> str:
-    nonce = secrets.token_bytes(16)
-    data = key.encode()
-    stream = _keystream(platform.settings.secret_key, nonce, len(data))
-    return base64.urlsafe_b64encode(
-        nonce + bytes(a ^ b for a, b in zip(data, stream, strict=True))
-    ).decode()
+    return sealing.seal(platform.settings, ACCESS_KEY_PURPOSE, key)
 
 
 def unseal(platform: Platform, sealed: str) -> str:
-    raw = base64.urlsafe_b64decode(sealed.encode())
-    nonce, data = raw[:16], raw[16:]
-    stream = _keystream(platform.settings.secret_key, nonce, len(data))
-    return bytes(a ^ b for a, b in zip(data, stream, strict=True)).decode()
+    return sealing.unseal(platform.settings, ACCESS_KEY_PURPOSE, sealed)
 
 
 def access_key(platform: Platform, model: Model) -> str:
     """The model's access key in clear (for API v2 ``access_key`` and the sample code)."""
     try:
         key = unseal(platform, model.access_key_sealed)
-    except (ValueError, UnicodeDecodeError):
+    except sealing.Unsealable:
         return ""
     # A changed server secret key cannot unseal: say nothing rather than show garbage.
     return key if hash_access_key(key) == model.access_key_hash else ""

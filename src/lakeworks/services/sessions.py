@@ -48,7 +48,7 @@ from lakeworks.errors import (
     PermissionDenied,
     QuotaExceeded,
 )
-from lakeworks.services import projects, runtime_env, workloads
+from lakeworks.services import projects, runtime_env, sealing, workloads
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, effective_role, require
 from lakeworks.services.platform import Platform, Principal
@@ -61,6 +61,7 @@ APP_PORTS = ["CDSW_APP_PORT", "CDSW_READONLY_PORT", "CDSW_PUBLIC_PORT"]
 JUPYTER_PORT = "LAKEWORKS_JUPYTER_PORT"
 KERNEL_CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 KERNEL_PORTS = [f"LAKEWORKS_KERNEL_{c.upper()}_PORT" for c in KERNEL_CHANNELS]
+KERNEL_KEY_PURPOSE = "console-kernel-key"
 SPARK_UI_PORT = "SPARK_UI_PORT"
 MAX_IDLE_MINUTES = 7 * 24 * 60
 TOUCH_EVERY = 15.0  # seconds between activity writes of one session
@@ -95,6 +96,7 @@ class Endpoint:
     session: Session
     workload: Workload
     ports: dict[str, int]
+    kernel_key: str = ""  # the console kernel's message key, in clear (workbench sessions)
 
     @property
     def jupyter(self) -> str:
@@ -144,7 +146,11 @@ def start(
             spark=bool(fields.spark),
             idle_timeout_minutes=int(idle),
             status=SessionStatus.STARTING.value,
-            kernel_key=secrets.token_hex(32) if editor is Editor.WORKBENCH else "",
+            kernel_key_sealed=(
+                sealing.seal(platform.settings, KERNEL_KEY_PURPOSE, secrets.token_hex(32))
+                if editor is Editor.WORKBENCH
+                else ""
+            ),
             created_at=now,
             last_activity_at=now,
             reason="",
@@ -208,8 +214,8 @@ def _launch(platform: Platform, principal: Principal, session: Session) -> Sessi
             layers=[project_env],
             extra_identity=extra,
         )
-        if session.kernel_key:
-            env["LAKEWORKS_KERNEL_KEY"] = session.kernel_key
+        if session.kernel_key_sealed:
+            env["LAKEWORKS_KERNEL_KEY"] = kernel_key(platform, session)
         argv = [runtime.python, "-m", "lakeworks_session", session.id, session.editor.value]
         return argv, env
 
@@ -312,7 +318,19 @@ def enter(platform: Platform, principal: Principal, session_id: str) -> Endpoint
         raise InvalidState(f"Session {session_id} is {session.status.value}, not running.")
     names = workload.handle.get("port_names") or []
     numbers = workload.handle.get("ports") or []
-    return Endpoint(session, workload, dict(zip(names, numbers, strict=False)))
+    ports = dict(zip(names, numbers, strict=False))
+    return Endpoint(session, workload, ports, kernel_key(platform, session))
+
+
+def kernel_key(platform: Platform, session: Session) -> str:
+    """The console kernel's message key in clear ("" for sessions without a console, or when
+    it was sealed under another server secret key)."""
+    if not session.kernel_key_sealed:
+        return ""
+    try:
+        return sealing.unseal(platform.settings, KERNEL_KEY_PURPOSE, session.kernel_key_sealed)
+    except sealing.Unsealable:
+        return ""
 
 
 def is_ready(platform: Platform, principal: Principal, session: Session) -> bool:

@@ -27,7 +27,7 @@ def to_session(row: SessionRow) -> Session:
         idle_timeout_minutes=row.idle_timeout_minutes,
         status=SessionStatus(row.status),
         workload_id=row.workload_id,
-        kernel_key=row.kernel_key,
+        kernel_key_sealed=row.kernel_key_sealed,
         created_at=row.created_at,
         last_activity_at=row.last_activity_at,
         finished_at=row.finished_at,

@@ -328,7 +328,7 @@ class SessionRow(Base):
     idle_timeout_minutes: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16))
     workload_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    kernel_key: Mapped[str] = mapped_column(String(64), default="")
+    kernel_key_sealed: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

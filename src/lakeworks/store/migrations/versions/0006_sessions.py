@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("idle_timeout_minutes", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("workload_id", sa.String(length=16), nullable=True),
-        sa.Column("kernel_key", sa.String(length=64), nullable=False),
+        sa.Column("kernel_key_sealed", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
