@@ -1,0 +1,118 @@
+"""The gateway's connections to a real replica process (``lakeworks_serving``): kept alive
+between calls, and each failure named for what the gateway may do next."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lakeworks.serving.replica_client import (
+    ReplicaGone,
+    ReplicaPool,
+    ReplicaTimeout,
+    ReplicaUnreachable,
+)
+from lakeworks.workload import site_dir
+
+MODEL = """
+import os, time
+def predict(args):
+    time.sleep(args.get("sleep", 0))
+    if args.get("crash"):
+        os._exit(3)
+    return {"pid": os.getpid()}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def start_replica(tmp_path: Path) -> Iterator[Callable[[], tuple[str, subprocess.Popen[bytes]]]]:
+    (tmp_path / "model.py").write_text(MODEL)
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> tuple[str, subprocess.Popen[bytes]]:
+        port = _free_port()
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(site_dir()),
+            "LAKEWORKS_REPLICA_PORT": str(port),
+            "LAKEWORKS_MODEL_FILE": "model.py",
+            "LAKEWORKS_MODEL_FUNCTION": "predict",
+            "LAKEWORKS_MODEL_TIMEOUT": "0",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lakeworks_serving"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(proc)
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None and time.monotonic() < deadline, "replica did not start"
+            time.sleep(0.05)
+        return f"127.0.0.1:{port}", proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def test_calls_share_one_connection_and_failures_say_what_happened(
+    start_replica: Callable[[], tuple[str, subprocess.Popen[bytes]]],
+) -> None:
+    async def scenario() -> None:
+        address, proc = start_replica()
+        pool = ReplicaPool()
+        payload = json.dumps({}).encode()
+        first = await pool.post(address, "/predict", payload, {}, timeout=10)
+        assert first[0] == 200 and json.loads(first[1].split(b"\n")[1])["success"] is True
+        [kept] = pool._idle[address]
+        await pool.post(address, "/predict", payload, {}, timeout=10)
+        assert list(pool._idle[address]) == [kept], "the second call reused the connection"
+
+        # A replica that stops (draining closes its idle connections) is unreachable, not
+        # "gone mid-request": the pooled connection it closed is not written to.
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 10)
+        await asyncio.sleep(0.1)  # the gateway's loop runs on meanwhile, and sees the close
+        with pytest.raises(ReplicaUnreachable):
+            await pool.post(address, "/predict", payload, {}, timeout=10)
+
+        # Killed while answering: gone mid-request.
+        address, proc = start_replica()
+        with pytest.raises(ReplicaGone):
+            await pool.post(address, "/predict", b'{"crash": true}', {}, timeout=10)
+
+        # No answer in time: a timeout, and that connection is not used again.
+        address, proc = start_replica()
+        with pytest.raises(ReplicaTimeout):
+            await pool.post(address, "/predict", b'{"sleep": 2}', {}, timeout=0.3)
+        assert not pool._idle.get(address)
+        await asyncio.sleep(2)
+        status, _ = await pool.post(address, "/predict", payload, {}, timeout=10)
+        assert status == 200
+        await pool.close()
+
+    asyncio.run(scenario())
