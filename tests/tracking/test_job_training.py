@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,12 @@ def test_training_job_run_lands_in_the_project(
         lambda d: d["status"] in ("deployed", "failed"),
     )
     assert deployment["status"] == "deployed", deployment
+    replicas = httpx.get(f"{deployments}/{deployment['id']}/replicas", headers=headers).json()
+    assert [r["state"] for r in replicas["replicas"]] == ["ready"]
+    # The deployment is not found under another build's path (nor stopped through it).
+    elsewhere = f"{models_api}/builds/{uuid.uuid4()}/deployments/{deployment['id']}"
+    for method, suffix in (("GET", ""), ("GET", "/replicas"), ("POST", ":stop")):
+        assert httpx.request(method, elsewhere + suffix, headers=headers).status_code == 404
     rows = {"columns": ["a", "b", "c", "d"], "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
     answer = httpx.post(
         f"{job_server.url}/model",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -12,7 +13,7 @@ from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page
 from lakeworks.api.schemas import Lenient, parse_environment, rfc3339
 from lakeworks.entities.models import Model, ModelBuild, ModelDeployment
-from lakeworks.errors import InvalidInput
+from lakeworks.errors import InvalidInput, NotFound
 from lakeworks.services import model_builds, model_deployments, models
 from lakeworks.services.platform import Platform
 
@@ -405,71 +406,64 @@ def _deployment_path(verb: str = "") -> str:
     )
 
 
-def _check_build(deployment: ModelDeployment, build_id: str) -> ModelDeployment:
-    if deployment.build_id != build_id:
-        from lakeworks.errors import NotFound
+@dataclass(frozen=True)
+class DeploymentRef:
+    """A deployment named by its path, checked to exist under that build and be readable."""
 
-        raise NotFound(f"Deployment {deployment.id!r} not found.")
-    return deployment
+    project_id: str
+    model_id: str
+    deployment: ModelDeployment
 
 
-@router.get(_deployment_path(), operation_id="get_model_deployment")
-def get_deployment(
+def deployment_ref(
     project_id: str,
     model_id: str,
     build_id: str,
     deployment_id: str,
     platform: PlatformDep,
     principal: PrincipalDep,
-) -> dict[str, Any]:
+) -> DeploymentRef:
     deployment = model_deployments.get(platform, principal, project_id, model_id, deployment_id)
-    return deployment_out(_check_build(deployment, build_id))
+    if deployment.build_id != build_id:
+        raise NotFound(f"Deployment {deployment.id!r} not found.")
+    return DeploymentRef(project_id, model_id, deployment)
+
+
+DeploymentDep = Annotated[DeploymentRef, Depends(deployment_ref)]
+
+
+@router.get(_deployment_path(), operation_id="get_model_deployment")
+def get_deployment(ref: DeploymentDep) -> dict[str, Any]:
+    return deployment_out(ref.deployment)
 
 
 @router.post(_deployment_path(":stop"), operation_id="stop_model_deployment")
 def stop_deployment(
-    project_id: str,
-    model_id: str,
-    build_id: str,
-    deployment_id: str,
-    platform: PlatformDep,
-    principal: PrincipalDep,
+    ref: DeploymentDep, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _check_build(
-        model_deployments.get(platform, principal, project_id, model_id, deployment_id), build_id
-    )
     return deployment_out(
-        model_deployments.stop(platform, principal, project_id, model_id, deployment_id)
+        model_deployments.stop(platform, principal, ref.project_id, ref.model_id, ref.deployment.id)
     )
 
 
 @router.post(_deployment_path(":restart"), operation_id="restart_model_deployment")
 def restart_deployment(
-    project_id: str,
-    model_id: str,
-    build_id: str,
-    deployment_id: str,
-    platform: PlatformDep,
-    principal: PrincipalDep,
+    ref: DeploymentDep, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _check_build(
-        model_deployments.get(platform, principal, project_id, model_id, deployment_id), build_id
-    )
     return deployment_out(
-        model_deployments.restart(platform, principal, project_id, model_id, deployment_id)
+        model_deployments.restart(
+            platform, principal, ref.project_id, ref.model_id, ref.deployment.id
+        )
     )
 
 
 @router.get(_deployment_path("/replicas"), operation_id="list_model_replicas")
 def list_replicas(
-    project_id: str,
-    model_id: str,
-    build_id: str,
-    deployment_id: str,
-    platform: PlatformDep,
-    principal: PrincipalDep,
+    ref: DeploymentDep, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    views = model_deployments.replicas(platform, principal, project_id, model_id, deployment_id)
+    views = model_deployments.replicas(
+        platform, principal, ref.project_id, ref.model_id, ref.deployment.id
+    )
     return {
         "replicas": [
             {
