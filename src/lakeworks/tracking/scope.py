@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from lakeworks.errors import NotFound
@@ -65,43 +66,43 @@ class Scope:
         self._runs = _Lru()  # run id -> experiment id
         self._models = _Lru()  # registered model name -> project id ("" = none)
 
-    def experiment_project(self, experiment_id: str) -> str:
-        """The project id of an experiment ("" for none); ``NotFound`` if it does not exist."""
+    @staticmethod
+    def _lookup(cache: _Lru, key: str, fetch: Callable[[], str], what: str) -> str:
+        """``cache[key]``, else ``fetch()`` remembered; ``NotFound`` naming ``what`` if MLflow
+        has no such object."""
         from mlflow.exceptions import MlflowException
 
-        key = str(experiment_id)
-        cached = self._experiments.get(key)
+        cached = cache.get(key)
         if cached is not None:
             return str(cached)
         try:
-            experiment = self.tracking.get_experiment(key)
+            value = fetch()
         except MlflowException as exc:
             if _is_missing(exc):
-                raise NotFound(f"Experiment {key!r} not found.") from exc
+                raise NotFound(f"{what} {key!r} not found.") from exc
             raise
-        project = experiment.tags.get(PROJECT_TAG, "")
-        self._experiments.put(key, project)
-        return str(project)
+        cache.put(key, value)
+        return value
+
+    def experiment_project(self, experiment_id: str) -> str:
+        """The project id of an experiment ("" for none); ``NotFound`` if it does not exist."""
+        key = str(experiment_id)
+        return self._lookup(
+            self._experiments,
+            key,
+            lambda: str(self.tracking.get_experiment(key).tags.get(PROJECT_TAG, "")),
+            "Experiment",
+        )
 
     def remember_experiment(self, experiment_id: str, project_id: str) -> None:
         self._experiments.put(str(experiment_id), project_id)
 
     def run_experiment(self, run_id: str) -> str:
         """The experiment id of a run; ``NotFound`` if the run does not exist."""
-        from mlflow.exceptions import MlflowException
-
         key = str(run_id)
-        cached = self._runs.get(key)
-        if cached is not None:
-            return str(cached)
-        try:
-            run = self.tracking.get_run(key)
-        except MlflowException as exc:
-            if _is_missing(exc):
-                raise NotFound(f"Run {key!r} not found.") from exc
-            raise
-        self._runs.put(key, run.info.experiment_id)
-        return str(run.info.experiment_id)
+        return self._lookup(
+            self._runs, key, lambda: str(self.tracking.get_run(key).info.experiment_id), "Run"
+        )
 
     def remember_run(self, run_id: str, experiment_id: str) -> None:
         self._runs.put(str(run_id), str(experiment_id))
@@ -111,20 +112,12 @@ class Scope:
 
     def model_project(self, name: str) -> str:
         """The project id of a registered model ("" for none); ``NotFound`` if missing."""
-        from mlflow.exceptions import MlflowException
-
-        cached = self._models.get(name)
-        if cached is not None:
-            return str(cached)
-        try:
-            model = self.registry.get_registered_model(name)
-        except MlflowException as exc:
-            if _is_missing(exc):
-                raise NotFound(f"Registered model {name!r} not found.") from exc
-            raise
-        project = model.tags.get(PROJECT_TAG, "")
-        self._models.put(name, project)
-        return str(project)
+        return self._lookup(
+            self._models,
+            name,
+            lambda: str(self.registry.get_registered_model(name).tags.get(PROJECT_TAG, "")),
+            "Registered model",
+        )
 
     def forget_model(self, name: str) -> None:
         self._models.drop(name)
