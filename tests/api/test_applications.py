@@ -186,6 +186,16 @@ def test_subdomain_clash_is_409_and_invalid_subdomain_is_400(
         base(app_project), json={"name": "D", "script": "web.py"}, headers=owner_headers
     )
     assert missing.status_code == 400
+    # More than the creator's quota: 429 saying so, and nothing recorded.
+    huge = api.post(
+        base(app_project),
+        json={"name": "E", "subdomain": "huge", "script": "web.py", "cpu": 500},
+        headers=owner_headers,
+    )
+    assert huge.status_code == 429, huge.text
+    assert "This application needs 500 vCPU" in huge.json()["message"]
+    listed = api.get(base(app_project), headers=owner_headers).json()["applications"]
+    assert "huge" not in [a["subdomain"] for a in listed]
     api.post(f"{base(app_project)}/{first.json()['id']}:stop", headers=owner_headers)
     wait_app(first.json()["id"], {AppStatus.STOPPED})
 

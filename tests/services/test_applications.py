@@ -13,7 +13,7 @@ from tests.proxy import fixtures
 from lakeworks.entities.applications import Application, AppStatus
 from lakeworks.entities.projects import Project
 from lakeworks.entities.workloads import WorkloadStatus
-from lakeworks.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from lakeworks.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthenticated
 from lakeworks.services import applications, users
 from lakeworks.services.applications import AppFields
 from lakeworks.services.platform import Platform, Principal
@@ -86,8 +86,17 @@ def test_readonly_port_is_used_when_the_app_opens_it(
 def test_restart_gives_a_new_engine_behind_the_same_subdomain(
     app_platform: Platform, app_principal: Principal, app_project: Project, wait_app: Wait
 ) -> None:
-    app = make(app_platform, app_principal, app_project)
+    app = make(app_platform, app_principal, app_project, cpu=1.0, memory_mb=1024)
     first = wait_app(app.id, {AppStatus.RUNNING, AppStatus.FAILED})
+    # A quota the running app fills exactly: a second app is refused (and not recorded), a
+    # restart is not, since it replaces the engine that holds the room.
+    with app_platform.store.transaction() as uow:
+        uow.workloads.set_quota(app_principal.user.id, 1.0, 1024)
+    with pytest.raises(QuotaExceeded, match=r"1 of 1 vCPU and 1024 of 1024 MiB"):
+        make(app_platform, app_principal, app_project, subdomain="second", memory_mb=512)
+    assert [a.subdomain for a in applications.list_applications(
+        app_platform, app_principal, app_project.id
+    )] == ["web"]  # fmt: skip
     applications.restart(app_platform, app_principal, app_project.id, app.id)
     second = wait_app(app.id, {AppStatus.RUNNING, AppStatus.FAILED})
     assert second.status is AppStatus.RUNNING, second.reason

@@ -26,7 +26,7 @@ from lakeworks.entities.projects import Project
 from lakeworks.entities.sessions import Editor, Session, SessionStatus
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import WorkloadStatus
-from lakeworks.errors import InvalidInput, NotFound, PermissionDenied
+from lakeworks.errors import InvalidInput, NotFound, PermissionDenied, QuotaExceeded
 from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import projects, sessions
 from lakeworks.services.platform import Platform, Principal
@@ -278,7 +278,14 @@ def test_who_may_start_stop_and_read(
         sessions.start(
             lw, people["alice"], project.id, sessions.SessionFields(idle_timeout_minutes=-1)
         )
-    session = start(lw, people["bob"], project, name="bob's")
+    session = start(lw, people["bob"], project, name="bob's", cpu=1.0, memory_mb=1024)
+    # Bob's quota has room for that one session only: a second is refused, not recorded.
+    with lw.store.transaction() as uow:
+        uow.workloads.set_quota(people["bob"].user.id, 1.5, 2048)
+    with pytest.raises(QuotaExceeded, match=r"This session needs 1 vCPU / 1024 MiB; 1 of 1.5"):
+        sessions.start(
+            lw, people["bob"], project.id, sessions.SessionFields(cpu=1.0, memory_mb=1024)
+        )
     # Viewers see it listed but cannot enter or stop it; the project's admin (Alice, owner)
     # may stop it but not enter it.
     assert [s.id for s in sessions.list_sessions(lw, people["carol"], project.id)] == [session.id]

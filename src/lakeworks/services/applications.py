@@ -46,6 +46,7 @@ from lakeworks.services import files, projects, runtime_env, workloads
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
+from lakeworks.services.resources import require_room
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import UnitOfWork
 
@@ -168,6 +169,14 @@ def create(
     ) as cmd:
         require(cmd.uow, principal, project_id, Action.CREATE_WORKLOADS)
         values = _check(cmd.uow, platform, project_id, fields, None)
+        require_room(
+            cmd.uow,
+            platform.settings,
+            principal.user.id,
+            values["cpu"],
+            values["memory_mb"],
+            what="This application",
+        )
         now = utcnow()
         app = cmd.uow.applications.add(
             id=public_id(),
@@ -277,6 +286,7 @@ def start(
             return app
         if app.status is AppStatus.STOPPING:
             raise InvalidState("The application is stopping; start it again once stopped.")
+        _require_room(cmd.uow, platform, app)
         started = _restart_record(cmd.uow, app)
     forget_routes()
     _boot_in_background(platform, started)
@@ -334,6 +344,7 @@ def restart(
         app = _application(cmd.uow, project_id, application_id)
         if not can_move(app.status, AppStatus.STARTING):
             raise InvalidState("The application is stopping; restart it once it has stopped.")
+        _require_room(cmd.uow, platform, app)
         started = _restart_record(cmd.uow, app)
     forget_routes()
     if app.workload_id:
@@ -837,6 +848,28 @@ def peek_access(
     if decision is None or now - decision[0] >= ttl:
         return None
     return route
+
+
+def _require_room(uow: UnitOfWork, platform: Platform, app: Application) -> None:
+    """The creator's quota (the engine runs as them) must fit the app, counting as free what
+    its current engine holds, since a (re)start replaces it."""
+    current = uow.workloads.get(app.workload_id) if app.workload_id else None
+    releasing = (0.0, 0)
+    if (
+        current is not None
+        and not current.status.is_final
+        and current.status is not WorkloadStatus.PENDING  # not held yet
+    ):
+        releasing = (current.resources.cpu, current.resources.memory_mb)
+    require_room(
+        uow,
+        platform.settings,
+        app.creator_id,
+        app.cpu,
+        app.memory_mb,
+        what="This application",
+        releasing=releasing,
+    )
 
 
 def _restart_record(uow: UnitOfWork, app: Application) -> Application:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from lakeworks.config import Settings
 from lakeworks.entities.jobs import ResourceProfile
-from lakeworks.errors import InvalidInput, NotFound
+from lakeworks.errors import InvalidInput, NotFound, QuotaExceeded
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.users import require_admin
+from lakeworks.store.uow import UnitOfWork
 
 
 def profiles(platform: Platform, principal: Principal) -> list[ResourceProfile]:
@@ -59,3 +61,32 @@ def set_quota(
             raise NotFound(f"User {username!r} not found.")
         cmd.uow.workloads.set_quota(user.id, cpu, memory_mb)
         cmd.detail = {"cpu": cpu, "memory_mb": memory_mb}
+
+
+def require_room(
+    uow: UnitOfWork,
+    settings: Settings,
+    user_id: int,
+    cpu: float,
+    memory_mb: int,
+    *,
+    what: str,
+    releasing: tuple[float, int] = (0.0, 0),
+) -> None:
+    """Refuse (``QuotaExceeded``) a workload of ``cpu``/``memory_mb`` that the user's quota has
+    no room for beside what their live workloads hold. ``releasing``: what a workload being
+    replaced holds now (a restart frees it). Jobs wait for room instead (``jobs._fits_quota``);
+    sessions and applications start now or not at all, so they are refused."""
+    limit_cpu, limit_mem = uow.workloads.quota(user_id) or (
+        settings.quota_cpu,
+        settings.quota_memory_mb,
+    )
+    held_cpu, held_mem = uow.workloads.held_by_user(user_id)
+    held_cpu = max(0.0, held_cpu - releasing[0])
+    held_mem = max(0, held_mem - releasing[1])
+    if held_cpu + cpu > limit_cpu or held_mem + memory_mb > limit_mem:
+        raise QuotaExceeded(
+            f"{what} needs {cpu:g} vCPU / {memory_mb} MiB; {held_cpu:g} of {limit_cpu:g} vCPU "
+            f"and {held_mem} of {limit_mem} MiB of the quota are in use. Stop a session, job "
+            "or application first."
+        )

@@ -46,12 +46,12 @@ from lakeworks.errors import (
     LakeworksError,
     NotFound,
     PermissionDenied,
-    QuotaExceeded,
 )
 from lakeworks.services import projects, runtime_env, sealing, workloads
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, effective_role, require
 from lakeworks.services.platform import Platform, Principal
+from lakeworks.services.resources import require_room
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import UnitOfWork
 
@@ -132,7 +132,14 @@ def start(
         raise InvalidInput(f"The idle timeout must be between 0 (never) and {MAX_IDLE_MINUTES}.")
     with platform.command(principal, "session.start", project_id=project_id) as cmd:
         project = require(cmd.uow, principal, project_id, Action.CREATE_WORKLOADS)
-        _check_quota(cmd.uow, platform, principal, fields)
+        require_room(
+            cmd.uow,
+            platform.settings,
+            principal.user.id,
+            fields.cpu,
+            fields.memory_mb,
+            what="This session",
+        )
         now = utcnow()
         session = cmd.uow.sessions.add(
             id=public_id(),
@@ -158,22 +165,6 @@ def start(
         cmd.target = session.id
         cmd.detail = {"editor": editor.value, "spark": session.spark, "idle_minutes": idle}
     return _launch(platform, principal, session)
-
-
-def _check_quota(
-    uow: UnitOfWork, platform: Platform, principal: Principal, fields: SessionFields
-) -> None:
-    limit_cpu, limit_mem = uow.workloads.quota(principal.user.id) or (
-        platform.settings.quota_cpu,
-        platform.settings.quota_memory_mb,
-    )
-    held_cpu, held_mem = uow.workloads.held_by_user(principal.user.id)
-    if held_cpu + fields.cpu > limit_cpu or held_mem + fields.memory_mb > limit_mem:
-        raise QuotaExceeded(
-            f"This session needs {fields.cpu:g} vCPU / {fields.memory_mb} MiB; "
-            f"{held_cpu:g} of {limit_cpu:g} vCPU and {held_mem} of {limit_mem} MiB of your "
-            "quota are in use. Stop a session or job first."
-        )
 
 
 def _launch(platform: Platform, principal: Principal, session: Session) -> Session:
