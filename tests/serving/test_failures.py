@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
+from tests.conftest import login
 from tests.serving.test_serving import _build, _deploy
 
 from lakeworks.entities.models import BuildStatus, DeploymentStatus
@@ -17,6 +18,7 @@ from lakeworks.services.platform import Platform, Principal
 
 
 def test_a_failing_build_script_fails_the_build_with_its_log(
+    serving_client: TestClient,
     serving_platform: Platform,
     modeler_principal: Principal,
     model_project: Project,
@@ -33,6 +35,15 @@ def test_a_failing_build_script_fails_the_build_with_its_log(
     assert build.status is BuildStatus.FAILED
     log = model_builds.build_log(platform, principal, project.id, model.id, build.id)
     assert "about to fail" in log and "exited with 3" in log
+    # The reason shown with the build quotes the log's last line, not only an exit code.
+    assert "last output:" in build.reason and "exited with 3" in build.reason, build.reason
+    login(serving_client, "modeler")
+    page = serving_client.get(f"/projects/{project.id}/models/{model.id}")
+    assert "exited with 3" in page.text
+    api_build = serving_client.get(
+        f"/api/v2/projects/{project.id}/models/{model.id}/builds/{build.id}"
+    ).json()
+    assert api_build["status"] == "build failed" and api_build["failure_reason"] == build.reason
 
 
 def test_a_model_that_cannot_load_fails_while_others_keep_serving(

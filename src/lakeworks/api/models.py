@@ -136,6 +136,7 @@ def build_out(build: ModelBuild) -> dict[str, Any]:
         "model_root_dir": "",
         "build_script_path": build.build_script_path,
         "status": build.status.value,
+        "failure_reason": build.reason,
         "built_at": rfc3339(build.built_at),
         "deletion_status": "",
         "examples": build.examples,

@@ -102,6 +102,7 @@ class ModelBuild:
     workload_id: str | None = None
     env_hash: str = ""
     auto_deploy: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""  # why it failed or stopped (the exit and the log's last line)
     built_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None

@@ -609,7 +609,7 @@ def _apply_exit(platform: Platform, app: Application, item: workloads.Ended) -> 
         why = item.reason or "it ended"
         if item.status is WorkloadStatus.SUCCEEDED:
             why = "exit code 0"
-        tail = _last_log_line(platform, item.workload)
+        tail = workloads.last_log_line(item.workload)
         reason = f"the script ended ({why}) before opening CDSW_APP_PORT or CDSW_READONLY_PORT" + (
             f"; last output: {tail}" if tail else ""
         )
@@ -662,13 +662,6 @@ def _crashed(platform: Platform, app: Application, why: str, now: datetime) -> N
         restarted = _reload(platform, app.id)
         if restarted is not None:
             _boot_in_background(platform, restarted)
-
-
-def _last_log_line(platform: Platform, workload: Workload) -> str:
-    data, _ = workloads.read_log(platform, workload, 0, 1024 * 1024)
-    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
-    lines = [line for line in lines if line]
-    return lines[-1][:300] if lines else ""
 
 
 # Proxy access --------------------------------------------------------------------------

@@ -405,7 +405,11 @@ def settle(platform: Platform) -> list[str]:
                 if workload.status is WorkloadStatus.STOPPED
                 else BuildStatus.FAILED
             )
-            if _end(platform, build.id, target, workload.reason):
+            reason = workload.reason
+            last = workloads.last_log_line(workload) if target is BuildStatus.FAILED else ""
+            if last:
+                reason = f"{reason}; last output: {last}"
+            if _end(platform, build.id, target, reason):
                 done.append(build.id)
     return done
 
@@ -461,6 +465,7 @@ def _end(platform: Platform, build_id: str, status: BuildStatus, reason: str) ->
             BuildStatus.BUILDING,
             status,
             built_at=utcnow() if status is BuildStatus.BUILT else None,
+            reason=reason[:1000],
         )
     if moved and reason:
         log.info("model build %s: %s (%s)", build_id, status.value, reason)

@@ -177,6 +177,21 @@ def read_log(
     return data, max(offset, 0) + len(data)
 
 
+def last_log_line(workload: Workload, limit: int = 300) -> str:
+    """The last non-blank line the workload printed (read from the end of its log), cut to
+    ``limit`` characters: what a failure reason quotes."""
+    path = Path(workload.log_path)
+    try:
+        with path.open("rb") as f:
+            f.seek(max(path.stat().st_size - 64 * 1024, 0))
+            data = f.read()
+    except FileNotFoundError:
+        return ""
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1][:limit] if lines else ""
+
+
 def request_stop(platform: Platform, workload_id: str, reason: str = "stopped") -> bool:
     """Ask a workload to end; the reconciler records the outcome. False if already ended."""
     with platform.store.transaction() as uow:

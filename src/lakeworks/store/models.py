@@ -62,6 +62,7 @@ def to_build(row: ModelBuildRow, creator: str = "") -> ModelBuild:
         workload_id=row.workload_id,
         env_hash=row.env_hash,
         auto_deploy=dict(row.auto_deploy or {}),
+        reason=row.reason,
         built_at=row.built_at,
         created_at=row.created_at,
         updated_at=row.updated_at,

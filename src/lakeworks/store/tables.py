@@ -379,6 +379,7 @@ class ModelBuildRow(Base):
     examples: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     workload_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
     env_hash: Mapped[str] = mapped_column(String(64), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")  # why it failed or stopped
     # Deploy once built: {"cpu", "memory_mb", "replicas", "environment"}; {} for no.
     auto_deploy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     built_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("examples", sa.JSON(), nullable=False),
         sa.Column("workload_id", sa.String(length=16), nullable=True),
         sa.Column("env_hash", sa.String(length=64), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("auto_deploy", sa.JSON(), nullable=False),
         sa.Column("built_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
