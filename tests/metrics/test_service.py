@@ -269,3 +269,23 @@ def test_a_busy_window_draws_a_sample_of_dots_but_averages_every_value(
     assert view.records_in_window == n
     assert len(view.metric_points) == model_metrics.MAX_CHART_POINTS
     assert [m for _, m in view.metric_means if m is not None] == [1.0]
+
+
+def test_deleting_a_model_or_its_project_deletes_its_records(
+    platform: Platform, alice: User, deployed: Deployed
+) -> None:
+    from lakeworks.services import models, projects
+
+    kept = make_deployment(platform, alice, make_project(platform, alice, name="kept"))
+    gone_with_project = make_deployment(platform, alice, deployed.project, name="second")
+    put(platform, rec(deployed, 1, 2), rec(gone_with_project, 1, 2), rec(kept, 1, 2))
+
+    def count(d: Deployed) -> int:
+        with platform.read() as uow:
+            return uow.model_metrics.count(model_id=d.model_id)
+
+    assert [count(deployed), count(gone_with_project), count(kept)] == [1, 1, 1]
+    models.delete(platform, as_(alice), deployed.project.id, deployed.model_id)
+    assert [count(deployed), count(gone_with_project), count(kept)] == [0, 1, 1]
+    projects.delete(platform, as_(alice), deployed.project.id)
+    assert [count(gone_with_project), count(kept)] == [0, 1]

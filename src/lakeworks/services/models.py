@@ -199,6 +199,9 @@ def delete(platform: Platform, principal: Principal, project_id: str, model_id: 
             to_stop += [r.workload_id for r in cmd.uow.models.replicas_of(deployment.id)]
         builds = [b.workload_id for b in cmd.uow.models.builds_of(model_id) if b.workload_id]
         cmd.uow.models.delete(model_id)
+        # Its predictions and request samples go with it (they hold no foreign key, so
+        # the metrics writer's inserts stay cheap).
+        cmd.uow.model_metrics.delete_model([model_id])
     epoch.bump()
     for workload_id in to_stop + builds:
         workloads.request_stop(platform, workload_id, "its model was deleted")

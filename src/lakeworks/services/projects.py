@@ -415,6 +415,8 @@ def delete(platform: Platform, principal: Principal, project_id: str) -> None:
     with platform.command(principal, "project.delete", project_id=project_id) as cmd:
         project = require(cmd.uow, principal, project_id, Action.DELETE_PROJECT)
         cmd.target = project.name
+        # Models go by cascade; their metrics rows (no foreign key) are deleted here.
+        cmd.uow.model_metrics.delete_model(m.id for m in cmd.uow.models.of_project(project_id))
         cmd.uow.projects.delete(project_id)
         root = platform.settings.projects_dir / project_id
         # Move aside first so a crash mid-delete never leaves a half project in place.
