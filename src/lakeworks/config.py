@@ -226,8 +226,9 @@ class Settings(BaseSettings):
     proxy_route_cache_seconds: float = Field(
         default=2.0,
         ge=0,
-        description="How long the proxy caches routes and access decisions (0: no cache); "
-        "a removed collaborator loses access to apps within this time.",
+        description="How long the proxy caches routes and access decisions (0: no cache). "
+        "Revocations and membership changes made through this server apply at once; from "
+        "another server process, within this time.",
     )
     app_path_routing: bool = Field(
         default=True,

@@ -137,6 +137,30 @@ def test_non_members_and_anonymous_callers_are_refused(
     assert refused.value.code == 1008
 
 
+def test_a_removed_member_and_a_revoked_key_lose_the_app_at_once(
+    web_client: TestClient,
+    app_platform: Platform,
+    app_principal: Principal,
+    app_project: Project,
+    outsider: Principal,
+    running: Application,
+) -> None:
+    # The proxy remembers callers and decisions (proxy_route_cache_seconds); changes made
+    # through the server still apply to the very next request.
+    projects.set_collaborator(app_platform, app_principal, app_project.id, "bob", "viewer")
+    bobs = bearer(app_platform, outsider)
+    assert web_client.get("/", headers=HOST | bobs).status_code == 200
+    assert web_client.get("/", headers=HOST | bobs).status_code == 200  # from the caches
+    projects.remove_collaborator(app_platform, app_principal, app_project.id, "bob")
+    assert web_client.get("/", headers=HOST | bobs).status_code == 404
+
+    key = auth.create_api_key(app_platform, app_principal, "owner")
+    owners = {"Authorization": f"Bearer {key.secret}"}
+    assert web_client.get("/", headers=HOST | owners).status_code == 200
+    auth.revoke_api_key(app_platform, app_principal, "owner", key.key.id)
+    assert web_client.get("/", headers=HOST | owners).status_code == 401
+
+
 def test_unknown_and_stopped_apps(
     web_client: TestClient,
     app_platform: Platform,

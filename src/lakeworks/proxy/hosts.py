@@ -33,7 +33,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import time
 from typing import Any, cast
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -47,6 +46,7 @@ from lakeworks.entities.applications import Route
 from lakeworks.errors import LakeworksError, Unauthenticated, error_body, http_status
 from lakeworks.proxy.forward import forward
 from lakeworks.services import applications
+from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.applications import ENGINE_ID_RE
 from lakeworks.services.platform import Platform, Principal
 
@@ -94,7 +94,8 @@ class ProxyRouter:
         self.signer = URLSafeTimedSerializer(
             platform.settings.secret_key, salt="lakeworks-proxy-handoff"
         )
-        self._principals: dict[tuple[str, str], tuple[float, Principal]] = {}
+        # Callers by credential, briefly (see services.access_cache).
+        self._identities = AccessCache(platform, lambda s: s.proxy_route_cache_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -194,28 +195,26 @@ class ProxyRouter:
 
     def _principal(self, request: Request) -> Principal | None:
         """The caller (database read); remembered briefly so busy apps need no read per
-        request. A deactivated user or revoked key is refused within the cache time."""
+        request. A key revoked or a user deactivated through this server is refused at once
+        (``Platform.access_epoch``); through another server process, within the cache time."""
+        epoch = self.platform.access_epoch
         principal = principal_from_request(request, self.platform)
         credential = self._credential(request)
-        ttl = self.platform.settings.proxy_route_cache_seconds
-        if principal is not None and credential is not None and ttl > 0:
-            if len(self._principals) > 10_000:
-                self._principals.clear()
-            self._principals[credential] = (time.monotonic(), principal)
+        if principal is not None and credential is not None:
+            self._identities.put(credential, principal, epoch)
         return principal
 
     def _peek(
         self, request: Request, label: str, engine: tuple[str, str] | None
     ) -> tuple[Route, Principal | None] | None:
         """Route and caller from the caches only (no database, no thread), or None."""
-        ttl = self.platform.settings.proxy_route_cache_seconds
         credential = self._credential(request)
-        principal = None
+        principal: Principal | None = None
         if credential is not None:
-            hit = self._principals.get(credential)
-            if hit is None or time.monotonic() - hit[0] >= ttl:
+            known = self._identities.get(credential)
+            if not isinstance(known, Principal):
                 return None
-            principal = hit[1]
+            principal = known
         route = applications.peek_access(
             self.platform,
             principal,

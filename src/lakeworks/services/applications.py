@@ -26,6 +26,7 @@ import re
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, Workload, WorkloadKind, WorkloadStatus
 from lakeworks.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthenticated
 from lakeworks.services import files, projects, runtime_env, workloads
+from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
@@ -668,14 +670,26 @@ def _crashed(platform: Platform, app: Application, why: str, now: datetime) -> N
 
 _cache_lock = threading.Lock()
 _routes: dict[str, tuple[float, Route | None]] = {}
-_decisions: dict[tuple[Any, ...], tuple[float, bool]] = {}
+_decisions: weakref.WeakKeyDictionary[Platform, AccessCache] = weakref.WeakKeyDictionary()
 
 
 def forget_routes() -> None:
     """Drop cached routes and access decisions (after any change to applications)."""
     with _cache_lock:
         _routes.clear()
-        _decisions.clear()
+        caches = list(_decisions.values())
+    for cache in caches:
+        cache.clear()
+
+
+def _decision_cache(platform: Platform) -> AccessCache:
+    with _cache_lock:
+        cache = _decisions.get(platform)
+        if cache is None:
+            cache = _decisions[platform] = AccessCache(
+                platform, lambda s: s.proxy_route_cache_seconds
+            )
+        return cache
 
 
 def _cached_route(platform: Platform, key: str, load: Any) -> Route | None:
@@ -696,20 +710,14 @@ def _cached_route(platform: Platform, key: str, load: Any) -> Route | None:
 
 def _allowed(platform: Platform, principal: Principal, project_id: str, action: Action) -> None:
     """``require`` with a short-lived cache of positive decisions (refusals re-check)."""
-    ttl = platform.settings.proxy_route_cache_seconds
+    cache = _decision_cache(platform)
     key = (principal.user.id, principal.project_scope, principal.is_admin, project_id, action)
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _decisions.get(key)
-    if hit is not None and now - hit[0] < ttl:
+    if cache.get(key):
         return
+    epoch = platform.access_epoch
     with platform.read() as uow:
         require(uow, principal, project_id, action)
-    if ttl > 0:
-        with _cache_lock:
-            if len(_decisions) > 10_000:
-                _decisions.clear()
-            _decisions[key] = (now, True)
+    cache.put(key, True, epoch)
 
 
 def authorize_access(platform: Platform, principal: Principal | None, subdomain: str) -> Route:
@@ -826,21 +834,17 @@ def peek_access(
         route = hit[1]
         if route.public and engine is None:
             return route
-        if principal is None:
-            return None
-        action = ENGINE_PORT_ACTIONS[engine[1]] if engine else Action.READ
-        decision = _decisions.get(
-            (
-                principal.user.id,
-                principal.project_scope,
-                principal.is_admin,
-                route.project_id,
-                action,
-            )
-        )
-    if decision is None or now - decision[0] >= ttl:
+    if principal is None:
         return None
-    return route
+    action = ENGINE_PORT_ACTIONS[engine[1]] if engine else Action.READ
+    decision = (
+        principal.user.id,
+        principal.project_scope,
+        principal.is_admin,
+        route.project_id,
+        action,
+    )
+    return route if _decision_cache(platform).get(decision) else None
 
 
 def _require_room(uow: UnitOfWork, platform: Platform, app: Application) -> None:

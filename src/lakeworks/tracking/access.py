@@ -10,61 +10,13 @@ by nobody.
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import TYPE_CHECKING
 
 from lakeworks.errors import NotFound, PermissionDenied
+from lakeworks.services.access_cache import AccessCache
 
 if TYPE_CHECKING:
     from lakeworks.services.platform import Platform, Principal
-
-
-_CACHE_LIMIT = 10_000
-
-
-class AccessCache:
-    """Recent answers, so a training loop's thousands of ``log_metric`` calls do not each
-    look the key and the membership up again.
-
-    Holds identities by key hash and *allowed* checks only (a refusal is always checked
-    afresh, so its message names what was asked for). Entries live
-    ``tracking_auth_cache_seconds`` and all go when ``platform.access_epoch`` moves (a key
-    revoked, a member removed... through this process).
-    """
-
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-        self._lock = threading.Lock()
-        self._entries: dict[tuple[object, ...], tuple[float, object]] = {}
-        self._epoch = platform.access_epoch
-
-    def get(self, key: tuple[object, ...]) -> object | None:
-        if self.platform.settings.tracking_auth_cache_seconds <= 0:
-            return None
-        with self._lock:
-            if self._epoch != self.platform.access_epoch:
-                self._entries.clear()
-                self._epoch = self.platform.access_epoch
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= time.monotonic():
-                del self._entries[key]
-                return None
-            return entry[1]
-
-    def put(self, key: tuple[object, ...], value: object, epoch: int) -> None:
-        """Keep ``value``, unless access changed since ``epoch`` (read before computing it)."""
-        seconds = self.platform.settings.tracking_auth_cache_seconds
-        if seconds <= 0:
-            return
-        with self._lock:
-            if epoch != self.platform.access_epoch or self._epoch != epoch:
-                return
-            if len(self._entries) >= _CACHE_LIMIT:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + seconds, value)
 
 
 def authorize(

@@ -47,9 +47,10 @@ from lakeworks.errors import (
     Unauthenticated,
     http_status,
 )
+from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.platform import Platform, Principal
-from lakeworks.tracking.access import AccessCache, readable_projects
 from lakeworks.tracking.access import authorize as _authorize
+from lakeworks.tracking.access import readable_projects
 from lakeworks.tracking.embedded import Tracking, bind_handlers, tracking_for
 from lakeworks.tracking.paths import server_path
 from lakeworks.tracking.registry import version_source_dir
@@ -188,7 +189,8 @@ class TrackingGate:
     def __init__(self, platform: Platform, mlflow_app: ASGIApp | None = None) -> None:
         self.platform = platform
         self._mlflow_app = mlflow_app
-        self.access = AccessCache(platform)
+        # Identities and allowed checks, for tracking_auth_cache_seconds (see access_cache).
+        self.access = AccessCache(platform, lambda s: s.tracking_auth_cache_seconds)
 
     @property
     def mlflow_app(self) -> ASGIApp:
