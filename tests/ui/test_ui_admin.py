@@ -19,7 +19,7 @@ def test_admin_pages_are_forbidden_to_other_users(
     make_user("alice")
     token = login(client, "alice")
     assert "Site administration" not in client.get("/projects").text
-    for path in ("/admin/audit", "/admin/users", "/admin/teams"):
+    for path in ("/admin/audit", "/admin/users", "/admin/teams", "/admin/resources"):
         response = client.get(path)
         assert response.status_code == 403, path
         assert "Only site administrators" in response.text
@@ -27,6 +27,47 @@ def test_admin_pages_are_forbidden_to_other_users(
         "/admin/users", data={"csrf_token": token, "username": "eve", "password": PASSWORD}
     )
     assert response.status_code == 403
+    refused = client.post(
+        "/admin/resources/quotas/alice", data={"csrf_token": token, "cpu": 64, "memory_gb": 512}
+    )
+    assert refused.status_code == 403
+
+
+def test_resource_profiles_and_quotas(
+    client: TestClient, platform: Platform, admin: User, make_user: Callable[..., User]
+) -> None:
+    alice = make_user("alice")
+    token = login(client, "root")
+    page = client.get("/admin/resources").text
+    assert 'data-quota="alice"' in page and "badge-muted" in page  # alice on the default
+
+    bad = client.post(
+        "/admin/resources/profiles",
+        data={"csrf_token": token, "name": "Broken", "cpu": 0, "memory_gb": 2},
+    )
+    assert bad.status_code == 400 and "must be positive" in bad.text
+    assert 'value="Broken"' in bad.text  # the form keeps what was typed
+    added = client.post(
+        "/admin/resources/profiles",
+        data={"csrf_token": token, "name": "Large", "cpu": 8, "memory_gb": 32},
+    )
+    assert added.status_code == 200 and 'data-profile="Large"' in added.text
+    assert "32 GiB" in added.text
+
+    client.post(
+        "/admin/resources/quotas/alice", data={"csrf_token": token, "cpu": 2, "memory_gb": 4}
+    )
+    with platform.read() as uow:
+        assert uow.workloads.quota(alice.id) == (2.0, 4096)
+    client.post("/admin/resources/quotas/alice", data={"csrf_token": token, "use_default": "true"})
+    with platform.read() as uow:
+        assert uow.workloads.quota(alice.id) is None
+    missing = client.post(
+        "/admin/resources/quotas/nobody", data={"csrf_token": token, "cpu": 2, "memory_gb": 4}
+    )
+    assert missing.status_code == 404
+    log = client.get("/admin/audit", params={"action": "user.quota"}).text
+    assert "user.quota_clear" in log
 
 
 def test_audit_log_filters_and_pages(client: TestClient, platform: Platform, admin: User) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from lakeworks.config import Settings
 from lakeworks.entities.jobs import ResourceProfile
 from lakeworks.errors import InvalidInput, NotFound, QuotaExceeded
@@ -61,6 +63,58 @@ def set_quota(
             raise NotFound(f"User {username!r} not found.")
         cmd.uow.workloads.set_quota(user.id, cpu, memory_mb)
         cmd.detail = {"cpu": cpu, "memory_mb": memory_mb}
+
+
+def clear_quota(platform: Platform, principal: Principal, username: str) -> None:
+    """Put a user back on the default quota (``LAKEWORKS_QUOTA_CPU``/``_MEMORY_MB``)."""
+    with platform.command(principal, "user.quota_clear", target=username) as cmd:
+        require_admin(principal)
+        user = cmd.uow.users.by_username(username)
+        if user is None:
+            raise NotFound(f"User {username!r} not found.")
+        cmd.uow.workloads.clear_quota(user.id)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One user's quota and what their live workloads hold now."""
+
+    username: str
+    name: str
+    is_active: bool
+    cpu_quota: float
+    memory_quota_mb: int
+    own_quota: bool  # False: the default quota applies
+    cpu_held: float
+    memory_held_mb: int
+
+
+def usage(platform: Platform, principal: Principal) -> list[Usage]:
+    """Every user's quota and current use, for site administrators."""
+    require_admin(principal)
+    settings = platform.settings
+    with platform.read() as uow:
+        people = uow.users.search()
+        quotas = uow.workloads.quotas()
+        held = uow.workloads.held_by_users()
+    rows = []
+    for user in people:
+        own = quotas.get(user.id)
+        cpu, memory = own or (settings.quota_cpu, settings.quota_memory_mb)
+        cpu_held, memory_held = held.get(user.id, (0.0, 0))
+        rows.append(
+            Usage(
+                username=user.username,
+                name=user.name,
+                is_active=user.is_active,
+                cpu_quota=cpu,
+                memory_quota_mb=memory,
+                own_quota=own is not None,
+                cpu_held=cpu_held,
+                memory_held_mb=memory_held,
+            )
+        )
+    return rows
 
 
 def require_room(

@@ -105,18 +105,27 @@ class WorkloadRepo:
 
     def held_by_user(self, user_id: int) -> tuple[float, int]:
         """CPU and memory (MiB) held by the user's workloads that are not finished."""
-        active = [
+        return self.held_by_users([user_id]).get(user_id, (0.0, 0))
+
+    def held_by_users(self, user_ids: list[int] | None = None) -> dict[int, tuple[float, int]]:
+        """CPU and memory (MiB) held per user (all users, or ``user_ids``) by workloads that
+        started and have not finished; users holding nothing are left out."""
+        held = [
             s.value
             for s in WorkloadStatus
             if s not in FINAL_STATUSES and s is not WorkloadStatus.PENDING
         ]
-        row = self.session.execute(
-            select(
-                func.coalesce(func.sum(WorkloadRow.cpu), 0.0),
-                func.coalesce(func.sum(WorkloadRow.memory_mb), 0),
-            ).where(WorkloadRow.user_id == user_id, WorkloadRow.status.in_(active))
-        ).one()
-        return float(row[0]), int(row[1])
+        query = (
+            select(WorkloadRow.user_id, func.sum(WorkloadRow.cpu), func.sum(WorkloadRow.memory_mb))
+            .where(WorkloadRow.status.in_(held))
+            .group_by(WorkloadRow.user_id)
+        )
+        if user_ids is not None:
+            query = query.where(WorkloadRow.user_id.in_(user_ids))
+        return {
+            int(user_id): (float(cpu or 0.0), int(memory or 0))
+            for user_id, cpu, memory in self.session.execute(query)
+        }
 
     # Resource profiles and quotas ----------------------------------------------------
 
@@ -144,6 +153,19 @@ class WorkloadRepo:
     def quota(self, user_id: int) -> tuple[float, int] | None:
         row = self.session.get(UserQuotaRow, user_id)
         return (row.cpu, row.memory_mb) if row else None
+
+    def quotas(self) -> dict[int, tuple[float, int]]:
+        """Every user's own quota (users on the default have none)."""
+        rows = self.session.scalars(select(UserQuotaRow))
+        return {r.user_id: (r.cpu, r.memory_mb) for r in rows}
+
+    def clear_quota(self, user_id: int) -> bool:
+        row = self.session.get(UserQuotaRow, user_id)
+        if row is None:
+            return False
+        self.session.delete(row)
+        self.session.flush()
+        return True
 
     def set_quota(self, user_id: int, cpu: float, memory_mb: int) -> None:
         row = self.session.get(UserQuotaRow, user_id)

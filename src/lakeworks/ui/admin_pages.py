@@ -1,4 +1,4 @@
-"""Site administration: user accounts and the audit log."""
+"""Site administration: user accounts, resource profiles and quotas, the audit log."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from lakeworks.errors import LakeworksError, http_status
-from lakeworks.services import audit, users
+from lakeworks.services import audit, resources, users
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.ui.deps import AdminDep, FormUserDep, PlatformDep, UserDep
 from lakeworks.ui.pages import flash, form_error, redirect, render
@@ -150,3 +150,95 @@ def audit_log(
             "filters": {"actor": actor, "action": action, "project": project},
         },
     )
+
+
+# Resource profiles and quotas -------------------------------------------------------------
+
+
+def _resources_page(
+    request: Request,
+    platform: Platform,
+    principal: Principal,
+    *,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+    error: str = "",
+) -> Response:
+    return render(
+        request,
+        "admin/resources.html",
+        {
+            "nav": "admin",
+            "tab": "resources",
+            "profiles": resources.profiles(platform, principal),
+            "usage": resources.usage(platform, principal),
+            "default_cpu": platform.settings.quota_cpu,
+            "default_memory_mb": platform.settings.quota_memory_mb,
+            "form": form or {},
+        },
+        status=status,
+        error=error or None,
+    )
+
+
+@router.get("/admin/resources")
+def resources_page(request: Request, platform: PlatformDep, principal: AdminDep) -> Response:
+    return _resources_page(request, platform, principal)
+
+
+@router.post("/admin/resources/profiles")
+def add_profile(
+    request: Request,
+    platform: PlatformDep,
+    principal: FormUserDep,
+    name: Annotated[str, Form()] = "",
+    cpu: Annotated[float, Form()] = 0.0,
+    memory_gb: Annotated[float, Form()] = 0.0,
+    gpu: Annotated[int, Form()] = 0,
+) -> Response:
+    try:
+        profile = resources.add_profile(
+            platform, principal, name, cpu, round(memory_gb * 1024), gpu
+        )
+    except LakeworksError as exc:
+        form_error(request, exc)
+        form = {"name": name, "cpu": f"{cpu:g}", "memory_gb": f"{memory_gb:g}", "gpu": str(gpu)}
+        return _resources_page(
+            request, platform, principal, form=form, status=http_status(exc), error=exc.message
+        )
+    flash(request, f"Resource profile {profile.name} added.")
+    return redirect("/admin/resources")
+
+
+@router.post("/admin/resources/profiles/{profile_id}/delete")
+def delete_profile(
+    request: Request, platform: PlatformDep, principal: FormUserDep, profile_id: int
+) -> Response:
+    resources.delete_profile(platform, principal, profile_id)
+    flash(request, "Resource profile deleted.")
+    return redirect("/admin/resources")
+
+
+@router.post("/admin/resources/quotas/{username}")
+def set_quota(
+    request: Request,
+    platform: PlatformDep,
+    principal: FormUserDep,
+    username: str,
+    cpu: Annotated[float, Form()] = 0.0,
+    memory_gb: Annotated[float, Form()] = 0.0,
+    use_default: Annotated[bool, Form()] = False,
+) -> Response:
+    try:
+        if use_default:
+            resources.clear_quota(platform, principal, username)
+            flash(request, f"{username} is on the default quota.")
+        else:
+            resources.set_quota(platform, principal, username, cpu, round(memory_gb * 1024))
+            flash(request, f"{username}'s quota is {cpu:g} vCPU / {memory_gb:g} GiB.")
+    except LakeworksError as exc:
+        form_error(request, exc)
+        return _resources_page(
+            request, platform, principal, status=http_status(exc), error=exc.message
+        )
+    return redirect("/admin/resources")
