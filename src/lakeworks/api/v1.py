@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Response
+from pydantic import field_validator
 
 from lakeworks.api.deps import PlatformDep, PrincipalDep
-from lakeworks.services import projects
+from lakeworks.api.schemas import Lenient, parse_environment
+from lakeworks.entities.jobs import Trigger
+from lakeworks.services import jobs, projects
+
+# How long ``jobs/<id>/start`` waits for the run's engine, to answer with its id as CML does.
+START_WAIT_SECONDS = 10.0
 
 router = APIRouter(tags=["api v1"], include_in_schema=False)
 
@@ -37,3 +43,37 @@ def put_environment(
     ]
     projects.replace_env(platform, principal, view.project.id, env)
     return Response(status_code=204)
+
+
+class StartIn(Lenient):
+    environment: dict[str, Any] | None = None
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment(cls, value: Any) -> dict[str, Any] | None:
+        return parse_environment(value)
+
+
+@router.post("/projects/{owner}/{slug}/jobs/{job_id}/start")
+def start_job(
+    owner: str,
+    slug: str,
+    job_id: str,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+    body: StartIn | None = None,
+) -> dict[str, str]:
+    """Run a job now; ``{"engine_id"}`` once its engine started (CML's answer). A run still
+    waiting for a slot or quota after a few seconds answers ``engine_id: ""`` with its status;
+    its id leads to it in API v2."""
+    view = projects.get_by_owner_slug(platform, principal, owner, slug)
+    run = jobs.trigger(
+        platform,
+        principal,
+        view.project.id,
+        job_id,
+        via=Trigger.API,
+        environment=body.environment if body else None,
+    )
+    run = jobs.wait_started(platform, run.id, START_WAIT_SECONDS)
+    return {"engine_id": run.workload_id or "", "id": run.id, "status": run.status.value}

@@ -15,6 +15,7 @@ pages say the chain stopped there.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -400,6 +401,21 @@ def get_run(
         if run is None or run.job_id != job_id or run.project_id != project_id:
             raise NotFound(f"Run {run_id!r} of job {job_id!r} not found.")
         return run
+
+
+def wait_started(platform: Platform, run_id: str, timeout: float) -> JobRun:
+    """The run once it has an engine (its workload) or has ended, or as it is after
+    ``timeout`` seconds (still waiting for the scheduler, a slot or quota)."""
+    platform.nudge()
+    deadline = time.monotonic() + timeout
+    while True:
+        with platform.read() as uow:
+            run = uow.jobs.get_run(run_id)
+        if run is None:
+            raise NotFound(f"Run {run_id!r} not found.")
+        if run.workload_id or run.status.is_final or time.monotonic() >= deadline:
+            return run
+        time.sleep(0.05)
 
 
 def list_runs(
