@@ -180,3 +180,30 @@ def test_many_concurrent_requests_share_the_pool(proxy: str) -> None:
         return [r.status_code for r in responses]
 
     assert asyncio.run(burst()) == [201] * 50
+
+
+def test_an_app_that_drops_idle_connections_still_answers_every_request(
+    serve_app: Callable[..., AbstractContextManager[str]],
+) -> None:
+    # An app server that closes a kept-alive connection without saying so (as servers with
+    # short keep-alive timeouts do): the proxy must not answer 502 for the connection it
+    # kept, whether the close reached it before the next request or races with it.
+    import socketserver
+    import threading
+
+    class OneAnswerPerConnection(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            while self.rfile.readline() not in (b"\r\n", b""):
+                pass
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), OneAnswerPerConnection) as app:
+        threading.Thread(target=app.serve_forever, daemon=True).start()
+        target = f"127.0.0.1:{app.server_address[1]}"
+        try:
+            with serve_app(proxy_to(target), lifespan="on") as proxy, httpx.Client() as client:
+                for _ in range(20):
+                    answer = client.get(f"http://{proxy}/apps/demo/")
+                    assert (answer.status_code, answer.text) == (200, "ok")
+        finally:
+            app.shutdown()

@@ -36,20 +36,22 @@ Example (inside an ASGI app, after authorising the user)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import logging
 import socket
-import weakref
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import anyio
 import anyio.abc
-import httpx
+import h11
 from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from lakeworks.proxy import upstream
 
 log = logging.getLogger("lakeworks.proxy")
 
@@ -97,31 +99,10 @@ WEBSOCKET_HANDSHAKE = frozenset(
 # Close codes that may not be sent in a close frame (RFC 6455 §7.4.1).
 UNSENDABLE_CLOSE = frozenset({1005, 1006, 1015})
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def http_client() -> httpx.AsyncClient:
-    """The pooled upstream client of the running event loop (created on first use)."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None or client.is_closed:
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_SECONDS),
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
-            follow_redirects=False,
-            trust_env=False,  # never route loopback traffic through an ambient proxy
-        )
-        _clients[loop] = client
-    return client
-
 
 async def close_http_client() -> None:
-    """Close the pooled client of the running loop (server shutdown)."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
-        await client.aclose()
+    """Close the running loop's idle upstream connections (server shutdown)."""
+    upstream.close_pool()
 
 
 async def forward(
@@ -218,14 +199,18 @@ def _without_session_cookie(cookie: str) -> str:
     return "; ".join(kept)
 
 
-def _response_headers(headers: httpx.Headers) -> list[tuple[bytes, bytes]]:
+def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     named_by_connection = {
-        token.strip().lower() for token in headers.get("connection", "").split(",") if token
+        token.strip().lower()
+        for name, value in headers
+        if name == b"connection"
+        for token in value.decode("latin-1").split(",")
+        if token.strip()
     }
     return [
-        (name.lower(), value)
-        for name, value in headers.raw
-        if name.decode("latin-1").lower() not in HOP_BY_HOP | named_by_connection
+        (name, value)
+        for name, value in headers
+        if name.decode("latin-1") not in HOP_BY_HOP | named_by_connection
     ]
 
 
@@ -237,6 +222,9 @@ def _query(scope: Scope) -> str:
 # --- HTTP ------------------------------------------------------------------------------------
 
 
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def _forward_http(
     scope: Scope,
     receive: Receive,
@@ -245,72 +233,102 @@ async def _forward_http(
     path: str,
     headers: list[tuple[str, str]],
 ) -> None:
+    method = scope["method"]
     names = {name for name, _ in headers}
     has_body = "content-length" in names or any(
         name == "transfer-encoding" for name, _ in _request_headers(scope)
     )
-    body_done = anyio.Event()
-    disconnected = False
-
-    async def body() -> AsyncIterator[bytes]:
-        nonlocal disconnected
+    if has_body and "content-length" not in names:
+        headers = [*headers, ("transfer-encoding", "chunked")]
+    if "host" not in names:
+        headers = [*headers, ("host", target)]
+    request = h11.Request(
+        method=method,
+        target=(path + _query(scope)).encode("latin-1"),
+        headers=[(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
+    )
+    pool = upstream.pool()
+    body_read = not has_body
+    fresh = False
+    while True:
         try:
-            while True:
+            connection = await pool.checkout(target, fresh=fresh)
+        except upstream.Unreachable as exc:
+            log.info("proxy: upstream %s unreachable: %s", target, exc)
+            await _bad_gateway(scope, send, target, exc)
+            return
+        try:
+            await connection.send(request)
+            while not body_read:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    disconnected = True
+                    connection.close()
                     return
                 chunk = message.get("body", b"")
                 if chunk:
-                    yield chunk
-                if not message.get("more_body", False):
-                    return
-        finally:
-            body_done.set()
-
-    if not has_body:
-        body_done.set()
-    client = http_client()
-    request = client.build_request(
-        scope["method"],
-        f"http://{target}{path}{_query(scope)}",
-        headers=headers,
-        content=body() if has_body else None,
+                    await connection.send(h11.Data(data=chunk))
+                body_read = not message.get("more_body", False)
+            await connection.send(h11.EndOfMessage())
+            response = await connection.response()
+            break
+        except (OSError, h11.LocalProtocolError) as exc:
+            connection.close()
+            # A kept-alive connection the app closed just as we reused it: a request without
+            # a body that is safe to repeat gets one more try on a new connection.
+            if connection.reused and not has_body and method in IDEMPOTENT and not fresh:
+                fresh = True
+                continue
+            log.info("proxy: upstream %s failed before answering: %s", target, exc)
+            await _bad_gateway(scope, send, target, exc)
+            return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": _response_headers(list(response.headers)),
+        }
     )
+    relay = asyncio.ensure_future(_relay_body(connection, send, target))
+    # A client that leaves mid-stream (long poll, server-sent events) ends the relay.
+    watch = asyncio.ensure_future(_wait_disconnect(receive))
     try:
-        response = await client.send(request, stream=True)
-    except httpx.HTTPError as exc:
-        log.info("proxy: upstream %s unreachable: %s", target, exc)
-        await _bad_gateway(scope, send, target, exc)
-        return
-    try:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": _response_headers(response.headers),
-            }
-        )
-        async with anyio.create_task_group() as tasks:
-
-            async def watch_disconnect() -> None:
-                await body_done.wait()
-                if not disconnected:
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                tasks.cancel_scope.cancel()
-
-            tasks.start_soon(watch_disconnect)
-            try:
-                async for chunk in response.aiter_raw():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except httpx.HTTPError as exc:
-                # The response has started: all we can do is end it early.
-                log.info("proxy: upstream %s broke mid-response: %s", target, exc)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            tasks.cancel_scope.cancel()
+        await asyncio.wait({relay, watch}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await response.aclose()
+        watch.cancel()
+        if not relay.done():
+            relay.cancel()
+            connection.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+    if relay.done() and not relay.cancelled() and relay.result():
+        pool.release(target, connection)
+    else:
+        connection.close()
+
+
+async def _relay_body(connection: upstream.Connection, send: Send, target: str) -> bool:
+    """Stream the response body to the client; True when it ended cleanly."""
+    clean = True
+    try:
+        while True:
+            event = await connection.next_event()
+            if isinstance(event, h11.Data):
+                await send(
+                    {"type": "http.response.body", "body": bytes(event.data), "more_body": True}
+                )
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                break
+    except OSError as exc:
+        # The response has started: all we can do is end it early.
+        log.info("proxy: upstream %s broke mid-response: %s", target, exc)
+        clean = False
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return clean
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _bad_gateway(scope: Scope, send: Send, target: str, exc: Exception) -> None:
