@@ -4,11 +4,12 @@
 already decided *where* the request goes and *whether* it may go there (authentication and
 authorisation happen before ``forward``, in services); this module only moves bytes:
 
-- **HTTP**: one pooled ``httpx.AsyncClient`` per event loop. The request body is streamed
-  upstream as it arrives and the response body is streamed back chunk by chunk, undecoded
-  (``Content-Encoding`` passes through), so long polling and server-sent events work. A client
-  that disconnects mid-stream closes the upstream response. There is no read timeout: a long
-  poll may wait as long as the app wants; connecting has a short timeout.
+- **HTTP**: kept-alive HTTP/1.1 connections per event loop (``upstream``, h11). The request
+  body is streamed upstream as it arrives and the response body is streamed back chunk by
+  chunk, undecoded (``Content-Encoding`` passes through), so long polling and server-sent
+  events work. A client that disconnects mid-stream closes the upstream connection. There is
+  no read timeout: a long poll may wait as long as the app wants; connecting has a short
+  timeout.
 - **Websockets**: the upstream handshake is made first (with the browser's subprotocols and
   ``Origin``), then the browser is accepted with the subprotocol the app chose. Text and binary
   messages are relayed both ways; close codes and reasons are passed on. A message larger than
