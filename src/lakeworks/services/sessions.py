@@ -26,7 +26,7 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
@@ -96,7 +96,8 @@ class Endpoint:
     session: Session
     workload: Workload
     ports: dict[str, int]
-    kernel_key: str = ""  # the console kernel's message key, in clear (workbench sessions)
+    # The console kernel's message key, in clear (workbench sessions); kept out of reprs.
+    kernel_key: str = field(default="", repr=False)
 
     @property
     def jupyter(self) -> str:
