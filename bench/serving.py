@@ -72,6 +72,19 @@ async def predict(request: Request):
 """
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a competitor and everything it started (``mlflow models serve`` runs gunicorn
+    workers that outlive a SIGTERM to their parent alone)."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -297,13 +310,16 @@ class Lakeworks:
     def close(self) -> None:
         from lakeworks.entities.workloads import WorkloadStatus
 
+        # The server (and its reconciler, which replaces replicas that end) goes first.
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
         with self.platform.read() as uow:
-            live = uow.workloads.with_status(WorkloadStatus.RUNNING, WorkloadStatus.STOPPING)
+            live = uow.workloads.with_status(
+                WorkloadStatus.STARTING, WorkloadStatus.RUNNING, WorkloadStatus.STOPPING
+            )
         for workload in live:
             if workload.handle:
                 self.platform.executor.stop(workload.handle, 2.0)
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 def main() -> None:
@@ -340,12 +356,12 @@ def main() -> None:
             [sys.executable, "-m", "uvicorn", "fastapi_app:app", "--port", str(port),
              "--loop", "uvloop", "--http", "httptools", "--no-access-log",
              "--log-level", "warning"],
-            cwd=work, env=os.environ | {"PYTHONPATH": str(work)},
+            cwd=work, env=os.environ | {"PYTHONPATH": str(work)}, start_new_session=True,
         ))  # fmt: skip
         wait_port(port)
         print("(c) FastAPI + uvicorn (uvloop)", flush=True)
         measure("fastapi", port, "/predict", {"request": ROW}, {})
-        procs[-1].send_signal(signal.SIGTERM)
+        stop(procs[-1])
 
         # (b) mlflow models serve
         import mlflow.sklearn
@@ -359,13 +375,13 @@ def main() -> None:
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(mlflow_dir),
              "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         ))  # fmt: skip
         wait_port(port, 180)
         split = {"dataframe_split": {"columns": FEATURES, "data": [[ROW[k] for k in FEATURES]]}}
         print("(b) mlflow models serve", flush=True)
         measure("mlflow", port, "/invocations", split, {})
-        procs[-1].send_signal(signal.SIGTERM)
+        stop(procs[-1])
 
         # (a) Lakeworks, auth and metrics on
         lw = Lakeworks(work, runtimes_dir)
@@ -389,12 +405,7 @@ def main() -> None:
             lw.close()
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(proc)
 
     print("\nRatios")
     for c in levels:
