@@ -6,11 +6,16 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import field_validator
 
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page, parse_sort
-from lakeworks.api.schemas import Lenient, parse_environment, rfc3339
+from lakeworks.api.schemas import (
+    EnvironmentIn,
+    Lenient,
+    OptionalFloat,
+    OptionalInt,
+    rfc3339,
+)
 from lakeworks.entities.applications import Application, AppStatus
 from lakeworks.entities.users import User
 from lakeworks.errors import InvalidInput
@@ -35,21 +40,11 @@ class ApplicationIn(Lenient):
     script: str | None = None
     runtime_identifier: str | None = None
     kernel: str | None = None
-    cpu: float | None = None
-    memory: float | None = None  # GB, as CML
-    nvidia_gpu: int | None = None
-    environment: dict[str, Any] | None = None
+    cpu: OptionalFloat = None
+    memory: OptionalFloat = None  # GB, as CML
+    nvidia_gpu: OptionalInt = None
+    environment: EnvironmentIn = None
     bypass_authentication: bool | None = None
-
-    @field_validator("environment", mode="before")
-    @classmethod
-    def _env(cls, value: Any) -> dict[str, Any] | None:
-        return parse_environment(value)
-
-    @field_validator("cpu", "memory", "nvidia_gpu", mode="before")
-    @classmethod
-    def _blank_number(cls, value: Any) -> Any:
-        return None if value == "" else value
 
     def changes(self) -> dict[str, Any]:
         """AppFields names → values for the fields this body sets."""

@@ -6,11 +6,16 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import field_validator
 
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page, parse_sort
-from lakeworks.api.schemas import Lenient, parse_environment, rfc3339
+from lakeworks.api.schemas import (
+    EnvironmentIn,
+    Lenient,
+    OptionalFloat,
+    OptionalInt,
+    rfc3339,
+)
 from lakeworks.entities.jobs import Job, JobRun, Recipient, RunStatus, Trigger
 from lakeworks.errors import InvalidInput
 from lakeworks.services import jobs
@@ -49,10 +54,10 @@ class JobIn(Lenient):
     arguments: str | None = None
     runtime_identifier: str | None = None
     kernel: str | None = None
-    cpu: float | None = None
-    memory: float | None = None  # GB, as CML
-    environment: dict[str, Any] | None = None
-    timeout: int | None = None
+    cpu: OptionalFloat = None
+    memory: OptionalFloat = None  # GB, as CML
+    environment: EnvironmentIn = None
+    timeout: OptionalInt = None
     kill_on_timeout: bool | None = None
     schedule: str | None = None
     timezone: str | None = None
@@ -60,16 +65,6 @@ class JobIn(Lenient):
     parent_job_id: str | None = None
     paused: bool | None = None
     recipients: list[RecipientIn] | None = None
-
-    @field_validator("environment", mode="before")
-    @classmethod
-    def _env(cls, value: Any) -> dict[str, Any] | None:
-        return parse_environment(value)
-
-    @field_validator("cpu", "memory", "timeout", mode="before")
-    @classmethod
-    def _blank_number(cls, value: Any) -> Any:
-        return None if value == "" else value
 
     def changes(self) -> dict[str, Any]:
         """JobFields names → values for the fields this body sets."""
@@ -104,12 +99,7 @@ class JobIn(Lenient):
 
 class RunIn(Lenient):
     arguments: str | None = None
-    environment: dict[str, Any] | None = None
-
-    @field_validator("environment", mode="before")
-    @classmethod
-    def _env(cls, value: Any) -> dict[str, Any] | None:
-        return parse_environment(value)
+    environment: EnvironmentIn = None
 
 
 def job_out(job: Job, last: JobRun | None = None) -> dict[str, Any]:

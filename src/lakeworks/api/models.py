@@ -7,11 +7,17 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import field_validator
 
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page
-from lakeworks.api.schemas import Lenient, parse_environment, rfc3339
+from lakeworks.api.schemas import (
+    EnvironmentIn,
+    Lenient,
+    OptionalFloat,
+    OptionalInt,
+    parse_environment,
+    rfc3339,
+)
 from lakeworks.entities.models import Model, ModelBuild, ModelDeployment
 from lakeworks.errors import InvalidInput, NotFound
 from lakeworks.services import model_builds, model_deployments, models
@@ -22,10 +28,6 @@ router = APIRouter(tags=["models"])
 DEFAULT_PAGE = 100
 
 
-def _blank_to_none(value: Any) -> Any:
-    return None if value == "" else value
-
-
 class ModelIn(Lenient):
     """CreateModelRequest and the PATCH body of update_model."""
 
@@ -34,14 +36,9 @@ class ModelIn(Lenient):
     disable_authentication: bool | None = None
     auth_enabled: bool | None = None
     registered_model_id: str | None = None
-    cpu: float | None = None
-    memory: float | None = None
-    replicas: int | None = None
-
-    @field_validator("cpu", "memory", "replicas", mode="before")
-    @classmethod
-    def _blank(cls, value: Any) -> Any:
-        return _blank_to_none(value)
+    cpu: OptionalFloat = None
+    memory: OptionalFloat = None
+    replicas: OptionalInt = None
 
     def auth(self) -> bool | None:
         if self.auth_enabled is not None and "auth_enabled" in self.model_fields_set:
@@ -71,21 +68,11 @@ class BuildIn(Lenient):
 class DeploymentIn(Lenient):
     """CreateModelDeploymentRequest: cpu (vCPU), memory (GB), replicas, environment."""
 
-    cpu: float | None = None
-    memory: float | None = None
-    replicas: int | None = None
-    environment: dict[str, Any] | None = None
-    timeout: float | None = None
-
-    @field_validator("cpu", "memory", "replicas", "timeout", mode="before")
-    @classmethod
-    def _blank(cls, value: Any) -> Any:
-        return _blank_to_none(value)
-
-    @field_validator("environment", mode="before")
-    @classmethod
-    def _env(cls, value: Any) -> dict[str, Any] | None:
-        return parse_environment(value)
+    cpu: OptionalFloat = None
+    memory: OptionalFloat = None
+    replicas: OptionalInt = None
+    environment: EnvironmentIn = None
+    timeout: OptionalFloat = None
 
 
 def _user(name: str) -> dict[str, str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from lakeworks.entities.audit import AuditEvent
 from lakeworks.entities.projects import Collaborator, EnvVar, Owner, Visibility
@@ -40,6 +40,17 @@ def parse_environment(value: Any) -> dict[str, Any] | None:
     return value
 
 
+def _blank_to_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+# Body fields as CML's clients send them: an environment as a JSON object or a JSON string, and
+# numbers where "" means "not given".
+EnvironmentIn = Annotated[dict[str, Any] | None, BeforeValidator(parse_environment)]
+OptionalFloat = Annotated[float | None, BeforeValidator(_blank_to_none)]
+OptionalInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
+
+
 class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
@@ -55,14 +66,9 @@ class ProjectCreate(Lenient):
     git_ref: str = ""
     visibility: str = "private"
     team_name: str = ""
-    environment: dict[str, Any] | None = None
+    environment: EnvironmentIn = None
     shared_memory_limit: int = 64
     default_project_engine_type: str = "ml_runtime"
-
-    @field_validator("environment", mode="before")
-    @classmethod
-    def _env(cls, value: Any) -> dict[str, Any] | None:
-        return parse_environment(value)
 
     @field_validator("shared_memory_limit", mode="before")
     @classmethod
@@ -83,17 +89,12 @@ class ProjectUpdate(Lenient):
     name: str | None = None
     description: str | None = None
     visibility: str | None = None
-    environment: dict[str, Any] | None = None
+    environment: EnvironmentIn = None
     shared_memory_limit: int | None = None
     default_project_engine_type: str | None = Field(
         None, validation_alias="default_project_engine_type"
     )
     default_engine_type: str | None = None
-
-    @field_validator("environment", mode="before")
-    @classmethod
-    def _env(cls, value: Any) -> dict[str, Any] | None:
-        return parse_environment(value)
 
     @field_validator("shared_memory_limit", mode="before")
     @classmethod

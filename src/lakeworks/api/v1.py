@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Response
-from pydantic import field_validator
 
 from lakeworks.api.deps import PlatformDep, PrincipalDep
-from lakeworks.api.schemas import Lenient, parse_environment
+from lakeworks.api.schemas import EnvironmentIn, Lenient
 from lakeworks.entities.jobs import Trigger
 from lakeworks.services import jobs, projects
 
@@ -46,12 +45,7 @@ def put_environment(
 
 
 class StartIn(Lenient):
-    environment: dict[str, Any] | None = None
-
-    @field_validator("environment", mode="before")
-    @classmethod
-    def _environment(cls, value: Any) -> dict[str, Any] | None:
-        return parse_environment(value)
+    environment: EnvironmentIn = None
 
 
 @router.post("/projects/{owner}/{slug}/jobs/{job_id}/start")
