@@ -3,8 +3,9 @@ that see a request per prediction, metric or page asset (the MLflow gate, the ap
 
 Entries live a few seconds (each user of the cache names its setting), and all of them go the
 moment ``Platform.access_epoch`` moves: a key revoked, a user deactivated, a member removed
-through this process apply to the very next request. Keep *allowed* answers only: a refusal is
-checked afresh, so its message names what was asked for.
+through this process apply to the very next request. Users keep *allowed* answers only where
+a refusal's message names what was asked for (the MLflow gate, the proxy); the model gateway
+keeps refusals too (its message is always the same). ``get`` answers ``None`` for "not known".
 
 Example::
 

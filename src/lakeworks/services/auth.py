@@ -174,8 +174,12 @@ def _key_owner(uow: UnitOfWork, principal: Principal, username: str) -> User:
     return user
 
 
-def authenticate_key(platform: Platform, secret: str, kind: ApiKeyKind) -> Principal:
-    """Resolve a presented key to a principal, or raise ``Unauthenticated`` saying why."""
+def authenticate_key(
+    platform: Platform, secret: str, kind: ApiKeyKind, *, note_use: bool = True
+) -> Principal:
+    """Resolve a presented key to a principal, or raise ``Unauthenticated`` saying why.
+
+    ``note_use=False`` keeps it a pure read (the model gateway's checks write nothing)."""
     if not secret:
         raise Unauthenticated("No API key given.")
     now = utcnow()
@@ -191,7 +195,7 @@ def authenticate_key(platform: Platform, secret: str, kind: ApiKeyKind) -> Princ
         if user is None or not user.is_active:
             raise Unauthenticated("The API key's user is deactivated.")
         # Only note use once a minute, so a busy client does not write on every request.
-        if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+        if note_use and (key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1)):
             uow.users.touch_api_key(key.id, now)
     via = "api_key" if kind is ApiKeyKind.V2 else "v1_key"
     return Principal(user=user, via=via, project_scope=key.project_id)

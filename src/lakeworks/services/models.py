@@ -207,6 +207,23 @@ def delete(platform: Platform, principal: Principal, project_id: str, model_id: 
         workloads.request_stop(platform, workload_id, "its model was deleted")
 
 
+def list_statuses(platform: Platform, found: list[Model]) -> dict[str, str]:
+    """What a list of models shows for each (models the caller already may read): its newest
+    deployment's status, else its newest build's, else "no build"; one read for all."""
+    out = {}
+    with platform.read() as uow:
+        for model in found:
+            deployments = uow.models.deployments_of(model.id)
+            builds = [] if deployments else uow.models.builds_of(model.id)
+            if deployments:
+                out[model.id] = deployments[-1].status.value
+            elif builds:
+                out[model.id] = builds[-1].status.value
+            else:
+                out[model.id] = "no build"
+    return out
+
+
 def serving_deployment_status(uow: UnitOfWork, model_id: str) -> DeploymentStatus | None:
     """The status of the model's newest deployment (for lists), or None."""
     deployments = uow.models.deployments_of(model_id)

@@ -298,6 +298,21 @@ def list_projects(
 # Settings and environment ------------------------------------------------------------
 
 
+def listed_by_name(
+    platform: Platform, principal: Principal, limit: int = 200
+) -> tuple[list[ProjectView], bool]:
+    """The caller's projects by name, at most ``limit`` of them, and whether there were more
+    (for the pages that gather every project's jobs, sessions or applications)."""
+    views: list[ProjectView] = []
+    more = True
+    while more and len(views) < limit:
+        page, more = list_projects(
+            platform, principal, sort=[("name", True)], offset=len(views), limit=100
+        )
+        views.extend(page)
+    return views[:limit], more or len(views) > limit
+
+
 def validate_env(environment: Mapping[str, object]) -> list[EnvVar]:
     """Check names; values become strings (Python-style, as CML does: False → "False")."""
     result = []

@@ -40,7 +40,9 @@ from lakeworks.entities.metrics import PredictionRecord, RequestSample
 from lakeworks.entities.models import DeploymentStatus
 from lakeworks.entities.users import ApiKeyKind
 from lakeworks.entities.workloads import WorkloadStatus
-from lakeworks.services.platform import Platform, Principal
+from lakeworks.errors import Unauthenticated
+from lakeworks.services.access_cache import AccessCache
+from lakeworks.services.platform import Platform
 from lakeworks.serving import epoch
 from lakeworks.serving.replica_client import (
     ReplicaGone,
@@ -48,7 +50,6 @@ from lakeworks.serving.replica_client import (
     ReplicaTimeout,
     ReplicaUnreachable,
 )
-from lakeworks.store.tables import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +90,6 @@ class Route:
     epoch: int = 0
 
 
-@dataclass
-class _Allowed:
-    ok: bool
-    expires: float
-    access_epoch: int  # Platform.access_epoch when checked: a revocation here voids it
-
-
 _GATEWAYS: dict[int, Gateway] = {}
 
 
@@ -116,7 +110,8 @@ class Gateway:
         self._routes: dict[str, Route | None] = {}  # key hash -> route (None: no such key)
         self._route_times: dict[str, tuple[float, int]] = {}
         self._replicas: dict[str, ReplicaState] = {}  # workload id -> state (kept across reads)
-        self._allowed: dict[tuple[str, str], _Allowed] = {}
+        # Bearer key + project -> may read (refusals too: their message names nothing).
+        self._allowed = AccessCache(platform, lambda s: s.model_route_cache_seconds)
         self._waiters: dict[str, asyncio.Condition] = {}
         self._pool: ReplicaPool | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
@@ -209,34 +204,27 @@ class Gateway:
             )
         token_hash = hashlib.sha256(token.encode()).hexdigest()
         cache_key = (token_hash, route.project_id)
-        cached = self._allowed.get(cache_key)
-        now = time.monotonic()
-        access_epoch = self.platform.access_epoch
-        if cached is None or cached.expires <= now or cached.access_epoch != access_epoch:
-            ok = await run_in_threadpool(self._may_read, token_hash, route.project_id)
-            cached = _Allowed(ok, now + self.settings.model_route_cache_seconds, access_epoch)
-            self._allowed[cache_key] = cached
-        if not cached.ok:
+        allowed = self._allowed.get(cache_key)
+        if allowed is None:
+            access_epoch = self.platform.access_epoch
+            allowed = await run_in_threadpool(self._may_read, token, route.project_id)
+            self._allowed.put(cache_key, allowed, access_epoch)
+        if not allowed:
             raise GatewayError(403, "auth.failed", NOT_AUTHORIZED)
 
-    def _may_read(self, token_hash: str, project_id: str) -> bool:
-        """A read-only check (no last-used write): a live v2 key whose user can read the
-        project; workload keys only for their own project."""
+    def _may_read(self, token: str, project_id: str) -> bool:
+        """A live v2 key whose user can read the project (workload keys: their own project
+        only); a read, no last-used write."""
+        from lakeworks.services.auth import authenticate_key
         from lakeworks.services.permissions import effective_role
 
-        now = utcnow()
+        try:
+            principal = authenticate_key(self.platform, token, ApiKeyKind.V2, note_use=False)
+        except Unauthenticated:
+            return False
         with self.platform.read() as uow:
-            key = uow.users.api_key_by_hash(token_hash)
-            if key is None or key.kind is not ApiKeyKind.V2 or key.revoked_at is not None:
-                return False
-            if key.expires_at is not None and key.expires_at <= now:
-                return False
-            user = uow.users.get(key.user_id)
             project = uow.projects.get(project_id)
-            if user is None or not user.is_active or project is None:
-                return False
-            principal = Principal(user=user, via="api_key", project_scope=key.project_id)
-            return effective_role(uow, principal, project) is not None
+            return project is not None and effective_role(uow, principal, project) is not None
 
     # Balancing ------------------------------------------------------------------------
 

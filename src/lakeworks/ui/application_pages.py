@@ -100,15 +100,9 @@ def app_url(project_id: str, application_id: str) -> str:
 
 @router.get("/applications")
 def all_applications(request: Request, platform: PlatformDep, principal: UserDep) -> Response:
-    views: list[ProjectView] = []
-    more = True
-    while more and len(views) < MAX_PROJECTS:
-        page, more = projects.list_projects(
-            platform, principal, sort=[("name", True)], offset=len(views), limit=100
-        )
-        views.extend(page)
+    views, _ = projects.listed_by_name(platform, principal, MAX_PROJECTS)
     groups = []
-    for view in views[:MAX_PROJECTS]:
+    for view in views:
         apps = applications.list_applications(platform, principal, view.project.id)
         if apps:
             groups.append((view, apps))

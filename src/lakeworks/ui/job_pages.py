@@ -107,15 +107,9 @@ def job_url(project_id: str, job_id: str) -> str:
 
 @router.get("/jobs")
 def all_jobs(request: Request, platform: PlatformDep, principal: UserDep) -> Response:
-    views: list[ProjectView] = []
-    more = True
-    while more and len(views) < MAX_PROJECTS:
-        page, more = projects.list_projects(
-            platform, principal, sort=[("name", True)], offset=len(views), limit=100
-        )
-        views.extend(page)
+    views, truncated = projects.listed_by_name(platform, principal, MAX_PROJECTS)
     groups = []
-    for view in views[:MAX_PROJECTS]:
+    for view in views:
         project_jobs = jobs.list_jobs(platform, principal, view.project.id)
         if project_jobs:
             last = jobs.last_runs(platform, principal, view.project.id, project_jobs)
@@ -128,7 +122,7 @@ def all_jobs(request: Request, platform: PlatformDep, principal: UserDep) -> Res
             "nav": "jobs",
             "groups": groups,
             "project_count": len(views),
-            "truncated": more or len(views) > MAX_PROJECTS,
+            "truncated": truncated,
             "max_projects": MAX_PROJECTS,
         },
     )

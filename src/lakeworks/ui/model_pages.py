@@ -106,28 +106,12 @@ def sample_code(platform: Platform, model: Model, key: str, example: Any) -> dic
 @router.get("/models")
 def all_models(request: Request, platform: PlatformDep, principal: UserDep) -> Response:
     found = models.list_all(platform, principal)
-    statuses = _statuses(platform, principal, found)
+    statuses = models.list_statuses(platform, found)
     return render(
         request,
         "models/all.html",
         {"nav": "models", "models": found, "statuses": statuses, "badges": BADGES},
     )
-
-
-def _statuses(platform: Platform, principal: Principal, found: list[Model]) -> dict[str, str]:
-    out = {}
-    for model in found:
-        deployments = model_deployments.list_deployments(
-            platform, principal, model.project_id, model.id
-        )
-        builds = model_builds.list_builds(platform, principal, model.project_id, model.id)
-        if deployments:
-            out[model.id] = deployments[-1].status.value
-        elif builds:
-            out[model.id] = builds[-1].status.value
-        else:
-            out[model.id] = "no build"
-    return out
 
 
 @router.get("/projects/{project_id}/models")
@@ -140,7 +124,7 @@ def project_models(
         request,
         "models/list.html",
         _context(platform, view)
-        | {"models": found, "statuses": _statuses(platform, principal, found)},
+        | {"models": found, "statuses": models.list_statuses(platform, found)},
     )
 
 

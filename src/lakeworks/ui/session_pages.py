@@ -47,15 +47,9 @@ def session_url(session: Session) -> str:
 @router.get("/sessions")
 def my_sessions(request: Request, platform: PlatformDep, principal: UserDep) -> Response:
     """Every session the caller started, across their projects (newest first)."""
-    views: list[ProjectView] = []
-    more = True
-    while more and len(views) < MAX_PROJECTS:
-        page, more = projects.list_projects(
-            platform, principal, sort=[("name", True)], offset=len(views), limit=100
-        )
-        views.extend(page)
+    views, _ = projects.listed_by_name(platform, principal, MAX_PROJECTS)
     rows = []
-    for view in views[:MAX_PROJECTS]:
+    for view in views:
         for session in sessions.list_sessions(platform, principal, view.project.id):
             if session.user_id == principal.user.id:
                 rows.append((view, session))
