@@ -91,7 +91,7 @@ def test_the_default_database_is_a_sqlite_file_in_the_data_dir(
     expected = (tmp_path / "relative-data" / "lakeworks.db").resolve()
     # Absolute, so the server and `lakeworks db upgrade` agree wherever they are started.
     assert settings.resolved_database_url == f"sqlite:///{expected}"
-    assert settings.projects_dir == Path("relative-data") / "projects"
+    assert settings.projects_dir == tmp_path / "relative-data" / "projects"
 
 
 def test_an_explicit_database_url_wins(tmp_path: Path) -> None:
@@ -164,3 +164,14 @@ def test_without_a_public_url_the_bind_address_is_used(host: str, port: int, bas
     assert settings.base_url == base_url
     assert settings.domain == base_url.removeprefix("http://")
     assert settings.https is False
+
+
+def test_directories_are_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Workloads bind them into their sandbox: a relative path failed every job and build of
+    # `lakeworks demo` (".lakeworks-demo").
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(data_dir=Path(".lakeworks-demo"), runtimes_dir=Path("rt"))
+    assert settings.data_dir == tmp_path / ".lakeworks-demo"
+    assert settings.runtimes_dir == tmp_path / "rt"
+    assert settings.projects_dir.is_absolute() and settings.workloads_dir.is_absolute()
+    assert Settings().data_dir == tmp_path / "lakeworks-data"

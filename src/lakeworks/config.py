@@ -27,6 +27,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path("./lakeworks-data"),
+        validate_default=True,
         description="Directory holding the SQLite database, project files and logs.",
     )
     database_url: str = Field(
@@ -247,6 +248,13 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("data_dir", "runtimes_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # Workloads bind these paths into their sandbox, where a relative path means nothing
+        # (`lakeworks demo` uses ".lakeworks-demo").
+        return None if value is None else value.expanduser().absolute()
 
     # Derived values -----------------------------------------------------------
 
