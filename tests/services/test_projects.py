@@ -156,6 +156,25 @@ def test_the_churn_demo_template_ships_its_data(platform: Platform, alice: User)
     assert csv.startswith(b"customerID,") and csv.count(b"\n") > 7000
 
 
+def test_the_churn_demo_model_builds_with_what_train_py_wrote(
+    platform: Platform, alice: User, tmp_path: Path
+) -> None:
+    # The lab: run train.py (it writes model.pkl), then build a model from predict.py, which
+    # loads model.pkl. A build snapshots the project honouring .gitignore, so the template
+    # must not ignore the file its model needs.
+    from lakeworks.services import model_builds
+
+    project = new_project(platform, alice, source=projects.parse_source("churn-demo", ""))
+    root = platform.settings.projects_dir / project.id
+    assert 'open("model.pkl"' in (root / "predict.py").read_text()
+    (root / "model.pkl").write_bytes(b"trained")
+    (root / "__pycache__").mkdir()
+    (root / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"x")
+    model_builds.snapshot(platform, root, tmp_path / "snapshot")
+    assert (tmp_path / "snapshot" / "model.pkl").read_bytes() == b"trained"
+    assert not (tmp_path / "snapshot" / "__pycache__").exists()
+
+
 def test_an_unknown_template_lists_the_choices() -> None:
     with pytest.raises(InvalidInput, match="blank, git, churn-demo, python"):
         projects.parse_source("tensorflow", "")
