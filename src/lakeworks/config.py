@@ -96,6 +96,21 @@ class Settings(BaseSettings):
             "Empty means `runtimes` in the data directory."
         ),
     )
+    default_python: str = Field(
+        default="",
+        pattern=r"^(3\.\d{1,2})?$",
+        description=(
+            "Python version of the default runtime (`3.11`), used when a workload names no "
+            "runtime. Empty means the Python Lakeworks runs on, when it can host runtimes."
+        ),
+    )
+    build_default_runtime: bool = Field(
+        default=True,
+        description=(
+            "Start building the default runtime in the background when the server starts, "
+            "so the first workload of a new install finds it ready."
+        ),
+    )
     scheduler_enabled: bool = Field(
         default=True,
         description="Run the scheduler and reconciler loops in this server process.",

@@ -15,8 +15,12 @@ from lakeworks.runtimes.builder import (
     OVERRIDABLE,
     RuntimeBuildError,
     base_prefix,
+    build_log_path,
     ensure_runtime,
+    is_built,
+    last_failure,
     runtime_name,
+    runtime_path,
     runtime_python,
     workload_env,
 )
@@ -72,6 +76,11 @@ def tiny_lock(tmp_path: Path) -> Path:
     return lock
 
 
+def _is_record(path: Path) -> bool:
+    """A build's lock, log or failure record (kept beside the runtimes, hidden)."""
+    return path.name.startswith(".") and path.suffix in (".lock", ".log", ".failed")
+
+
 def build_tiny(runtimes: Path, lock: Path) -> Path:
     interpreter = current_interpreter()
     return ensure_runtime(
@@ -94,7 +103,10 @@ def test_a_build_lands_complete_and_is_reused(tmp_path: Path, tiny_lock: Path) -
     assert built.parent == runtimes
     assert built.name == runtime_name(interpreter, tiny_lock)
     assert not leftover.exists()
-    assert [p.name for p in runtimes.iterdir() if not p.name.endswith(".lock")] == [built.name]
+    assert [p.name for p in runtimes.iterdir() if not _is_record(p)] == [built.name]
+    # The build's output is kept beside it, for the admin page and `lakeworks runtimes`.
+    build_log = build_log_path(built).read_text()
+    assert "lwbase" in build_log and build_log.endswith("The runtime is ready.\n")
     marker = json.loads((built / MARKER).read_text())
     assert marker["python"] == interpreter.full_version
     assert base_prefix(built) == sys.base_prefix
@@ -163,7 +175,12 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path: Path) -> None:
     ) as raised:
         build_tiny(runtimes, lock)
     assert "missing" in raised.value.message  # the tool's own words come along
-    assert [p.name for p in runtimes.iterdir() if not p.name.endswith(".lock")] == []
+    assert [p.name for p in runtimes.iterdir() if not _is_record(p)] == []
+    # The failure is recorded (reason and time), and the log ends with it.
+    target = runtime_path(current_interpreter(), runtimes, lock)
+    failure = last_failure(target)
+    assert failure is not None and "missing" in failure[0]
+    assert "The build failed" in build_log_path(target).read_text()
 
 
 def test_a_runtime_that_cannot_import_its_packages_is_refused(
@@ -178,7 +195,58 @@ def test_a_runtime_that_cannot_import_its_packages_is_refused(
             requirements=tiny_lock,
             imports=["not_installed_anywhere"],
         )
-    assert [p for p in (tmp_path / "runtimes").iterdir() if not p.name.endswith(".lock")] == []
+    assert [p for p in (tmp_path / "runtimes").iterdir() if not _is_record(p)] == []
+
+
+def test_packages_that_print_at_import_do_not_confuse_the_check(tmp_path: Path) -> None:
+    """A package printing warnings on stdout and stderr at import (as google-auth does on an
+    end-of-life Python) once became the recorded host prefix, and every workload failed."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    noisy = make_wheel(
+        wheels,
+        "lwnoisy",
+        "1.0",
+        {
+            "lwnoisy/__init__.py": (
+                "import sys, warnings\n"
+                "print('/not/a/prefix: hello from stdout')\n"
+                "warnings.warn('You are using a Python version past its end of life', "
+                "FutureWarning)\n"
+                "print('more noise', file=sys.stderr)\n"
+            )
+        },
+    )
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(f"lwnoisy @ {noisy.as_uri()}\n")
+    interpreter = current_interpreter()
+    built = ensure_runtime(
+        interpreter.python,
+        tmp_path / "runtimes",
+        interpreter=interpreter,
+        requirements=lock,
+        imports=["lwnoisy"],
+    )
+    assert base_prefix(built) == sys.base_prefix
+    assert is_built(built)
+    # The noise is kept where people look for it: the build log.
+    build_log = build_log_path(built).read_text()
+    assert "hello from stdout" in build_log and "end of life" in build_log
+
+
+def test_a_runtime_whose_recorded_prefix_is_wrong_is_built_again(
+    tmp_path: Path, tiny_lock: Path
+) -> None:
+    runtimes = tmp_path / "runtimes"
+    built = build_tiny(runtimes, tiny_lock)
+    marker = built / MARKER
+    record = json.loads(marker.read_text())
+    record["base_prefix"] = "/some/warning: text that is no directory"
+    marker.chmod(0o644)
+    marker.write_text(json.dumps(record))
+    assert not is_built(built)
+    rebuilt = build_tiny(runtimes, tiny_lock)
+    assert rebuilt == built and base_prefix(rebuilt) == sys.base_prefix
 
 
 def test_the_interpreter_must_have_the_version_asked_for(tmp_path: Path) -> None:

@@ -30,7 +30,9 @@ def interpreters(*versions: str) -> list[Interpreter]:
 
 @pytest.fixture
 def host() -> Catalog:
-    return Catalog(interpreters("3.9.18", "3.11.7", "3.12.1", "3.13.0"))
+    # Lakeworks "runs on" a Python this host lacks, so the default is the newest of CML's range
+    # whatever interpreter runs the tests.
+    return Catalog(interpreters("3.9.18", "3.11.7", "3.12.1", "3.13.0"), running_python=(3, 10))
 
 
 @pytest.fixture
@@ -98,12 +100,19 @@ def test_image_identifier_filter_matches_one_row(host: Catalog) -> None:
 @pytest.mark.parametrize("identifier", [None, "", "   "])
 def test_no_identifier_means_the_default_runtime(host: Catalog, identifier: str | None) -> None:
     runtime = host.resolve(identifier)
-    # The newest of CML's 3.9-3.12, not 3.13.
     assert (runtime.python_version, runtime.editor, runtime.edition) == (
-        "3.12",
+        host.default().python_version,
         "Workbench",
         "Standard",
     )
+
+
+def test_the_default_is_the_python_lakeworks_runs_on_when_installed() -> None:
+    """The runtime a fresh install builds first (``scripts/test`` too) is the default one."""
+    found = interpreters("3.9.18", "3.11.7", "3.12.1", "3.13.0")
+    assert Catalog(found, running_python=(3, 11)).default().python_version == "3.11"
+    # Not installed as a runtime: the newest of CML's 3.9-3.12, not 3.13.
+    assert Catalog(found, running_python=(3, 10)).default().python_version == "3.12"
 
 
 def test_the_default_python_can_be_chosen() -> None:
@@ -248,7 +257,11 @@ def fake_python(
             "free_threaded": free_threaded,
         }
     )
-    path.write_text(f"#!/bin/sh\necho '{answer}'\n")
+    # The probe's answer goes to the file it names (argv: -I -c CODE ANSWER); what an
+    # interpreter prints at start-up (a sitecustomize, a warning) must not matter.
+    path.write_text(
+        f"#!/bin/sh\necho 'Warning: noise from sitecustomize'\necho '{answer}' > \"$4\"\n"
+    )
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
     return path
 

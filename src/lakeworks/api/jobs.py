@@ -1,4 +1,4 @@
-"""/api/v2/projects/{id}/jobs and their runs (CML shapes), and the runtime catalog."""
+"""/api/v2/projects/{id}/jobs and their runs (CML shapes)."""
 
 from __future__ import annotations
 
@@ -349,25 +349,3 @@ def run_logs(
         "finished": run.status.is_final,
         "status": run.status.engine_status,
     }
-
-
-@router.get("/runtimes", operation_id="list_runtimes")
-def list_runtimes(
-    platform: PlatformDep,
-    principal: PrincipalDep,
-    params: Annotated[ListParams, Depends(list_params)],
-) -> dict[str, Any]:
-    from lakeworks.runtimes import catalog
-
-    page = parse_page(params.page_size, params.page_token, 100)
-    rows = catalog.list_runtimes(parse_filter(params.search_filter))
-    return {
-        "runtimes": rows[page.offset : page.offset + page.size],
-        "next_page_token": page.next_token(page.offset + page.size < len(rows)),
-    }
-
-
-@router.get("/runtimeaddons", operation_id="list_runtime_addons")
-def list_runtime_addons(principal: PrincipalDep) -> dict[str, Any]:
-    # Spark arrives with the sessions issue; until then there are no add-ons to list.
-    return {"runtime_addons": [], "next_page_token": ""}

@@ -13,6 +13,7 @@ from lakeworks.api import (
     models,
     projects,
     resources,
+    runtimes,
     users,
 )
 
@@ -23,6 +24,7 @@ router.include_router(users.router)
 router.include_router(jobs.router)
 router.include_router(applications.router)
 router.include_router(resources.router)
+router.include_router(runtimes.router)
 router.include_router(model_metrics.router)
 router.include_router(experiments.router)
 router.include_router(models.router)

@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -128,14 +129,18 @@ BASE_IMPORTS = (
     "packaging",
     "pip",
 )
-# Run by the new runtime: imports, user site on, host packages off; prints sys.base_prefix.
+# Run by the new runtime: imports, user site on, host packages off. The answer (the host
+# interpreter's prefix) goes to the file named by argv[2], a channel only this check writes:
+# packages may print anything at import (deprecation and end-of-life warnings do), and that
+# output belongs in the build log, not in the answer.
 _CHECK = (
     "import importlib, json, site, sys; "
     "[importlib.import_module(name) for name in json.loads(sys.argv[1])]; "
     "assert site.ENABLE_USER_SITE, 'user site-packages are disabled'; "
     "host = [p for p in sys.path if p.startswith(sys.base_prefix) and 'site-packages' in p]; "
     "assert not host, f'host site-packages on sys.path: {host}'; "
-    "print(sys.base_prefix)"
+    "import pathlib; "
+    "pathlib.Path(sys.argv[2]).write_text(json.dumps({'base_prefix': sys.base_prefix}))"
 )
 
 Log = Callable[[str], None]
@@ -182,7 +187,15 @@ def runtime_path(
 
 
 def is_built(runtime_dir: Path) -> bool:
-    return (runtime_dir / MARKER).is_file()
+    """Whether ``runtime_dir`` is a complete runtime whose host interpreter is still there.
+
+    A marker whose ``base_prefix`` is not a directory (the host Python was removed, or an
+    earlier release recorded a package's warning as the prefix) means: build again.
+    """
+    try:
+        return Path(base_prefix(runtime_dir)).is_dir()
+    except RuntimeBuildError:
+        return False
 
 
 def base_prefix(runtime_dir: Path) -> str:
@@ -195,6 +208,51 @@ def base_prefix(runtime_dir: Path) -> str:
         return str(json.loads((runtime_dir / MARKER).read_text())["base_prefix"])
     except (OSError, ValueError, KeyError) as error:
         raise RuntimeBuildError(f"{runtime_dir} is not a built runtime.") from error
+
+
+def build_log_path(runtime_dir: Path) -> Path:
+    """Where the output of the latest build of ``runtime_dir`` is kept (beside it, hidden)."""
+    return runtime_dir.with_name(f".{runtime_dir.name}.log")
+
+
+def failure_path(runtime_dir: Path) -> Path:
+    """Where the latest failed build of ``runtime_dir`` left its reason (JSON)."""
+    return runtime_dir.with_name(f".{runtime_dir.name}.failed")
+
+
+def last_failure(runtime_dir: Path) -> tuple[str, float] | None:
+    """``(reason, when as a Unix time)`` of the latest failed build, if the latest failed."""
+    try:
+        record = json.loads(failure_path(runtime_dir).read_text())
+        return str(record["reason"]), float(record["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def is_building(runtime_dir: Path) -> bool:
+    """Whether some process (this one or another) is building ``runtime_dir`` now."""
+    lock_path = runtime_dir.with_name(f".{runtime_dir.name}.lock")
+    if not lock_path.exists():
+        return False
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def size_on_disk(path: Path) -> int:
+    """Bytes used by the files under ``path`` (links not followed)."""
+    total = 0
+    for directory, _dirnames, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                continue
+    return total
 
 
 @contextmanager
@@ -210,32 +268,47 @@ def _locked(lock_path: Path) -> Iterator[None]:
 
 
 def _run(argv: list[str], what: str, log: Log | None, timeout: float, cwd: Path) -> str:
+    """Run a build tool; its output (stdout and stderr) streams to ``log`` line by line, so a
+    build in progress can be followed, and is returned."""
     # The tools run in this process's environment (uv's own settings, proxies, certificates),
     # less what would point Python elsewhere.
     ignored = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONUSERBASE")
     env = {k: v for k, v in os.environ.items() if k not in ignored}
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
     try:
-        completed = subprocess.run(
+        process = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             text=True,
+            errors="replace",
             env=env,
             # Not the server's working directory: uv would read a project's settings there.
             cwd=cwd,
-            timeout=timeout,
-            check=False,
         )
-    except subprocess.TimeoutExpired as error:
-        raise RuntimeBuildError(f"{what} took longer than {timeout:.0f} s.") from error
     except OSError as error:
         raise RuntimeBuildError(f"{what} could not start: {error}.") from error
-    if log is not None and completed.stdout:
-        log(completed.stdout)
-    if completed.returncode != 0:
-        tail = completed.stdout[-4000:].strip()
-        raise RuntimeBuildError(f"{what} failed (exit {completed.returncode}):\n{tail}")
-    return completed.stdout
+    timer = threading.Timer(timeout, process.kill)
+    timer.start()
+    with process:
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                if log is not None:
+                    log(line)
+            code = process.wait()
+        finally:
+            timer.cancel()
+    output = "".join(lines)
+    if time.monotonic() >= deadline and code != 0:
+        raise RuntimeBuildError(f"{what} took longer than {timeout:.0f} s.")
+    if code != 0:
+        tail = output[-4000:].strip()
+        raise RuntimeBuildError(f"{what} failed (exit {code}):\n{tail}")
+    return output
 
 
 def _site_packages(venv: Path) -> Path:
@@ -334,13 +407,20 @@ def _build(
         timeout,
         work.parent,
     )
-    prefix = _run(
-        [str(runtime_python(work)), "-c", _CHECK, json.dumps(list(imports))],
-        "Checking the new runtime",
-        None,
-        timeout,
-        work.parent,
-    ).strip()
+    answer = work.parent / f"{work.name}.check.json"
+    try:
+        _run(
+            [str(runtime_python(work)), "-c", _CHECK, json.dumps(list(imports)), str(answer)],
+            "Checking the new runtime",
+            log,
+            timeout,
+            work.parent,
+        )
+        prefix = json.loads(answer.read_text())["base_prefix"]
+    except (OSError, ValueError, KeyError) as error:
+        raise RuntimeBuildError(f"Checking the new runtime gave no answer: {error}") from error
+    finally:
+        answer.unlink(missing_ok=True)
     marker = {
         "python": interpreter.full_version,
         "base_prefix": prefix,
@@ -397,10 +477,27 @@ def ensure_runtime(
             remove_runtime(stale)
         remove_runtime(target)
         work = runtimes_dir / f".{target.name}.tmp-{os.getpid()}"
-        try:
-            _build(interpreter, target, work, requirements, imports, log, timeout)
-        finally:
-            remove_runtime(work)
+        failure_path(target).unlink(missing_ok=True)
+        with build_log_path(target).open("w", encoding="utf-8") as build_log:
+
+            def record(text: str) -> None:
+                build_log.write(text)
+                build_log.flush()
+                if log is not None:
+                    log(text)
+
+            record(f"Building the Python {interpreter.full_version} runtime {target.name}\n")
+            try:
+                _build(interpreter, target, work, requirements, imports, record, timeout)
+            except RuntimeBuildError as error:
+                record(f"\nThe build failed: {error.message}\n")
+                failure_path(target).write_text(
+                    json.dumps({"reason": error.message, "at": time.time()}) + "\n"
+                )
+                raise
+            finally:
+                remove_runtime(work)
+            record("The runtime is ready.\n")
     return target
 
 

@@ -23,6 +23,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +47,11 @@ EDITION = "Standard"
 RELEASE = "2026.11.2-b2"
 IMAGE_REPOSITORY = "lakeworks.local/runtimes"
 MIN_PYTHON = (3, 9)
-# CML's own range (compat §1.6); the default runtime is the newest Python in it.
+# The newest Python the runtime's lock (base-requirements.txt) is compiled and tested for;
+# newer interpreters are listed as unavailable, with the reason.
+MAX_PYTHON = (3, 13)
+# CML's own range (compat §1.6): without a configured default and when the Python running
+# Lakeworks is not installed as a runtime, the default runtime is the newest of these.
 PREFERRED_PYTHONS = ((3, 9), (3, 10), (3, 11), (3, 12))
 
 _IMAGE = re.compile(
@@ -61,10 +67,13 @@ _PYTHON = re.compile(r"python\s*-?(?P<major>\d+)(?:\.(?P<minor>\d+))?", re.IGNOR
 _EXACT_KEYS = ("image_identifier", "editor", "kernel", "edition", "full_version", "status")
 _SUBSTRING_KEYS = ("description",)
 
+# The answer goes to the file named by argv[1], not stdout: a host interpreter's
+# sitecustomize (or a warning) may print at start-up.
 _PROBE = (
-    "import json, sys, sysconfig; "
+    "import json, pathlib, sys, sysconfig; "
     "venv = sys.prefix != sys.base_prefix; "
-    "print(json.dumps({'version': list(sys.version_info[:3]), "
+    "pathlib.Path(sys.argv[1]).write_text(json.dumps({"
+    "'version': list(sys.version_info[:3]), "
     "'implementation': sys.implementation.name, "
     "'executable': getattr(sys, '_base_executable', sys.executable) if venv else sys.executable, "
     "'free_threaded': bool(sysconfig.get_config_var('Py_GIL_DISABLED'))}))"
@@ -122,6 +131,17 @@ class Runtime:
         }
 
 
+def unavailable_reason(interpreter: Interpreter) -> str:
+    """Why no runtime can be built on ``interpreter`` ("" when one can)."""
+    if interpreter.version[:2] > MAX_PYTHON:
+        newest = f"{MAX_PYTHON[0]}.{MAX_PYTHON[1]}"
+        return (
+            f"the runtime's packages are locked and tested for Python 3.9 to {newest}; "
+            f"Python {interpreter.python} is newer"
+        )
+    return ""
+
+
 def image_identifier(editor: str, python: str, release: str = RELEASE) -> str:
     """Lakeworks' identifier, shaped like CML's so that code parsing those parses it too."""
     return f"{IMAGE_REPOSITORY}/ml-runtime-{EDITOR_SLUGS[editor]}-python{python}-standard:{release}"
@@ -135,23 +155,22 @@ def probe(path: Path, timeout: float = 15.0) -> Interpreter | None:
 
     A virtual environment's interpreter stands for its base interpreter.
     """
-    try:
-        completed = subprocess.run(
-            [str(path), "-I", "-c", _PROBE],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if completed.returncode != 0:
-        return None
-    try:
-        info = json.loads(completed.stdout)
-        major, minor, micro = (int(part) for part in info["version"])
-    except (ValueError, KeyError, TypeError):
-        return None
+    with tempfile.TemporaryDirectory(prefix="lakeworks-probe-") as scratch:
+        answer = Path(scratch) / "answer.json"
+        try:
+            completed = subprocess.run(
+                [str(path), "-I", "-c", _PROBE, str(answer)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+            if completed.returncode != 0:
+                return None
+            info = json.loads(answer.read_text())
+            major, minor, micro = (int(part) for part in info["version"])
+        except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
+            return None
     if info.get("implementation") != "cpython" or info.get("free_threaded"):
         return None
     return Interpreter(path=Path(info.get("executable") or path), version=(major, minor, micro))
@@ -260,8 +279,9 @@ def _logged(message: str) -> None:
 class Catalog:
     """The runtimes of this installation: every interpreter under every editor.
 
-    ``default_python`` (``"3.11"``) picks the default runtime's Python; without it, the newest
-    of 3.9-3.12 that is installed (else the newest installed).
+    ``default_python`` (``"3.11"``) picks the default runtime's Python; without it, the Python
+    running Lakeworks (``running_python``) when installed, else the newest of 3.9-3.12 that
+    is installed (else the newest installed); see ``_default_version``.
     """
 
     def __init__(
@@ -270,8 +290,10 @@ class Catalog:
         *,
         default_python: str | None = None,
         release: str = RELEASE,
+        running_python: tuple[int, int] = (sys.version_info[0], sys.version_info[1]),
     ) -> None:
         self.interpreters = sorted(interpreters, key=lambda i: i.version)
+        self._running = running_python
         self.release = release
         self.runtimes = [
             self._row(editor, interpreter)
@@ -287,19 +309,26 @@ class Catalog:
 
     def _row(self, editor: str, interpreter: Interpreter) -> Runtime:
         python = interpreter.python
+        description = (
+            f"Python {interpreter.full_version} with IPython, Jupyter, pandas, "
+            f"scikit-learn and MLflow 2 ({editor} editor)"
+        )
+        why_not = unavailable_reason(interpreter)
         return Runtime(
             image_identifier=image_identifier(editor, python, self.release),
             editor=editor,
             kernel=f"Python {python}",
             edition=EDITION,
-            description=(
-                f"Python {interpreter.full_version} with IPython, Jupyter, pandas, "
-                f"scikit-learn and MLflow 2 ({editor} editor)"
-            ),
+            description=f"Unavailable: {why_not}" if why_not else description,
             full_version=self.release,
-            status="ENABLED",
+            status="DISABLED" if why_not else "ENABLED",
             interpreter=interpreter,
         )
+
+    @property
+    def available(self) -> list[Interpreter]:
+        """The interpreters a runtime can be built on (``unavailable_reason`` is empty)."""
+        return [i for i in self.interpreters if not unavailable_reason(i)]
 
     # Lists -------------------------------------------------------------------------------
 
@@ -330,7 +359,8 @@ class Catalog:
         return rows
 
     def pythons(self) -> list[str]:
-        return [interpreter.python for interpreter in self.interpreters]
+        """The Python versions runtimes can be built for (``"3.11"``), oldest first."""
+        return [interpreter.python for interpreter in self.available]
 
     # Resolution --------------------------------------------------------------------------
 
@@ -406,9 +436,13 @@ class Catalog:
         return self._pick(chosen_editor, version, warn=say)
 
     def interpreter(self, python: str) -> Interpreter:
-        """The interpreter for ``"3.11"``; ``NotFound`` if this host has none."""
+        """The interpreter for ``"3.11"``; ``NotFound`` if this host has none, and
+        ``InvalidInput`` if it has one that runtimes cannot be built on."""
         for interpreter in self.interpreters:
             if interpreter.python == python:
+                why_not = unavailable_reason(interpreter)
+                if why_not:
+                    raise InvalidInput(f"Python {python} cannot be used: {why_not}")
                 return interpreter
         raise NotFound(f"Python {python} is not installed here (installed: {self._installed()}).")
 
@@ -416,27 +450,33 @@ class Catalog:
         return ", ".join(self.pythons()) or "none"
 
     def _default_version(self) -> tuple[int, int]:
-        if not self.interpreters:
+        """The default runtime's Python, decided here and nowhere else: the configured one
+        (``LAKEWORKS_DEFAULT_PYTHON``), else the Python running Lakeworks when it is
+        available (its runtime is the one a fresh install builds first), else the newest of
+        CML's range, else the newest available."""
+        if not self.available:
             raise NotFound(
-                "No Python interpreter (3.9 or newer) was found on this host: install one, "
+                "No Python interpreter (3.9 to 3.13) was found on this host: install one, "
                 "for example with `uv python install 3.11`."
             )
         if self._default_python:
             parsed = _parse_version(f"python{self._default_python}")
             if parsed is not None:
                 return parsed
-        versions = [i.version[:2] for i in self.interpreters]
+        versions = [i.version[:2] for i in self.available]
+        if self._running in versions:
+            return self._running
         preferred = [v for v in versions if v in PREFERRED_PYTHONS]
         major, minor = max(preferred or versions)
         return major, minor
 
     def _pick(self, editor: str, version: tuple[int, int], *, warn: Warn) -> Runtime:
-        if not self.interpreters:
+        if not self.available:
             self._default_version()  # raises NotFound with the hint
         # Nearest minor version; on a tie the older one, whose wheels old pins are likelier
         # to have.
         interpreter = min(
-            self.interpreters,
+            self.available,
             key=lambda i: (
                 abs(i.version[1] - version[1]) + 100 * abs(i.version[0] - version[0]),
                 i.version,

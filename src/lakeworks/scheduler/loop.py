@@ -44,7 +44,7 @@ class Scheduler:
         applications.on_workloads_ended(self.platform, recovered)
         applications.recover(self.platform)
         jobs.reconcile_orphans(self.platform)
-        sessions.reconcile(self.platform)
+        sessions.recover(self.platform)
 
     def tick(self, now: datetime | None = None, *, wait: bool = False) -> None:
         now = now or utcnow()

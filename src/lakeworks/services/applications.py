@@ -398,18 +398,41 @@ def _boot_quietly(platform: Platform, app: Application) -> None:
 
 def boot(platform: Platform, app: Application) -> Application | None:
     """Launch the engine of an app that is ``STARTING`` (as of ``app.starting_at``), then wait
-    for its port. Returns the app as it ends up; safe to call again (it does nothing then)."""
+    for its port. Returns the app as it ends up; safe to call again (it does nothing then).
+
+    A runtime's first use builds it first (minutes): the app says so meanwhile, and its start
+    deadline only counts from its engine's start."""
+    with platform.launching(app.id):
+        return _boot(platform, app)
+
+
+def _boot(platform: Platform, app: Application) -> Application | None:
     with platform.read() as uow:
         project = uow.projects.get(app.project_id)
         user = uow.users.get(app.creator_id)
     if project is None or user is None:
         _fail(platform, app.id, AppStatus.STARTING, "its project or creator was deleted")
         return _reload(platform, app.id)
+
+    def preparing(message: str) -> None:
+        with platform.store.transaction() as uow:
+            current = uow.applications.get(app.id)
+            if current is not None and current.status is AppStatus.STARTING:
+                uow.applications.set(app.id, reason=message)
+
     try:
-        runtime = runtime_env.prepare(platform, app.runtime_identifier)
-    except InvalidInput as exc:
-        _fail(platform, app.id, AppStatus.STARTING, f"could not start: {exc.message}")
+        runtime = runtime_env.await_runtime(
+            platform, app.runtime_identifier, since=time.time(), waiting=preparing
+        )
+    except runtime_env.RuntimeFailed as exc:
+        _fail(platform, app.id, AppStatus.STARTING, exc.message)
         return _reload(platform, app.id)
+    current = _reload(platform, app.id)
+    if current is None or current.status is not AppStatus.STARTING:
+        return current  # stopped or deleted while its runtime was prepared
+    if current.reason:
+        with platform.store.transaction() as uow:
+            uow.applications.set(app.id, reason="")
     workload = _launch(platform, app, project, user, runtime)
     with platform.store.transaction() as uow:
         attached = uow.applications.attach(app.id, app.starting_at, workload.id)
@@ -564,11 +587,20 @@ def reconcile(platform: Platform, now: datetime | None = None) -> None:
     for app in starting:
         if probe(platform, app):
             continue
-        if app.starting_at is not None and now - app.starting_at > limit + timedelta(seconds=5):
-            if app.workload_id is None:
+        if platform.is_launching(app.id):
+            continue  # its runtime is being prepared, or its engine launched, right now
+        grace = limit + timedelta(seconds=5)
+        workload = engine(platform, app)
+        if workload is None:
+            # Nobody in this process is starting it (``recover`` boots such apps again after a
+            # restart): the process that was starting it stopped.
+            if app.starting_at is not None and now - app.starting_at > grace:
                 _fail(platform, app.id, AppStatus.STARTING, "the server stopped while starting it")
-            else:
-                _time_out(platform, app)
+            continue
+        # The start deadline counts from the engine's start, never from time spent preparing.
+        started = workload.started_at or app.starting_at
+        if started is not None and now - started > grace:
+            _time_out(platform, app)
 
 
 def recover(platform: Platform) -> None:

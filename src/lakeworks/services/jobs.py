@@ -579,6 +579,11 @@ def _fits_quota(platform: Platform, run: JobRun) -> bool:
 
 def start(platform: Platform, run: JobRun) -> JobRun:
     """Start a claimed (starting) run: resolve its runtime, launch its workload."""
+    with platform.launching(run.id):
+        return _start(platform, run)
+
+
+def _start(platform: Platform, run: JobRun) -> JobRun:
     with platform.read() as uow:
         job = uow.jobs.get(run.job_id)
         project = uow.projects.get(run.project_id)
@@ -588,10 +593,18 @@ def start(platform: Platform, run: JobRun) -> JobRun:
         return _reload(platform, run.id)
     project_env = projects.workload_env(platform, project.id)
     resources = Resources(cpu=run.cpu, memory_mb=run.memory_mb)
+
+    def preparing(message: str) -> None:
+        with platform.store.transaction() as uow:
+            uow.jobs.set_run(run.id, reason=message)
+
     try:
-        runtime = runtime_env.prepare(platform, job.runtime_identifier)
-    except InvalidInput as exc:
-        _end_run(platform, run.id, RunStatus.FAILED, f"could not start: {exc.message}")
+        # A first use builds the runtime (minutes): this starter thread waits, the run says so.
+        runtime = runtime_env.await_runtime(
+            platform, job.runtime_identifier, since=time.time(), waiting=preparing
+        )
+    except runtime_env.RuntimeFailed as exc:
+        _end_run(platform, run.id, RunStatus.FAILED, exc.message)
         return _reload(platform, run.id)
 
     def build(ctx: workloads.LaunchContext) -> tuple[list[str], dict[str, str]]:
@@ -627,7 +640,7 @@ def start(platform: Platform, run: JobRun) -> JobRun:
         key_lifetime=timedelta(seconds=job.timeout_seconds or 7 * 86400) + timedelta(hours=1),
     )
     with platform.store.transaction() as uow:
-        uow.jobs.set_run(run.id, workload_id=workload.id)
+        uow.jobs.set_run(run.id, workload_id=workload.id, reason="")
     if workload.status is WorkloadStatus.FAILED:
         _end_run(platform, run.id, RunStatus.FAILED, workload.reason)
     else:
@@ -751,8 +764,10 @@ def reconcile_orphans(platform: Platform) -> None:
                 orphans.append((run, workload))
     for run, workload in orphans:
         if workload is None:
+            if platform.is_launching(run.id):
+                continue  # being started here (perhaps waiting for its runtime's build)
             if run.starting_at and utcnow() - run.starting_at < timedelta(minutes=2):
-                continue  # still being started by a dispatcher
+                continue  # still being started by a dispatcher (of another server process)
             _end_run(
                 platform,
                 run.id,

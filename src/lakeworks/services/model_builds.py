@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -322,10 +323,18 @@ def _launch(platform: Platform, build: ModelBuild) -> None:
     if project is None or user is None:
         _end(platform, build.id, BuildStatus.FAILED, "its project or creator was deleted")
         return
+
+    def preparing(message: str) -> None:
+        with platform.store.transaction() as uow:
+            uow.models.set_build(build.id, reason=message)
+
     try:
-        runtime = runtime_env.prepare(platform, build.runtime_identifier)
-    except InvalidInput as exc:
-        _end(platform, build.id, BuildStatus.FAILED, f"could not start: {exc.message}")
+        with platform.launching(build.id):
+            runtime = runtime_env.await_runtime(
+                platform, build.runtime_identifier, since=time.time(), waiting=preparing
+            )
+    except runtime_env.RuntimeFailed as exc:
+        _end(platform, build.id, BuildStatus.FAILED, exc.message)
         return
     root = snapshot_dir(platform, build.id)
     cached = ""
@@ -375,7 +384,7 @@ def _launch(platform: Platform, build: ModelBuild) -> None:
         project_dir=root,
     )
     with platform.store.transaction() as uow:
-        uow.models.set_build(build.id, workload_id=workload.id)
+        uow.models.set_build(build.id, workload_id=workload.id, reason="")
     if workload.status is WorkloadStatus.FAILED:
         _end(platform, build.id, BuildStatus.FAILED, workload.reason)
 

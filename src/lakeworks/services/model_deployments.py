@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -454,7 +454,15 @@ def _launch_replica(
         build = uow.models.get_build(deployment.build_id)
     if project is None or user is None or model is None or build is None:
         return
-    runtime = runtime_env.prepare(platform, build.runtime_identifier)
+    try:
+        # Never waits: the build's runtime is normally built; when it is not (removed by an
+        # admin, or a new release), it builds in the background and a later tick launches.
+        runtime = runtime_env.prepare(
+            platform, build.runtime_identifier, since=_unix(deployment.created_at)
+        )
+    except runtime_env.RuntimePreparing as preparing:
+        log.info("deployment %s waits for its runtime: %s", deployment.id, preparing.message)
+        return
     resources = Resources(cpu=deployment.cpu, memory_mb=deployment.memory_mb)
     project_env = projects.workload_env(platform, project.id)
     settings = platform.settings
@@ -490,6 +498,11 @@ def _launch_replica(
     )
     with platform.store.transaction() as uow:
         uow.models.add_replica(workload.id, deployment.id, slot, deployment.generation, restarts)
+
+
+def _unix(moment: datetime | None) -> float | None:
+    """A stored (naive UTC) time as Unix time."""
+    return moment.replace(tzinfo=UTC).timestamp() if moment is not None else None
 
 
 def describe(deployment: ModelDeployment) -> dict[str, Any]:

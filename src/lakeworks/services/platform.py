@@ -13,6 +13,7 @@ from lakeworks.entities.audit import Outcome
 from lakeworks.entities.users import User
 from lakeworks.errors import LakeworksError, PermissionDenied, Unauthenticated
 from lakeworks.executors.base import Executor
+from lakeworks.runtimes.manager import RuntimeManager
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import Store, UnitOfWork
 
@@ -76,6 +77,41 @@ class Platform:
         self.work_signal: threading.Event | None = None
         # Moves when credentials, roles or memberships change (``ACCESS_CHANGES``).
         self.access_epoch = 0
+        self._runtimes: RuntimeManager | None = None
+        # Ids of objects (job runs, sessions, apps...) that a thread of this process is
+        # starting now: preparing a runtime can take minutes, and the reconcilers must not
+        # read that wait as a start the server abandoned.
+        self._launching: set[str] = set()
+        self._launching_lock = threading.Lock()
+
+    @property
+    def runtimes(self) -> RuntimeManager:
+        """The installation's runtimes: catalog, states, background builds."""
+        if self._runtimes is None:
+            self._runtimes = RuntimeManager(
+                self.settings.resolved_runtimes_dir,
+                default_python=self.settings.default_python,
+            )
+        return self._runtimes
+
+    @contextmanager
+    def launching(self, key: str) -> Iterator[None]:
+        """Mark ``key`` as being started by this thread for the duration of the block."""
+        with self._launching_lock:
+            self._launching.add(key)
+        try:
+            yield
+        finally:
+            with self._launching_lock:
+                self._launching.discard(key)
+
+    def is_launching(self, key: str) -> bool:
+        with self._launching_lock:
+            return key in self._launching
+
+    def use_runtimes(self, manager: RuntimeManager) -> None:
+        """Replace the runtime manager (tests give one with a slow or failing build)."""
+        self._runtimes = manager
 
     def nudge(self) -> None:
         """Wake this process's scheduler early (a run was triggered)."""

@@ -1,8 +1,13 @@
-"""Turning a job's runtime identifier into an interpreter, environment and command line."""
+"""Turning a workload's runtime identifier into an interpreter, environment and command line.
+
+Preparing the runtime is a phase of its own, before a workload starts: the first use of a
+runtime builds it (minutes), in the background (``RuntimeManager``). ``prepare`` never waits
+for a build (it raises ``RuntimePreparing``); ``await_runtime`` waits in the caller's thread.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +16,10 @@ from lakeworks.data import spark
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, WorkloadKind
-from lakeworks.errors import InvalidInput
+from lakeworks.errors import InvalidInput, LakeworksError, NotFound
+from lakeworks.runtimes import builder
+from lakeworks.runtimes.builder import RuntimeBuildError
+from lakeworks.runtimes.manager import RuntimePreparing, failure_reason
 from lakeworks.services import environment
 from lakeworks.services.platform import Platform
 
@@ -37,8 +45,6 @@ class PreparedRuntime:
     def env(self, project_home: str, project_pythonpath: str = "") -> dict[str, str]:
         """Variables that select this runtime; the project's own ``PYTHONPATH`` is folded in
         (after Lakeworks' libraries, before the project root) rather than replacing it."""
-        from lakeworks.runtimes import builder
-
         return (
             builder.workload_env(
                 self.directory, project_home, project_pythonpath=project_pythonpath
@@ -55,15 +61,32 @@ class PreparedRuntime:
             raise InvalidInput(str(exc)) from exc
 
 
-def prepare(platform: Platform, identifier: str) -> PreparedRuntime:
-    """Resolve (and build once, if needed) the runtime for ``identifier``."""
-    from lakeworks.runtimes import builder, catalog
+class RuntimeFailed(LakeworksError):
+    """A workload cannot get its runtime; ``message`` is the reason to record on it
+    (``could not start: …`` for a runtime that does not exist here, ``runtime build failed:
+    …`` with the build's last lines)."""
+
+    code = "runtime_failed"
+
+
+def prepare(platform: Platform, identifier: str, *, since: float | None = None) -> PreparedRuntime:
+    """The runtime for ``identifier``, when it is built.
+
+    When it is not, its build starts in the background and ``RuntimePreparing`` (a phase, not
+    a failure) says so: the caller shows ``exc.message`` and tries again, or calls
+    ``await_runtime``. ``since`` (Unix time the workload was asked for) lets a build that
+    failed after it fail the workload (``RuntimeFailed``).
+    """
     from lakeworks.workload import site_dir
 
-    runtime = catalog.resolve(identifier or None)
-    directory = builder.ensure_runtime(
-        runtime.python_version, platform.settings.resolved_runtimes_dir
-    )
+    runtimes = platform.runtimes
+    try:
+        runtime = runtimes.catalog.resolve(identifier or None)
+        directory = runtimes.ready(runtime.python_version, since=since)
+    except (InvalidInput, NotFound) as exc:
+        raise RuntimeFailed(f"could not start: {exc.message}") from exc
+    except RuntimeBuildError as exc:
+        raise RuntimeFailed(failure_reason(exc)) from exc
     python = str(directory / "bin" / "python")
     base_prefix = Path(builder.base_prefix(directory))
     return PreparedRuntime(
@@ -73,6 +96,26 @@ def prepare(platform: Platform, identifier: str) -> PreparedRuntime:
         site_dir=site_dir(),
         ro_binds=[site_dir(), base_prefix],
     )
+
+
+def await_runtime(
+    platform: Platform,
+    identifier: str,
+    *,
+    since: float,
+    waiting: Callable[[str], None],
+) -> PreparedRuntime:
+    """``prepare``, waiting (in this thread) for a build to finish; ``waiting(message)`` is
+    called once first, so the workload can show the preparing phase."""
+    try:
+        return prepare(platform, identifier, since=since)
+    except RuntimePreparing as preparing:
+        waiting(preparing.message)
+        try:
+            platform.runtimes.wait(preparing.python, since=since)
+        except RuntimeBuildError as exc:
+            raise RuntimeFailed(failure_reason(exc)) from exc
+    return prepare(platform, identifier, since=since)
 
 
 def compose_env(

@@ -39,6 +39,7 @@ from lakeworks.entities.sessions import (
     Session,
     SessionStatus,
 )
+from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, Workload, WorkloadKind, WorkloadStatus
 from lakeworks.errors import (
     InvalidInput,
@@ -169,16 +170,59 @@ def start(
 
 
 def _launch(platform: Platform, principal: Principal, session: Session) -> Session:
+    """Start the session's engine now, or, when its runtime is not built yet, return at once
+    (the session says it is preparing its runtime) and start it from a thread once built."""
+    since = time.time()
+    try:
+        runtime = runtime_env.prepare(platform, session.runtime_identifier, since=since)
+    except runtime_env.RuntimePreparing as preparing:
+        with platform.store.transaction() as uow:
+            uow.sessions.set(session.id, reason=preparing.message)
+        _launch_when_ready(platform, principal.user, session.id, since)
+        return _reload(platform, session.id)
+    except runtime_env.RuntimeFailed as exc:
+        _end(platform, session.id, SessionStatus.FAILED, exc.message)
+        return _reload(platform, session.id)
+    return _start_engine(platform, principal.user, session, runtime)
+
+
+def _launch_when_ready(platform: Platform, user: User, session_id: str, since: float) -> None:
+    def wait_then_start() -> None:
+        with platform.launching(session_id):
+            try:
+                session = _reload(platform, session_id)
+                try:
+                    runtime = runtime_env.await_runtime(
+                        platform, session.runtime_identifier, since=since, waiting=_ignore
+                    )
+                except runtime_env.RuntimeFailed as exc:
+                    _end(platform, session_id, SessionStatus.FAILED, exc.message)
+                    return
+                session = _reload(platform, session_id)
+                if session.status is SessionStatus.STARTING and not session.workload_id:
+                    _start_engine(platform, user, session, runtime)
+                elif session.status is SessionStatus.STOPPING and not session.workload_id:
+                    _end(platform, session_id, SessionStatus.STOPPED, session.reason)
+            except Exception:  # the outermost edge of a background thread
+                log.exception("starting session %s failed", session_id)
+                _end(platform, session_id, SessionStatus.FAILED, "could not start: internal error")
+
+    threading.Thread(target=wait_then_start, daemon=True, name=f"session-{session_id}").start()
+
+
+def _ignore(_message: str) -> None:
+    """The session already shows the preparing message (set before the thread started)."""
+
+
+def _start_engine(
+    platform: Platform, user: User, session: Session, runtime: runtime_env.PreparedRuntime
+) -> Session:
     with platform.read() as uow:
         project = uow.projects.get(session.project_id)
-    assert project is not None
-    user = principal.user
-    resources = Resources(cpu=session.cpu, memory_mb=session.memory_mb)
-    try:
-        runtime = runtime_env.prepare(platform, session.runtime_identifier)
-    except InvalidInput as exc:
-        _end(platform, session.id, SessionStatus.FAILED, f"could not start: {exc.message}")
+    if project is None:
+        _end(platform, session.id, SessionStatus.FAILED, "its project was deleted")
         return _reload(platform, session.id)
+    resources = Resources(cpu=session.cpu, memory_mb=session.memory_mb)
     project_env = projects.workload_env(platform, project.id)
     ports = [*APP_PORTS, JUPYTER_PORT]
     if session.editor is Editor.WORKBENCH:
@@ -223,7 +267,7 @@ def _launch(platform: Platform, principal: Principal, session: Session) -> Sessi
         ports=ports,
     )
     with platform.store.transaction() as uow:
-        uow.sessions.set(session.id, workload_id=workload.id)
+        uow.sessions.set(session.id, workload_id=workload.id, reason="")
     if workload.status is WorkloadStatus.FAILED:
         _end(platform, session.id, SessionStatus.FAILED, workload.reason)
     else:
@@ -468,6 +512,24 @@ def reconcile(platform: Platform) -> None:
         )
     for session in active:
         _sync_with_workload(platform, session.id)
+
+
+def recover(platform: Platform) -> None:
+    """After a server restart: close sessions whose workload ended, and start again the
+    sessions whose start was cut off before their engine launched (e.g. while their runtime
+    was being built)."""
+    reconcile(platform)
+    with platform.read() as uow:
+        starting = uow.sessions.with_status(SessionStatus.STARTING)
+    for session in starting:
+        if session.workload_id or platform.is_launching(session.id):
+            continue
+        with platform.read() as uow:
+            user = uow.users.get(session.user_id)
+        if user is None:
+            _end(platform, session.id, SessionStatus.FAILED, "its user was deleted")
+            continue
+        _launch_when_ready(platform, user, session.id, time.time())
 
 
 def _sync_with_workload(platform: Platform, session_id: str) -> None:

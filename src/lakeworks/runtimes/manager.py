@@ -1,0 +1,329 @@
+"""The runtimes of one installation: which are built, which are being built, which failed, and
+building them in the background so that nobody's request waits minutes for one.
+
+A ``RuntimeManager`` belongs to the ``Platform`` (one per server process). Its state is read
+from the runtimes directory (built runtimes, build logs, failure records and build locks are
+files there, see ``builder``), so several server processes sharing the directory agree, and a
+restart loses nothing. Threads of this process add what the disk cannot say yet (a build that
+just started here).
+
+Workload services ask ``ready(python, since=...)``: it returns the runtime when it is built,
+starts a background build and raises ``RuntimePreparing`` when it is not, and raises
+``RuntimeBuildError`` when a build that started after ``since`` failed (so one failure fails
+the workloads that were waiting for it, and a later request tries again).
+
+Example::
+
+    manager = RuntimeManager(Path("/var/lib/lakeworks/runtimes"))
+    try:
+        path = manager.ready("3.11", since=time.time())
+    except RuntimePreparing as waiting:
+        print(waiting.message)  # "Preparing runtime Python 3.11 (first use, about 2 minutes)"
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lakeworks.errors import InvalidState, NotFound
+from lakeworks.runtimes import builder
+from lakeworks.runtimes.builder import Log, RuntimeBuildError
+from lakeworks.runtimes.catalog import Catalog, Interpreter, host_catalog, unavailable_reason
+
+log = logging.getLogger(__name__)
+
+# How long a first build usually takes on a small machine (shown to people who wait).
+TYPICAL_BUILD = "about 2 minutes"
+# The longest a runtime build may take (downloads included) before it counts as failed.
+BUILD_TIMEOUT_SECONDS = 1800.0
+# How many lines of a failed build's output a workload's failure reason quotes.
+REASON_LINES = 6
+
+Build = Callable[[Interpreter, Path, Log], Path]
+
+
+def _build_with_uv(interpreter: Interpreter, runtimes_dir: Path, output: Log) -> Path:
+    return builder.ensure_runtime(
+        interpreter.python,
+        runtimes_dir,
+        interpreter=interpreter,
+        log=output,
+        timeout=BUILD_TIMEOUT_SECONDS,
+    )
+
+
+class RuntimePreparing(InvalidState):
+    """The runtime is being built; the workload waits (this is a phase, not a failure)."""
+
+    code = "runtime_preparing"
+
+    def __init__(self, python: str, log_path: Path) -> None:
+        super().__init__(f"Preparing runtime Python {python} (first use, {TYPICAL_BUILD})")
+        self.python = python
+        self.log_path = log_path
+
+
+def failure_reason(error: RuntimeBuildError) -> str:
+    """``runtime build failed: <its last lines>``: what a waiting workload's reason says."""
+    lines = [line for line in error.message.strip().splitlines() if line.strip()]
+    return "runtime build failed: " + " | ".join(lines[-REASON_LINES:])[-1500:]
+
+
+@dataclass(frozen=True)
+class RuntimeState:
+    """One runtime as the admin page and ``lakeworks runtimes list`` show it."""
+
+    python: str  # "3.11"
+    full_version: str  # "3.11.7"
+    name: str  # its directory name, python3.11-<hash>
+    path: Path
+    state: str  # built | building | failed | not built | unavailable
+    reason: str  # why it failed, or why it is unavailable
+    size_bytes: int | None  # on disk, when built
+    built_at: str  # ISO time, when built
+    is_default: bool
+    log_path: Path
+
+
+class RuntimeManager:
+    """Builds and tracks the runtimes under ``runtimes_dir``.
+
+    ``default_python`` is ``LAKEWORKS_DEFAULT_PYTHON`` (empty: the catalog decides, see
+    ``Catalog.default``). ``build`` replaces the uv build (tests use a slow or failing one).
+    """
+
+    def __init__(
+        self,
+        runtimes_dir: Path,
+        *,
+        default_python: str = "",
+        catalog: Catalog | None = None,
+        build: Build | None = None,
+    ) -> None:
+        self.runtimes_dir = runtimes_dir
+        self._default_python = default_python
+        self._catalog = catalog
+        self._build = build or _build_with_uv
+        self._lock = threading.Lock()
+        self._threads: dict[str, threading.Thread] = {}
+        self._built: dict[str, Path] = {}
+        self._failed: dict[str, tuple[str, float]] = {}
+
+    # The catalog ---------------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        """This host's interpreters, with this installation's default (discovered once per
+        process: interpreters do not come and go while a server runs)."""
+        if self._catalog is None:
+            host = host_catalog()
+            self._catalog = Catalog(host.interpreters, default_python=self._default_python or None)
+        return self._catalog
+
+    def default_python(self) -> str:
+        return self.catalog.default().python_version
+
+    # State ---------------------------------------------------------------------------------
+
+    def path_for(self, python: str) -> Path:
+        """Where the runtime for ``python`` is (or will be): this recipe's directory."""
+        with self._lock:
+            built = self._built.get(python)
+        if built is not None:
+            return built
+        return builder.runtime_path(self.catalog.interpreter(python), self.runtimes_dir)
+
+    def log_path(self, python: str) -> Path:
+        return builder.build_log_path(
+            builder.runtime_path(self.catalog.interpreter(python), self.runtimes_dir)
+        )
+
+    def is_building(self, python: str) -> bool:
+        with self._lock:
+            thread = self._threads.get(python)
+        if thread is not None and thread.is_alive():
+            return True
+        return builder.is_building(self.path_for(python))
+
+    def _failure(self, python: str) -> tuple[str, float] | None:
+        with self._lock:
+            here = self._failed.get(python)
+        on_disk = builder.last_failure(self.path_for(python))
+        candidates = [f for f in (here, on_disk) if f is not None]
+        return max(candidates, key=lambda f: f[1]) if candidates else None
+
+    def state(self, python: str) -> RuntimeState:
+        interpreter = next((i for i in self.catalog.interpreters if i.python == python), None)
+        if interpreter is None:
+            raise NotFound(f"Python {python} is not installed here.")
+        why_not = unavailable_reason(interpreter)
+        path = (
+            builder.runtime_path(interpreter, self.runtimes_dir)
+            if why_not
+            else self.path_for(python)
+        )
+        size: int | None = None
+        built_at = ""
+        reason = why_not
+        if why_not:
+            state = "unavailable"
+        elif builder.is_built(path):
+            state = "built"
+            size = builder.size_on_disk(path)
+            built_at = _marker_time(path)
+        elif self.is_building(python):
+            state = "building"
+        elif (failure := self._failure(python)) is not None:
+            state, reason = "failed", failure[0]
+        else:
+            state = "not built"
+        try:
+            is_default = self.default_python() == python
+        except NotFound:
+            is_default = False
+        return RuntimeState(
+            python=python,
+            full_version=interpreter.full_version,
+            name=path.name,
+            path=path,
+            state=state,
+            reason=reason,
+            size_bytes=size,
+            built_at=built_at,
+            is_default=is_default,
+            log_path=builder.build_log_path(path),
+        )
+
+    def states(self) -> list[RuntimeState]:
+        """Every interpreter of the catalog, oldest Python first."""
+        return [self.state(i.python) for i in self.catalog.interpreters]
+
+    def stale(self) -> list[Path]:
+        """Runtimes on disk that this release no longer uses (another lock or recipe)."""
+        current = {s.path.name for s in self.states()}
+        if not self.runtimes_dir.is_dir():
+            return []
+        return sorted(
+            path
+            for path in self.runtimes_dir.iterdir()
+            if path.is_dir()
+            and not path.name.startswith(".")
+            and path.name not in current
+            and (path / builder.MARKER).is_file()
+        )
+
+    # Building ------------------------------------------------------------------------------
+
+    def build_in_background(self, python: str) -> bool:
+        """Start building ``python``'s runtime in a thread of this process, unless it is built
+        or already being built. True when a build started."""
+        interpreter = self.catalog.interpreter(python)  # NotFound / InvalidInput
+        if builder.is_built(self.path_for(python)):
+            return False
+        with self._lock:
+            running = self._threads.get(python)
+            if running is not None and running.is_alive():
+                return False
+            thread = threading.Thread(
+                target=self._run_build,
+                args=(interpreter,),
+                name=f"runtime-build-{python}",
+                daemon=True,
+            )
+            self._threads[python] = thread
+            thread.start()
+        return True
+
+    def _run_build(self, interpreter: Interpreter) -> None:
+        python = interpreter.python
+        started = time.monotonic()
+        try:
+            path = self._build(interpreter, self.runtimes_dir, _discard)
+        except RuntimeBuildError as error:
+            log.warning("building the Python %s runtime failed: %s", python, error.message)
+            with self._lock:
+                self._failed[python] = (error.message, time.time())
+            return
+        except Exception as error:  # the outermost edge of a background thread
+            log.exception("building the Python %s runtime failed", python)
+            with self._lock:
+                self._failed[python] = (f"internal error: {error}", time.time())
+            return
+        with self._lock:
+            self._built[python] = path
+            self._failed.pop(python, None)
+        log.info("built the Python %s runtime in %.0f s", python, time.monotonic() - started)
+
+    def ready(self, python: str, *, since: float | None = None) -> Path:
+        """The built runtime for ``python``.
+
+        Not built: a build starts in the background (unless one runs) and ``RuntimePreparing``
+        says so. ``since`` is when the caller asked (Unix time): a build that failed after it
+        raises ``RuntimeBuildError``; an older failure is retried.
+        """
+        path = self.path_for(python)
+        if builder.is_built(path):
+            return path
+        if not self.is_building(python):
+            failure = self._failure(python)
+            if failure is not None and since is not None and failure[1] >= since:
+                raise RuntimeBuildError(failure[0])
+            self.build_in_background(python)
+            path = self.path_for(python)
+            if builder.is_built(path):  # a build that ended in between
+                return path
+        raise RuntimePreparing(python, self.log_path(python))
+
+    def wait(self, python: str, *, since: float, timeout: float = BUILD_TIMEOUT_SECONDS) -> Path:
+        """Block until ``python``'s runtime is built (``ready``'s errors, and
+        ``RuntimeBuildError`` after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.ready(python, since=since)
+            except RuntimePreparing:
+                if time.monotonic() > deadline:
+                    raise RuntimeBuildError(
+                        f"the Python {python} runtime was not ready within {timeout:.0f} s"
+                    ) from None
+            with self._lock:
+                thread = self._threads.get(python)
+            if thread is not None and thread.is_alive():
+                thread.join(timeout=1.0)
+            else:
+                time.sleep(1.0)  # built by another process: its lock tells when it ends
+
+    def remove(self, name: str) -> None:
+        """Delete a built runtime by directory name (``python3.11-<hash>``): a stale one, or
+        a current one that no workload uses (the caller checks that)."""
+        known = {s.path.name: s.path for s in self.states()} | {p.name: p for p in self.stale()}
+        path = known.get(name)
+        if path is None or not path.exists():
+            raise NotFound(f"No runtime named {name!r} is built here.")
+        if builder.is_building(path):
+            raise InvalidState(f"Runtime {name} is being built; try again when it is done.")
+        builder.remove_runtime(path)
+        builder.build_log_path(path).unlink(missing_ok=True)
+        builder.failure_path(path).unlink(missing_ok=True)
+        with self._lock:
+            for python, built in list(self._built.items()):
+                if built == path:
+                    del self._built[python]
+
+
+def _discard(_text: str) -> None:
+    """The build log goes to its file (``builder.build_log_path``); nothing else wants it."""
+
+
+def _marker_time(path: Path) -> str:
+    try:
+        stamp = (path / builder.MARKER).stat().st_mtime
+    except OSError:
+        return ""
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")

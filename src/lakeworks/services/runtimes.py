@@ -1,0 +1,99 @@
+"""Runtimes as site administrators manage them: every runtime's state, building one ahead of
+time, following a build's log, removing one nobody uses. Listing the catalog
+(``GET /api/v2/runtimes``) is open to every signed-in user."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lakeworks.errors import InvalidState, NotFound, PermissionDenied
+from lakeworks.runtimes.manager import RuntimeState
+from lakeworks.services.platform import Platform, Principal
+
+# The most of a build log a page or API call returns at once.
+LOG_CHUNK = 256 * 1024
+
+
+def _require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise PermissionDenied("Only site administrators manage runtimes.")
+
+
+def catalog_rows(
+    platform: Platform, search_filter: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The ``GET /api/v2/runtimes`` rows (CML's shape) matching ``search_filter``."""
+    return [r.api_fields() for r in platform.runtimes.catalog.search(search_filter)]
+
+
+def states(platform: Platform, principal: Principal) -> list[RuntimeState]:
+    _require_admin(principal)
+    return platform.runtimes.states()
+
+
+def stale(platform: Platform, principal: Principal) -> list[Path]:
+    _require_admin(principal)
+    return platform.runtimes.stale()
+
+
+def build(platform: Platform, principal: Principal, python: str) -> RuntimeState:
+    """Start building ``python``'s runtime in the background (nothing if built or building)."""
+    with platform.command(principal, "runtime.build", target=python) as cmd:
+        _require_admin(principal)
+        started = platform.runtimes.build_in_background(python)
+        cmd.detail = {"started": started}
+    return platform.runtimes.state(python)
+
+
+def build_log(
+    platform: Platform, principal: Principal, python: str, offset: int = 0
+) -> tuple[str, int, RuntimeState]:
+    """The build log of ``python``'s runtime from byte ``offset``: (text, next offset, state)."""
+    _require_admin(principal)
+    state = platform.runtimes.state(python)
+    try:
+        with state.log_path.open("rb") as handle:
+            handle.seek(max(offset, 0))
+            data = handle.read(LOG_CHUNK)
+    except FileNotFoundError:
+        return "", max(offset, 0), state
+    return data.decode("utf-8", "replace"), max(offset, 0) + len(data), state
+
+
+def remove(platform: Platform, principal: Principal, name: str) -> None:
+    """Delete a built runtime that no running process uses."""
+    with platform.command(principal, "runtime.remove", target=name) as cmd:
+        _require_admin(principal)
+        paths = {s.path.name: s.path for s in platform.runtimes.states()}
+        paths |= {p.name: p for p in platform.runtimes.stale()}
+        path = paths.get(name)
+        if path is None or not path.exists():
+            raise NotFound(f"No runtime named {name!r} is built here.")
+        users = processes_using(path)
+        if users:
+            raise InvalidState(
+                f"Runtime {name} is in use by {len(users)} running process(es); stop the "
+                "workloads that use it first."
+            )
+        platform.runtimes.remove(name)
+        cmd.detail = {"path": str(path)}
+
+
+def processes_using(path: Path) -> list[int]:
+    """Pids of this host's processes started from the runtime at ``path`` (their command line
+    names its interpreter; a sandbox mounts the runtime at the same path)."""
+    needle = os.fsencode(str(path) + os.sep)
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                if needle in handle.read():
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
