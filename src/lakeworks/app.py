@@ -20,6 +20,7 @@ from lakeworks.api.limits import BodySizeLimit
 from lakeworks.api.routes import router as api_router
 from lakeworks.api.v1 import router as v1_router
 from lakeworks.config import Settings, check_secret_key
+from lakeworks.errors import LakeworksError
 from lakeworks.metrics.writer import MetricsWriter
 from lakeworks.proxy.forward import close_http_client
 from lakeworks.proxy.hosts import ProxyRouter
@@ -36,6 +37,17 @@ from lakeworks.ui.routes import router as ui_router
 log = logging.getLogger("lakeworks")
 
 SESSION_COOKIE = "lakeworks_session"
+
+
+def _build_default_runtime(platform: Platform) -> None:
+    """Start building the default runtime in the background (never blocks start-up), so the
+    first job, session or app of a new install usually finds it ready."""
+    try:
+        python = platform.runtimes.default_python()
+        if platform.runtimes.build_in_background(python):
+            log.info("building the default runtime (Python %s) in the background", python)
+    except LakeworksError as exc:
+        log.warning("cannot build the default runtime: %s", exc.message)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -64,6 +76,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         if scheduler is not None:
             scheduler.start()
         app.state.scheduler = scheduler
+        if scheduler is not None and settings.build_default_runtime:
+            _build_default_runtime(platform)
         metrics_writer.start()
         try:
             yield

@@ -7,6 +7,9 @@ Operators script set-up with these commands, so their forms are stable:
     lakeworks admin create-user USERNAME [--admin] [--password-stdin]
     lakeworks admin create-api-key USERNAME
     lakeworks demo
+    lakeworks runtimes list
+    lakeworks runtimes build [PYTHON_VERSION] [--all] [--quiet]
+    lakeworks runtimes remove NAME
 """
 
 from __future__ import annotations
@@ -238,6 +241,90 @@ def demo(data_dir: Path | None, host: str | None, port: int | None) -> None:
         )
     platform.store.dispose()
     _serve(settings)
+
+
+@main.group()
+def runtimes() -> None:
+    """Python runtimes: list them, build them ahead of first use, remove unused ones."""
+
+
+def _runtime_manager(settings: Settings):  # type: ignore[no-untyped-def]
+    from lakeworks.runtimes.manager import RuntimeManager
+
+    return RuntimeManager(settings.resolved_runtimes_dir, default_python=settings.default_python)
+
+
+@runtimes.command("list")
+def runtimes_list() -> None:
+    """Every runtime of this host: its state, size and where it is."""
+    manager = _runtime_manager(_settings())
+    try:
+        states = manager.states()
+    except LakeworksError as exc:
+        raise _fail(exc) from exc
+    for state in states:
+        size = f"{state.size_bytes / 2**30:.1f} GiB" if state.size_bytes else "-"
+        mark = " (default)" if state.is_default else ""
+        reason = f": {state.reason.splitlines()[-1]}" if state.reason else ""
+        click.echo(
+            f"Python {state.full_version:<8} {state.state:<11} {size:>9}  {state.path}"
+            f"{mark}{reason}"
+        )
+    for path in manager.stale():
+        click.echo(f"stale (an earlier release)        {path}")
+
+
+@runtimes.command("build")
+@click.argument("python_version", required=False)
+@click.option("--all", "build_all", is_flag=True, help="Build every available Python's runtime.")
+@click.option("--quiet", is_flag=True, help="Only the build log file gets the tools' output.")
+def runtimes_build(python_version: str | None, build_all: bool, quiet: bool) -> None:
+    """Build a runtime now, in the foreground, printing the build's output (default: the
+    default runtime's Python). Does nothing for a runtime that is built."""
+    import time
+
+    from lakeworks.runtimes import builder
+
+    settings = _settings()
+    manager = _runtime_manager(settings)
+    try:
+        if build_all:
+            versions = manager.catalog.pythons()
+        else:
+            versions = [python_version or manager.default_python()]
+        for version in versions:
+            interpreter = manager.catalog.interpreter(version)
+            started = time.monotonic()
+            path = builder.ensure_runtime(
+                version,
+                settings.resolved_runtimes_dir,
+                interpreter=interpreter,
+                log=None if quiet else lambda text: click.echo(text, nl=False, err=True),
+            )
+            click.echo(f"Python {version}: {path} ({time.monotonic() - started:.0f} s)")
+    except LakeworksError as exc:
+        raise _fail(exc) from exc
+
+
+@runtimes.command("remove")
+@click.argument("name")
+def runtimes_remove(name: str) -> None:
+    """Delete a built runtime (a directory name that `lakeworks runtimes list` shows) that no
+    running process uses."""
+    from lakeworks.services.runtimes import processes_using
+
+    manager = _runtime_manager(_settings())
+    try:
+        known = {s.path.name: s.path for s in manager.states()} | {
+            p.name: p for p in manager.stale()
+        }
+        path = known.get(name)
+        if path is not None and processes_using(path):
+            raise click.ClickException(f"Runtime {name} is in use by running processes.")
+        manager.remove(name)
+    except LakeworksError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"Removed {name}.")
 
 
 def _masked(url: str) -> str:
