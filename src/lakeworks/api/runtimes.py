@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page
@@ -65,7 +65,7 @@ def build_runtime(
     return state_fields(runtimes.build(platform, principal, python_version))
 
 
-@router.get("/admin/runtimes/{python_version}/log", operation_id="get_runtime_build_log")
+@router.get("/runtimes/builds/{python_version}/log", operation_id="get_runtime_build_log")
 def get_runtime_build_log(
     platform: PlatformDep,
     principal: PrincipalDep,
@@ -77,7 +77,8 @@ def get_runtime_build_log(
     return {"text": text, "offset": offset, "next_offset": next_offset, **state_fields(state)}
 
 
-@router.delete("/admin/runtimes/{name}", operation_id="remove_runtime", status_code=204)
-def remove_runtime(platform: PlatformDep, principal: PrincipalDep, name: str) -> None:
+@router.delete("/admin/runtimes/{name}", operation_id="remove_runtime")
+def remove_runtime(platform: PlatformDep, principal: PrincipalDep, name: str) -> Response:
     """Delete a built runtime (``python3.11-<hash>``) that no running process uses."""
     runtimes.remove(platform, principal, name)
+    return Response(status_code=204)

@@ -24,9 +24,10 @@ Example::
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,16 +49,6 @@ REASON_LINES = 6
 Build = Callable[[Interpreter, Path, Log], Path]
 
 
-def _build_with_uv(interpreter: Interpreter, runtimes_dir: Path, output: Log) -> Path:
-    return builder.ensure_runtime(
-        interpreter.python,
-        runtimes_dir,
-        interpreter=interpreter,
-        log=output,
-        timeout=BUILD_TIMEOUT_SECONDS,
-    )
-
-
 class RuntimePreparing(InvalidState):
     """The runtime is being built; the workload waits (this is a phase, not a failure)."""
 
@@ -67,6 +58,16 @@ class RuntimePreparing(InvalidState):
         super().__init__(f"Preparing runtime Python {python} (first use, {TYPICAL_BUILD})")
         self.python = python
         self.log_path = log_path
+
+
+_PREPARING = re.compile(r"^Preparing runtime Python (?P<python>3\.\d+) ")
+
+
+def preparing_python(reason: str) -> str | None:
+    """The Python whose runtime a workload waits for, read from its reason (the message of
+    ``RuntimePreparing``), so pages can follow that build's log; None otherwise."""
+    match = _PREPARING.match(reason or "")
+    return match["python"] if match else None
 
 
 def failure_reason(error: RuntimeBuildError) -> str:
@@ -95,7 +96,9 @@ class RuntimeManager:
     """Builds and tracks the runtimes under ``runtimes_dir``.
 
     ``default_python`` is ``LAKEWORKS_DEFAULT_PYTHON`` (empty: the catalog decides, see
-    ``Catalog.default``). ``build`` replaces the uv build (tests use a slow or failing one).
+    ``Catalog.default``). ``requirements`` and ``imports`` are the runtime's lock and the
+    modules it must import (``builder``'s defaults); ``build`` replaces the uv build
+    altogether (tests use a slow or failing one).
     """
 
     def __init__(
@@ -104,12 +107,16 @@ class RuntimeManager:
         *,
         default_python: str = "",
         catalog: Catalog | None = None,
+        requirements: Path = builder.REQUIREMENTS,
+        imports: Sequence[str] = builder.BASE_IMPORTS,
         build: Build | None = None,
     ) -> None:
         self.runtimes_dir = runtimes_dir
+        self.requirements = requirements
+        self._imports = tuple(imports)
         self._default_python = default_python
         self._catalog = catalog
-        self._build = build or _build_with_uv
+        self._build = build or self._build_with_uv
         self._lock = threading.Lock()
         self._threads: dict[str, threading.Thread] = {}
         self._built: dict[str, Path] = {}
@@ -129,6 +136,20 @@ class RuntimeManager:
     def default_python(self) -> str:
         return self.catalog.default().python_version
 
+    def _build_with_uv(self, interpreter: Interpreter, runtimes_dir: Path, output: Log) -> Path:
+        return builder.ensure_runtime(
+            interpreter.python,
+            runtimes_dir,
+            interpreter=interpreter,
+            requirements=self.requirements,
+            imports=self._imports,
+            log=output,
+            timeout=BUILD_TIMEOUT_SECONDS,
+        )
+
+    def _path(self, interpreter: Interpreter) -> Path:
+        return builder.runtime_path(interpreter, self.runtimes_dir, self.requirements)
+
     # State ---------------------------------------------------------------------------------
 
     def path_for(self, python: str) -> Path:
@@ -137,12 +158,10 @@ class RuntimeManager:
             built = self._built.get(python)
         if built is not None:
             return built
-        return builder.runtime_path(self.catalog.interpreter(python), self.runtimes_dir)
+        return self._path(self.catalog.interpreter(python))
 
     def log_path(self, python: str) -> Path:
-        return builder.build_log_path(
-            builder.runtime_path(self.catalog.interpreter(python), self.runtimes_dir)
-        )
+        return builder.build_log_path(self._path(self.catalog.interpreter(python)))
 
     def is_building(self, python: str) -> bool:
         with self._lock:
@@ -163,11 +182,7 @@ class RuntimeManager:
         if interpreter is None:
             raise NotFound(f"Python {python} is not installed here.")
         why_not = unavailable_reason(interpreter)
-        path = (
-            builder.runtime_path(interpreter, self.runtimes_dir)
-            if why_not
-            else self.path_for(python)
-        )
+        path = self._path(interpreter) if why_not else self.path_for(python)
         size: int | None = None
         built_at = ""
         reason = why_not
@@ -197,7 +212,7 @@ class RuntimeManager:
             size_bytes=size,
             built_at=built_at,
             is_default=is_default,
-            log_path=builder.build_log_path(path),
+            log_path=builder.build_log_path(self._path(interpreter)),
         )
 
     def states(self) -> list[RuntimeState]:

@@ -51,8 +51,11 @@ def build(platform: Platform, principal: Principal, python: str) -> RuntimeState
 def build_log(
     platform: Platform, principal: Principal, python: str, offset: int = 0
 ) -> tuple[str, int, RuntimeState]:
-    """The build log of ``python``'s runtime from byte ``offset``: (text, next offset, state)."""
-    _require_admin(principal)
+    """The build log of ``python``'s runtime from byte ``offset``: (text, next offset, state).
+
+    Any signed-in user may follow it: people whose workloads wait for a build watch it from the
+    run, session, app and build pages. It holds the build tools' output only.
+    """
     state = platform.runtimes.state(python)
     try:
         with state.log_path.open("rb") as handle:

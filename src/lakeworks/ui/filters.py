@@ -8,6 +8,8 @@ from urllib.parse import quote
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from lakeworks.runtimes.manager import preparing_python
+
 # CommonMark with raw HTML off: a README is user content and must never inject markup.
 # markdown-it also refuses javascript: and data: links by default. Tables and strikethrough
 # are enabled because READMEs written for git hosts use them.
@@ -61,6 +63,7 @@ def urlpath(path: str) -> str:
 
 
 FILTERS = {
+    "preparing_python": preparing_python,
     "markdown": markdown,
     "when": when,
     "ago": ago,

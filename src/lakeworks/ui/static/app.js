@@ -234,3 +234,36 @@
     setTimeout(poll, 1000);
   }
 })();
+
+// A workload waiting for its runtime's build: follow the build log, reload once it is done.
+(function () {
+  var log = document.querySelector("pre[data-runtime-log]");
+  if (!log) return;
+  var offset = 0;
+  var poll = function () {
+    fetch(log.getAttribute("data-runtime-log") + "?offset=" + offset, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+      .then(function (data) {
+        if (data.text) {
+          log.appendChild(document.createTextNode(data.text));
+          log.scrollTop = log.scrollHeight;
+        }
+        offset = data.next_offset;
+        if (data.state !== "building" && !data.text) {
+          setTimeout(function () { location.reload(); }, 1500);
+          return;
+        }
+        setTimeout(poll, data.text ? 300 : 1500);
+      })
+      .catch(function () { setTimeout(poll, 5000); });
+  };
+  poll();
+})();
+
+// Pages showing work in progress (a runtime being built) reload every few seconds.
+(function () {
+  var refresh = document.querySelector("[data-refresh]");
+  if (!refresh) return;
+  var seconds = parseInt(refresh.getAttribute("data-refresh"), 10) || 5;
+  setTimeout(function () { location.reload(); }, seconds * 1000);
+})();
