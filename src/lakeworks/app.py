@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -77,7 +78,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             scheduler.start()
         app.state.scheduler = scheduler
         if scheduler is not None and settings.build_default_runtime:
-            _build_default_runtime(platform)
+            # Off the event loop: even finding the host's interpreters takes a moment.
+            threading.Thread(
+                target=_build_default_runtime, args=(platform,), name="runtime-default", daemon=True
+            ).start()
         metrics_writer.start()
         try:
             yield

@@ -31,8 +31,21 @@ def test_held_resources_count_started_unfinished_workloads_per_user(store: Store
                 log_path="",
                 resources=Resources(cpu=cpu, memory_mb=memory),
             )
-            if status is not WorkloadStatus.PENDING:
-                uow.workloads.move(f"w{n}", WorkloadStatus.PENDING, status)
+            # Along the transition table: pending → starting → running → stopping/ended.
+            path = {
+                WorkloadStatus.STARTING: [WorkloadStatus.STARTING],
+                WorkloadStatus.RUNNING: [WorkloadStatus.STARTING, WorkloadStatus.RUNNING],
+                WorkloadStatus.STOPPING: [
+                    WorkloadStatus.STARTING,
+                    WorkloadStatus.RUNNING,
+                    WorkloadStatus.STOPPING,
+                ],
+                WorkloadStatus.SUCCEEDED: [WorkloadStatus.STARTING, WorkloadStatus.SUCCEEDED],
+            }.get(status, [])
+            current = WorkloadStatus.PENDING
+            for step in path:
+                assert uow.workloads.move(f"w{n}", current, step)
+                current = step
     with store.transaction() as uow:
         assert uow.workloads.held_by_users() == {alice.id: (1.5, 1536), bob.id: (2.0, 2048)}
         assert uow.workloads.held_by_users([bob.id, carol.id]) == {bob.id: (2.0, 2048)}

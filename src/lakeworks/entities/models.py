@@ -62,6 +62,31 @@ class DeploymentStatus(enum.StrEnum):
         )
 
 
+BUILD_TRANSITIONS: dict[BuildStatus, frozenset[BuildStatus]] = {
+    BuildStatus.PENDING: frozenset({BuildStatus.BUILDING, BuildStatus.FAILED, BuildStatus.STOPPED}),
+    BuildStatus.BUILDING: frozenset({BuildStatus.BUILT, BuildStatus.FAILED, BuildStatus.STOPPED}),
+}
+
+DEPLOYMENT_TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
+    DeploymentStatus.PENDING: frozenset(
+        {
+            DeploymentStatus.DEPLOYING,
+            DeploymentStatus.STOPPING,
+            DeploymentStatus.STOPPED,
+            DeploymentStatus.FAILED,
+        }
+    ),
+    DeploymentStatus.DEPLOYING: frozenset(
+        {DeploymentStatus.DEPLOYED, DeploymentStatus.STOPPING, DeploymentStatus.FAILED}
+    ),
+    DeploymentStatus.DEPLOYED: frozenset({DeploymentStatus.STOPPING, DeploymentStatus.FAILED}),
+    DeploymentStatus.STOPPING: frozenset({DeploymentStatus.STOPPED}),
+    # A stopped or failed deployment starts again (restart).
+    DeploymentStatus.STOPPED: frozenset({DeploymentStatus.PENDING}),
+    DeploymentStatus.FAILED: frozenset({DeploymentStatus.PENDING}),
+}
+
+
 @dataclass(frozen=True)
 class Model:
     id: str

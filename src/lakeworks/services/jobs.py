@@ -375,6 +375,8 @@ def stop_run(
             raise NotFound(f"Run {run_id!r} of job {job_id!r} not found.")
         if run.status.is_final:
             raise InvalidState(f"Run {run_id} already ended ({run.status.value}).")
+        if run.status is RunStatus.STOPPING:
+            raise InvalidState(f"Run {run_id} is already stopping.")
         if run.status is RunStatus.SCHEDULED:
             cmd.uow.jobs.move_run(
                 run_id,

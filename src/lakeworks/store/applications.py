@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from lakeworks.entities.applications import Application, AppStatus
+from lakeworks.entities.applications import TRANSITIONS, Application, AppStatus
+from lakeworks.entities.status import check_move
 from lakeworks.store.tables import ApplicationRow
 
 
@@ -84,7 +85,9 @@ class ApplicationRepo:
     def move(
         self, application_id: str, expected: AppStatus, to: AppStatus, /, **values: Any
     ) -> bool:
-        """Apply a status change only if the status is still ``expected`` (atomic)."""
+        """Apply a status change only if the status is still ``expected`` (atomic); a change
+        its transition table does not allow raises ``IllegalTransition``."""
+        check_move(TRANSITIONS, expected, to)
         result = self.session.execute(
             update(ApplicationRow)
             .where(ApplicationRow.id == application_id, ApplicationRow.status == expected.value)

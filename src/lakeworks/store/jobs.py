@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from lakeworks.entities.jobs import (
     ACTIVE_RUN_STATUSES,
+    RUN_TRANSITIONS,
     Job,
     JobRun,
     Recipient,
@@ -17,6 +18,7 @@ from lakeworks.entities.jobs import (
     ScheduleKind,
     Trigger,
 )
+from lakeworks.entities.status import check_move
 from lakeworks.store.tables import JobRow, JobRunRow, UserRow
 
 
@@ -251,6 +253,7 @@ class JobRepo:
         return to_run(*found) if found else None
 
     def move_run(self, run_id: str, expected: RunStatus, target: RunStatus, **values: Any) -> bool:
+        check_move(RUN_TRANSITIONS, expected, target)
         result = self.session.execute(
             update(JobRunRow)
             .where(JobRunRow.id == run_id, JobRunRow.status == expected.value)

@@ -8,6 +8,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lakeworks.entities.models import (
+    BUILD_TRANSITIONS,
+    DEPLOYMENT_TRANSITIONS,
     BuildStatus,
     DeploymentStatus,
     Model,
@@ -15,6 +17,7 @@ from lakeworks.entities.models import (
     ModelDeployment,
     Replica,
 )
+from lakeworks.entities.status import check_move
 from lakeworks.store.tables import (
     ModelBuildRow,
     ModelDeploymentRow,
@@ -193,6 +196,7 @@ class ModelRepo:
     def move_build(
         self, build_id: str, expected: BuildStatus, target: BuildStatus, **values: Any
     ) -> bool:
+        check_move(BUILD_TRANSITIONS, expected, target)
         result = self.session.execute(
             update(ModelBuildRow)
             .where(ModelBuildRow.id == build_id, ModelBuildRow.status == expected.value)
@@ -252,6 +256,7 @@ class ModelRepo:
         target: DeploymentStatus,
         **values: Any,
     ) -> bool:
+        check_move(DEPLOYMENT_TRANSITIONS, expected, target)
         result = self.session.execute(
             update(ModelDeploymentRow)
             .where(

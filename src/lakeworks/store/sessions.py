@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session as OrmSession
 
-from lakeworks.entities.sessions import Editor, Session, SessionStatus
+from lakeworks.entities.sessions import TRANSITIONS, Editor, Session, SessionStatus
+from lakeworks.entities.status import check_move
 from lakeworks.store.tables import SessionRow
 
 
@@ -73,6 +74,7 @@ class SessionRepo:
     def move(
         self, session_id: str, expected: SessionStatus, target: SessionStatus, **values: Any
     ) -> bool:
+        check_move(TRANSITIONS, expected, target)
         result = self.session.execute(
             update(SessionRow)
             .where(SessionRow.id == session_id, SessionRow.status == expected.value)

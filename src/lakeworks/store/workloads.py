@@ -8,8 +8,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from lakeworks.entities.jobs import ResourceProfile
+from lakeworks.entities.status import check_move
 from lakeworks.entities.workloads import (
     FINAL_STATUSES,
+    TRANSITIONS,
     Resources,
     Workload,
     WorkloadKind,
@@ -78,7 +80,9 @@ class WorkloadRepo:
     def move(
         self, workload_id: str, expected: WorkloadStatus, target: WorkloadStatus, **values: Any
     ) -> bool:
-        """Atomically move ``expected`` → ``target``; False if someone else moved it first."""
+        """Atomically move ``expected`` → ``target``; False if someone else moved it first.
+        A move the transition table does not allow raises ``IllegalTransition``."""
+        check_move(TRANSITIONS, expected, target)
         result = self.session.execute(
             update(WorkloadRow)
             .where(WorkloadRow.id == workload_id, WorkloadRow.status == expected.value)
