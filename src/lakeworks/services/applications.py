@@ -414,7 +414,11 @@ def _boot(platform: Platform, app: Application) -> Application | None:
         _fail(platform, app.id, AppStatus.STARTING, "its project or creator was deleted")
         return _reload(platform, app.id)
 
+    waited = False
+
     def preparing(message: str) -> None:
+        nonlocal waited
+        waited = True
         with platform.store.transaction() as uow:
             current = uow.applications.get(app.id)
             if current is not None and current.status is AppStatus.STARTING:
@@ -430,7 +434,7 @@ def _boot(platform: Platform, app: Application) -> Application | None:
     current = _reload(platform, app.id)
     if current is None or current.status is not AppStatus.STARTING:
         return current  # stopped or deleted while its runtime was prepared
-    if current.reason:
+    if waited:  # the preparing message has served its purpose (other reasons stay)
         with platform.store.transaction() as uow:
             uow.applications.set(app.id, reason="")
     workload = _launch(platform, app, project, user, runtime)

@@ -642,12 +642,19 @@ def _start(platform: Platform, run: JobRun) -> JobRun:
         key_lifetime=timedelta(seconds=job.timeout_seconds or 7 * 86400) + timedelta(hours=1),
     )
     with platform.store.transaction() as uow:
-        uow.jobs.set_run(run.id, workload_id=workload.id, reason="")
+        # One step: a reader that sees the engine id also sees the run running.
+        running = workload.status is not WorkloadStatus.FAILED and uow.jobs.move_run(
+            run.id,
+            RunStatus.STARTING,
+            RunStatus.RUNNING,
+            running_at=utcnow(),
+            workload_id=workload.id,
+            reason="",
+        )
+        if not running:
+            uow.jobs.set_run(run.id, workload_id=workload.id)
     if workload.status is WorkloadStatus.FAILED:
         _end_run(platform, run.id, RunStatus.FAILED, workload.reason)
-    else:
-        with platform.store.transaction() as uow:
-            uow.jobs.move_run(run.id, RunStatus.STARTING, RunStatus.RUNNING, running_at=utcnow())
     return _reload(platform, run.id)
 
 
