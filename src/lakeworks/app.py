@@ -17,6 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from lakeworks import __version__
 from lakeworks.api import errors as api_errors
+from lakeworks.api import openapi as api_openapi
 from lakeworks.api.limits import BodySizeLimit
 from lakeworks.api.routes import router as api_router
 from lakeworks.api.v1 import router as v1_router
@@ -128,6 +129,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return app.openapi()
 
     api_errors.install(app)
+    api_openapi.install(app)
     app.include_router(api_router, prefix="/api/v2")
     app.include_router(v1_router, prefix="/api/v1")
     app.include_router(ui_router)

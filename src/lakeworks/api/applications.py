@@ -10,19 +10,23 @@ from fastapi import APIRouter, Depends, Query
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page, parse_sort
 from lakeworks.api.schemas import (
+    Cpu,
     EnvironmentIn,
+    Gpus,
     Lenient,
-    OptionalFloat,
-    OptionalInt,
+    MemoryGiB,
+    Name,
+    Text,
     rfc3339,
 )
+from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.applications import Application, AppStatus
 from lakeworks.entities.users import User
 from lakeworks.errors import InvalidInput
 from lakeworks.services import applications
 from lakeworks.services.platform import Platform
 
-router = APIRouter(tags=["applications"])
+router = APIRouter(tags=["applications"], route_class=StrictJSONRoute)
 
 DEFAULT_PAGE = 100  # nested lists: scripts index [-1] as "newest" (compat §6.4)
 TEXT_FILTERS = ("name", "description", "script", "full_name")
@@ -34,15 +38,15 @@ class ApplicationIn(Lenient):
     """CreateApplicationRequest, and the PATCH body of update_application (a whole fetched
     Application may be sent back: its read-only fields are ignored)."""
 
-    name: str | None = None
-    description: str | None = None
-    subdomain: str | None = None
-    script: str | None = None
-    runtime_identifier: str | None = None
-    kernel: str | None = None
-    cpu: OptionalFloat = None
-    memory: OptionalFloat = None  # GB, as CML
-    nvidia_gpu: OptionalInt = None
+    name: Name | None = None
+    description: Text | None = None
+    subdomain: Name | None = None
+    script: Text | None = None
+    runtime_identifier: Name | None = None
+    kernel: Name | None = None
+    cpu: Cpu = None
+    memory: MemoryGiB = None  # GB, as CML
+    nvidia_gpu: Gpus = None
     environment: EnvironmentIn = None
     bypass_authentication: bool | None = None
 

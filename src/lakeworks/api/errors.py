@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from lakeworks.errors import (
     InvalidInput,
@@ -32,9 +33,23 @@ def _describe_validation(exc: RequestValidationError) -> str:
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         if err.get("type") == "json_invalid":
-            return f"The request body is not valid JSON: {err.get('msg', '')}".rstrip(": ")
+            reason = (err.get("ctx") or {}).get("error") or err.get("msg", "")
+            return f"The request body is not valid JSON: {reason}".rstrip(": ")
         problems.append(f"{where}: {err.get('msg', 'invalid')}")
     return "Invalid request: " + "; ".join(problems)
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods every route at this path answers (RFC 9110: a 405 carries ``Allow``).
+    Starlette's own header names only the first route that matched the path, while a path such
+    as ``/projects`` has one route for GET and another for POST."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -65,6 +80,7 @@ def install(app: FastAPI) -> None:
         response = await lakeworks_error(request, mapped)
         if exc.status_code == 405:
             response.status_code = 405
+            response.headers["Allow"] = _allowed_methods(request)
         return response
 
     app.add_exception_handler(LakeworksError, lakeworks_error)

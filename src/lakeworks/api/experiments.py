@@ -16,6 +16,7 @@ from pydantic import field_validator
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page, parse_sort
 from lakeworks.api.schemas import Lenient, rfc3339
+from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.experiments import (
     Experiment,
     ExperimentRun,
@@ -26,7 +27,7 @@ from lakeworks.entities.experiments import (
 from lakeworks.errors import InvalidInput
 from lakeworks.services import experiments
 
-router = APIRouter(tags=["experiments"])
+router = APIRouter(tags=["experiments"], route_class=StrictJSONRoute)
 
 DEFAULT_PAGE = 100  # nested lists: scripts index [-1] as "newest" (compat §6.4)
 

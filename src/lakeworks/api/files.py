@@ -16,10 +16,11 @@ from starlette.datastructures import UploadFile
 
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.schemas import FileMove, file_out
+from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.errors import InvalidInput
 from lakeworks.services import files
 
-router = APIRouter(tags=["files"])
+router = APIRouter(tags=["files"], route_class=StrictJSONRoute)
 
 VERBS = ("download", "mkdir")
 

@@ -10,23 +10,27 @@ from fastapi import APIRouter, Depends, Query
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page, parse_sort
 from lakeworks.api.schemas import (
+    Cpu,
     EnvironmentIn,
+    JobTimeout,
     Lenient,
-    OptionalFloat,
-    OptionalInt,
+    MemoryGiB,
+    Name,
+    Text,
     rfc3339,
 )
+from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.jobs import Job, JobRun, Recipient, RunStatus, Trigger
 from lakeworks.errors import InvalidInput
 from lakeworks.services import jobs
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], route_class=StrictJSONRoute)
 
 DEFAULT_RUN_PAGE = 100  # scripts index [-1] of unpaged lists as "newest" (compat §6.4)
 
 
 class RecipientIn(Lenient):
-    email: str
+    email: Name
     notify_on_success: bool = False
     notify_on_failure: bool = True
     notify_on_timeout: bool = True
@@ -49,20 +53,20 @@ def _none_to_empty(value: Any) -> Any:
 class JobIn(Lenient):
     """CreateJobRequest and the PATCH body of update_job (unknown keys ignored)."""
 
-    name: str | None = None
-    script: str | None = None
-    arguments: str | None = None
-    runtime_identifier: str | None = None
-    kernel: str | None = None
-    cpu: OptionalFloat = None
-    memory: OptionalFloat = None  # GB, as CML
+    name: Name | None = None
+    script: Text | None = None
+    arguments: Text | None = None
+    runtime_identifier: Name | None = None
+    kernel: Name | None = None
+    cpu: Cpu = None
+    memory: MemoryGiB = None  # GB, as CML
     environment: EnvironmentIn = None
-    timeout: OptionalInt = None
+    timeout: JobTimeout = None
     kill_on_timeout: bool | None = None
-    schedule: str | None = None
-    timezone: str | None = None
-    parent_id: str | None = None
-    parent_job_id: str | None = None
+    schedule: Name | None = None
+    timezone: Name | None = None
+    parent_id: Name | None = None
+    parent_job_id: Name | None = None
     paused: bool | None = None
     recipients: list[RecipientIn] | None = None
 
@@ -98,7 +102,7 @@ class JobIn(Lenient):
 
 
 class RunIn(Lenient):
-    arguments: str | None = None
+    arguments: Text | None = None
     environment: EnvironmentIn = None
 
 

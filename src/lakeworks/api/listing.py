@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import Query
 
+from lakeworks import bounds
 from lakeworks.errors import InvalidInput
 
 MAX_PAGE_SIZE = 1000
@@ -54,7 +55,7 @@ def parse_filter(search_filter: str) -> dict[str, str]:
     if not search_filter:
         return {}
     try:
-        parsed = json.loads(search_filter)
+        parsed = bounds.loads(search_filter)
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f'search_filter must be a JSON object string such as \'{{"name": "churn"}}\': {exc}'

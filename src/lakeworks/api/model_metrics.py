@@ -27,10 +27,11 @@ from fastapi.responses import Response
 
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.schemas import Lenient
+from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.metrics.queries import record_json, render_read_metrics
 from lakeworks.services import model_metrics
 
-router = APIRouter(prefix="/modelmetrics", tags=["model metrics"])
+router = APIRouter(prefix="/modelmetrics", tags=["model metrics"], route_class=StrictJSONRoute)
 
 
 class ReadIn(Lenient):

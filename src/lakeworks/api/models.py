@@ -8,22 +8,28 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from lakeworks import bounds
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page
 from lakeworks.api.schemas import (
+    Cpu,
     EnvironmentIn,
     Lenient,
-    OptionalFloat,
-    OptionalInt,
+    MemoryGiB,
+    Name,
+    Replicas,
+    RequestTimeout,
+    Text,
     parse_environment,
     rfc3339,
 )
+from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.models import Model, ModelBuild, ModelDeployment
 from lakeworks.errors import InvalidInput, NotFound
 from lakeworks.services import model_builds, model_deployments, models
 from lakeworks.services.platform import Platform
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], route_class=StrictJSONRoute)
 
 DEFAULT_PAGE = 100
 
@@ -31,14 +37,14 @@ DEFAULT_PAGE = 100
 class ModelIn(Lenient):
     """CreateModelRequest and the PATCH body of update_model."""
 
-    name: str | None = None
-    description: str | None = None
+    name: Name | None = None
+    description: Text | None = None
     disable_authentication: bool | None = None
     auth_enabled: bool | None = None
-    registered_model_id: str | None = None
-    cpu: OptionalFloat = None
-    memory: OptionalFloat = None
-    replicas: OptionalInt = None
+    registered_model_id: Name | None = None
+    cpu: Cpu = None
+    memory: MemoryGiB = None
+    replicas: Replicas = None
 
     def auth(self) -> bool | None:
         if self.auth_enabled is not None and "auth_enabled" in self.model_fields_set:
@@ -51,14 +57,14 @@ class ModelIn(Lenient):
 class BuildIn(Lenient):
     """CreateModelBuildRequest (file-based or ``registered_model_version_id``)."""
 
-    comment: str | None = None
-    file_path: str | None = None
-    function_name: str | None = None
-    kernel: str | None = None
-    runtime_identifier: str | None = None
-    registered_model_version_id: str | None = None
-    build_script_path: str | None = None
-    model_root_dir: str | None = None
+    comment: Text | None = None
+    file_path: Text | None = None
+    function_name: Name | None = None
+    kernel: Name | None = None
+    runtime_identifier: Name | None = None
+    registered_model_version_id: Name | None = None
+    build_script_path: Text | None = None
+    model_root_dir: Text | None = None
     examples: list[Any] | None = None
     example_input: Any = None
     auto_deploy_model: bool | None = None
@@ -68,11 +74,11 @@ class BuildIn(Lenient):
 class DeploymentIn(Lenient):
     """CreateModelDeploymentRequest: cpu (vCPU), memory (GB), replicas, environment."""
 
-    cpu: OptionalFloat = None
-    memory: OptionalFloat = None
-    replicas: OptionalInt = None
+    cpu: Cpu = None
+    memory: MemoryGiB = None
+    replicas: Replicas = None
     environment: EnvironmentIn = None
-    timeout: OptionalFloat = None
+    timeout: RequestTimeout = None
 
 
 def _user(name: str) -> dict[str, str]:
@@ -281,7 +287,7 @@ def _examples(body: BuildIn) -> list[dict[str, Any]]:
         value = body.example_input
         if isinstance(value, str) and value.strip():
             try:
-                value = json.loads(value)
+                value = bounds.loads(value)
             except json.JSONDecodeError as exc:
                 raise InvalidInput(f"The example input is not JSON: {exc}") from exc
         if value != "":
@@ -294,17 +300,24 @@ def _auto_deploy(body: BuildIn) -> dict[str, Any]:
         return {}
     config = body.auto_deployment_config or {}
     try:
-        return {
-            "cpu": float(config.get("cpu") or 1),
-            "memory_mb": round(float(config.get("memory") or 2) * 1024),
-            "replicas": int(config.get("replicas") or 1),
-            "environment": {
+        fields = model_deployments.DeploymentFields(
+            cpu=float(config.get("cpu") or 1),
+            memory_mb=bounds.memory_mb(float(config.get("memory") or 2)),
+            replicas=int(config.get("replicas") or 1),
+            environment={
                 str(k): str(v)
                 for k, v in (parse_environment(config.get("environment")) or {}).items()
             },
-        }
-    except (TypeError, ValueError) as exc:
+        )
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInput(f"auto_deployment_config is not valid: {exc}") from exc
+    model_deployments.check(fields)
+    return {
+        "cpu": fields.cpu,
+        "memory_mb": fields.memory_mb,
+        "replicas": fields.replicas,
+        "environment": dict(fields.environment),
+    }
 
 
 @router.post("/projects/{project_id}/models/{model_id}/builds", operation_id="create_model_build")

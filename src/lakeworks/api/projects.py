@@ -20,12 +20,13 @@ from lakeworks.api.schemas import (
     parse_environment,
     project_out,
 )
+from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.errors import InvalidInput
 from lakeworks.services import projects
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.projects import ProjectView
 
-router = APIRouter(tags=["projects"])
+router = APIRouter(tags=["projects"], route_class=StrictJSONRoute)
 
 DEFAULT_PROJECT_PAGE = 10  # CML documents 10 for list_projects
 

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
+from pydantic import Field
 
+from lakeworks import bounds
 from lakeworks.api.deps import PlatformDep, PrincipalDep
-from lakeworks.api.schemas import Lenient
+from lakeworks.api.schemas import Lenient, Name
+from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.jobs import ResourceProfile
 from lakeworks.services import resources
 
-router = APIRouter(tags=["resources"])
+router = APIRouter(tags=["resources"], route_class=StrictJSONRoute)
 
 
 class ProfileIn(Lenient):
-    name: str
-    cpu: float
-    memory: float  # GiB, as CML
-    nvidia_gpu: int = 0
+    name: Name
+    cpu: Annotated[float, Field(gt=0, le=bounds.MAX_CPU, description="vCPU")]
+    memory: Annotated[float, Field(gt=0, le=bounds.MAX_MEMORY_MB / 1024, description="GiB")]
+    nvidia_gpu: Annotated[int, Field(ge=0, le=bounds.MAX_GPU)] = 0
 
 
 class QuotaIn(Lenient):
-    cpu: float
-    memory: float  # GiB
+    cpu: Annotated[float, Field(gt=0, le=bounds.MAX_CPU, description="vCPU")]
+    memory: Annotated[float, Field(gt=0, le=bounds.MAX_MEMORY_MB / 1024, description="GiB")]
 
 
 def profile_out(p: ResourceProfile) -> dict[str, Any]:
@@ -47,7 +50,7 @@ def create_profile(
 ) -> dict[str, Any]:
     return profile_out(
         resources.add_profile(
-            platform, principal, body.name, body.cpu, round(body.memory * 1024), body.nvidia_gpu
+            platform, principal, body.name, body.cpu, bounds.memory_mb(body.memory), body.nvidia_gpu
         )
     )
 
@@ -68,5 +71,5 @@ def get_quota(username: str, platform: PlatformDep, principal: PrincipalDep) -> 
 def put_quota(
     username: str, body: QuotaIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    resources.set_quota(platform, principal, username, body.cpu, round(body.memory * 1024))
+    resources.set_quota(platform, principal, username, body.cpu, bounds.memory_mb(body.memory))
     return get_quota(username, platform, principal)

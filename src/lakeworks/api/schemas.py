@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from lakeworks import bounds
 from lakeworks.entities.audit import AuditEvent
 from lakeworks.entities.projects import Collaborator, EnvVar, Owner, Visibility
 from lakeworks.entities.users import ApiKey, Team, TeamMember, User
@@ -32,7 +33,7 @@ def parse_environment(value: Any) -> dict[str, Any] | None:
         if not value.strip():
             return {}
         try:
-            value = json.loads(value)
+            value = bounds.loads(value)
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"environment is not a JSON object: {exc}") from exc
     if not isinstance(value, dict):
@@ -45,29 +46,54 @@ def _blank_to_none(value: Any) -> Any:
 
 
 # Body fields as CML's clients send them: an environment as a JSON object or a JSON string, and
-# numbers where "" means "not given".
+# numbers where "" means "not given". Numbers and texts are bounded by ``lakeworks.bounds`` (so
+# the OpenAPI document states the bounds); the services check the same bounds for the UI.
 EnvironmentIn = Annotated[dict[str, Any] | None, BeforeValidator(parse_environment)]
-OptionalFloat = Annotated[float | None, BeforeValidator(_blank_to_none)]
-OptionalInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
+Cpu = Annotated[
+    Annotated[float, Field(ge=0, le=bounds.MAX_CPU, description="vCPU")] | None,
+    BeforeValidator(_blank_to_none),
+]
+MemoryGiB = Annotated[
+    Annotated[float, Field(ge=0, le=bounds.MAX_MEMORY_MB / 1024, description="GiB")] | None,
+    BeforeValidator(_blank_to_none),
+]
+Gpus = Annotated[
+    Annotated[int, Field(ge=0, le=bounds.MAX_GPU)] | None, BeforeValidator(_blank_to_none)
+]
+Replicas = Annotated[
+    Annotated[int, Field(ge=0, le=bounds.MAX_REPLICAS)] | None, BeforeValidator(_blank_to_none)
+]
+JobTimeout = Annotated[
+    Annotated[int, Field(ge=0, le=bounds.MAX_JOB_TIMEOUT_SECONDS, description="seconds")] | None,
+    BeforeValidator(_blank_to_none),
+]
+RequestTimeout = Annotated[
+    Annotated[float, Field(ge=0, le=bounds.MAX_REQUEST_TIMEOUT_SECONDS, description="seconds")]
+    | None,
+    BeforeValidator(_blank_to_none),
+]
+Name = Annotated[str, Field(max_length=bounds.MAX_NAME)]
+Text = Annotated[str, Field(max_length=bounds.MAX_TEXT)]
 
 
 class Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+    # NaN and Infinity are no number a workload, quota or metric can have (and no JSON).
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False, allow_inf_nan=False)
 
 
 # Requests ----------------------------------------------------------------------------
 
 
 class ProjectCreate(Lenient):
-    name: str
-    description: str = ""
-    template: str = ""
-    git_url: str = ""
-    git_ref: str = ""
-    visibility: str = "private"
-    team_name: str = ""
+    name: Name
+    description: Text = ""
+    template: Name = ""
+    git_url: Text = ""
+    git_ref: Name = ""
+    visibility: Name = "private"
+    team_name: Name = ""
     environment: EnvironmentIn = None
-    shared_memory_limit: int = 64
+    shared_memory_limit: Annotated[int, Field(ge=0, le=bounds.MAX_SHARED_MEMORY_MB)] = 64
     default_project_engine_type: str = "ml_runtime"
 
     @field_validator("shared_memory_limit", mode="before")
@@ -86,11 +112,11 @@ class ProjectCreate(Lenient):
 class ProjectUpdate(Lenient):
     """PATCH body: absent or null fields stay unchanged; read-only fields are ignored."""
 
-    name: str | None = None
-    description: str | None = None
-    visibility: str | None = None
+    name: Name | None = None
+    description: Text | None = None
+    visibility: Name | None = None
     environment: EnvironmentIn = None
-    shared_memory_limit: int | None = None
+    shared_memory_limit: Annotated[int, Field(ge=0, le=bounds.MAX_SHARED_MEMORY_MB)] | None = None
     default_project_engine_type: str | None = Field(
         None, validation_alias="default_project_engine_type"
     )
@@ -107,7 +133,7 @@ class CollaboratorPut(Lenient):
 
 
 class ApiKeyCreate(Lenient):
-    name: str = ""
+    name: Name = ""
     expiry: datetime | None = None
 
     @field_validator("expiry", mode="before")
@@ -128,24 +154,24 @@ class FileMove(Lenient):
 
 
 class UserCreate(Lenient):
-    username: str
-    password: str | None = None
-    name: str = ""
-    email: str = ""
+    username: Name
+    password: Text | None = None
+    name: Name = ""
+    email: Name = ""
     is_admin: bool = False
 
 
 class UserUpdate(Lenient):
-    name: str | None = None
-    email: str | None = None
+    name: Name | None = None
+    email: Name | None = None
     is_admin: bool | None = None
     is_active: bool | None = None
-    password: str | None = None
+    password: Text | None = None
 
 
 class TeamCreate(Lenient):
-    name: str
-    description: str = ""
+    name: Name
+    description: Text = ""
 
 
 class TeamMemberPut(Lenient):

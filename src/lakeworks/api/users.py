@@ -20,11 +20,12 @@ from lakeworks.api.schemas import (
     team_out,
     user_out,
 )
+from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.users import ApiKeyKind
 from lakeworks.errors import InvalidInput, LakeworksError
 from lakeworks.services import audit, auth, users
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=StrictJSONRoute)
 
 
 @router.get("/users/me", operation_id="get_current_user")

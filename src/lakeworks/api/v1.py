@@ -8,13 +8,14 @@ from fastapi import APIRouter, Body, Response
 
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.schemas import EnvironmentIn, Lenient
+from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.jobs import Trigger
 from lakeworks.services import jobs, projects
 
 # How long ``jobs/<id>/start`` waits for the run's engine, to answer with its id as CML does.
 START_WAIT_SECONDS = 10.0
 
-router = APIRouter(tags=["api v1"], include_in_schema=False)
+router = APIRouter(tags=["api v1"], include_in_schema=False, route_class=StrictJSONRoute)
 
 
 @router.get("/projects/{owner}/{slug}/environment")

@@ -32,9 +32,17 @@ def validate(expression: str) -> str:
             "(minute hour day-of-month month day-of-week), e.g. '0 9 * * 1-5'."
         )
     try:
-        croniter(expression)
+        schedule = croniter(expression, datetime(2000, 1, 1, tzinfo=UTC))
     except (CroniterBadCronError, CroniterBadDateError, ValueError, KeyError) as exc:
         raise InvalidInput(f"{expression!r} is not a valid cron schedule: {exc}") from exc
+    try:
+        # Each field can be valid while together they name no date (30 February): such a
+        # job would never run, and computing its next fire fails.
+        schedule.get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise InvalidInput(
+            f"{expression!r} never fires: no date has that day of the month in those months."
+        ) from exc
     return expression
 
 

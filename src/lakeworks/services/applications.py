@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from lakeworks import bounds
 from lakeworks.entities.applications import (
     APP_PORTS,
     Application,
@@ -127,8 +128,7 @@ def _check(
     location = files.resolve(files.project_root(platform, project_id), script)
     if not location.is_file():
         raise InvalidInput(f"Script {script!r} does not exist in the project.")
-    if fields.cpu <= 0 or fields.memory_mb <= 0 or fields.gpu < 0:
-        raise InvalidInput("cpu and memory must be positive, and GPUs not negative.")
+    bounds.check_resources(fields.cpu, fields.memory_mb, fields.gpu)
     env = projects.validate_env(fields.environment or {})
     return {
         "name": name[:200],

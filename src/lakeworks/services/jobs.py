@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from lakeworks import bounds
 from lakeworks.entities.jobs import (
     Job,
     JobRun,
@@ -42,7 +43,7 @@ from lakeworks.store.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 SCRIPT_SUFFIXES = (".py", ".ipynb", ".sh")
-MAX_TIMEOUT_SECONDS = 35_000 * 60  # CML's maximum
+MAX_TIMEOUT_SECONDS = bounds.MAX_JOB_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,10 @@ def _check(
     job_id: str | None,
 ) -> dict[str, Any]:
     """Validate fields; return the column values to store."""
-    name = fields.name.strip()
+    name = bounds.check_name("A job name", fields.name.strip())
     if not name:
         raise InvalidInput("A job needs a name.")
+    bounds.check_text("arguments", fields.arguments)
     script = files.clean_relative(fields.script).as_posix() if fields.script.strip() else ""
     if script in ("", "."):
         raise InvalidInput("A job needs a script: a .py, .ipynb or .sh file of the project.")
@@ -88,8 +90,7 @@ def _check(
     location = files.resolve(files.project_root(platform, project_id), script)
     if not location.is_file():
         raise InvalidInput(f"Script {script!r} does not exist in the project.")
-    if fields.cpu <= 0 or fields.memory_mb <= 0:
-        raise InvalidInput("cpu and memory must be positive.")
+    bounds.check_resources(fields.cpu, fields.memory_mb)
     if not 0 <= fields.timeout_seconds <= MAX_TIMEOUT_SECONDS:
         raise InvalidInput(f"timeout must be between 0 (none) and {MAX_TIMEOUT_SECONDS} s.")
     parent_id = fields.parent_id or None

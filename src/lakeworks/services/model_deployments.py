@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from lakeworks import bounds
 from lakeworks.entities.models import (
     BuildStatus,
     DeploymentStatus,
@@ -48,7 +49,7 @@ from lakeworks.store.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 MAX_FAILED_STARTS = 3
-MAX_REPLICAS = 32
+MAX_REPLICAS = bounds.MAX_REPLICAS
 REPLICA_PORT = "LAKEWORKS_REPLICA_PORT"
 
 
@@ -79,15 +80,15 @@ class ReplicaView:
         return self.workload.status.value
 
 
-def _check(fields: DeploymentFields) -> DeploymentFields:
-    if not 0 < fields.cpu <= 64:
-        raise InvalidInput("cpu must be between 0 and 64 vCPUs.")
-    if not 64 <= fields.memory_mb <= 1024 * 1024:
+def check(fields: DeploymentFields) -> DeploymentFields:
+    """Refuse a deployment no replica could be given (``InvalidInput``)."""
+    bounds.check_resources(fields.cpu, fields.memory_mb)
+    if fields.memory_mb < 64:
         raise InvalidInput("memory must be at least 64 MiB.")
-    if not 1 <= fields.replicas <= MAX_REPLICAS:
-        raise InvalidInput(f"replicas must be between 1 and {MAX_REPLICAS}.")
-    if fields.timeout_seconds < 0:
-        raise InvalidInput("timeout must not be negative.")
+    bounds.check_range("replicas", fields.replicas, 1, MAX_REPLICAS)
+    bounds.check_range(
+        "timeout (seconds)", fields.timeout_seconds, 0, bounds.MAX_REQUEST_TIMEOUT_SECONDS
+    )
     return fields
 
 
@@ -101,7 +102,7 @@ def create(
 ) -> ModelDeployment:
     """Deploy a built build. The model's current deployment keeps serving until this one is
     deployed, then stops (same access key)."""
-    fields = _check(fields)
+    fields = check(fields)
     with platform.command(principal, "model.deploy", target=build_id, project_id=project_id) as cmd:
         require(cmd.uow, principal, project_id, Action.CREATE_WORKLOADS)
         model_of(cmd.uow, project_id, model_id)

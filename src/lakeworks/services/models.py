@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from lakeworks import bounds
 from lakeworks.entities.models import DeploymentStatus, Model
 from lakeworks.errors import Conflict, InvalidInput, NotFound
 from lakeworks.services import sealing, workloads
@@ -25,7 +26,7 @@ from lakeworks.serving import epoch
 from lakeworks.store.uow import UnitOfWork
 
 _KEY_ALPHABET = string.ascii_lowercase + string.digits
-NAME_MAX = 200
+NAME_MAX = bounds.MAX_NAME
 
 
 def new_access_key() -> str:
@@ -87,6 +88,9 @@ def model_of(uow: UnitOfWork, project_id: str, model_id: str) -> Model:
 def create(platform: Platform, principal: Principal, project_id: str, fields: ModelFields) -> Model:
     """Create a model; its access key is generated now (``access_key(platform, model)``)."""
     name = _check_name(fields.name)
+    bounds.check_text("description", fields.description or "")
+    bounds.check_resources(fields.default_cpu, fields.default_memory_mb)
+    bounds.check_range("replicas", fields.default_replicas, 1, bounds.MAX_REPLICAS)
     with platform.command(principal, "model.create", target=name, project_id=project_id) as cmd:
         require(cmd.uow, principal, project_id, Action.CREATE_WORKLOADS)
         if cmd.uow.models.by_name(project_id, name) is not None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from lakeworks import bounds
 from lakeworks.entities.projects import (
     COLLABORATOR_ROLES,
     Collaborator,
@@ -41,6 +42,12 @@ BLANK_TEMPLATES = {"", "blank", "local"}
 def slugify(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     return slug[:100] or "project"
+
+
+def _check_shared_memory(mb: int) -> None:
+    bounds.check_range(
+        "shared_memory_limit (MB)", mb, 0, bounds.MAX_SHARED_MEMORY_MB, low_open=True
+    )
 
 
 def parse_visibility(value: str) -> Visibility:
@@ -104,8 +111,9 @@ def create(
     name = name.strip()
     if not name:
         raise InvalidInput("A project needs a name.")
-    if len(name) > 200:
-        raise InvalidInput("Project names are at most 200 characters.")
+    bounds.check_name("A project name", name)
+    bounds.check_text("description", description)
+    _check_shared_memory(shared_memory_limit)
     if principal.project_scope is not None:
         raise PermissionDenied("Workload keys cannot create projects.")
     parsed_visibility = parse_visibility(visibility)
@@ -399,14 +407,13 @@ def update(
         if name is not None:
             if not name.strip():
                 raise InvalidInput("A project needs a name.")
-            values["name"] = name.strip()[:200]
+            values["name"] = bounds.check_name("A project name", name.strip())
         if description is not None:
-            values["description"] = description.strip()
+            values["description"] = bounds.check_text("description", description.strip())
         if visibility is not None:
             values["visibility"] = parse_visibility(visibility)
         if shared_memory_limit is not None:
-            if shared_memory_limit <= 0:
-                raise InvalidInput("shared_memory_limit must be a positive number of MB.")
+            _check_shared_memory(shared_memory_limit)
             values["shared_memory_limit"] = shared_memory_limit
         if default_engine_type is not None:
             values["default_engine_type"] = default_engine_type

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lakeworks import bounds
 from lakeworks.config import Settings
 from lakeworks.entities.jobs import ResourceProfile
 from lakeworks.errors import InvalidInput, NotFound, QuotaExceeded
@@ -24,8 +25,8 @@ def add_profile(
         require_admin(principal)
         if not name.strip():
             raise InvalidInput("A resource profile needs a name.")
-        if cpu <= 0 or memory_mb <= 0 or gpu < 0:
-            raise InvalidInput("vCPU and memory must be positive, GPUs not negative.")
+        bounds.check_name("A resource profile name", name.strip())
+        bounds.check_resources(cpu, memory_mb, gpu)
         cmd.detail = {"cpu": cpu, "memory_mb": memory_mb, "gpu": gpu}
         return cmd.uow.workloads.add_profile(name.strip(), cpu, memory_mb, gpu)
 
@@ -56,8 +57,7 @@ def set_quota(
 ) -> None:
     with platform.command(principal, "user.quota", target=username) as cmd:
         require_admin(principal)
-        if cpu <= 0 or memory_mb <= 0:
-            raise InvalidInput("A quota needs positive vCPU and memory.")
+        bounds.check_resources(cpu, memory_mb)
         user = cmd.uow.users.by_username(username)
         if user is None:
             raise NotFound(f"User {username!r} not found.")

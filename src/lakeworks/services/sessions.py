@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from lakeworks import bounds
 from lakeworks.data import spark
 from lakeworks.entities.projects import Role
 from lakeworks.entities.sessions import (
@@ -125,8 +126,7 @@ def start(
 ) -> Session:
     """Record and start a session; returns it starting or running (or failed, with why)."""
     editor = _editor(fields.editor)
-    if fields.cpu <= 0 or fields.memory_mb <= 0:
-        raise InvalidInput("cpu and memory must be positive.")
+    bounds.check_resources(fields.cpu, fields.memory_mb)
     idle = fields.idle_timeout_minutes
     if idle is None:
         idle = platform.settings.session_idle_timeout_minutes

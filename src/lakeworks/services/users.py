@@ -144,6 +144,10 @@ def update_user(
             values["email"] = email.strip()
         if password is not None:
             values["password_hash"] = hash_password(password)
+        if not values:
+            raise InvalidInput(
+                "Nothing to change: send one or more of name, email, is_admin, is_active, password."
+            )
         demoted = values.get("is_admin") is False or values.get("is_active") is False
         if demoted and user.is_admin and cmd.uow.users.count_admins() <= 1:
             raise Conflict("This is the last site administrator; promote another one first.")

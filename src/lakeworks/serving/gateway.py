@@ -36,6 +36,7 @@ from urllib.parse import parse_qs
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lakeworks import bounds
 from lakeworks.entities.metrics import PredictionRecord, RequestSample
 from lakeworks.entities.models import DeploymentStatus
 from lakeworks.entities.users import ApiKeyKind
@@ -467,7 +468,7 @@ class ModelGateway:
         code: str | None = None
         try:
             if method != "POST":
-                raise GatewayError(405, "request.invalid", "Call models with POST.")
+                raise GatewayError(405, "request.invalid", f"Call models with POST, not {method}.")
             body = await self._read_body(scope, receive)
             route, request_payload = await self._resolve(scope, body)
             if route.auth_enabled:
@@ -495,7 +496,8 @@ class ModelGateway:
                 self._submit_prediction(scope, route, record)
         except GatewayError as exc:
             status, code = exc.status, exc.code
-            await _send_json(send, scope, exc.status, _envelope(exc.code, exc.message))
+            allow = [(b"allow", b"POST, OPTIONS")] if exc.status == 405 else None
+            await _send_json(send, scope, exc.status, _envelope(exc.code, exc.message), allow)
         except Exception:
             log.exception("model gateway failed")
             status, code = 500, "gateway.error"
@@ -536,8 +538,8 @@ class ModelGateway:
 
     async def _resolve(self, scope: Scope, body: bytes) -> tuple[Route, bytes]:
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            data = bounds.loads(body)
+        except ValueError as exc:  # JSONDecodeError: not JSON, NaN, or nested too deep
             raise GatewayError(400, "request.invalid", f"The body is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise GatewayError(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
+from lakeworks import bounds
 from lakeworks.errors import LakeworksError, http_status
 from lakeworks.services import audit, resources, users
 from lakeworks.services.platform import Platform, Principal
@@ -198,7 +199,7 @@ def add_profile(
 ) -> Response:
     try:
         profile = resources.add_profile(
-            platform, principal, name, cpu, round(memory_gb * 1024), gpu
+            platform, principal, name, cpu, bounds.memory_mb(memory_gb), gpu
         )
     except LakeworksError as exc:
         form_error(request, exc)
@@ -234,7 +235,7 @@ def set_quota(
             resources.clear_quota(platform, principal, username)
             flash(request, f"{username} is on the default quota.")
         else:
-            resources.set_quota(platform, principal, username, cpu, round(memory_gb * 1024))
+            resources.set_quota(platform, principal, username, cpu, bounds.memory_mb(memory_gb))
             flash(request, f"{username}'s quota is {cpu:g} vCPU / {memory_gb:g} GiB.")
     except LakeworksError as exc:
         form_error(request, exc)

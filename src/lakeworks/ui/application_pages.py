@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
 
+from lakeworks import bounds
 from lakeworks.entities.applications import Application, AppStatus
 from lakeworks.entities.projects import EnvVar
 from lakeworks.errors import InvalidInput, LakeworksError
@@ -64,7 +65,7 @@ class AppForm:
     def fields(self) -> applications.AppFields:
         try:
             cpu = float(self.cpu)
-            memory_mb = round(float(self.memory_gb) * 1024)
+            memory_mb = bounds.memory_mb(float(self.memory_gb))
         except ValueError as exc:
             raise InvalidInput("CPU and memory must be numbers.") from exc
         env = checked_env(self.env)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from lakeworks import bounds
 from lakeworks.entities.jobs import Job, Recipient, ResourceProfile, ScheduleKind
 from lakeworks.entities.projects import EnvVar
 from lakeworks.errors import InvalidInput, LakeworksError, PermissionDenied, http_status
@@ -109,7 +110,7 @@ class JobForm:
         elif self.profile == CUSTOM:
             cpu = _parse(self.cpu, "CPU must be a number of vCPUs, such as 1 or 0.5.")
             gib = _parse(self.memory_gib, "Memory must be a number of GiB, such as 2 or 0.5.")
-            memory_mb = round(gib * 1024)
+            memory_mb = bounds.memory_mb(gib)
         else:
             raise InvalidInput(f"There is no resource profile {self.profile!r}.")
         if not self.script.strip():

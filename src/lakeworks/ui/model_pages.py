@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from lakeworks import bounds
 from lakeworks.entities.models import BuildStatus, DeploymentStatus, Model
 from lakeworks.errors import InvalidInput, LakeworksError
 from lakeworks.services import model_builds, model_deployments, models, projects
@@ -157,7 +158,7 @@ def _example(text: str) -> Any:
     if not text.strip():
         return None
     try:
-        return json.loads(text)
+        return bounds.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"The example input is not JSON: {exc.msg} (line {exc.lineno})."
@@ -220,10 +221,10 @@ def create_model(
         deploy = {
             "replicas": _number(replicas, "Replicas", int),
             "cpu": _number(cpu, "vCPU"),
-            "memory_mb": round(_number(memory_gb, "Memory") * 1024),
+            "memory_mb": bounds.memory_mb(_number(memory_gb, "Memory")),
             "environment": dict(env),
         }
-        model_deployments._check(  # refuse bad resources before anything is created
+        model_deployments.check(  # refuse bad resources before anything is created
             model_deployments.DeploymentFields(
                 cpu=deploy["cpu"], memory_mb=deploy["memory_mb"], replicas=deploy["replicas"]
             )
@@ -336,7 +337,7 @@ async def test_model(
 ) -> JSONResponse:
     model = models.get(platform, principal, project_id, model_id)
     try:
-        value = json.loads(request_json)
+        value = bounds.loads(request_json)
     except json.JSONDecodeError as exc:
         return JSONResponse(
             {
@@ -412,7 +413,7 @@ def deploy_build(
             build_id,
             model_deployments.DeploymentFields(
                 cpu=_number(cpu, "vCPU"),
-                memory_mb=round(_number(memory_gb, "Memory") * 1024),
+                memory_mb=bounds.memory_mb(_number(memory_gb, "Memory")),
                 replicas=_number(replicas, "Replicas", int),
             ),
         )
