@@ -43,7 +43,9 @@ class Settings(BaseSettings):
         default="",
         description=(
             "Base URL people and workloads use to reach Lakeworks (`https://ml.example.org`). "
-            "Empty means `http://<host>:<port>`. Its host is the CML domain (`CDSW_DOMAIN`)."
+            "Empty means `http://<host>:<port>` (`localhost` for a loopback or wildcard bind, "
+            "so apps at `http://<subdomain>.localhost:<port>/` work). Its host is the CML "
+            "domain (`CDSW_DOMAIN`)."
         ),
     )
     secret_key: str = Field(
@@ -232,10 +234,11 @@ class Settings(BaseSettings):
         "another server process, within this time.",
     )
     app_path_routing: bool = Field(
-        default=True,
+        default=False,
         description="Also serve applications at `/apps/<subdomain>/` on the main host (for "
-        "installs without wildcard DNS). App code then runs in Lakeworks' own origin: turn "
-        "off where app authors are not trusted as much as the people who open their apps.",
+        "installs without wildcard DNS). Their pages are then sandboxed by CSP to an opaque "
+        "origin, so app scripts cannot act as the viewer; apps whose pages call their own "
+        "backend with the viewer's sign-in need host routing.",
     )
     session_cookie_domain: str = Field(
         default="",
@@ -268,7 +271,10 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        # A loopback or wildcard bind is reached as `localhost`: browsers resolve
+        # `<app>.localhost` to the loopback address, so host-routed apps work on a laptop.
+        local = self.host in ("0.0.0.0", "::", "127.0.0.1", "::1", "localhost")
+        host = "localhost" if local else self.host
         return f"http://{host}:{self.port}"
 
     @property

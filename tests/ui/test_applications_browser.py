@@ -61,6 +61,7 @@ def app_settings(settings: Settings, server_socket: socket.socket) -> Settings:
             "runtimes_dir": RUNTIME_CACHE,
             "public_url": f"http://localhost:{port}",
             "app_start_timeout_seconds": 90.0,
+            "app_path_routing": True,  # off by default; this test opens both forms
         }
     )
 
