@@ -190,8 +190,10 @@ class ProxyRouter:
         header = request.headers.get("authorization", "")
         if header:
             return ("authorization", header)
-        user_id = request.session.get("user_id") if "session" in request.scope else None
-        return ("session", str(user_id)) if user_id is not None else None
+        session = request.session if "session" in request.scope else {}
+        user_id = session.get("user_id")
+        # The generation is part of it: a cookie from before a logout is another credential.
+        return ("session", f"{user_id}/{session.get('gen')}") if user_id is not None else None
 
     def _principal(self, request: Request) -> Principal | None:
         """The caller (database read); remembered briefly so busy apps need no read per
@@ -250,7 +252,13 @@ class ProxyRouter:
             here = AUTHORIZE_PATH + "?" + urlencode({"next": target})
             await _redirect(scope, send, "/login?next=" + quote(here, safe=""))
             return
-        token = self.signer.dumps({"u": principal.user.id, "h": parts.netloc.lower()})
+        token = self.signer.dumps(
+            {
+                "u": principal.user.id,
+                "g": principal.user.session_generation,
+                "h": parts.netloc.lower(),
+            }
+        )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         query = urlencode({"token": token, "next": path})
         await _redirect(scope, send, f"{parts.scheme}://{parts.netloc}{SESSION_PATH}?{query}")
@@ -273,7 +281,10 @@ class ProxyRouter:
         session = scope.get("session")
         if session is not None:
             session.clear()
-            session["user_id"] = int(data["u"])
+            # Same generation as the main host's session: ended with it. Bound to this host,
+            # so this cookie (were it ever taken from the app host) is not a sign-in on the
+            # main host.
+            session.update({"user_id": int(data["u"]), "gen": data.get("g"), "host": host.lower()})
         if not next_path.startswith("/") or next_path.startswith("//"):
             next_path = "/"
         await _redirect(scope, send, next_path)

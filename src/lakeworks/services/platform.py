@@ -43,6 +43,8 @@ ACCESS_CHANGES = frozenset(
         "api_key.revoke_all",
         "user.update",
         "user.password",
+        "user.logout",
+        "user.sessions_end",
         "team.set_member",
         "team.remove_member",
         "team.delete",

@@ -149,6 +149,10 @@ def update_user(
             raise Conflict("This is the last site administrator; promote another one first.")
         cmd.detail = {k: v for k, v in values.items() if k != "password_hash"}
         updated = cmd.uow.users.update(user.id, **values)
+        if "password_hash" in values or values.get("is_active") is False:
+            # A new password or a deactivation ends every browser session signed in before.
+            cmd.uow.users.end_sessions(user.id)
+            updated = cmd.uow.users.get(user.id)
         assert updated is not None
         return updated
 

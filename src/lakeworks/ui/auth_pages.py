@@ -52,12 +52,13 @@ def login(
             status=http_status(exc),
             error=exc.message,
         )
-    start_session(request, user.id)
+    start_session(request, user)
     return redirect(safe_next(next))
 
 
 @router.post("/logout")
-def logout(request: Request, principal: FormUserDep) -> Response:
+def logout(request: Request, platform: PlatformDep, principal: FormUserDep) -> Response:
+    auth.logout(platform, principal)
     request.session.clear()
     flash(request, "You are signed out.")
     return redirect("/login")
@@ -109,6 +110,6 @@ def setup(
         return render(
             request, "setup.html", {"form": form}, status=http_status(exc), error=exc.message
         )
-    start_session(request, user.id)
+    start_session(request, user)
     flash(request, f"Welcome, {user.name}. You are the first administrator of this Lakeworks.")
     return redirect("/projects")
