@@ -86,6 +86,27 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(
         default=8 * 3600, gt=0, description="How long a browser login lasts."
     )
+    login_max_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins for one username within the failure window before "
+        "further attempts get 429 with `Retry-After`.",
+    )
+    login_max_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Failed sign-ins from one client address within the failure window "
+        "before further attempts get 429 with `Retry-After`.",
+    )
+    login_failure_window_seconds: int = Field(
+        default=900, gt=0, description="The window in which failed sign-ins are counted."
+    )
+    password_hash_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Password hashes (argon2, 64 MiB each) computed at once; more sign-ins "
+        "wait briefly, then get 429.",
+    )
 
     executor: str = Field(
         default="local",

@@ -14,7 +14,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from lakeworks.entities.users import ApiKey, ApiKeyKind, User
-from lakeworks.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from lakeworks.errors import InvalidInput, NotFound, PermissionDenied, RateLimited, Unauthenticated
+from lakeworks.services.passwords import check_new_password
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import UnitOfWork
@@ -23,14 +24,13 @@ _hasher = PasswordHasher()
 # Verified against when a username does not exist, so a failed login costs the same either way.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
-MIN_PASSWORD_LENGTH = 10
 V2_PREFIX = "lwk_"
 _V1_ALPHABET = string.ascii_lowercase + string.digits
 
 
-def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+def hash_password(password: str, username: str = "") -> str:
+    """Hash a *new* password, refusing one the policy forbids (``services.passwords``)."""
+    check_new_password(password, username)
     return _hasher.hash(password)
 
 
@@ -65,15 +65,28 @@ class NewApiKey:
 # Logins ------------------------------------------------------------------------------
 
 
-def login(platform: Platform, username: str, password: str) -> User:
-    """Check a username and password; audited either way."""
+def login(platform: Platform, username: str, password: str, address: str = "") -> User:
+    """Check a username and password from client ``address``; audited either way.
+
+    Throttled (``services.login_throttle``): an account or address with too many recent
+    failures gets ``RateLimited`` before any hash is computed. Blocking (argon2): call it
+    from a worker thread, as the sync UI route does."""
+    throttle = platform.login_throttle
+    try:
+        throttle.check(username, address)
+    except RateLimited:
+        with platform.command(None, "user.login", target=username[:64]):
+            raise
     with platform.read() as uow:
         user = uow.users.by_username(username.strip().lower())
         stored = uow.users.password_hash(user.id) if user else None
-    ok = verify_password(stored, password) and user is not None and user.is_active
+    with throttle.hashing():
+        ok = verify_password(stored, password) and user is not None and user.is_active
     if not ok or user is None:
+        throttle.failed(username, address)
         with platform.command(None, "user.login", target=username[:64]):
             raise Unauthenticated("Wrong username or password.")
+    throttle.succeeded(username)
     with platform.command(Principal(user=user, via="session"), "user.login", target=user.username):
         pass
     return user
@@ -84,9 +97,11 @@ def change_password(platform: Platform, principal: Principal, old: str, new: str
     starts a fresh one for the browser that made the change). Returns the updated user."""
     with platform.command(principal, "user.password", target=principal.user.username) as cmd:
         stored = cmd.uow.users.password_hash(principal.user.id)
-        if not verify_password(stored, old):
-            raise PermissionDenied("The current password is wrong.")
-        cmd.uow.users.set_password_hash(principal.user.id, hash_password(new))
+        with platform.login_throttle.hashing():
+            if not verify_password(stored, old):
+                raise PermissionDenied("The current password is wrong.")
+            new_hash = hash_password(new, principal.user.username)
+        cmd.uow.users.set_password_hash(principal.user.id, new_hash)
         cmd.uow.users.end_sessions(principal.user.id)
         user = cmd.uow.users.get(principal.user.id)
         assert user is not None

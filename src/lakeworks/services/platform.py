@@ -13,6 +13,7 @@ from lakeworks.entities.audit import Outcome
 from lakeworks.entities.users import User
 from lakeworks.errors import LakeworksError, PermissionDenied, Unauthenticated
 from lakeworks.executors.base import Executor
+from lakeworks.services.login_throttle import LoginThrottle
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import Store, UnitOfWork
 
@@ -78,6 +79,7 @@ class Platform:
         self.work_signal: threading.Event | None = None
         # Moves when credentials, roles or memberships change (``ACCESS_CHANGES``).
         self.access_epoch = 0
+        self.login_throttle = LoginThrottle(settings)
 
     def nudge(self) -> None:
         """Wake this process's scheduler early (a run was triggered)."""

@@ -46,7 +46,7 @@ def create_user(
             username=username,
             name=name.strip() or username,
             email=email.strip(),
-            password_hash=hash_password(password) if password is not None else None,
+            password_hash=hash_password(password, username) if password is not None else None,
             is_admin=is_admin,
         )
         cmd.detail = {"is_admin": is_admin}
@@ -143,7 +143,7 @@ def update_user(
         if email is not None:
             values["email"] = email.strip()
         if password is not None:
-            values["password_hash"] = hash_password(password)
+            values["password_hash"] = hash_password(password, user.username)
         demoted = values.get("is_admin") is False or values.get("is_active") is False
         if demoted and user.is_admin and cmd.uow.users.count_admins() <= 1:
             raise Conflict("This is the last site administrator; promote another one first.")
