@@ -12,7 +12,8 @@ session is decoded) and outside the routers. For a request to ``<label>.<domain>
 
 On the main host, ``/apps/<subdomain>/…`` reaches the same application with the prefix
 stripped and ``X-Forwarded-Prefix: /apps/<subdomain>`` (the degraded path form for installs
-without wildcard DNS). Every other request goes to the main app.
+without wildcard DNS; only with ``settings.app_path_routing``, and its pages sandboxed to an
+opaque origin by ``api.headers``). Every other request goes to the main app.
 
 Who may pass is decided by ``services.applications`` (``authorize_access``,
 ``authorize_engine``); this module only finds the caller: ``Authorization: Bearer <key>`` (the
@@ -24,8 +25,10 @@ with subdomains. So an unauthenticated browser at ``demo.<domain>`` is sent to
 ``<domain>/_lakeworks/authorize?next=<url>``, which (after the login page if needed) issues a
 one-minute signed token for exactly that host and redirects to
 ``demo.<domain>/_lakeworks/session?token=…``, which signs that host's session in and goes on
-to the page. With ``session_cookie_domain`` set to a real domain the cookie is shared and the
-hop is not needed.
+to the page. That app-host session shares the user's session generation (ended with it) and
+is bound to its host (``api.deps.session_principal``), so it is no sign-in on the main host.
+With ``session_cookie_domain`` set to a real domain the cookie is shared and the hop is not
+needed.
 """
 
 from __future__ import annotations
