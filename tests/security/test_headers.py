@@ -10,10 +10,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
+from starlette.types import Receive, Scope, Send
 from tests.conftest import login
 from tests.tracking.fixtures import tracking_settings
 from tests.ui.test_ui_browser import sign_in
 
+from lakeworks.api.headers import APP_SANDBOX, SecurityHeaders
 from lakeworks.app import create_app
 from lakeworks.config import Settings
 from lakeworks.entities.experiments import Metric
@@ -139,3 +141,49 @@ def test_ui_mlflow_and_docs_run_under_the_policy_in_chromium(
     expect(page.locator("#swagger-ui .swagger-ui")).to_be_attached(timeout=30_000)
 
     assert _csp_violations(errors) == [], errors
+
+
+# --- what relayed responses get ---------------------------------------------------------
+
+
+async def _app_with_its_own_policy(scope: Scope, receive: Receive, send: Send) -> None:
+    """Stands in for what the proxy relays: an app or JupyterLab with its own CSP."""
+    headers = [
+        (b"content-type", b"text/html"),
+        (b"content-security-policy", b"frame-ancestors 'self'; report-uri /csp"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"<h1>app</h1>"})
+
+
+def _headers_for(settings: Settings, path: str, host: str = "testserver") -> httpx.Headers:
+    wrapped = SecurityHeaders(_app_with_its_own_policy, settings=settings)
+    # Not entered as a context: that would run a lifespan this stand-in does not speak.
+    return TestClient(wrapped, base_url=f"http://{host}").get(path).headers
+
+
+def test_relayed_apps_and_jupyterlab_keep_their_own_policy(settings: Settings) -> None:
+    for path, host in (("/", "demo.testserver"), ("/sessions/abc/lab", "testserver")):
+        headers = _headers_for(settings, path, host)
+        assert headers.get_list("content-security-policy") == [
+            "frame-ancestors 'self'; report-uri /csp"
+        ]
+        assert "x-frame-options" not in headers
+        assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_path_routed_apps_are_sandboxed_beside_their_own_policy(settings: Settings) -> None:
+    on = settings.model_copy(update={"app_path_routing": True})
+    policies = _headers_for(on, "/apps/demo/").get_list("content-security-policy")
+    assert policies[0] == "frame-ancestors 'self'; report-uri /csp"
+    assert policies[1] == APP_SANDBOX
+    assert (
+        policies[1].startswith("sandbox allow-scripts") and "allow-same-origin" not in APP_SANDBOX
+    )
+
+
+def test_only_mlflows_ui_may_evaluate_strings(client: TestClient) -> None:
+    mlflow = client.get("/mlflow/", follow_redirects=False).headers["content-security-policy"]
+    assert "script-src 'self' 'unsafe-eval'" in mlflow
+    for path in ("/login", "/static/app.js", "/api/v2/projects"):
+        assert "unsafe-eval" not in client.get(path).headers["content-security-policy"]
