@@ -153,9 +153,11 @@ def test_base_url_and_domain_come_from_the_public_url() -> None:
 @pytest.mark.parametrize(
     ("host", "port", "base_url"),
     [
-        ("127.0.0.1", 8000, "http://127.0.0.1:8000"),
-        ("0.0.0.0", 8080, "http://127.0.0.1:8080"),  # a wildcard bind is reached on localhost
-        ("::", 8081, "http://127.0.0.1:8081"),
+        # Loopback and wildcard binds are reached as `localhost`, where browsers also resolve
+        # `<app>.localhost` (issue 13: host-routed apps on a laptop).
+        ("127.0.0.1", 8000, "http://localhost:8000"),
+        ("0.0.0.0", 8080, "http://localhost:8080"),
+        ("::", 8081, "http://localhost:8081"),
         ("ml-box", 9000, "http://ml-box:9000"),
     ],
 )

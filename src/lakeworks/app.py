@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from lakeworks import __version__
 from lakeworks.api import errors as api_errors
 from lakeworks.api import openapi as api_openapi
+from lakeworks.api.headers import SecurityHeaders, inline_script_policy
 from lakeworks.api.limits import BodySizeLimit
 from lakeworks.api.routes import router as api_router
 from lakeworks.api.v1 import router as v1_router
@@ -115,13 +116,16 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @app.get("/api/v2/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url="/api/v2/openapi.json",
             title="Lakeworks API v2",
             swagger_js_url="/api/v2/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/api/v2/docs-assets/swagger-ui.css",
             swagger_favicon_url="/static/logo.svg",
         )
+        # Swagger UI starts from one inline script: allowed by its hash, nothing else inline.
+        page.headers["content-security-policy"] = inline_script_policy(bytes(page.body).decode())
+        return page
 
     @app.get("/api/v2/swagger.json", include_in_schema=False)
     def swagger_json() -> dict[str, object]:
@@ -154,4 +158,5 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     # Model calls (POST /model) are answered first, before sessions and the upload limit.
     app.add_middleware(ModelGateway, platform=platform)
+    app.add_middleware(SecurityHeaders, settings=settings)  # outermost: every response
     return app

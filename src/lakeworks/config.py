@@ -43,7 +43,9 @@ class Settings(BaseSettings):
         default="",
         description=(
             "Base URL people and workloads use to reach Lakeworks (`https://ml.example.org`). "
-            "Empty means `http://<host>:<port>`. Its host is the CML domain (`CDSW_DOMAIN`)."
+            "Empty means `http://<host>:<port>` (`localhost` for a loopback or wildcard bind, "
+            "so apps at `http://<subdomain>.localhost:<port>/` work). Its host is the CML "
+            "domain (`CDSW_DOMAIN`)."
         ),
     )
     secret_key: str = Field(
@@ -83,6 +85,27 @@ class Settings(BaseSettings):
     )
     session_max_age_seconds: int = Field(
         default=8 * 3600, gt=0, description="How long a browser login lasts."
+    )
+    login_max_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins for one username within the failure window before "
+        "further attempts get 429 with `Retry-After`.",
+    )
+    login_max_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Failed sign-ins from one client address within the failure window "
+        "before further attempts get 429 with `Retry-After`.",
+    )
+    login_failure_window_seconds: int = Field(
+        default=900, gt=0, description="The window in which failed sign-ins are counted."
+    )
+    password_hash_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Password hashes (argon2, 64 MiB each) computed at once; more sign-ins "
+        "wait briefly, then get 429.",
     )
 
     executor: str = Field(
@@ -247,10 +270,11 @@ class Settings(BaseSettings):
         "another server process, within this time.",
     )
     app_path_routing: bool = Field(
-        default=True,
+        default=False,
         description="Also serve applications at `/apps/<subdomain>/` on the main host (for "
-        "installs without wildcard DNS). App code then runs in Lakeworks' own origin: turn "
-        "off where app authors are not trusted as much as the people who open their apps.",
+        "installs without wildcard DNS). Their pages are then sandboxed by CSP to an opaque "
+        "origin, so app scripts cannot act as the viewer; apps whose pages call their own "
+        "backend with the viewer's sign-in need host routing.",
     )
     session_cookie_domain: str = Field(
         default="",
@@ -283,7 +307,10 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        # A loopback or wildcard bind is reached as `localhost`: browsers resolve
+        # `<app>.localhost` to the loopback address, so host-routed apps work on a laptop.
+        local = self.host in ("0.0.0.0", "::", "127.0.0.1", "::1", "localhost")
+        host = "localhost" if local else self.host
         return f"http://{host}:{self.port}"
 
     @property

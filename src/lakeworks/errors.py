@@ -53,6 +53,18 @@ class PayloadTooLarge(LakeworksError):
     code = "payload_too_large"
 
 
+class RateLimited(LakeworksError):
+    """Too many attempts: try again after ``retry_after`` seconds (HTTP ``Retry-After``)."""
+
+    code = "rate_limited"
+
+    def __init__(
+        self, message: str, *, retry_after: int = 1, details: list[Any] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
 class InsecureSettings(LakeworksError):
     """Start-up refuses these settings."""
 
@@ -74,6 +86,7 @@ HTTP_STATUS: dict[str, int] = {
     InvalidState.code: 409,
     PayloadTooLarge.code: 413,
     QuotaExceeded.code: 429,
+    RateLimited.code: 429,
     InsecureSettings.code: 500,
     DatabaseNotMigrated.code: 503,
     LakeworksError.code: 500,

@@ -114,6 +114,7 @@ def app_settings(settings: Settings) -> Settings:
             "app_start_timeout_seconds": 45.0,
             "app_max_restarts": 2,
             "proxy_max_ws_message_bytes": 1024 * 1024,
+            "app_path_routing": True,  # off by default; these tests cover both forms
         }
     )
 

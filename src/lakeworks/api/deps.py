@@ -46,12 +46,16 @@ def principal_from_request(request: Request, platform: Platform) -> Principal | 
 
 
 def session_principal(request: Request, platform: Platform) -> Principal | None:
-    user_id = request.session.get("user_id") if "session" in request.scope else None
+    """The browser session's user, while its cookie is valid (see ``auth.session_user``)."""
+    session = request.session if "session" in request.scope else {}
+    user_id = session.get("user_id")
     if user_id is None:
         return None
-    with platform.read() as uow:
-        user = uow.users.get(int(user_id))
-    if user is None or not user.is_active:
+    bound = session.get("host")  # set on an application host's own session (proxy.hosts)
+    if bound is not None and bound != request.headers.get("host", "").lower():
+        return None
+    user = auth.session_user(platform, user_id, session.get("gen"))
+    if user is None:
         request.session.clear()
         return None
     return Principal(user=user, via="session")

@@ -15,6 +15,7 @@ from lakeworks.errors import (
     LakeworksError,
     NotFound,
     PermissionDenied,
+    RateLimited,
     Unauthenticated,
     error_body,
     http_status,
@@ -58,9 +59,14 @@ def install(app: FastAPI) -> None:
     async def lakeworks_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LakeworksError)
         if wants_json(request):
-            headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+            headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else {}
+            if isinstance(exc, RateLimited):
+                headers["Retry-After"] = str(exc.retry_after)
             return JSONResponse(error_body(exc), status_code=http_status(exc), headers=headers)
-        return pages.error_page(request, exc)
+        page = pages.error_page(request, exc)
+        if isinstance(exc, RateLimited):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

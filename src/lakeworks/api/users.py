@@ -114,6 +114,18 @@ def revoke_all_keys(username: str, platform: PlatformDep, principal: PrincipalDe
     return Response(status_code=204)
 
 
+@router.delete(
+    "/users/{username}/sessions",
+    operation_id="end_user_sessions",
+    status_code=204,
+    responses={204: {"description": "Every browser session of the user was ended."}},
+)
+def end_sessions(username: str, platform: PlatformDep, principal: PrincipalDep) -> Response:
+    """Sign the user out of every browser (site admins, or yourself). API keys stay valid."""
+    auth.end_sessions(platform, principal, username)
+    return Response(status_code=204)
+
+
 @router.post("/users/{username}/v1_key", operation_id="create_v1_key")
 def create_v1_key(username: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     """The legacy (API v1, HTTP Basic) key; a new one replaces the previous one."""

@@ -16,6 +16,8 @@ class User:
     is_admin: bool
     is_active: bool
     created_at: datetime
+    # Browser session cookies name the generation they were issued in (services.auth).
+    session_generation: int = 0
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ authorisation happen before ``forward``, in services); this module only moves by
   ``X-Forwarded-For`` (appended to) are set; ``X-Forwarded-Prefix`` when ``prefix`` is given.
   Client-supplied ``X-Forwarded-User``/``X-Forwarded-Prefix`` are always removed, so an app can
   trust them. The platform's own session cookie is removed from ``Cookie`` so app code never
-  sees a visitor's Lakeworks session.
+  sees a visitor's Lakeworks session, and an app's ``Set-Cookie`` of that name is dropped.
 - **Upstream down**: a 502 with a short HTML page (browsers) or a JSON error body (API
   clients); for a websocket, a 502 denial response where the server supports it, else close
   1011 before accepting.
@@ -212,7 +212,14 @@ def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, b
         (name, value)
         for name, value in headers
         if name.decode("latin-1") not in HOP_BY_HOP | named_by_connection
+        # An app may not plant or overwrite the platform's sign-in cookie (a path-routed
+        # app shares its origin; a host-routed one its domain when the cookie is shared).
+        and not (name == b"set-cookie" and _cookie_name(value) == SESSION_COOKIE)
     ]
+
+
+def _cookie_name(set_cookie: bytes) -> str:
+    return set_cookie.decode("latin-1").split("=", 1)[0].strip()
 
 
 def _query(scope: Scope) -> str:

@@ -12,7 +12,8 @@ session is decoded) and outside the routers. For a request to ``<label>.<domain>
 
 On the main host, ``/apps/<subdomain>/…`` reaches the same application with the prefix
 stripped and ``X-Forwarded-Prefix: /apps/<subdomain>`` (the degraded path form for installs
-without wildcard DNS). Every other request goes to the main app.
+without wildcard DNS; only with ``settings.app_path_routing``, and its pages sandboxed to an
+opaque origin by ``api.headers``). Every other request goes to the main app.
 
 Who may pass is decided by ``services.applications`` (``authorize_access``,
 ``authorize_engine``); this module only finds the caller: ``Authorization: Bearer <key>`` (the
@@ -24,8 +25,10 @@ with subdomains. So an unauthenticated browser at ``demo.<domain>`` is sent to
 ``<domain>/_lakeworks/authorize?next=<url>``, which (after the login page if needed) issues a
 one-minute signed token for exactly that host and redirects to
 ``demo.<domain>/_lakeworks/session?token=…``, which signs that host's session in and goes on
-to the page. With ``session_cookie_domain`` set to a real domain the cookie is shared and the
-hop is not needed.
+to the page. That app-host session shares the user's session generation (ended with it) and
+is bound to its host (``api.deps.session_principal``), so it is no sign-in on the main host.
+With ``session_cookie_domain`` set to a real domain the cookie is shared and the hop is not
+needed.
 """
 
 from __future__ import annotations
@@ -190,8 +193,10 @@ class ProxyRouter:
         header = request.headers.get("authorization", "")
         if header:
             return ("authorization", header)
-        user_id = request.session.get("user_id") if "session" in request.scope else None
-        return ("session", str(user_id)) if user_id is not None else None
+        session = request.session if "session" in request.scope else {}
+        user_id = session.get("user_id")
+        # The generation is part of it: a cookie from before a logout is another credential.
+        return ("session", f"{user_id}/{session.get('gen')}") if user_id is not None else None
 
     def _principal(self, request: Request) -> Principal | None:
         """The caller (database read); remembered briefly so busy apps need no read per
@@ -250,7 +255,13 @@ class ProxyRouter:
             here = AUTHORIZE_PATH + "?" + urlencode({"next": target})
             await _redirect(scope, send, "/login?next=" + quote(here, safe=""))
             return
-        token = self.signer.dumps({"u": principal.user.id, "h": parts.netloc.lower()})
+        token = self.signer.dumps(
+            {
+                "u": principal.user.id,
+                "g": principal.user.session_generation,
+                "h": parts.netloc.lower(),
+            }
+        )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         query = urlencode({"token": token, "next": path})
         await _redirect(scope, send, f"{parts.scheme}://{parts.netloc}{SESSION_PATH}?{query}")
@@ -273,7 +284,10 @@ class ProxyRouter:
         session = scope.get("session")
         if session is not None:
             session.clear()
-            session["user_id"] = int(data["u"])
+            # Same generation as the main host's session: ended with it. Bound to this host,
+            # so this cookie (were it ever taken from the app host) is not a sign-in on the
+            # main host.
+            session.update({"user_id": int(data["u"]), "gen": data.get("g"), "host": host.lower()})
         if not next_path.startswith("/") or next_path.startswith("//"):
             next_path = "/"
         await _redirect(scope, send, next_path)

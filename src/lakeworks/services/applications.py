@@ -841,13 +841,12 @@ def creators(platform: Platform, apps: Sequence[Application]) -> dict[int, User]
 
 def address(platform: Platform, app: Application) -> tuple[str, str]:
     """(host URL, path URL) of an application: ``<scheme>://<subdomain>.<domain>/`` and the
-    degraded path form ``<base_url>/apps/<subdomain>/``."""
+    degraded path form ``<base_url>/apps/<subdomain>/``, empty unless path routing is on
+    (links show only addresses that work)."""
     settings = platform.settings
     scheme = "https" if settings.https else "http"
-    return (
-        f"{scheme}://{app.subdomain}.{settings.domain}/",
-        f"{settings.base_url}/apps/{app.subdomain}/",
-    )
+    path_url = f"{settings.base_url}/apps/{app.subdomain}/" if settings.app_path_routing else ""
+    return f"{scheme}://{app.subdomain}.{settings.domain}/", path_url
 
 
 def peek_access(

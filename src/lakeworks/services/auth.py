@@ -14,7 +14,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from lakeworks.entities.users import ApiKey, ApiKeyKind, User
-from lakeworks.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from lakeworks.errors import InvalidInput, NotFound, PermissionDenied, RateLimited, Unauthenticated
+from lakeworks.services.passwords import check_new_password
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import UnitOfWork
@@ -23,14 +24,13 @@ _hasher = PasswordHasher()
 # Verified against when a username does not exist, so a failed login costs the same either way.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
-MIN_PASSWORD_LENGTH = 10
 V2_PREFIX = "lwk_"
 _V1_ALPHABET = string.ascii_lowercase + string.digits
 
 
-def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+def hash_password(password: str, username: str = "") -> str:
+    """Hash a *new* password, refusing one the policy forbids (``services.passwords``)."""
+    check_new_password(password, username)
     return _hasher.hash(password)
 
 
@@ -65,26 +65,92 @@ class NewApiKey:
 # Logins ------------------------------------------------------------------------------
 
 
-def login(platform: Platform, username: str, password: str) -> User:
-    """Check a username and password; audited either way."""
+def login(platform: Platform, username: str, password: str, address: str = "") -> User:
+    """Check a username and password from client ``address``; audited either way.
+
+    Throttled (``services.login_throttle``): an account or address with too many recent
+    failures gets ``RateLimited`` before any hash is computed. Blocking (argon2): call it
+    from a worker thread, as the sync UI route does."""
+    throttle = platform.login_throttle
+    try:
+        throttle.check(username, address)
+    except RateLimited:
+        with platform.command(None, "user.login", target=username[:64]):
+            raise
     with platform.read() as uow:
         user = uow.users.by_username(username.strip().lower())
         stored = uow.users.password_hash(user.id) if user else None
-    ok = verify_password(stored, password) and user is not None and user.is_active
+    with throttle.hashing():
+        ok = verify_password(stored, password) and user is not None and user.is_active
     if not ok or user is None:
+        throttle.failed(username, address)
         with platform.command(None, "user.login", target=username[:64]):
             raise Unauthenticated("Wrong username or password.")
+    throttle.succeeded(username)
     with platform.command(Principal(user=user, via="session"), "user.login", target=user.username):
         pass
     return user
 
 
-def change_password(platform: Platform, principal: Principal, old: str, new: str) -> None:
+def change_password(platform: Platform, principal: Principal, old: str, new: str) -> User:
+    """Change your own password; every earlier browser session of yours ends (the caller
+    starts a fresh one for the browser that made the change). Returns the updated user."""
     with platform.command(principal, "user.password", target=principal.user.username) as cmd:
         stored = cmd.uow.users.password_hash(principal.user.id)
-        if not verify_password(stored, old):
-            raise PermissionDenied("The current password is wrong.")
-        cmd.uow.users.set_password_hash(principal.user.id, hash_password(new))
+        with platform.login_throttle.hashing():
+            if not verify_password(stored, old):
+                raise PermissionDenied("The current password is wrong.")
+            new_hash = hash_password(new, principal.user.username)
+        cmd.uow.users.set_password_hash(principal.user.id, new_hash)
+        cmd.uow.users.end_sessions(principal.user.id)
+        user = cmd.uow.users.get(principal.user.id)
+        assert user is not None
+        return user
+
+
+# Browser sessions ----------------------------------------------------------------------
+#
+# The signed session cookie names the user and the user's ``session_generation`` when it was
+# issued. Logout, a password change, deactivation and an admin's "end sessions" move the
+# generation, which ends every cookie issued before at once, on every server process (the
+# user row is read on each request anyway). Chosen over a table of session rows: no write per
+# sign-in, nothing to expire or clean up; the cost is that signing out ends the user's
+# sessions in all browsers, which is also what someone who suspects a stolen cookie wants.
+
+
+def session_data(user: User) -> dict[str, int]:
+    """What a browser session cookie holds for ``user``."""
+    return {"user_id": user.id, "gen": user.session_generation}
+
+
+def session_user(platform: Platform, user_id: object, generation: object) -> User | None:
+    """The user a session cookie names, if that cookie is still valid."""
+    if not isinstance(user_id, int) or not isinstance(generation, int):
+        return None
+    with platform.read() as uow:
+        user = uow.users.get(user_id)
+    if user is None or not user.is_active or user.session_generation != generation:
+        return None
+    return user
+
+
+def logout(platform: Platform, principal: Principal) -> None:
+    """Sign out: every browser session of this user ends (the cookie could have been copied)."""
+    with platform.command(principal, "user.logout", target=principal.user.username) as cmd:
+        cmd.uow.users.end_sessions(principal.user.id)
+
+
+def end_sessions(platform: Platform, principal: Principal, username: str) -> None:
+    """End every browser session of ``username`` (yourself, or anyone for site admins)."""
+    with platform.command(principal, "user.sessions_end", target=username) as cmd:
+        if principal.project_scope is not None:
+            raise PermissionDenied("Workload keys cannot end browser sessions.")
+        if username != principal.user.username and not principal.is_admin:
+            raise PermissionDenied("Only site administrators can end other people's sessions.")
+        user = cmd.uow.users.by_username(username)
+        if user is None:
+            raise NotFound(f"User {username!r} not found.")
+        cmd.uow.users.end_sessions(user.id)
 
 
 # API keys ----------------------------------------------------------------------------

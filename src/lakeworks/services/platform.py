@@ -14,6 +14,7 @@ from lakeworks.entities.users import User
 from lakeworks.errors import LakeworksError, PermissionDenied, Unauthenticated
 from lakeworks.executors.base import Executor
 from lakeworks.runtimes.manager import RuntimeManager
+from lakeworks.services.login_throttle import LoginThrottle
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import Store, UnitOfWork
 
@@ -44,6 +45,8 @@ ACCESS_CHANGES = frozenset(
         "api_key.revoke_all",
         "user.update",
         "user.password",
+        "user.logout",
+        "user.sessions_end",
         "team.set_member",
         "team.remove_member",
         "team.delete",
@@ -77,6 +80,7 @@ class Platform:
         self.work_signal: threading.Event | None = None
         # Moves when credentials, roles or memberships change (``ACCESS_CHANGES``).
         self.access_epoch = 0
+        self.login_throttle = LoginThrottle(settings)
         self._runtimes: RuntimeManager | None = None
         # Ids of objects (job runs, sessions, apps...) that a thread of this process is
         # starting now: preparing a runtime can take minutes, and the reconcilers must not

@@ -46,7 +46,7 @@ def create_user(
             username=username,
             name=name.strip() or username,
             email=email.strip(),
-            password_hash=hash_password(password) if password is not None else None,
+            password_hash=hash_password(password, username) if password is not None else None,
             is_admin=is_admin,
         )
         cmd.detail = {"is_admin": is_admin}
@@ -143,7 +143,7 @@ def update_user(
         if email is not None:
             values["email"] = email.strip()
         if password is not None:
-            values["password_hash"] = hash_password(password)
+            values["password_hash"] = hash_password(password, user.username)
         if not values:
             raise InvalidInput(
                 "Nothing to change: send one or more of name, email, is_admin, is_active, password."
@@ -153,6 +153,10 @@ def update_user(
             raise Conflict("This is the last site administrator; promote another one first.")
         cmd.detail = {k: v for k, v in values.items() if k != "password_hash"}
         updated = cmd.uow.users.update(user.id, **values)
+        if "password_hash" in values or values.get("is_active") is False:
+            # A new password or a deactivation ends every browser session signed in before.
+            cmd.uow.users.end_sessions(user.id)
+            updated = cmd.uow.users.get(user.id)
         assert updated is not None
         return updated
 

@@ -71,6 +71,8 @@ class UserRow(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # In every browser session cookie; moving it ends all of the user's earlier sessions.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class TeamRow(Base):

@@ -20,6 +20,7 @@ def to_user(row: UserRow) -> User:
         is_admin=row.is_admin,
         is_active=row.is_active,
         created_at=row.created_at,
+        session_generation=row.session_generation,
     )
 
 
@@ -77,6 +78,14 @@ class UserRepo:
     def set_password_hash(self, user_id: int, password_hash: str) -> None:
         self.session.execute(
             update(UserRow).where(UserRow.id == user_id).values(password_hash=password_hash)
+        )
+
+    def end_sessions(self, user_id: int) -> None:
+        """Invalidate every browser session cookie issued to the user so far."""
+        self.session.execute(
+            update(UserRow)
+            .where(UserRow.id == user_id)
+            .values(session_generation=UserRow.session_generation + 1)
         )
 
     def update(self, user_id: int, **values: object) -> User | None:

@@ -13,7 +13,7 @@ from lakeworks.services import auth, users
 from lakeworks.services.auth import NewApiKey
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.ui.deps import FormUserDep, PlatformDep, UserDep
-from lakeworks.ui.pages import flash, form_error, redirect, render
+from lakeworks.ui.pages import flash, form_error, redirect, render, start_session
 
 router = APIRouter()
 
@@ -57,7 +57,7 @@ def change_password(
     try:
         if new != new_again:
             raise InvalidInput("The two new passwords differ.")
-        auth.change_password(platform, principal, current, new)
+        user = auth.change_password(platform, principal, current, new)
     except LakeworksError as exc:
         # A wrong current password is refused (403) but belongs on this form all the same.
         return render(
@@ -67,7 +67,9 @@ def change_password(
             status=http_status(exc),
             error=exc.message,
         )
-    flash(request, "Your password was changed.")
+    # Every earlier session ended with the change; this browser gets a new one.
+    start_session(request, user)
+    flash(request, "Your password was changed. Your other sign-ins were ended.")
     return redirect("/settings")
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request, Response
 
 from lakeworks import bounds
 from lakeworks.errors import LakeworksError, http_status
-from lakeworks.services import audit, resources, users
+from lakeworks.services import audit, auth, resources, users
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.ui.deps import AdminDep, FormUserDep, PlatformDep, UserDep
 from lakeworks.ui.pages import flash, form_error, redirect, render
@@ -114,6 +114,21 @@ def update_user(
         )
     if is_active is not None:
         flash(request, f"{user.username} is {'active' if user.is_active else 'deactivated'}.")
+    return redirect("/admin/users")
+
+
+@router.post("/admin/users/{username}/end-sessions")
+def end_sessions(
+    request: Request, platform: PlatformDep, principal: FormUserDep, username: str
+) -> Response:
+    try:
+        auth.end_sessions(platform, principal, username)
+    except LakeworksError as exc:
+        form_error(request, exc)
+        return _users_page(request, platform, principal, status=http_status(exc), error=exc.message)
+    flash(request, f"{username} was signed out of every browser.")
+    if username == principal.user.username:
+        return redirect("/login")
     return redirect("/admin/users")
 
 

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from lakeworks.api.deps import check_csrf, session_principal
-from lakeworks.errors import InvalidInput, LakeworksError, NotFound, http_status
+from lakeworks.errors import InvalidInput, LakeworksError, NotFound, RateLimited, http_status
 from lakeworks.services import auth, users
+from lakeworks.services.passwords import check_new_password
 from lakeworks.ui.deps import FormUserDep, PlatformDep
 from lakeworks.ui.pages import flash, redirect, render, safe_next, start_session
 
@@ -42,22 +43,27 @@ def login(
 ) -> Response:
     # The login form carries a token too, so another site cannot sign a browser in as itself.
     check_csrf(request, csrf_token)
+    address = request.client.host if request.client else ""
     try:
-        user = auth.login(platform, username, password)
+        user = auth.login(platform, username, password, address)
     except LakeworksError as exc:
-        return render(
+        page = render(
             request,
             "login.html",
             {"next": safe_next(next), "username": username},
             status=http_status(exc),
             error=exc.message,
         )
-    start_session(request, user.id)
+        if isinstance(exc, RateLimited):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    start_session(request, user)
     return redirect(safe_next(next))
 
 
 @router.post("/logout")
-def logout(request: Request, principal: FormUserDep) -> Response:
+def logout(request: Request, platform: PlatformDep, principal: FormUserDep) -> Response:
+    auth.logout(platform, principal)
     request.session.clear()
     flash(request, "You are signed out.")
     return redirect("/login")
@@ -92,8 +98,7 @@ def setup(
     try:
         # Check the input before spending the one-time secret on it.
         users.validate_username(username)
-        if len(password) < auth.MIN_PASSWORD_LENGTH:
-            raise InvalidInput(f"Passwords need at least {auth.MIN_PASSWORD_LENGTH} characters.")
+        check_new_password(password, username)
         if password != password_again:
             raise InvalidInput("The two passwords differ.")
         user = users.setup_first_admin(
@@ -109,6 +114,6 @@ def setup(
         return render(
             request, "setup.html", {"form": form}, status=http_status(exc), error=exc.message
         )
-    start_session(request, user.id)
+    start_session(request, user)
     flash(request, f"Welcome, {user.name}. You are the first administrator of this Lakeworks.")
     return redirect("/projects")

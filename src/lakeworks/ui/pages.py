@@ -14,7 +14,9 @@ from fastapi.templating import Jinja2Templates
 
 from lakeworks import __version__
 from lakeworks.api.deps import session_principal
+from lakeworks.entities.users import User
 from lakeworks.errors import LakeworksError, NotFound, Unauthenticated, http_status
+from lakeworks.services import auth
 from lakeworks.services.permissions import Action
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.projects import allowed
@@ -45,10 +47,10 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
-def start_session(request: Request, user_id: int) -> None:
+def start_session(request: Request, user: User) -> None:
     """Sign a browser in; a fresh session and token, so a planted cookie gains nothing."""
     request.session.clear()
-    request.session["user_id"] = user_id
+    request.session.update(auth.session_data(user))
     request.session["csrf"] = secrets.token_urlsafe(32)
 
 
