@@ -7,16 +7,19 @@ outside the project.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from lakeworks.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from lakeworks.services import safe_paths
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
 
@@ -131,37 +134,69 @@ def read_bytes(
 ) -> bytes:
     with platform.read() as uow:
         require(uow, principal, project_id, Action.READ)
-    location = _existing(project_root(platform, project_id), path)
+    root = project_root(platform, project_id)
+    location = _existing(root, path)
     if location.is_dir():
         raise InvalidInput(f"{path!r} is a folder, not a file.")
-    if limit is not None and location.stat().st_size > limit:
-        raise PayloadTooLarge(f"{path!r} is larger than {limit} bytes; download it instead.")
-    return location.read_bytes()
+    bound = limit if limit is not None else platform.settings.max_upload_bytes
+    try:
+        return safe_paths.read_bytes(root, _inside(root, location), max_bytes=bound)
+    except PayloadTooLarge:
+        raise PayloadTooLarge(
+            f"{path!r} is larger than {bound} bytes; download it instead."
+        ) from None
 
 
-def download_path(
-    platform: Platform, principal: Principal, project_id: str, path: str
-) -> tuple[Path, str, bool]:
-    """A file to send for a download: (location, file name, is a temporary zip of a folder)."""
+@dataclass
+class Download:
+    """A file to send: its name, size and an open handle (for a folder, a zip of it in an
+    already unlinked temporary file, so nothing is left behind however the send ends)."""
+
+    name: str
+    size: int
+    handle: BinaryIO
+
+    def chunks(self) -> Iterator[bytes]:
+        with self.handle:
+            while chunk := self.handle.read(_CHUNK):
+                yield chunk
+
+
+def open_download(platform: Platform, principal: Principal, project_id: str, path: str) -> Download:
+    """Open a file, or a zip of a folder, for a download.
+
+    The file is opened here, without following links (``safe_paths``), and the handle is
+    what gets sent: a workload cannot swap the path for a link between the check and the
+    send. A folder's zip holds only its plain, singly linked files.
+    """
     with platform.read() as uow:
         project = require(uow, principal, project_id, Action.READ)
     root = project_root(platform, project_id)
     location = _existing(root, path)
-    if location.is_file():
-        return location, location.name, False
+    rel = _inside(root, location)
+    if not location.is_dir():
+        handle, st = safe_paths.open_reader(root, rel)
+        return Download(location.name, st.st_size, handle)
     name = (location.name if location != root.resolve() else project.slug) + ".zip"
-    handle, tmp = tempfile.mkstemp(suffix=".zip")
-    os.close(handle)
-    real_root = root.resolve()
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for dirpath, _dirnames, filenames in os.walk(location):
-            for filename in filenames:
-                file = Path(dirpath) / filename
-                real = file.resolve()
-                if real_root not in real.parents:
-                    continue  # never ship what a symlink points at outside the project
-                zf.write(file, file.relative_to(location).as_posix())
-    return Path(tmp), name, True
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(tempfile.TemporaryFile())
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            for member, dir_fd in safe_paths.walk_files(root, rel):
+                leaf = member.rsplit("/", 1)[-1]
+                try:
+                    fd, _st = safe_paths.open_at(dir_fd, leaf, member)
+                except (FileNotFoundError, InvalidInput):
+                    continue  # swapped for a link or removed meanwhile: left out
+                with os.fdopen(fd, "rb") as source, zf.open(member, "w") as target:
+                    shutil.copyfileobj(source, target, _CHUNK)
+        size = out.tell()
+        out.seek(0)
+        stack.pop_all()  # the Download owns the file now
+    return Download(name, size, out)
+
+
+def _inside(root: Path, location: Path) -> str:
+    return location.relative_to(root.resolve()).as_posix()
 
 
 # Writes ------------------------------------------------------------------------------

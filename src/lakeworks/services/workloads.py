@@ -22,9 +22,9 @@ from lakeworks.entities.workloads import (
     WorkloadSpec,
     WorkloadStatus,
 )
-from lakeworks.errors import InvalidInput, InvalidState, NotFound
+from lakeworks.errors import InvalidInput, InvalidState, LakeworksError, NotFound
 from lakeworks.executors.base import StartFailed
-from lakeworks.services import auth
+from lakeworks.services import auth, safe_paths
 from lakeworks.services.environment import new_engine_id
 from lakeworks.services.platform import Platform
 from lakeworks.store.tables import utcnow
@@ -169,11 +169,7 @@ def read_log(
 ) -> tuple[bytes, int]:
     """Log bytes from ``offset`` (the file is kept after the workload ends)."""
     path = Path(workload.log_path)
-    if not path.exists():
-        return b"", offset
-    with path.open("rb") as f:
-        f.seek(max(offset, 0))
-        data = f.read(limit)
+    data, _size = safe_paths.read_range(path.parent, path.name, offset, limit)
     return data, max(offset, 0) + len(data)
 
 
@@ -181,11 +177,12 @@ def last_log_line(workload: Workload, limit: int = 300) -> str:
     """The last non-blank line the workload printed (read from the end of its log), cut to
     ``limit`` characters: what a failure reason quotes."""
     path = Path(workload.log_path)
+    tail = 64 * 1024
     try:
-        with path.open("rb") as f:
-            f.seek(max(path.stat().st_size - 64 * 1024, 0))
-            data = f.read()
-    except FileNotFoundError:
+        with safe_paths.open_file(path.parent, path.name, single_link=False) as (f, st):
+            f.seek(max(st.st_size - tail, 0))
+            data = f.read(tail)
+    except (FileNotFoundError, LakeworksError):
         return ""
     lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
     lines = [line for line in lines if line]
@@ -280,10 +277,12 @@ def _with_recorded_exit(platform: Platform, workload: Workload, info: ExitInfo) 
     """For adopted processes the executor cannot know the exit code; the wrapper wrote it."""
     if info.code != -1:
         return info
-    path = platform.settings.projects_dir / workload.project_id / EXIT_DIR / workload.id
+    # The workload can write anything there (a link to a host file, a FIFO that would block
+    # a plain read forever): a few bytes of a plain file or nothing.
+    root = platform.settings.projects_dir / workload.project_id
     try:
-        code = int(path.read_text().strip())
-    except (OSError, ValueError):
+        code = int(safe_paths.read_bytes(root, f"{EXIT_DIR}/{workload.id}", max_bytes=32))
+    except (OSError, ValueError, LakeworksError):
         return info
     return ExitInfo(code=code, oom=info.oom, reason="" if not info.oom else info.reason)
 
@@ -308,8 +307,8 @@ def _finish(
                 uow.users.revoke_api_key(key_id, now)
     if moved:
         workload = get(platform, workload_id)
-        exit_file = platform.settings.projects_dir / workload.project_id / EXIT_DIR / workload_id
-        exit_file.unlink(missing_ok=True)
+        root = platform.settings.projects_dir / workload.project_id
+        safe_paths.unlink(root, f"{EXIT_DIR}/{workload_id}")
     return moved
 
 
