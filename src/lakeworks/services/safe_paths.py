@@ -183,11 +183,10 @@ def read_bytes(
 def read_range(root: Path, rel: str | PurePosixPath, offset: int, limit: int) -> tuple[bytes, int]:
     """Up to ``limit`` bytes from ``offset`` of a file (e.g. a growing log) and its size.
 
-    A missing file reads as empty. Logs are appended to by one writer; extra links are
-    tolerated (the server owns the file) but links and special files are not.
+    A missing file reads as empty.
     """
     try:
-        with open_file(root, rel, single_link=False) as (handle, st):
+        with open_file(root, rel) as (handle, st):
             handle.seek(max(offset, 0))
             return handle.read(limit), st.st_size
     except FileNotFoundError:

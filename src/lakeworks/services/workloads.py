@@ -179,7 +179,7 @@ def last_log_line(workload: Workload, limit: int = 300) -> str:
     path = Path(workload.log_path)
     tail = 64 * 1024
     try:
-        with safe_paths.open_file(path.parent, path.name, single_link=False) as (f, st):
+        with safe_paths.open_file(path.parent, path.name) as (f, st):
             f.seek(max(st.st_size - tail, 0))
             data = f.read(tail)
     except (FileNotFoundError, LakeworksError):
