@@ -294,13 +294,14 @@ def copy_tree(
     only: set[str] | None = None,
     exclude_top: frozenset[str] = frozenset(),
 ) -> Copied:
-    """Copy the plain files under ``root/rel`` to ``dest_root/dest_rel`` (folders created as
-    needed; ``dest_root`` may be a project too: nothing is written through a link there
-    either), leaving out links, hard links and special files. ``only`` limits the copy to
-    those relative paths. Stops with ``PayloadTooLarge`` past ``max_bytes`` or ``max_files``
-    (what was copied by then stays)."""
+    """Copy the plain files under ``root/rel`` to ``dest_root/dest_rel``, leaving out links,
+    hard links and special files. Folders are created as needed; below ``dest_root`` the
+    destination may be in a project too, and nothing is written through a link there either.
+    ``only`` limits the copy to those relative paths. Stops with ``PayloadTooLarge`` past
+    ``max_bytes`` or ``max_files`` (what was copied by then stays)."""
     report = Copied()
     base = parts_of(dest_rel)
+    dest_root.mkdir(parents=True, exist_ok=True)  # the server's own folder
     walk = walk_files(root, rel, skipped=report.skipped, exclude_top=exclude_top)
     for path, dir_fd in walk:
         if only is not None and path not in only:
