@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from lakeworks.entities.projects import Project
@@ -36,6 +36,20 @@ log = logging.getLogger(__name__)
 EXIT_DIR = ".lakeworks/exits"
 STOP_GRACE_SECONDS = 10.0
 TIMEOUT_REASON = "timed out"
+# A workload is recorded by its owner right after it is launched; one that is still
+# nobody's after this long never will be (see ``stop_orphans``).
+ORPHAN_GRACE = timedelta(seconds=60)
+ORPHAN_REASON = "owned by nothing: its job run, session, application or model was deleted"
+# Kinds some record owns (workers have no owner record: their parent session or job ends them).
+_OWNED_KINDS = frozenset(
+    {
+        WorkloadKind.JOB_RUN,
+        WorkloadKind.SESSION,
+        WorkloadKind.APPLICATION,
+        WorkloadKind.MODEL_BUILD,
+        WorkloadKind.MODEL_REPLICA,
+    }
+)
 
 # bash runs the command, then writes its exit status where the platform can read it. bash
 # itself ignores SIGTERM (trap) and waits on the child again after a signal interrupts
@@ -152,7 +166,12 @@ def launch(
         return workload
     with platform.store.transaction() as uow:
         uow.workloads.set(engine_id, handle=handle, address=executor.address(handle))
-        uow.workloads.move(engine_id, WorkloadStatus.STARTING, WorkloadStatus.RUNNING)
+        running = uow.workloads.move(engine_id, WorkloadStatus.STARTING, WorkloadStatus.RUNNING)
+    if not running:
+        # Stopped while starting (its owner was deleted meanwhile): that stop found no process
+        # to signal and recorded the end, so the process just started must end here.
+        log.info("workload %s was stopped while it started; ending its process", engine_id)
+        _stop_in_background(platform, engine_id, handle)
     return get(platform, engine_id)
 
 
@@ -204,13 +223,7 @@ def request_stop(platform: Platform, workload_id: str, reason: str = "stopped") 
         ):
             raise InvalidState("The workload changed state meanwhile; try again.")
     if workload.handle:
-        # Stopping waits out the grace period; nobody should wait on it.
-        threading.Thread(
-            target=_stop_quietly,
-            args=(platform, workload.handle),
-            daemon=True,
-            name=f"stop-{workload_id}",
-        ).start()
+        _stop_in_background(platform, workload_id, workload.handle)
     else:
         _finish(
             platform,
@@ -221,6 +234,41 @@ def request_stop(platform: Platform, workload_id: str, reason: str = "stopped") 
             exit_code=None,
         )
     return True
+
+
+def _stop_in_background(platform: Platform, workload_id: str, handle: dict[str, object]) -> None:
+    # Stopping waits out the grace period; nobody should wait on it.
+    threading.Thread(
+        target=_stop_quietly, args=(platform, handle), daemon=True, name=f"stop-{workload_id}"
+    ).start()
+
+
+def stop_orphans(platform: Platform, now: datetime | None = None) -> list[str]:
+    """Stop live workloads that nothing owns: no job run, session, application, model build
+    or model replica records them (the owner was deleted while its workload started, or the
+    launcher died between launching and recording it). They would otherwise run forever and
+    hold their user's quota. A workload younger than ``ORPHAN_GRACE`` may still be about to
+    be recorded by its launcher, so it is left for a later tick. Idempotent; the ids stopped.
+    """
+    now = now or utcnow()
+    with platform.read() as uow:
+        live = uow.workloads.with_status(
+            WorkloadStatus.PENDING, WorkloadStatus.STARTING, WorkloadStatus.RUNNING
+        )
+        old = [w for w in live if w.kind in _OWNED_KINDS and now - w.created_at > ORPHAN_GRACE]
+        owned = uow.workloads.owned([w.id for w in old])
+    stopped = []
+    for workload in old:
+        if workload.id in owned:
+            continue
+        try:
+            if request_stop(platform, workload.id, ORPHAN_REASON):
+                stopped.append(workload.id)
+        except InvalidState:
+            continue  # it moved meanwhile (ended on its own): the next tick looks again
+    if stopped:
+        log.warning("stopped %d workload(s) owned by nothing: %s", len(stopped), stopped)
+    return stopped
 
 
 def _stop_quietly(platform: Platform, handle: dict[str, object]) -> None:
