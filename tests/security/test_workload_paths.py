@@ -295,11 +295,11 @@ def test_logs_that_are_links_hard_links_or_fifos_are_not_read(
         workload = _workload(platform, alice_project, alice.user, path)
         with pytest.raises(UnsafePath):
             within(5, lambda w=workload: workloads.read_log(platform, w))
-        assert within(5, lambda w=workload: workloads.last_log_line(w)) == ""
+        assert within(5, lambda w=workload: workloads.last_log_line(platform, w)) == ""
     plain = _workload(platform, alice_project, alice.user, logs / "plain.log")
     (logs / "plain.log").write_text("one\ntwo\n")
     assert workloads.read_log(platform, plain, 4) == (b"two\n", 8)
-    assert workloads.last_log_line(plain) == "two"
+    assert workloads.last_log_line(platform, plain) == "two"
 
 
 # Model build snapshots ----------------------------------------------------------------------

@@ -423,7 +423,9 @@ def settle(platform: Platform) -> list[str]:
                 else BuildStatus.FAILED
             )
             reason = workload.reason
-            last = workloads.last_log_line(workload) if target is BuildStatus.FAILED else ""
+            last = (
+                workloads.last_log_line(platform, workload) if target is BuildStatus.FAILED else ""
+            )
             if last:
                 reason = f"{reason}; last output: {last}"
             if _end(platform, build.id, target, reason):

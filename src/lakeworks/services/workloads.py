@@ -27,6 +27,7 @@ from lakeworks.executors.base import StartFailed
 from lakeworks.services import auth, safe_paths
 from lakeworks.services.environment import new_engine_id
 from lakeworks.services.platform import Platform
+from lakeworks.services.secret_masking import Masker
 from lakeworks.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -186,15 +187,33 @@ def get(platform: Platform, workload_id: str) -> Workload:
 def read_log(
     platform: Platform, workload: Workload, offset: int = 0, limit: int = 1024 * 1024
 ) -> tuple[bytes, int]:
-    """Log bytes from ``offset`` (the file is kept after the workload ends)."""
+    """Log bytes from ``offset`` (the file is kept after the workload ends), with the values
+    of the project's secret variables masked; the offset to read from next."""
     path = Path(workload.log_path)
-    data, _size = safe_paths.read_range(path.parent, path.name, offset, limit)
-    return data, max(offset, 0) + len(data)
+    start = max(offset, 0)
+    masker = log_masker(platform, workload.project_id)
+    if not masker:
+        data, _size = safe_paths.read_range(path.parent, path.name, start, limit)
+        return data, start + len(data)
+    look = masker.longest - 1
+    begin = max(start - look, 0)
+    raw, _size = safe_paths.read_range(path.parent, path.name, begin, start - begin + limit + look)
+    end = min(start + limit, begin + len(raw))
+    if end <= start:
+        return b"", start
+    growing = not workload.status.is_final
+    return masker.mask_window(raw, begin, start, end, growing=growing)
 
 
-def last_log_line(workload: Workload, limit: int = 300) -> str:
+def log_masker(platform: Platform, project_id: str) -> Masker:
+    """Masks the values of the project's secret variables (README, Roles)."""
+    with platform.read() as uow:
+        return Masker(v.value for v in uow.projects.env(project_id) if v.secret)
+
+
+def last_log_line(platform: Platform, workload: Workload, limit: int = 300) -> str:
     """The last non-blank line the workload printed (read from the end of its log), cut to
-    ``limit`` characters: what a failure reason quotes."""
+    ``limit`` characters, secrets masked: what a failure reason quotes."""
     path = Path(workload.log_path)
     tail = 64 * 1024
     try:
@@ -203,6 +222,7 @@ def last_log_line(workload: Workload, limit: int = 300) -> str:
             data = f.read(tail)
     except (FileNotFoundError, LakeworksError):
         return ""
+    data = log_masker(platform, workload.project_id).mask(data)
     lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
     lines = [line for line in lines if line]
     return lines[-1][:limit] if lines else ""
