@@ -365,3 +365,49 @@ def test_artifact_reads_refuse_what_a_workload_planted(
         gate._file_response(root, folder, "", 1 << 20)
     status, _headers, body = gate._file_response(root, folder / "plain.txt", "plain.txt", 100)
     assert (status, body) == (200, b"plain")
+
+
+# File writes: a folder swapped for a link between the check and the write -------------------
+
+
+@pytest.mark.parametrize("operation", ["write", "upload", "mkdir", "move", "delete"])
+def test_file_writes_never_land_outside_when_a_folder_is_swapped_for_a_link(
+    platform: Platform,
+    alice: Principal,
+    alice_project: Project,
+    outside: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    operation: str,
+) -> None:
+    root = platform.settings.projects_dir / alice_project.id
+    (root / "data").mkdir()
+    (root / "data" / "secret.txt").write_text("inside")
+    (root / "keep.txt").write_text("keep")
+    real_resolve = files.resolve
+
+    def resolve_then_swap(base: Path, path: str, **kwargs: Any) -> Path:
+        # The workload wins the race: right after the server checked a path in "data",
+        # "data" is a link to a folder outside the project.
+        location = real_resolve(base, path, **kwargs)
+        if path.startswith("data") and not (root / "data").is_symlink():
+            (root / "data" / "secret.txt").unlink()
+            (root / "data").rmdir()
+            os.symlink(outside, root / "data")
+        return location
+
+    monkeypatch.setattr(files, "resolve", resolve_then_swap)
+    before = {p.name: p.read_bytes() for p in outside.iterdir()}
+    attempts = {
+        "write": lambda: files.write_bytes(
+            platform, alice, alice_project.id, "data/secret.txt", b"pwned"
+        ),
+        "upload": lambda: files.write_stream(
+            platform, alice, alice_project.id, "data/new.txt", BytesIO(b"pwned")
+        ),
+        "mkdir": lambda: files.mkdir(platform, alice, alice_project.id, "data/sub"),
+        "move": lambda: files.move(platform, alice, alice_project.id, "keep.txt", "data/k.txt"),
+        "delete": lambda: files.delete(platform, alice, alice_project.id, "data/secret.txt"),
+    }
+    with pytest.raises(UnsafePath):
+        attempts[operation]()
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == before

@@ -2,7 +2,9 @@
 
 Paths are relative to the project root (``/home/cdsw`` inside workloads). Refused: absolute
 paths, ``..`` components, NUL bytes, and anything whose real location (after symlinks) lies
-outside the project.
+outside the project. The check resolves the path once; the read or write itself then walks
+the resolved path with ``safe_paths`` (no link followed on the way, plain singly linked files
+only), so a workload that swaps a folder for a link meanwhile gains nothing.
 """
 
 from __future__ import annotations
@@ -216,19 +218,12 @@ def write_bytes(
         require(cmd.uow, principal, project_id, Action.WRITE_FILES)
         root = project_root(platform, project_id)
         location = _writable(root, path)
-        location.parent.mkdir(parents=True, exist_ok=True)
-        tmp = location.with_name(f".{location.name}.lakeworks-tmp")
-        with _create_new(tmp) as out:
-            out.write(content)
-        if exclusive:
-            try:
-                os.link(tmp, location)  # fails if the name exists, with no window for a race
-            except FileExistsError:
-                raise Conflict(f"{clean_relative(path).as_posix()!r} already exists.") from None
-            finally:
-                tmp.unlink(missing_ok=True)
-        else:
-            os.replace(tmp, location)  # readers never see a half-written file
+        try:
+            # Through safe_paths: a workload may swap a folder on the way for a link at any
+            # time, and a write (as root) must never land outside the project.
+            safe_paths.write_chunks(root, _inside(root, location), [content], exclusive=exclusive)
+        except FileExistsError:
+            raise Conflict(f"{clean_relative(path).as_posix()!r} already exists.") from None
         cmd.detail = {"bytes": len(content)}
         return _entry(root, location)
 
@@ -242,21 +237,18 @@ def write_stream(
         require(cmd.uow, principal, project_id, Action.WRITE_FILES)
         root = project_root(platform, project_id)
         location = _writable(root, path)
-        location.parent.mkdir(parents=True, exist_ok=True)
-        tmp = location.with_name(f".{location.name}.lakeworks-tmp")
-        written = 0
-        try:
-            with _create_new(tmp) as out:
-                while chunk := source.read(_CHUNK):
-                    written += len(chunk)
-                    if written > limit:
-                        raise PayloadTooLarge(
-                            f"The upload is larger than {limit} bytes (LAKEWORKS_MAX_UPLOAD_BYTES)."
-                        )
-                    out.write(chunk)
-            os.replace(tmp, location)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+        def chunks() -> Iterator[bytes]:
+            received = 0
+            while chunk := source.read(_CHUNK):
+                received += len(chunk)
+                if received > limit:
+                    raise PayloadTooLarge(
+                        f"The upload is larger than {limit} bytes (LAKEWORKS_MAX_UPLOAD_BYTES)."
+                    )
+                yield chunk
+
+        written = safe_paths.write_chunks(root, _inside(root, location), chunks())
         cmd.detail = {"bytes": written}
         return _entry(root, location)
 
@@ -270,7 +262,7 @@ def mkdir(platform: Platform, principal: Principal, project_id: str, path: str) 
             raise InvalidInput("Give the name of the folder to create.")
         if location.exists() and not location.is_dir():
             raise Conflict(f"{path!r} already exists as a file.")
-        location.mkdir(parents=True, exist_ok=True)
+        safe_paths.make_dirs(root, _inside(root, location))
         return _entry(root, location)
 
 
@@ -290,8 +282,7 @@ def move(
             raise Conflict(f"{target!r} already exists.")
         if src.is_dir() and (dst == src or src in dst.parents):
             raise InvalidInput("A folder cannot be moved into itself.")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        src.rename(dst)
+        safe_paths.rename(root, _inside(root, src), _inside(root, dst))
         cmd.detail = {"to": clean_relative(target).as_posix()}
         return _entry(root, dst)
 
@@ -303,23 +294,10 @@ def delete(platform: Platform, principal: Principal, project_id: str, path: str)
         location = resolve(root, path, follow_last=False)
         if location == root.resolve():
             raise InvalidInput("The project root cannot be deleted; delete the project instead.")
-        if location.is_symlink() or location.is_file():
-            location.unlink()
-        elif location.is_dir():
-            shutil.rmtree(location)
-        else:
-            raise NotFound(f"No file or folder {path!r} in the project.")
-
-
-def _create_new(tmp: Path) -> BinaryIO:
-    """Open a fresh temporary file for writing, never following a link at its name.
-
-    The name is predictable and workloads (or a cloned repository) can put a symlink there;
-    opening it plainly would write through the link to a file outside the project.
-    """
-    tmp.unlink(missing_ok=True)  # removes a planted link itself, not what it points at
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    return os.fdopen(os.open(tmp, flags, 0o666), "wb")
+        try:
+            safe_paths.remove(root, _inside(root, location))
+        except FileNotFoundError:
+            raise NotFound(f"No file or folder {path!r} in the project.") from None
 
 
 def _writable(root: Path, path: str) -> Path:

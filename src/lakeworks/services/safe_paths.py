@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -203,9 +204,33 @@ def write_bytes(root: Path, rel: str | PurePosixPath, data: bytes, *, mode: int 
         _replace_in(dir_fd, parts[-1], [data], mode=mode)
 
 
-def _replace_in(dir_fd: int, name: str, chunks: Iterable[bytes], *, mode: int = 0o644) -> int:
-    """Write ``chunks`` to a fresh name in ``dir_fd`` and rename it over ``name``; the bytes
-    written. A failure (a budget running out in ``chunks``) leaves ``name`` as it was."""
+def write_chunks(
+    root: Path,
+    rel: str | PurePosixPath,
+    chunks: Iterable[bytes],
+    *,
+    exclusive: bool = False,
+    mode: int = 0o666,
+) -> int:
+    """``write_bytes`` for a stream (a budget in ``chunks`` may raise: the target is then
+    left as it was); with ``exclusive``, ``FileExistsError`` when the name is taken (checked
+    atomically). The bytes written."""
+    parts = parts_of(rel)
+    if not parts:
+        raise InvalidInput("Give a file name, not the folder itself.")
+    with open_dir(root, "/".join(parts[:-1]), create=True) as dir_fd:
+        if not exclusive:
+            return _replace_in(dir_fd, parts[-1], chunks, mode=mode)
+        tmp, written = _write_fresh(dir_fd, parts[-1], chunks, mode)
+        try:
+            os.link(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        finally:
+            os.unlink(tmp, dir_fd=dir_fd)
+        return written
+
+
+def _write_fresh(dir_fd: int, name: str, chunks: Iterable[bytes], mode: int) -> tuple[str, int]:
+    """Write ``chunks`` to a new, randomly named file next to ``name``: (its name, bytes)."""
     tmp = f".{name}.{secrets.token_hex(6)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(tmp, flags, mode, dir_fd=dir_fd)
@@ -215,12 +240,57 @@ def _replace_in(dir_fd: int, name: str, chunks: Iterable[bytes], *, mode: int = 
             for chunk in chunks:
                 out.write(chunk)
                 written += len(chunk)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+    return tmp, written
+
+
+def _replace_in(dir_fd: int, name: str, chunks: Iterable[bytes], *, mode: int = 0o644) -> int:
+    """Write ``chunks`` to a fresh name in ``dir_fd`` and rename it over ``name``; the bytes
+    written. A failure (a budget running out in ``chunks``) leaves ``name`` as it was."""
+    tmp, written = _write_fresh(dir_fd, name, chunks, mode)
+    try:
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(tmp, dir_fd=dir_fd)
         raise
     return written
+
+
+def make_dirs(root: Path, rel: str | PurePosixPath) -> None:
+    """Create the folder ``rel`` and those above it, refusing links on the way."""
+    with open_dir(root, rel, create=True):
+        pass
+
+
+def rename(root: Path, source: str | PurePosixPath, target: str | PurePosixPath) -> None:
+    """Rename ``source`` (a link is moved itself) to ``target``; folders above ``target``
+    are created. Neither path's folders may be links."""
+    src, dst = parts_of(source), parts_of(target)
+    if not src or not dst:
+        raise InvalidInput("Give the names to rename from and to.")
+    with (
+        open_dir(root, "/".join(src[:-1])) as src_fd,
+        open_dir(root, "/".join(dst[:-1]), create=True) as dst_fd,
+    ):
+        os.rename(src[-1], dst[-1], src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+
+def remove(root: Path, rel: str | PurePosixPath) -> None:
+    """Delete a file, a link (not what it points at) or a whole folder; ``rmtree`` with a
+    folder descriptor never follows a link inside the tree either."""
+    parts = parts_of(rel)
+    if not parts:
+        raise InvalidInput("The folder itself cannot be removed.")
+    with open_dir(root, "/".join(parts[:-1])) as dir_fd:
+        st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(parts[-1], dir_fd=dir_fd)
+        else:
+            os.unlink(parts[-1], dir_fd=dir_fd)
 
 
 def unlink(root: Path, rel: str | PurePosixPath) -> bool:
