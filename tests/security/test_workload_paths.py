@@ -320,6 +320,17 @@ def test_a_model_build_snapshot_copies_plain_files_only(
     assert holds_secret(dest) == [] and copied_files == len(found)
 
 
+def test_a_fifo_gitignore_is_refused_instead_of_hanging_the_snapshot(
+    platform: Platform, alice_project: Project, tmp_path: Path
+) -> None:
+    root = platform.settings.projects_dir / alice_project.id
+    (root / "model.py").write_text("def predict(x):\n    return x\n")
+    (root / "sub").mkdir()
+    os.mkfifo(root / "sub" / ".gitignore")  # git would block opening it
+    with pytest.raises(InvalidInput, match="sub/.gitignore"):
+        within(10, lambda: model_builds.snapshot(platform, root, tmp_path / "snap"))
+
+
 # File downloads and reads -------------------------------------------------------------------
 
 

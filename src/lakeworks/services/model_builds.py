@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 # session-time installs (a build gets its packages from cdsw-build.sh / requirements.txt).
 EXCLUDED_TOP = frozenset({".git", ".lakeworks", ".local", ".cache", ".ipynb_checkpoints"})
 MLFLOW_DIR = "mlflow_model"
+GIT_LIST_TIMEOUT = 60.0  # listing a project for a snapshot, .gitignore applied
 BUILD_RESOURCES = Resources(cpu=1.0, memory_mb=4096)
 
 # Runs in the snapshot (/home/cdsw). $1: build script path, $2: "cached" or "".
@@ -103,24 +104,43 @@ def _candidate_files(root: Path, honour_gitignore: bool) -> list[str] | None:
     ignore files and negations included). None when git is unavailable: copy everything."""
     if not honour_gitignore or shutil.which("git") is None:
         return None
+    # git opens every .gitignore it meets, and one a workload made a FIFO blocks it: those
+    # are refused first (one swapped in after this check ends at the timeout, a 400 too).
+    skipped: list[str] = []
+    for _listed in safe_paths.walk_files(root, skipped=skipped):
+        pass
+    for entry in skipped:
+        path, _, why = entry.partition(": ")
+        if PurePosixPath(path).name == ".gitignore" and why == "not a plain file":
+            raise InvalidInput(f"{path!r} is not a plain file (a pipe or device); remove it.")
     with tempfile.TemporaryDirectory() as gitdir:
         env = {"PATH": os.environ.get("PATH", ""), "HOME": gitdir, "GIT_CONFIG_NOSYSTEM": "1"}
         subprocess.run(["git", "init", "-q", gitdir], check=True, env=env, timeout=30)
-        listing = subprocess.run(
-            [
-                "git",
-                f"--git-dir={gitdir}/.git",
-                f"--work-tree={root}",
-                "ls-files",
-                "--others",
-                "--exclude-standard",
-                "-z",
-            ],
-            capture_output=True,
-            check=True,
-            env=env,
-            timeout=120,
-        ).stdout
+        try:
+            listing = subprocess.run(
+                [
+                    "git",
+                    f"--git-dir={gitdir}/.git",
+                    f"--work-tree={root}",
+                    "ls-files",
+                    "--others",
+                    "--exclude-standard",
+                    "-z",
+                ],
+                capture_output=True,
+                check=True,
+                env=env,
+                timeout=GIT_LIST_TIMEOUT,
+                stdin=subprocess.DEVNULL,
+            ).stdout
+        except subprocess.TimeoutExpired as exc:
+            raise InvalidInput(
+                f"Listing the project's files (honouring .gitignore) took over {exc.timeout} s; "
+                "is a .gitignore a pipe?"
+            ) from exc
+        except subprocess.CalledProcessError as exc:
+            why = exc.stderr.decode(errors="replace").strip()[-500:]
+            raise InvalidInput(f"git could not list the project's files: {why}") from exc
     return [p for p in listing.decode("utf-8", "surrogateescape").split("\0") if p]
 
 
