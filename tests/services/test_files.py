@@ -183,7 +183,7 @@ def test_paths_leaving_the_project_are_refused_everywhere(
         lambda: files.move(platform, who, project_id, "inside.txt", path),
         lambda: files.move(platform, who, project_id, path, "moved.txt"),
         lambda: files.delete(platform, who, project_id, path),
-        lambda: files.download_path(platform, who, project_id, path),
+        lambda: files.open_download(platform, who, project_id, path),
     ]
     for attempt in attempts:
         with pytest.raises(InvalidInput, match="absolute path|leaves the project|NUL"):
@@ -216,7 +216,7 @@ def test_a_symlink_out_of_the_project_cannot_be_read(
         with pytest.raises(InvalidInput, match="points outside the project"):
             files.stat(platform, who, project_id, path)
         with pytest.raises(InvalidInput, match="points outside the project"):
-            files.download_path(platform, who, project_id, path)
+            files.open_download(platform, who, project_id, path)
     with pytest.raises(InvalidInput, match="points outside the project"):
         files.list_dir(platform, who, project_id, "dir-link")
 
@@ -234,13 +234,11 @@ def test_a_folder_download_leaves_out_what_links_point_at(
 ) -> None:
     import zipfile
 
-    location, name, temporary = files.download_path(platform, as_(alice), project_id, "")
-    try:
-        assert temporary and name == "files.zip"
-        with zipfile.ZipFile(location) as zf:
+    download = files.open_download(platform, as_(alice), project_id, "")
+    with download.handle:
+        assert download.name == "files.zip"
+        with zipfile.ZipFile(download.handle) as zf:
             contents = {n: zf.read(n) for n in zf.namelist()}
-    finally:
-        location.unlink()
     assert b"top secret" not in b"".join(contents.values())
     assert contents["real.txt"] == b"real"
 
@@ -396,7 +394,7 @@ def test_a_user_without_access_is_told_the_project_does_not_exist(
         lambda: files.read_bytes(platform, who, project_id, "a.txt"),
         lambda: files.list_dir(platform, who, project_id, ""),
         lambda: files.stat(platform, who, project_id, "a.txt"),
-        lambda: files.download_path(platform, who, project_id, ""),
+        lambda: files.open_download(platform, who, project_id, ""),
         lambda: files.write_bytes(platform, who, project_id, "a.txt", b"mallory's"),
         lambda: files.move(platform, who, project_id, "a.txt", "b.txt"),
         lambda: files.delete(platform, who, project_id, "a.txt"),

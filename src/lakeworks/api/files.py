@@ -6,11 +6,12 @@ takes the whole remainder and splits the verb off.
 
 from __future__ import annotations
 
-from pathlib import Path
+import mimetypes
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -32,13 +33,20 @@ def _split_verb(path: str) -> tuple[str, str]:
     return path, ""
 
 
-def _download(
-    platform: Any, principal: Any, project_id: str, path: str, tasks: BackgroundTasks
-) -> FileResponse:
-    location, name, temporary = files.download_path(platform, principal, project_id, path)
-    if temporary:
-        tasks.add_task(Path(location).unlink, missing_ok=True)
-    return FileResponse(location, filename=name, background=tasks)
+def _download(platform: Any, principal: Any, project_id: str, path: str) -> StreamingResponse:
+    download = files.open_download(platform, principal, project_id, path)
+    # FileResponse would open the path again, after the check: stream the checked handle.
+    quoted = quote(download.name)
+    disposition = (
+        f'attachment; filename="{download.name}"'
+        if quoted == download.name
+        else f"attachment; filename*=utf-8''{quoted}"
+    )
+    return StreamingResponse(
+        download.chunks(),
+        media_type=mimetypes.guess_type(download.name)[0] or "application/octet-stream",
+        headers={"Content-Disposition": disposition, "Content-Length": str(download.size)},
+    )
 
 
 @router.get("/projects/{project_id}/files", operation_id="list_project_files")
@@ -47,12 +55,11 @@ def list_files(
     project_id: str,
     platform: PlatformDep,
     principal: PrincipalDep,
-    tasks: BackgroundTasks,
     path: str = "",
 ) -> Any:
     path, verb = _split_verb(path)
     if verb == "download":
-        return _download(platform, principal, project_id, path, tasks)
+        return _download(platform, principal, project_id, path)
     if verb:
         raise InvalidInput(f":{verb} needs POST.")
     return {"files": [file_out(e) for e in files.list_dir(platform, principal, project_id, path)]}
@@ -65,14 +72,13 @@ async def upload_or_action(
     request: Request,
     platform: PlatformDep,
     principal: PrincipalDep,
-    tasks: BackgroundTasks,
     path: str = "",
 ) -> Any:
     """Multipart upload (each part's field name is its path; a part named ``file`` lands in
     ``path`` under its own file name), or a ``:download`` / ``:mkdir`` verb on a path."""
     path, verb = _split_verb(path)
     if verb == "download":
-        return await run_in_threadpool(_download, platform, principal, project_id, path, tasks)
+        return await run_in_threadpool(_download, platform, principal, project_id, path)
     if verb == "mkdir":
         return file_out(await run_in_threadpool(files.mkdir, platform, principal, project_id, path))
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):

@@ -23,6 +23,9 @@ import os
 import shutil
 from pathlib import Path
 
+from lakeworks.errors import LakeworksError
+from lakeworks.services import safe_paths
+
 SPARK_DIR = ".lakeworks/spark"
 JAVA_VERSIONS = ("17", "11")  # Spark 3.5 runs on Java 8/11/17, not on newer ones
 
@@ -65,17 +68,22 @@ def defaults(project_home: str, master: str, *, ui: bool) -> str:
 
 
 def prepare(project_dir: Path, project_home: str, master: str, *, ui: bool) -> dict[str, str]:
-    """Write the project's Spark configuration; return the variables that select it."""
-    text = defaults(project_home, master, ui=ui)
+    """Write the project's Spark configuration; return the variables that select it.
+
+    The folder is the project's, so a workload may have planted links in it (``conf`` ->
+    ``/etc``, ``spark-defaults.conf.new`` -> a host file): the file is read and replaced
+    through ``safe_paths``, never through a link, and a link on the way fails the start.
+    """
+    text = defaults(project_home, master, ui=ui).encode()
     # One file per variant (UI or not): concurrent workloads never rewrite a file in use.
     name = "conf-ui" if ui else "conf"
-    target = project_dir / SPARK_DIR / name
-    target.mkdir(parents=True, exist_ok=True)
-    conf = target / "spark-defaults.conf"
-    if not conf.exists() or conf.read_text() != text:
-        staging = target / "spark-defaults.conf.new"
-        staging.write_text(text)
-        staging.replace(conf)
+    conf = f"{SPARK_DIR}/{name}/spark-defaults.conf"
+    try:
+        current = safe_paths.read_bytes(project_dir, conf, max_bytes=len(text))
+    except (FileNotFoundError, LakeworksError):
+        current = b""  # missing, too long, or not a plain file: written afresh below
+    if current != text:
+        safe_paths.write_bytes(project_dir, conf, text)
     env = {"SPARK_CONF_DIR": f"{project_home}/{SPARK_DIR}/{name}"}
     home = java_home()
     if home:

@@ -69,6 +69,7 @@ class Scheduler:
         jobs.enforce_timeouts(self.platform, now)
         sessions.enforce_idle(self.platform, now)
         jobs.reconcile_orphans(self.platform)
+        workloads.stop_orphans(self.platform, now)
 
     def run_forever(self) -> None:
         while not self._stop.is_set():

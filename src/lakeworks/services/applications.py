@@ -647,7 +647,7 @@ def _apply_exit(platform: Platform, app: Application, item: workloads.Ended) -> 
         why = item.reason or "it ended"
         if item.status is WorkloadStatus.SUCCEEDED:
             why = "exit code 0"
-        tail = workloads.last_log_line(item.workload)
+        tail = workloads.last_log_line(platform, item.workload)
         reason = f"the script ended ({why}) before opening CDSW_APP_PORT or CDSW_READONLY_PORT" + (
             f"; last output: {tail}" if tail else ""
         )

@@ -19,7 +19,8 @@ from lakeworks.entities.experiments import (
     RegisteredModel,
 )
 from lakeworks.entities.jobs import JobRun
-from lakeworks.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from lakeworks.errors import Conflict, InvalidInput, LakeworksError, NotFound, PermissionDenied
+from lakeworks.services import safe_paths
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.tracking import convert
 from lakeworks.tracking.access import authorize, readable_projects
@@ -31,6 +32,8 @@ from lakeworks.tracking.scope import MODEL_ID_TAG, PROJECT_TAG, VERSION_ID_TAG
 log = logging.getLogger(__name__)
 
 _PAGE = 1000
+# cdsw.track_metric lines of one job run: far more than any job logs, small enough to parse.
+_METRICS_MAX = 64 * 1024 * 1024
 MAX_NAME = 500
 
 
@@ -478,7 +481,6 @@ def record_job_run(platform: Platform, run: JobRun) -> str | None:
     or None when the job run recorded nothing. Never raises for a bad record: a job's end must
     not fail because of its metrics file."""
     import json
-    import shutil
 
     from mlflow.entities import Metric as MlflowMetric
     from mlflow.entities import RunStatus as MlflowRunStatus
@@ -487,22 +489,30 @@ def record_job_run(platform: Platform, run: JobRun) -> str | None:
 
     from lakeworks.tracking.scope import JOB_RUN_TAG
 
-    output = platform.settings.projects_dir / run.project_id / ".lakeworks" / "runs" / run.id
-    metrics_file, files_dir = output / "metrics.jsonl", output / "files"
-    if not metrics_file.is_file() and not files_dir.is_dir():
+    # The job wrote this folder: read it without following its links (STYLE §11).
+    root = platform.settings.projects_dir / run.project_id
+    output = f".lakeworks/runs/{run.id}"
+    raw = b""
+    try:
+        raw = safe_paths.read_bytes(root, f"{output}/metrics.jsonl", max_bytes=_METRICS_MAX)
+    except FileNotFoundError:
+        pass
+    except (LakeworksError, OSError) as exc:
+        log.warning("job run %s: its metrics file is refused: %s", run.id, exc)
+    has_files = safe_paths.is_dir(root, f"{output}/files")
+    if not raw and not has_files:
         return None
     metrics: list[Any] = []
-    if metrics_file.is_file():
-        for line in metrics_file.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-                metrics.append(
-                    MlflowMetric(
-                        str(record["key"]), float(record["value"]), int(record["timestamp_ms"]), 0
-                    )
+    for line in raw.decode(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+            metrics.append(
+                MlflowMetric(
+                    str(record["key"]), float(record["value"]), int(record["timestamp_ms"]), 0
                 )
-            except (ValueError, KeyError, TypeError):
-                log.warning("job run %s: skipped a metrics line it cannot read", run.id)
+            )
+        except (ValueError, KeyError, TypeError):
+            log.warning("job run %s: skipped a metrics line it cannot read", run.id)
     tracking = tracking_for(platform)
     name = JOB_RUNS_EXPERIMENT.format(project_id=run.project_id)
     try:
@@ -527,13 +537,22 @@ def record_job_run(platform: Platform, run: JobRun) -> str | None:
             tracking.store.log_batch(
                 run_id, metrics=metrics[start_at : start_at + 1000], params=[], tags=[]
             )
-        if files_dir.is_dir():
+        if has_files:
             target = server_path(platform.settings, run.project_id, created.info.artifact_uri)
-            shutil.copytree(files_dir, target, dirs_exist_ok=True)
+            copied = safe_paths.copy_tree(
+                root,
+                f"{output}/files",
+                root,
+                target.relative_to(root.resolve()).as_posix(),
+                max_bytes=platform.settings.max_archive_bytes,
+                max_files=platform.settings.max_archive_members,
+            )
+            for skipped in copied.skipped:
+                log.warning("job run %s: output file left out: %s", run.id, skipped)
         end = int(run.finished_at.timestamp() * 1000) if run.finished_at else None
         status = "FINISHED" if run.status.value == "succeeded" else "FAILED"
         tracking.store.update_run_info(run_id, MlflowRunStatus.from_string(status), end, None)
-    except (MlflowException, OSError) as exc:
+    except (MlflowException, OSError, LakeworksError) as exc:
         log.warning("job run %s: could not record its metrics and files: %s", run.id, exc)
         return None
     return str(run_id)

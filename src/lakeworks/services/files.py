@@ -2,21 +2,26 @@
 
 Paths are relative to the project root (``/home/cdsw`` inside workloads). Refused: absolute
 paths, ``..`` components, NUL bytes, and anything whose real location (after symlinks) lies
-outside the project.
+outside the project. The check resolves the path once; the read or write itself then walks
+the resolved path with ``safe_paths`` (no link followed on the way, plain singly linked files
+only), so a workload that swaps a folder for a link meanwhile gains nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from lakeworks.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from lakeworks.services import safe_paths
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
 
@@ -131,37 +136,69 @@ def read_bytes(
 ) -> bytes:
     with platform.read() as uow:
         require(uow, principal, project_id, Action.READ)
-    location = _existing(project_root(platform, project_id), path)
+    root = project_root(platform, project_id)
+    location = _existing(root, path)
     if location.is_dir():
         raise InvalidInput(f"{path!r} is a folder, not a file.")
-    if limit is not None and location.stat().st_size > limit:
-        raise PayloadTooLarge(f"{path!r} is larger than {limit} bytes; download it instead.")
-    return location.read_bytes()
+    bound = limit if limit is not None else platform.settings.max_upload_bytes
+    try:
+        return safe_paths.read_bytes(root, _inside(root, location), max_bytes=bound)
+    except PayloadTooLarge:
+        raise PayloadTooLarge(
+            f"{path!r} is larger than {bound} bytes; download it instead."
+        ) from None
 
 
-def download_path(
-    platform: Platform, principal: Principal, project_id: str, path: str
-) -> tuple[Path, str, bool]:
-    """A file to send for a download: (location, file name, is a temporary zip of a folder)."""
+@dataclass
+class Download:
+    """A file to send: its name, size and an open handle (for a folder, a zip of it in an
+    already unlinked temporary file, so nothing is left behind however the send ends)."""
+
+    name: str
+    size: int
+    handle: BinaryIO
+
+    def chunks(self) -> Iterator[bytes]:
+        with self.handle:
+            while chunk := self.handle.read(_CHUNK):
+                yield chunk
+
+
+def open_download(platform: Platform, principal: Principal, project_id: str, path: str) -> Download:
+    """Open a file, or a zip of a folder, for a download.
+
+    The file is opened here, without following links (``safe_paths``), and the handle is
+    what gets sent: a workload cannot swap the path for a link between the check and the
+    send. A folder's zip holds only its plain, singly linked files.
+    """
     with platform.read() as uow:
         project = require(uow, principal, project_id, Action.READ)
     root = project_root(platform, project_id)
     location = _existing(root, path)
-    if location.is_file():
-        return location, location.name, False
+    rel = _inside(root, location)
+    if not location.is_dir():
+        handle, st = safe_paths.open_reader(root, rel)
+        return Download(location.name, st.st_size, handle)
     name = (location.name if location != root.resolve() else project.slug) + ".zip"
-    handle, tmp = tempfile.mkstemp(suffix=".zip")
-    os.close(handle)
-    real_root = root.resolve()
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for dirpath, _dirnames, filenames in os.walk(location):
-            for filename in filenames:
-                file = Path(dirpath) / filename
-                real = file.resolve()
-                if real_root not in real.parents:
-                    continue  # never ship what a symlink points at outside the project
-                zf.write(file, file.relative_to(location).as_posix())
-    return Path(tmp), name, True
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(tempfile.TemporaryFile())
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            for member, dir_fd in safe_paths.walk_files(root, rel):
+                leaf = member.rsplit("/", 1)[-1]
+                try:
+                    fd, _st = safe_paths.open_at(dir_fd, leaf, member)
+                except (FileNotFoundError, InvalidInput):
+                    continue  # swapped for a link or removed meanwhile: left out
+                with os.fdopen(fd, "rb") as source, zf.open(member, "w") as target:
+                    shutil.copyfileobj(source, target, _CHUNK)
+        size = out.tell()
+        out.seek(0)
+        stack.pop_all()  # the Download owns the file now
+    return Download(name, size, out)
+
+
+def _inside(root: Path, location: Path) -> str:
+    return location.relative_to(root.resolve()).as_posix()
 
 
 # Writes ------------------------------------------------------------------------------
@@ -181,19 +218,12 @@ def write_bytes(
         require(cmd.uow, principal, project_id, Action.WRITE_FILES)
         root = project_root(platform, project_id)
         location = _writable(root, path)
-        location.parent.mkdir(parents=True, exist_ok=True)
-        tmp = location.with_name(f".{location.name}.lakeworks-tmp")
-        with _create_new(tmp) as out:
-            out.write(content)
-        if exclusive:
-            try:
-                os.link(tmp, location)  # fails if the name exists, with no window for a race
-            except FileExistsError:
-                raise Conflict(f"{clean_relative(path).as_posix()!r} already exists.") from None
-            finally:
-                tmp.unlink(missing_ok=True)
-        else:
-            os.replace(tmp, location)  # readers never see a half-written file
+        try:
+            # Through safe_paths: a workload may swap a folder on the way for a link at any
+            # time, and a write (as root) must never land outside the project.
+            safe_paths.write_chunks(root, _inside(root, location), [content], exclusive=exclusive)
+        except FileExistsError:
+            raise Conflict(f"{clean_relative(path).as_posix()!r} already exists.") from None
         cmd.detail = {"bytes": len(content)}
         return _entry(root, location)
 
@@ -207,21 +237,18 @@ def write_stream(
         require(cmd.uow, principal, project_id, Action.WRITE_FILES)
         root = project_root(platform, project_id)
         location = _writable(root, path)
-        location.parent.mkdir(parents=True, exist_ok=True)
-        tmp = location.with_name(f".{location.name}.lakeworks-tmp")
-        written = 0
-        try:
-            with _create_new(tmp) as out:
-                while chunk := source.read(_CHUNK):
-                    written += len(chunk)
-                    if written > limit:
-                        raise PayloadTooLarge(
-                            f"The upload is larger than {limit} bytes (LAKEWORKS_MAX_UPLOAD_BYTES)."
-                        )
-                    out.write(chunk)
-            os.replace(tmp, location)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+        def chunks() -> Iterator[bytes]:
+            received = 0
+            while chunk := source.read(_CHUNK):
+                received += len(chunk)
+                if received > limit:
+                    raise PayloadTooLarge(
+                        f"The upload is larger than {limit} bytes (LAKEWORKS_MAX_UPLOAD_BYTES)."
+                    )
+                yield chunk
+
+        written = safe_paths.write_chunks(root, _inside(root, location), chunks())
         cmd.detail = {"bytes": written}
         return _entry(root, location)
 
@@ -235,7 +262,7 @@ def mkdir(platform: Platform, principal: Principal, project_id: str, path: str) 
             raise InvalidInput("Give the name of the folder to create.")
         if location.exists() and not location.is_dir():
             raise Conflict(f"{path!r} already exists as a file.")
-        location.mkdir(parents=True, exist_ok=True)
+        safe_paths.make_dirs(root, _inside(root, location))
         return _entry(root, location)
 
 
@@ -255,8 +282,7 @@ def move(
             raise Conflict(f"{target!r} already exists.")
         if src.is_dir() and (dst == src or src in dst.parents):
             raise InvalidInput("A folder cannot be moved into itself.")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        src.rename(dst)
+        safe_paths.rename(root, _inside(root, src), _inside(root, dst))
         cmd.detail = {"to": clean_relative(target).as_posix()}
         return _entry(root, dst)
 
@@ -268,23 +294,10 @@ def delete(platform: Platform, principal: Principal, project_id: str, path: str)
         location = resolve(root, path, follow_last=False)
         if location == root.resolve():
             raise InvalidInput("The project root cannot be deleted; delete the project instead.")
-        if location.is_symlink() or location.is_file():
-            location.unlink()
-        elif location.is_dir():
-            shutil.rmtree(location)
-        else:
-            raise NotFound(f"No file or folder {path!r} in the project.")
-
-
-def _create_new(tmp: Path) -> BinaryIO:
-    """Open a fresh temporary file for writing, never following a link at its name.
-
-    The name is predictable and workloads (or a cloned repository) can put a symlink there;
-    opening it plainly would write through the link to a file outside the project.
-    """
-    tmp.unlink(missing_ok=True)  # removes a planted link itself, not what it points at
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    return os.fdopen(os.open(tmp, flags, 0o666), "wb")
+        try:
+            safe_paths.remove(root, _inside(root, location))
+        except FileNotFoundError:
+            raise NotFound(f"No file or folder {path!r} in the project.") from None
 
 
 def _writable(root: Path, path: str) -> Path:

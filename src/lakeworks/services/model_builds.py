@@ -30,8 +30,8 @@ from typing import Any
 
 from lakeworks.entities.models import BuildStatus, ModelBuild
 from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
-from lakeworks.errors import InvalidInput, LakeworksError, NotFound
-from lakeworks.services import files, projects, runtime_env, workloads
+from lakeworks.errors import InvalidInput, LakeworksError, NotFound, PayloadTooLarge
+from lakeworks.services import files, projects, runtime_env, safe_paths, workloads
 from lakeworks.services.models import model_of
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # session-time installs (a build gets its packages from cdsw-build.sh / requirements.txt).
 EXCLUDED_TOP = frozenset({".git", ".lakeworks", ".local", ".cache", ".ipynb_checkpoints"})
 MLFLOW_DIR = "mlflow_model"
+GIT_LIST_TIMEOUT = 60.0  # listing a project for a snapshot, .gitignore applied
 BUILD_RESOURCES = Resources(cpu=1.0, memory_mb=4096)
 
 # Runs in the snapshot (/home/cdsw). $1: build script path, $2: "cached" or "".
@@ -104,61 +105,97 @@ def _candidate_files(root: Path, honour_gitignore: bool) -> list[str] | None:
     ignore files and negations included). None when git is unavailable: copy everything."""
     if not honour_gitignore or shutil.which("git") is None:
         return None
+    # git opens every .gitignore it meets, and one a workload made a FIFO blocks it: those
+    # are refused first (one swapped in after this check ends at the timeout, a 400 too).
+    skipped: list[str] = []
+    for _listed in safe_paths.walk_files(root, skipped=skipped):
+        pass
+    for entry in skipped:
+        path, _, why = entry.partition(": ")
+        if PurePosixPath(path).name == ".gitignore" and why == "not a plain file":
+            raise InvalidInput(f"{path!r} is not a plain file (a pipe or device); remove it.")
     with tempfile.TemporaryDirectory() as gitdir:
         env = {"PATH": os.environ.get("PATH", ""), "HOME": gitdir, "GIT_CONFIG_NOSYSTEM": "1"}
         subprocess.run(["git", "init", "-q", gitdir], check=True, env=env, timeout=30)
-        listing = subprocess.run(
-            [
-                "git",
-                f"--git-dir={gitdir}/.git",
-                f"--work-tree={root}",
-                "ls-files",
-                "--others",
-                "--exclude-standard",
-                "-z",
-            ],
-            capture_output=True,
-            check=True,
-            env=env,
-            timeout=120,
-        ).stdout
+        try:
+            listing = subprocess.run(
+                [
+                    "git",
+                    f"--git-dir={gitdir}/.git",
+                    f"--work-tree={root}",
+                    "ls-files",
+                    "--others",
+                    "--exclude-standard",
+                    "-z",
+                ],
+                capture_output=True,
+                check=True,
+                env=env,
+                timeout=GIT_LIST_TIMEOUT,
+                stdin=subprocess.DEVNULL,
+            ).stdout
+        except subprocess.TimeoutExpired as exc:
+            raise InvalidInput(
+                f"Listing the project's files (honouring .gitignore) took over {exc.timeout} s; "
+                "is a .gitignore a pipe?"
+            ) from exc
+        except subprocess.CalledProcessError as exc:
+            why = exc.stderr.decode(errors="replace").strip()[-500:]
+            raise InvalidInput(f"git could not list the project's files: {why}") from exc
     return [p for p in listing.decode("utf-8", "surrogateescape").split("\0") if p]
 
 
 def snapshot(platform: Platform, source: Path, dest: Path) -> tuple[int, int]:
     """Copy the project at ``source`` to ``dest``; (files, bytes). Refuses (InvalidInput) a
-    snapshot over ``model_build_max_bytes``; links are copied as links only inside it."""
+    snapshot over ``model_build_max_bytes``. Only plain, singly linked files are copied,
+    read without following any link (workloads write the project: STYLE §11)."""
     limit = platform.settings.model_build_max_bytes
     listed = _candidate_files(source, platform.settings.model_build_honour_gitignore)
-    if listed is None:
-        listed = [
-            str(Path(dirpath, name).relative_to(source))
-            for dirpath, _dirs, names in os.walk(source)
-            for name in names
-        ]
-    chosen = []
-    total = 0
-    for rel in listed:
-        parts = PurePosixPath(rel).parts
-        if not parts or parts[0] in EXCLUDED_TOP:
-            continue
-        path = source / rel
-        if path.is_symlink() or not path.is_file():
-            continue
-        total += path.stat().st_size
-        if total > limit:
-            raise InvalidInput(
-                f"The project is too large to build: over {limit // (1024 * 1024)} MiB after "
-                ".gitignore. Add large data files to .gitignore (the model can read them "
-                "from storage) or ask an administrator to raise LAKEWORKS_MODEL_BUILD_MAX_BYTES."
-            )
-        chosen.append(rel)
     dest.mkdir(parents=True, exist_ok=False)
-    for rel in chosen:
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / rel, target, follow_symlinks=False)
-    return len(chosen), total
+    try:
+        copied = safe_paths.copy_tree(
+            source,
+            "",
+            dest,
+            max_bytes=limit,
+            max_files=platform.settings.max_archive_members,
+            only=set(listed) if listed is not None else None,
+            exclude_top=EXCLUDED_TOP,
+        )
+    except PayloadTooLarge as exc:
+        raise InvalidInput(
+            f"The project is too large to build: over {limit // (1024 * 1024)} MiB (or "
+            f"{platform.settings.max_archive_members} files) after .gitignore. Add large data "
+            "files to .gitignore (the model can read them from storage) or ask an "
+            "administrator to raise LAKEWORKS_MODEL_BUILD_MAX_BYTES."
+        ) from exc
+    return copied.files, copied.bytes
+
+
+def _copy_registered(platform: Platform, artifact_dir: Path, dest: Path) -> None:
+    """Copy a registered model's files (in its project, where workloads write) into the
+    snapshot, as ``snapshot`` copies a project: no links followed, bounded."""
+    root = platform.settings.projects_dir.resolve()
+    try:
+        rel = artifact_dir.relative_to(root)
+    except ValueError:
+        raise InvalidInput("The model version's files are not in a project.") from None
+    project, _, inside = rel.as_posix().partition("/")
+    limit = platform.settings.model_build_max_bytes
+    try:
+        safe_paths.copy_tree(
+            root / project,
+            inside,
+            dest,
+            MLFLOW_DIR,
+            max_bytes=limit,
+            max_files=platform.settings.max_archive_members,
+        )
+    except PayloadTooLarge as exc:
+        raise InvalidInput(
+            f"The model version's files are over {limit // (1024 * 1024)} MiB; ask an "
+            "administrator to raise LAKEWORKS_MODEL_BUILD_MAX_BYTES."
+        ) from exc
 
 
 def env_hash(runtime_identifier: str, snapshot_root: Path, build_script: str) -> str:
@@ -210,14 +247,14 @@ def create(
 
         source = resolve_version(platform, principal, version_id)
         dest.mkdir()
-        shutil.copytree(source.artifact_dir, dest / MLFLOW_DIR, symlinks=False)
+        _copy_registered(platform, source.artifact_dir, dest)
     else:
         file_path = _clean_path(fields.file_path, "model file")
         function_name = (fields.function_name or "").strip()
         if not function_name.isidentifier():
             raise InvalidInput("The function name must be a Python identifier, e.g. predict.")
         root = files.project_root(platform, project_id)
-        if not files.resolve(root, file_path).is_file():
+        if not safe_paths.is_file(root, file_path):
             raise InvalidInput(f"The model file {file_path!r} does not exist in the project.")
         if PurePosixPath(file_path).suffix != ".py":
             raise InvalidInput("The model file must be a Python file (.py).")
@@ -415,7 +452,9 @@ def settle(platform: Platform) -> list[str]:
                 else BuildStatus.FAILED
             )
             reason = workload.reason
-            last = workloads.last_log_line(workload) if target is BuildStatus.FAILED else ""
+            last = (
+                workloads.last_log_line(platform, workload) if target is BuildStatus.FAILED else ""
+            )
             if last:
                 reason = f"{reason}; last output: {last}"
             if _end(platform, build.id, target, reason):

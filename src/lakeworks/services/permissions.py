@@ -21,7 +21,9 @@ class Action(enum.StrEnum):
     CREATE_WORKLOADS = "create_workloads"  # create jobs, models, applications; start sessions
     MANAGE_COLLABORATORS = "manage_collaborators"
     CHANGE_SETTINGS = "change_settings"  # name, description, visibility, env vars
-    READ_SECRETS = "read_secrets"  # see the values of secret env vars (workloads get them anyway)
+    # Secret values are write-only for everyone (settings, API and workload logs show ****);
+    # workloads receive them. Setting them is a settings change.
+    SET_SECRETS = "set_secrets"
     DELETE_PROJECT = "delete_project"
 
 
@@ -31,7 +33,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.RUN_WORKLOADS: Role.OPERATOR,
     Action.WRITE_FILES: Role.CONTRIBUTOR,
     Action.CREATE_WORKLOADS: Role.CONTRIBUTOR,
-    Action.READ_SECRETS: Role.ADMIN,
+    Action.SET_SECRETS: Role.ADMIN,
     Action.MANAGE_COLLABORATORS: Role.ADMIN,
     Action.CHANGE_SETTINGS: Role.ADMIN,
     Action.DELETE_PROJECT: Role.ADMIN,
@@ -43,7 +45,7 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.RUN_WORKLOADS: "start and stop existing jobs, sessions and applications",
     Action.WRITE_FILES: "create, edit, upload, move and delete files",
     Action.CREATE_WORKLOADS: "create jobs, models and applications; start sessions",
-    Action.READ_SECRETS: "read the values of secret environment variables",
+    Action.SET_SECRETS: "set secret environment variables (never shown again, masked in logs)",
     Action.MANAGE_COLLABORATORS: "add, change and remove collaborators",
     Action.CHANGE_SETTINGS: "change name, description, visibility and environment variables",
     Action.DELETE_PROJECT: "delete the project and its files",

@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from lakeworks.entities.projects import Project
@@ -22,11 +22,12 @@ from lakeworks.entities.workloads import (
     WorkloadSpec,
     WorkloadStatus,
 )
-from lakeworks.errors import InvalidInput, InvalidState, NotFound
+from lakeworks.errors import InvalidInput, InvalidState, LakeworksError, NotFound
 from lakeworks.executors.base import StartFailed
-from lakeworks.services import auth
+from lakeworks.services import auth, safe_paths
 from lakeworks.services.environment import new_engine_id
 from lakeworks.services.platform import Platform
+from lakeworks.services.secret_masking import Masker
 from lakeworks.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,20 @@ log = logging.getLogger(__name__)
 EXIT_DIR = ".lakeworks/exits"
 STOP_GRACE_SECONDS = 10.0
 TIMEOUT_REASON = "timed out"
+# A workload is recorded by its owner right after it is launched; one that is still
+# nobody's after this long never will be (see ``stop_orphans``).
+ORPHAN_GRACE = timedelta(seconds=60)
+ORPHAN_REASON = "owned by nothing: its job run, session, application or model was deleted"
+# Kinds some record owns (workers have no owner record: their parent session or job ends them).
+_OWNED_KINDS = frozenset(
+    {
+        WorkloadKind.JOB_RUN,
+        WorkloadKind.SESSION,
+        WorkloadKind.APPLICATION,
+        WorkloadKind.MODEL_BUILD,
+        WorkloadKind.MODEL_REPLICA,
+    }
+)
 
 # bash runs the command, then writes its exit status where the platform can read it. bash
 # itself ignores SIGTERM (trap) and waits on the child again after a signal interrupts
@@ -152,7 +167,12 @@ def launch(
         return workload
     with platform.store.transaction() as uow:
         uow.workloads.set(engine_id, handle=handle, address=executor.address(handle))
-        uow.workloads.move(engine_id, WorkloadStatus.STARTING, WorkloadStatus.RUNNING)
+        running = uow.workloads.move(engine_id, WorkloadStatus.STARTING, WorkloadStatus.RUNNING)
+    if not running:
+        # Stopped while starting (its owner was deleted meanwhile): that stop found no process
+        # to signal and recorded the end, so the process just started must end here.
+        log.info("workload %s was stopped while it started; ending its process", engine_id)
+        _stop_in_background(platform, engine_id, handle)
     return get(platform, engine_id)
 
 
@@ -167,26 +187,42 @@ def get(platform: Platform, workload_id: str) -> Workload:
 def read_log(
     platform: Platform, workload: Workload, offset: int = 0, limit: int = 1024 * 1024
 ) -> tuple[bytes, int]:
-    """Log bytes from ``offset`` (the file is kept after the workload ends)."""
+    """Log bytes from ``offset`` (the file is kept after the workload ends), with the values
+    of the project's secret variables masked; the offset to read from next."""
     path = Path(workload.log_path)
-    if not path.exists():
-        return b"", offset
-    with path.open("rb") as f:
-        f.seek(max(offset, 0))
-        data = f.read(limit)
-    return data, max(offset, 0) + len(data)
+    start = max(offset, 0)
+    masker = log_masker(platform, workload.project_id)
+    if not masker:
+        data, _size = safe_paths.read_range(path.parent, path.name, start, limit)
+        return data, start + len(data)
+    look = masker.longest - 1
+    begin = max(start - look, 0)
+    raw, _size = safe_paths.read_range(path.parent, path.name, begin, start - begin + limit + look)
+    end = min(start + limit, begin + len(raw))
+    if end <= start:
+        return b"", start
+    growing = not workload.status.is_final
+    return masker.mask_window(raw, begin, start, end, growing=growing)
 
 
-def last_log_line(workload: Workload, limit: int = 300) -> str:
+def log_masker(platform: Platform, project_id: str) -> Masker:
+    """Masks the values of the project's secret variables (README, Roles)."""
+    with platform.read() as uow:
+        return Masker(v.value for v in uow.projects.env(project_id) if v.secret)
+
+
+def last_log_line(platform: Platform, workload: Workload, limit: int = 300) -> str:
     """The last non-blank line the workload printed (read from the end of its log), cut to
-    ``limit`` characters: what a failure reason quotes."""
+    ``limit`` characters, secrets masked: what a failure reason quotes."""
     path = Path(workload.log_path)
+    tail = 64 * 1024
     try:
-        with path.open("rb") as f:
-            f.seek(max(path.stat().st_size - 64 * 1024, 0))
-            data = f.read()
-    except FileNotFoundError:
+        with safe_paths.open_file(path.parent, path.name) as (f, st):
+            f.seek(max(st.st_size - tail, 0))
+            data = f.read(tail)
+    except (FileNotFoundError, LakeworksError):
         return ""
+    data = log_masker(platform, workload.project_id).mask(data)
     lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
     lines = [line for line in lines if line]
     return lines[-1][:limit] if lines else ""
@@ -207,13 +243,7 @@ def request_stop(platform: Platform, workload_id: str, reason: str = "stopped") 
         ):
             raise InvalidState("The workload changed state meanwhile; try again.")
     if workload.handle:
-        # Stopping waits out the grace period; nobody should wait on it.
-        threading.Thread(
-            target=_stop_quietly,
-            args=(platform, workload.handle),
-            daemon=True,
-            name=f"stop-{workload_id}",
-        ).start()
+        _stop_in_background(platform, workload_id, workload.handle)
     else:
         _finish(
             platform,
@@ -224,6 +254,41 @@ def request_stop(platform: Platform, workload_id: str, reason: str = "stopped") 
             exit_code=None,
         )
     return True
+
+
+def _stop_in_background(platform: Platform, workload_id: str, handle: dict[str, object]) -> None:
+    # Stopping waits out the grace period; nobody should wait on it.
+    threading.Thread(
+        target=_stop_quietly, args=(platform, handle), daemon=True, name=f"stop-{workload_id}"
+    ).start()
+
+
+def stop_orphans(platform: Platform, now: datetime | None = None) -> list[str]:
+    """Stop live workloads that nothing owns: no job run, session, application, model build
+    or model replica records them (the owner was deleted while its workload started, or the
+    launcher died between launching and recording it). They would otherwise run forever and
+    hold their user's quota. A workload younger than ``ORPHAN_GRACE`` may still be about to
+    be recorded by its launcher, so it is left for a later tick. Idempotent; the ids stopped.
+    """
+    now = now or utcnow()
+    with platform.read() as uow:
+        live = uow.workloads.with_status(
+            WorkloadStatus.PENDING, WorkloadStatus.STARTING, WorkloadStatus.RUNNING
+        )
+        old = [w for w in live if w.kind in _OWNED_KINDS and now - w.created_at > ORPHAN_GRACE]
+        owned = uow.workloads.owned([w.id for w in old])
+    stopped = []
+    for workload in old:
+        if workload.id in owned:
+            continue
+        try:
+            if request_stop(platform, workload.id, ORPHAN_REASON):
+                stopped.append(workload.id)
+        except InvalidState:
+            continue  # it moved meanwhile (ended on its own): the next tick looks again
+    if stopped:
+        log.warning("stopped %d workload(s) owned by nothing: %s", len(stopped), stopped)
+    return stopped
 
 
 def _stop_quietly(platform: Platform, handle: dict[str, object]) -> None:
@@ -280,10 +345,12 @@ def _with_recorded_exit(platform: Platform, workload: Workload, info: ExitInfo) 
     """For adopted processes the executor cannot know the exit code; the wrapper wrote it."""
     if info.code != -1:
         return info
-    path = platform.settings.projects_dir / workload.project_id / EXIT_DIR / workload.id
+    # The workload can write anything there (a link to a host file, a FIFO that would block
+    # a plain read forever): a few bytes of a plain file or nothing.
+    root = platform.settings.projects_dir / workload.project_id
     try:
-        code = int(path.read_text().strip())
-    except (OSError, ValueError):
+        code = int(safe_paths.read_bytes(root, f"{EXIT_DIR}/{workload.id}", max_bytes=32))
+    except (OSError, ValueError, LakeworksError):
         return info
     return ExitInfo(code=code, oom=info.oom, reason="" if not info.oom else info.reason)
 
@@ -308,8 +375,8 @@ def _finish(
                 uow.users.revoke_api_key(key_id, now)
     if moved:
         workload = get(platform, workload_id)
-        exit_file = platform.settings.projects_dir / workload.project_id / EXIT_DIR / workload_id
-        exit_file.unlink(missing_ok=True)
+        root = platform.settings.projects_dir / workload.project_id
+        safe_paths.unlink(root, f"{EXIT_DIR}/{workload_id}")
     return moved
 
 

@@ -17,7 +17,25 @@ from lakeworks.entities.workloads import (
     WorkloadKind,
     WorkloadStatus,
 )
-from lakeworks.store.tables import ResourceProfileRow, UserQuotaRow, WorkloadRow
+from lakeworks.store.tables import (
+    ApplicationRow,
+    JobRunRow,
+    ModelBuildRow,
+    ModelReplicaRow,
+    ResourceProfileRow,
+    SessionRow,
+    UserQuotaRow,
+    WorkloadRow,
+)
+
+# Every record that owns a workload, by the column naming it.
+_OWNER_COLUMNS = (
+    JobRunRow.workload_id,
+    SessionRow.workload_id,
+    ApplicationRow.workload_id,
+    ModelBuildRow.workload_id,
+    ModelReplicaRow.workload_id,
+)
 
 
 def to_workload(row: WorkloadRow) -> Workload:
@@ -106,6 +124,16 @@ class WorkloadRepo:
             .order_by(WorkloadRow.created_at)
         )
         return [to_workload(r) for r in rows]
+
+    def owned(self, workload_ids: list[str]) -> frozenset[str]:
+        """Those of ``workload_ids`` that a job run, session, application, model build or
+        model replica records as its workload."""
+        found: list[str | None] = []
+        for start in range(0, len(workload_ids), 500):  # bounded IN lists
+            batch = workload_ids[start : start + 500]
+            for column in _OWNER_COLUMNS:
+                found.extend(self.session.scalars(select(column).where(column.in_(batch))))
+        return frozenset(w for w in found if w)
 
     def held_by_user(self, user_id: int) -> tuple[float, int]:
         """CPU and memory (MiB) held by the user's workloads that are not finished."""

@@ -29,6 +29,7 @@ import json
 import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -47,6 +48,7 @@ from lakeworks.errors import (
     Unauthenticated,
     http_status,
 )
+from lakeworks.services import safe_paths
 from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.tracking.access import authorize as _authorize
@@ -272,6 +274,14 @@ class TrackingGate:
         if principal is not None and key_hash is not None:
             self.access.put(("principal", key_hash), principal, epoch)
         return principal
+
+    def _file_response(
+        self, project_id: str, target: Path, relative: str
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        settings = self.platform.settings
+        return _file_response(
+            settings.projects_dir / project_id, target, relative, settings.max_archive_bytes
+        )
 
     def _authorize(self, principal: Principal, project_id: str, *, write: bool, what: str) -> None:
         _authorize(self.platform, principal, project_id, write=write, what=what, cache=self.access)
@@ -558,7 +568,7 @@ class TrackingGate:
             target = (root / relative).resolve() if relative else root
             if not target.is_relative_to(root):
                 raise InvalidInput(f"Artifact path {relative!r} is outside the model.")
-            return _file_response(target, relative)
+            return self._file_response(project, target, relative)
         run_id = _first(params.get("run_id") or params.get("run_uuid"))
         if not run_id:
             raise InvalidInput("The request names no run (run_id).")
@@ -568,10 +578,12 @@ class TrackingGate:
         root_uri = run.info.artifact_uri
         target = server_path(self.platform.settings, project, root_uri, relative)
         if call.endpoint == "get-artifact":
-            return _file_response(target, relative)
+            return self._file_response(project, target, relative)
         files = []
         if target.is_dir():
             for entry in sorted(target.iterdir(), key=lambda p: p.name):
+                if entry.is_symlink() or not (entry.is_dir() or entry.is_file()):
+                    continue  # workloads write artifacts: links and pipes are not listed
                 item: dict[str, Any] = {
                     "path": f"{relative.rstrip('/')}/{entry.name}" if relative else entry.name,
                     "is_dir": entry.is_dir(),
@@ -588,9 +600,18 @@ _ARTIFACT_ENDPOINTS = {"get-artifact", "model-versions/get-artifact"}
 _INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "application/json", "text/plain"}
 
 
-def _file_response(target: Any, relative: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    if not target.is_file():
+def _file_response(
+    root: Path, target: Path, relative: str, max_bytes: int
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """``target`` (resolved, inside the project ``root``) read without following a link a
+    workload may have swapped in meanwhile, and only if it is a plain, singly linked file."""
+    if target.is_dir():
         raise NotFound(f"Artifact {relative!r} not found.")
+    try:
+        rel = target.relative_to(root.resolve()).as_posix()
+        body = safe_paths.read_bytes(root, rel, max_bytes=max_bytes)
+    except (ValueError, FileNotFoundError, IsADirectoryError):
+        raise NotFound(f"Artifact {relative!r} not found.") from None
     guessed = mimetypes.guess_type(target.name)[0] or ""
     if guessed.startswith("text/") or target.suffix in (".yaml", ".yml", ".txt", ".log", ".py", ""):
         guessed = "text/plain"
@@ -600,7 +621,7 @@ def _file_response(target: Any, relative: str) -> tuple[int, list[tuple[bytes, b
         (b"x-content-type-options", b"nosniff"),
         (b"content-security-policy", b"default-src 'none'; sandbox"),
     ]
-    return 200, headers, target.read_bytes()
+    return 200, headers, body
 
 
 def _safe_model_project(scope: Any, name: str) -> str:
