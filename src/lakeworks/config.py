@@ -112,6 +112,14 @@ class Settings(BaseSettings):
         default="local",
         description="Where workloads run: `local` (processes on this machine).",
     )
+    sandbox: str = Field(
+        default="bwrap",
+        pattern="^(bwrap|none)$",
+        description="How workloads are isolated: `bwrap` (bubblewrap; each project's workloads "
+        "as an unprivileged uid of their own, seeing only their project and runtime; without "
+        "a working bubblewrap no workload starts) or `none` (plain processes as the server's "
+        "user, able to read the server's files: single-user machines only; shown to admins).",
+    )
     runtimes_dir: Path | None = Field(
         default=None,
         description=(

@@ -18,7 +18,7 @@ import getpass
 import secrets
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
@@ -26,6 +26,9 @@ from pydantic import ValidationError
 from lakeworks import __version__
 from lakeworks.config import Settings
 from lakeworks.errors import LakeworksError
+
+if TYPE_CHECKING:
+    from lakeworks.services.platform import Platform
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -71,6 +74,7 @@ def _serve(settings: Settings) -> None:
     except LakeworksError as exc:
         raise _fail(exc) from exc
     click.echo(f"Lakeworks {__version__} on {settings.base_url} (data in {settings.data_dir})")
+    _sandbox_notice(settings, app.state.platform)
     uvicorn.run(
         app,
         host=settings.host,
@@ -79,6 +83,21 @@ def _serve(settings: Settings) -> None:
         proxy_headers=True,
         server_header=False,
     )
+
+
+def _sandbox_notice(settings: Settings, platform: Platform) -> None:
+    """Say at start-up, where an operator looks, when workloads are not isolated or cannot
+    start at all."""
+    if settings.sandbox == "none":
+        click.echo(
+            "WARNING: LAKEWORKS_SANDBOX=none: workloads run unsandboxed as this server's user "
+            "and can read its files (secret key, database). Single-user machines only.",
+            err=True,
+        )
+        return
+    refusal = getattr(platform.executor, "refusal", "")
+    if refusal:
+        click.echo(f"ERROR: no workload will start: {refusal}.", err=True)
 
 
 @main.group()

@@ -9,8 +9,9 @@ limits apply, and nothing runs between fork and exec in the (threaded) server.
 
 Mechanisms, each chosen at run time:
 
-- sandbox: bubblewrap (see ``sandbox``) when installed and working, else a plain process in
-  the project directory, with HOME there as well.
+- sandbox: bubblewrap (see ``sandbox``) when installed and working, as the project's own
+  unprivileged uid when the server is root; else (only when no sandbox is required) a plain
+  process in the project directory as the server's user, with HOME there as well.
 - memory: a cgroup (v2 or v1, see ``cgroups``); else ``RLIMIT_AS``. A cgroup reports an OOM
   kill exactly. Under ``RLIMIT_AS`` allocations fail instead, so an exit is taken for out of
   memory when the process died of SIGKILL or SIGSEGV (not sent by ``stop``) or the log's tail
@@ -42,12 +43,12 @@ from collections import OrderedDict
 from pathlib import Path
 
 from lakeworks.entities.workloads import ExitInfo, WorkloadSpec
-from lakeworks.executors import cgroups, sandbox
+from lakeworks.executors import cgroups, ownership, sandbox
 from lakeworks.executors.base import Executor, Handle, StartFailed
 from lakeworks.executors.cgroups import CGROUP_FS, Cgroups
 from lakeworks.executors.ports import HOST, PortPool
 from lakeworks.executors.processes import exit_code, group_members, kill_all, read_stat
-from lakeworks.executors.sandbox import PROJECT_HOME
+from lakeworks.executors.sandbox import PROJECT_HOME, Identity
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,11 @@ class LocalExecutor(Executor):
 
     ``state_dir`` holds the executor's scratch files. ``use_bwrap``: ``None`` uses bubblewrap
     when it works, ``True`` insists on it (``StartFailed`` here if it cannot work), ``False``
-    never uses it. ``cgroup_root`` is where the cgroup filesystem is mounted (default
-    ``/sys/fs/cgroup``); a directory without cgroups there turns cgroup limits off.
+    never uses it. ``require_sandbox`` (with ``None``): where bubblewrap cannot work, refuse
+    every ``start`` with the reason (``refusal``) instead of running unsandboxed; workloads
+    started earlier are still watched, stopped and adopted. ``cgroup_root`` is where the
+    cgroup filesystem is mounted (default ``/sys/fs/cgroup``); a directory without cgroups
+    there turns cgroup limits off.
 
     The environment a workload gets is ``spec.env``, then, overriding it, each port under its
     name in ``spec.ports``, ``HOME`` and ``PWD`` (the project as the workload sees it) and
@@ -118,16 +122,28 @@ class LocalExecutor(Executor):
         port_range: tuple[int, int] = (20000, 29999),
         use_bwrap: bool | None = None,
         cgroup_root: Path | None = None,
+        require_sandbox: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._ports = PortPool(*port_range)
         self._bwrap: str | None = None
+        self._setpriv = ""
+        # Why no workload may start here ("" when they may): the sandbox was required and
+        # cannot work. Workloads already running are still watched and stopped.
+        self.refusal = ""
         if use_bwrap is not False:
-            self._bwrap, why_not = sandbox.find_bwrap(self.state_dir / "bwrap-probe")
+            self._bwrap, self._setpriv, why_not = sandbox.find_bwrap(self.state_dir / "sandbox")
             if self._bwrap is None and use_bwrap:
                 raise StartFailed(f"bubblewrap was asked for but cannot be used: {why_not}")
-            if self._bwrap is None:
+            if self._bwrap is None and require_sandbox:
+                self.refusal = (
+                    f"workloads must run in a sandbox and bubblewrap cannot be used here "
+                    f"({why_not}); install bubblewrap, or set LAKEWORKS_SANDBOX=none to run "
+                    "workloads unsandboxed (single-user machines only)"
+                )
+                log.error("no workload will start: %s", self.refusal)
+            elif self._bwrap is None:
                 log.info("workloads run without a sandbox: %s", why_not)
         self._cgroups = Cgroups.detect(cgroup_root or CGROUP_FS)
         self._lock = threading.Lock()
@@ -166,9 +182,19 @@ class LocalExecutor(Executor):
 
     # -- the contract ---------------------------------------------------------------------
 
+    def identity(self, spec: WorkloadSpec) -> Identity | None:
+        """Who the workload runs as inside the sandbox (``None``: no sandbox, the server's
+        own user). One uid per project directory; see ``sandbox``."""
+        if not self._bwrap:
+            return None
+        return sandbox.identity_for(str(spec.project_dir))
+
     def start(self, spec: WorkloadSpec) -> Handle:
+        if self.refusal:
+            raise StartFailed(self.refusal)
         read_only = [p for p in (spec.runtime_dir, *spec.extra_ro_binds) if p is not None]
         self._validate(spec, read_only)
+        identity = self.identity(spec)
         ports = self._ports.acquire(len(spec.ports))
         cgroup_paths: list[Path] = []
         try:
@@ -178,8 +204,8 @@ class LocalExecutor(Executor):
             if self.memory_limits == "rlimit" and spec.resources.memory_mb > 0:
                 rlimit = spec.resources.memory_mb * MIB
             command = list(spec.argv)
-            if self._bwrap:
-                command = sandbox.bwrap_argv(self._bwrap, spec.project_dir, read_only) + command
+            if self._bwrap and identity:
+                command = self._sandboxed(spec, read_only, identity) + command
             env = self._environment(spec, ports)
             pid, start_time = _spawn(spec, command, env, cgroup_paths, rlimit)
         except BaseException:
@@ -194,6 +220,7 @@ class LocalExecutor(Executor):
             "start_time": start_time,
             "log_path": str(spec.log_path),
             "sandbox": self.sandbox,
+            "uid": identity.uid if identity else os.getuid(),
             "cgroups": [str(path) for path in cgroup_paths],
             "memory_limit": "rlimit" if rlimit else self._limit_kind("memory", cgroup_paths),
             "memory_mb": spec.resources.memory_mb,
@@ -265,6 +292,20 @@ class LocalExecutor(Executor):
             runnable = shutil.which(program, path=os.pathsep.join(search)) is not None
         if not runnable:
             raise StartFailed(f"cannot run {program!r}: no such executable program")
+
+    def _sandboxed(
+        self, spec: WorkloadSpec, read_only: list[Path], identity: Identity
+    ) -> list[str]:
+        """The sandbox's command line, once the project belongs to the workload's user."""
+        assert self._bwrap
+        try:
+            ownership.hand_over(spec.project_dir, identity)
+            etc_dir = sandbox.write_etc(self.state_dir / "sandbox", identity)
+        except OSError as exc:
+            raise StartFailed(f"could not prepare the sandbox: {exc}") from exc
+        return sandbox.bwrap_argv(
+            self._bwrap, spec.project_dir, read_only, identity, etc_dir, setpriv=self._setpriv
+        )
 
     def _host_path(self, spec: WorkloadSpec, path: str) -> str:
         """Where a path the workload names lies on this machine (for checks before start)."""

@@ -130,7 +130,12 @@ class Platform:
 
             if self.settings.executor != "local":
                 raise LakeworksError(f"Unknown executor {self.settings.executor!r}.")
-            self._executor = LocalExecutor(state_dir=self.settings.workloads_dir / "executor")
+            sandboxed = self.settings.sandbox == "bwrap"
+            self._executor = LocalExecutor(
+                state_dir=self.settings.workloads_dir / "executor",
+                use_bwrap=None if sandboxed else False,
+                require_sandbox=sandboxed,
+            )
         return self._executor
 
     def read(self) -> Any:

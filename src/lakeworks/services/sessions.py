@@ -21,6 +21,8 @@ records the reason ``idle timeout``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
 import socket
@@ -65,6 +67,10 @@ KERNEL_CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 KERNEL_PORTS = [f"LAKEWORKS_KERNEL_{c.upper()}_PORT" for c in KERNEL_CHANNELS]
 KERNEL_KEY_PURPOSE = "console-kernel-key"
 SPARK_UI_PORT = "SPARK_UI_PORT"
+# The session's Jupyter server admits only requests with its token in this header, which the
+# proxy adds (``lakeworks_session.identity`` inside the workload).
+JUPYTER_TOKEN_HEADER = "X-Lakeworks-Session-Token"
+JUPYTER_TOKEN_VARIABLE = "LAKEWORKS_JUPYTER_TOKEN"
 MAX_IDLE_MINUTES = 7 * 24 * 60
 TOUCH_EVERY = 15.0  # seconds between activity writes of one session
 
@@ -100,10 +106,16 @@ class Endpoint:
     ports: dict[str, int]
     # The console kernel's message key, in clear (workbench sessions); kept out of reprs.
     kernel_key: str = field(default="", repr=False)
+    # What lets a request into the session's Jupyter server; kept out of reprs.
+    jupyter_token: str = field(default="", repr=False)
 
     @property
     def jupyter(self) -> str:
         return f"http://127.0.0.1:{self.ports[JUPYTER_PORT]}"
+
+    @property
+    def jupyter_headers(self) -> dict[str, str]:
+        return {JUPYTER_TOKEN_HEADER: self.jupyter_token}
 
     @property
     def app_port(self) -> int | None:
@@ -252,6 +264,7 @@ def _start_engine(
         )
         if session.kernel_key_sealed:
             env["LAKEWORKS_KERNEL_KEY"] = kernel_key(platform, session)
+        env[JUPYTER_TOKEN_VARIABLE] = jupyter_token(platform, session.id, ctx.engine_id)
         argv = [runtime.python, "-m", "lakeworks_session", session.id, session.editor.value]
         return argv, env
 
@@ -355,7 +368,16 @@ def enter(platform: Platform, principal: Principal, session_id: str) -> Endpoint
     names = workload.handle.get("port_names") or []
     numbers = workload.handle.get("ports") or []
     ports = dict(zip(names, numbers, strict=False))
-    return Endpoint(session, workload, ports, kernel_key(platform, session))
+    token = jupyter_token(platform, session.id, workload.id)
+    return Endpoint(session, workload, ports, kernel_key(platform, session), token)
+
+
+def jupyter_token(platform: Platform, session_id: str, workload_id: str) -> str:
+    """The token of one session's Jupyter server: random to anyone without the server's
+    secret key, different for every session and every start of it, and derived rather than
+    stored, so the proxy finds it without a database column (and after a restart)."""
+    message = f"jupyter-token\0{session_id}\0{workload_id}".encode()
+    return hmac.new(platform.settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
 def kernel_key(platform: Platform, session: Session) -> str:
@@ -385,7 +407,11 @@ def is_ready(platform: Platform, principal: Principal, session: Session) -> bool
         except OSError:
             return False
     try:
-        answer = httpx.get(f"{endpoint.jupyter}/sessions/{session.id}/api/status", timeout=1.0)
+        answer = httpx.get(
+            f"{endpoint.jupyter}/sessions/{session.id}/api/status",
+            headers=endpoint.jupyter_headers,
+            timeout=1.0,
+        )
     except httpx.HTTPError:
         return False
     return answer.status_code == 200
@@ -396,7 +422,7 @@ def new_terminal(platform: Platform, principal: Principal, session_id: str) -> s
     endpoint = enter(platform, principal, session_id)
     base = f"{endpoint.jupyter}/sessions/{session_id}"
     try:
-        with httpx.Client(timeout=10.0) as client:
+        with httpx.Client(timeout=10.0, headers=endpoint.jupyter_headers) as client:
             # Jupyter's XSRF check stays on: take its token from a page, as a browser does.
             client.get(f"{base}/lab")
             token = client.cookies.get("_xsrf") or ""

@@ -94,6 +94,10 @@ def render(
         "flashes": messages,
         "nav": "",
         "setup_active": request.app.state.setup_token.active,
+        # An explicit, visible choice (issue 12): admins are told on every page.
+        "unsandboxed": bool(
+            principal and principal.is_admin and request.app.state.settings.sandbox == "none"
+        ),
     }
     page.update(context or {})
     return templates.TemplateResponse(request, template, page, status_code=status)

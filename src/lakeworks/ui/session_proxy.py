@@ -1,10 +1,11 @@
 """``/sessions/<id>/...``: a session's Jupyter server (JupyterLab, terminals, kernels), HTTP
 and websockets, for the session's owner only (rule in ``services/sessions.py``).
 
-The Jupyter server runs token-less on 127.0.0.1: this route is its authentication. It signs
-the browser in from the Lakeworks session cookie, asks the sessions service whether this
-person may enter this session, records the activity (idle timeout), then hands the request to
-``proxy.forward`` unchanged (path included: Jupyter's ``base_url`` is ``/sessions/<id>/``).
+The Jupyter server on 127.0.0.1 admits only requests carrying the session's token, and this
+route is the only one that adds it. It signs the browser in from the Lakeworks session
+cookie, asks the sessions service whether this person may enter this session, records the
+activity (idle timeout), then hands the request to ``proxy.forward`` with the token header
+(path included: Jupyter's ``base_url`` is ``/sessions/<id>/``).
 Jupyter's own XSRF check and websocket ``Origin`` check stay on behind it.
 """
 
@@ -52,7 +53,7 @@ async def session_proxy(scope: Scope, receive: Receive, send: Send) -> None:
             send,
             target=endpoint.jupyter.removeprefix("http://"),
             path=scope["path"],
-            headers={"X-Forwarded-User": principal.user.username},
+            headers={"X-Forwarded-User": principal.user.username, **endpoint.jupyter_headers},
         )
     except* OSError:
         # The browser went away mid-relay (a tab closed while JupyterLab's kernel socket was

@@ -32,7 +32,8 @@ def jupyter_argv(session_id: str, port: str) -> list[str]:
         f"--port={port}",
         "--ServerApp.port_retries=0",
         f"--ServerApp.base_url=/sessions/{session_id}/",
-        "--IdentityProvider.token=",
+        # Only requests carrying the session's token (which the proxy adds) get in.
+        "--ServerApp.identity_provider_class=lakeworks_session.identity.ProxyIdentityProvider",
         "--ServerApp.password=",
         "--ServerApp.root_dir=" + os.environ.get("HOME", os.getcwd()),
         "--ServerApp.terminado_settings={'shell_command': ['/bin/bash']}",
