@@ -16,6 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from lakeworks import __version__
 from lakeworks.api import errors as api_errors
+from lakeworks.api.bodies import LenientJsonBodies
 from lakeworks.api.limits import BodySizeLimit
 from lakeworks.api.routes import router as api_router
 from lakeworks.api.v1 import router as v1_router
@@ -118,6 +119,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     # Embedded MLflow (tracking REST API and UI) behind Lakeworks' auth and project scoping.
     app.mount(MLFLOW_PATH, TrackingGate(platform), name="mlflow")
 
+    # `curl -d '{...}'` without a JSON content type, as CML accepts it (api/bodies.py).
+    app.add_middleware(LenientJsonBodies)
     # Applications and engine ports (by host and /apps/<subdomain>/), inside the session
     # middleware so the browser session is known; authorisation is in services.applications.
     app.add_middleware(ProxyRouter, platform=platform)
