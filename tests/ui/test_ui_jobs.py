@@ -456,7 +456,12 @@ def test_viewer_sees_no_controls_and_cannot_run(
     vera_token = login(client, "vera")
     listing = client.get(f"/projects/{project.id}/jobs").text
     assert "Train" in listing
-    assert "New job" not in listing and "/run" not in listing
+    assert "/run" not in listing
+    # "New job" is shown disabled, with the reason (issue 13 #12), and leads nowhere.
+    assert f"/projects/{project.id}/jobs/new" not in listing
+    assert re.search(
+        r"disabled title=\"Your role here is viewer: [^\"]*\">.*New job</button>", listing
+    )
     page = client.get(f"/projects/{project.id}/jobs/{job_id}").text
     for control in ("Run now", "/edit", "/delete", "Add a job after this one"):
         assert control not in page
@@ -485,7 +490,10 @@ def test_operator_runs_but_does_not_edit(
     client.cookies.clear()
     otto_token = login(client, "otto")
     listing = client.get(f"/projects/{project.id}/jobs").text
-    assert "Run Train now" in listing and "New job" not in listing
+    assert "Run Train now" in listing and f"/projects/{project.id}/jobs/new" not in listing
+    assert re.search(
+        r"disabled title=\"Your role here is operator: [^\"]*\">.*New job</button>", listing
+    )
     page = client.get(f"/projects/{project.id}/jobs/{job_id}").text
     assert "Run now" in page and "/edit" not in page and "/delete" not in page
     ran = client.post(f"/projects/{project.id}/jobs/{job_id}/run", data={"csrf_token": otto_token})
