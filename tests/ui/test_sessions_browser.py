@@ -116,6 +116,9 @@ def test_jupyterlab_workbench_and_refusal(
             if attempt == 3:
                 page.screenshot(path="/tmp/lab-fail.png")
                 raise
+    # By now JupyterLab would have asked about its news feed; the session's settings say never.
+    page.screenshot(path="/tmp/lakeworks-screenshots/jupyterlab.png")
+    assert page.get_by_text("notified about official Jupyter news").count() == 0
     lab_session = lab_url.split("/")[2]
     # Stop it from the server side first, so JupyterLab's sockets close from the app's end.
     owner = Principal(user=alice, via="session")
