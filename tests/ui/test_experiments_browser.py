@@ -21,7 +21,6 @@ from lakeworks.services.platform import Platform, Principal
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(tempfile.gettempdir()) / "lakeworks-screenshots"
-SHOTS.mkdir(exist_ok=True)
 
 
 @pytest.fixture
@@ -114,6 +113,7 @@ def test_mlflow_ui_loads_without_errors_or_the_orphan_default_experiment(
     expect(page.get_by_text("run-a").first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("churn-exp").first).to_be_visible()
     page.wait_for_timeout(2000)  # the UI's side requests (gateway, datasets) come after
+    SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "mlflow-ui.png"), full_page=True)
     assert failed == []
     assert page.get_by_text("Default", exact=True).count() == 0
