@@ -228,3 +228,5 @@ def test_a_git_project_lists_its_files_without_git_internals(
     assert ">analysis.py<" in page
     assert ">.git<" not in page
     assert f"/projects/{project.id}/files/.git" not in page
+    overview = client.get(f"/projects/{project.id}").text
+    assert ">analysis.py<" in overview and ".git<" not in overview

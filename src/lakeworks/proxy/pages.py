@@ -71,8 +71,8 @@ class Down:
     title: str = "The application is not answering"
     message: str = "It may still be starting, or it has stopped or crashed."
     hint: str = (
-        "If it was started a moment ago, wait: this page retries by itself. Otherwise open "
-        "its page in Lakeworks to read its log and restart it."
+        "If it was started a moment ago, wait. Otherwise open its page in Lakeworks to read "
+        "its log and restart it."
     )
     links: tuple[tuple[str, str], ...] = ()
     retry_seconds: int = 5

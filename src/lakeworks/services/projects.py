@@ -544,4 +544,7 @@ def refusal(view: ProjectView, action: Action) -> str:
         return ""
     role = view.role.value if view.role else "none"
     needed = MINIMUM_ROLE[action].value
-    return f"Your role here is {role}: {needed}s and above can {DESCRIPTIONS[action]}."
+    return (
+        f"Your role here is {role}: {needed}s and above can {DESCRIPTIONS[action]}. "
+        "A project admin can change your role."
+    )

@@ -58,8 +58,8 @@ async def session_proxy(scope: Scope, receive: Receive, send: Send) -> None:
             down=Down(
                 title="JupyterLab is not answering yet",
                 message="The session runs, but its editor is still starting (or it crashed).",
-                hint="Wait a few seconds: this page retries by itself. If it keeps failing, "
-                "read the session's log on its page, or stop it and start a new one.",
+                hint="If it keeps failing, read the session's log on its page, or stop it and "
+                "start a new one.",
                 links=(("Back to the session", session_page),),
                 retry_seconds=3,
             ),
