@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from lakeworks import __version__
 from lakeworks.api import errors as api_errors
 from lakeworks.api import openapi as api_openapi
+from lakeworks.api.bodies import LenientJsonBodies
 from lakeworks.api.headers import SecurityHeaders, inline_script_policy
 from lakeworks.api.limits import BodySizeLimit
 from lakeworks.api.routes import router as api_router
@@ -142,6 +143,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     # Embedded MLflow (tracking REST API and UI) behind Lakeworks' auth and project scoping.
     app.mount(MLFLOW_PATH, TrackingGate(platform), name="mlflow")
 
+    # `curl -d '{...}'` without a JSON content type, as CML accepts it (api/bodies.py).
+    app.add_middleware(LenientJsonBodies)
     # Applications and engine ports (by host and /apps/<subdomain>/), inside the session
     # middleware so the browser session is known; authorisation is in services.applications.
     app.add_middleware(ProxyRouter, platform=platform)

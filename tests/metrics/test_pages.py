@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -85,3 +86,42 @@ def test_other_users_and_other_projects_get_404(
     url = f"/projects/{deployed.project.id}/models/{deployed.model_id}/monitoring"
     assert client.get(url).status_code == 404
     assert client.get(url + ".json").status_code == 404
+
+
+def test_accuracy_takes_the_delayed_key_whatever_its_name_and_remembers_a_choice(
+    app: FastAPI, client: TestClient, platform: Platform, alice: User, deployed: Deployed
+) -> None:
+    uuids = traffic(app, deployed, 4)
+    # CML's workshop labels predictions later under a name of its own.
+    # Predictions are 0, 1, 0, 1 (probabilities 0, .25, .5, .75); the truth 1, 1, 0, 0.
+    for u, label in zip(uuids, [1, 1, 0, 0], strict=True):
+        model_metrics.track_delayed(
+            platform, Principal(user=alice, via="cli"), u, {"final_label": label}
+        )
+    login(client, "alice")
+    url = f"/projects/{deployed.project.id}/models/{deployed.model_id}/monitoring"
+    page = client.get(url)
+    assert chosen(page.text, "truth_key") == "final_label"
+    assert chosen(page.text, "prediction_key") == "prediction"
+    assert 'data-stat="accuracy">50.0%<' in page.text
+    assert "No ground truth yet" not in page.text
+
+    # A different pick is kept for the next visit (the page and its refresh).
+    picked = client.get(url, params={"prediction_key": "probability", "truth_key": "final_label"})
+    assert chosen(picked.text, "prediction_key") == "probability"
+    again = client.get(url)
+    assert chosen(again.text, "prediction_key") == "probability"
+    assert chosen(again.text, "truth_key") == "final_label"
+    refreshed = client.get(url + ".json").json()
+    assert refreshed["summary"]["labelled"] == 4
+    assert refreshed["summary"]["accuracy"] == "0.0%"  # no probability is on the truth's side
+    # Choosing "—" again goes back to what the data says.
+    client.get(url, params={"prediction_key": "", "truth_key": ""})
+    assert chosen(client.get(url).text, "prediction_key") == "prediction"
+
+
+def chosen(page: str, select: str) -> str:
+    """The selected option of the page's ``<select name=...>``."""
+    block = page.split(f'<select name="{select}"', 1)[1].split("</select>", 1)[0]
+    found = re.search(r'<option value="([^"]*)" selected>', block)
+    return found.group(1) if found else ""

@@ -113,7 +113,11 @@ def test_upstream_down_gives_502(serve_app: Callable[..., AbstractContextManager
         assert "not answering" in api.json()["message"]
         page = httpx.get(f"http://{address}/apps/demo/", headers={"Accept": "text/html"})
         assert page.status_code == 502
-        assert "<h1>502 Bad Gateway</h1>" in page.text
+        # A styled page that says what to do, and tries again by itself (an app starting).
+        assert "<h1>The application is not answering</h1>" in page.text
+        assert "read its log" in page.text
+        assert '<meta http-equiv="refresh" content="5">' in page.text
+        assert "<style>" in page.text
         with pytest.raises(InvalidStatus) as refused:
             connect(f"ws://{address}/apps/demo/ws", open_timeout=10)
         assert refused.value.response.status_code == 502

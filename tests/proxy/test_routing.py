@@ -177,6 +177,11 @@ def test_unknown_and_stopped_apps(
     stopped = web_client.get("/", headers=HOST | key)
     assert stopped.status_code == 503
     assert "not running" in stopped.json()["message"]
+    # A browser gets a styled page that says what to do and tries again by itself.
+    page = web_client.get("/", headers=HOST | key | {"Accept": "text/html"})
+    assert page.status_code == 503
+    assert "<style>" in page.text and '<meta http-equiv="refresh" content="5">' in page.text
+    assert "Start it from its project, then reload." in page.text
 
 
 def test_public_apps_need_no_sign_in(

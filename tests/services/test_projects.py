@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import zipfile
 from collections.abc import Callable
@@ -610,3 +612,22 @@ def test_collaborators_may_leave_but_not_remove_others(
     projects.remove_collaborator(platform, as_(bob), project.id, "bob")
     names = [c.name for c in projects.list_collaborators(platform, as_(alice), project.id)]
     assert names == ["carol"]
+
+
+def test_the_churn_demo_readme_names_its_files_and_the_steps_that_work(
+    platform: Platform, alice: User
+) -> None:
+    project = new_project(platform, alice, source=projects.parse_source("churn-demo", ""))
+    root = platform.settings.projects_dir / project.id
+    readme = (root / "README.md").read_text()
+    for name in re.findall(r"\| `([^`]+)` \|", readme):
+        assert (root / name).exists(), name
+    # Sessions, jobs and models all work on this server: no "once they are enabled".
+    assert "enabled" not in readme
+    for step in ("New session", "New job", "New model"):
+        assert step in readme
+    # The example input is what predict.py takes: train.py's feature columns.
+    example = json.loads(readme.split("```json", 1)[1].split("```", 1)[0])
+    train = (root / "train.py").read_text()
+    columns = re.findall(r'"(\w+)"', train.split("NUMERIC =", 1)[1].split("df =", 1)[0])
+    assert sorted(example) == sorted(columns)

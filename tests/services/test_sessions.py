@@ -145,6 +145,13 @@ def test_jupyterlab_answers_through_the_proxy_for_its_owner_only(
     # The Jupyter server sees the project at its root.
     contents = web.get(f"/sessions/{session.id}/api/contents").json()
     assert "analysis.py" in {item["name"] for item in contents["content"]}
+    # JupyterLab's "notified about Jupyter news?" prompt is answered: never (the default the
+    # lab gets from the session's settings; a person may still turn it on).
+    notification = web.get(
+        f"/sessions/{session.id}/lab/api/settings/@jupyterlab/apputils-extension:notification"
+    ).json()
+    assert notification["schema"]["properties"]["fetchNews"]["default"] == "false"
+    assert notification["schema"]["properties"]["checkForUpdates"]["default"] is False
 
     # A terminal opens inside the session: the shell has the session's environment.
     name = sessions.new_terminal(lw, people["alice"], session.id)

@@ -235,3 +235,44 @@ def test_repeated_calls_do_not_look_the_key_and_membership_up_again(
         event.remove(platform.store.engine, "before_cursor_execute", note)
     assert lookups == []
     assert len(client.get_metric_history(run_id, "loss")) == 6
+
+
+def test_runs_belong_to_who_ran_them_and_the_ui_finds_no_error_or_orphan(
+    server: LiveServer,
+    make_user: Callable[..., User],
+    mlflow_env: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mlflow
+
+    platform = server.platform
+    alice = make_user("alice", is_admin=True)
+    project_id = _project(platform, alice, "churn")
+    mlflow_env(_workload_key(platform, alice, project_id))
+    # Inside a workload the client takes the OS account (root or cdsw) for the user.
+    monkeypatch.setenv("LOGNAME", "root")
+    monkeypatch.setenv("USER", "root")
+    mlflow.set_experiment("churn-exp")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("rmse", 0.7)
+    fetched = MlflowClient().get_run(run.info.run_id)
+    assert fetched.info.user_id == "alice"
+    assert fetched.data.tags["mlflow.user"] == "alice"
+
+    # What MLflow's UI asks on every page, as the browser asks it (an administrator).
+    key = _user_key(platform, alice)
+    headers = {"Authorization": f"Bearer {key}"}
+    gateway = httpx.get(
+        f"{server.url}/mlflow/ajax-api/2.0/mlflow/gateway-proxy",
+        params={"gateway_path": "api/2.0/endpoints/"},
+        headers=headers,
+    )
+    assert gateway.status_code == 200
+    assert gateway.json() == {"endpoints": []}
+    listed = httpx.post(
+        f"{server.url}/mlflow/ajax-api/2.0/mlflow/experiments/search",
+        json={"max_results": 100},
+        headers=headers,
+    )
+    assert listed.status_code == 200
+    assert [e["name"] for e in listed.json()["experiments"]] == ["churn-exp"]

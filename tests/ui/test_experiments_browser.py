@@ -3,8 +3,10 @@ with a chart, and the embedded MLflow UI under Lakeworks' sign-in."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -18,6 +20,7 @@ from lakeworks.services import experiments, projects
 from lakeworks.services.platform import Platform, Principal
 
 pytestmark = pytest.mark.browser
+SHOTS = Path(tempfile.gettempdir()) / "lakeworks-screenshots"
 
 
 @pytest.fixture
@@ -87,3 +90,30 @@ def test_mlflow_ui_needs_sign_in_and_hides_other_projects(
     expect(page.get_by_text("Experiments").first).to_be_visible(timeout=30_000)
     page.wait_for_timeout(1500)
     assert "secret-exp" not in page.content()
+
+
+def test_mlflow_ui_loads_without_errors_or_the_orphan_default_experiment(
+    page: Page, live_server: str, platform: Platform, make_user: Callable[..., User]
+) -> None:
+    # An administrator: the one person who could see experiments of no project.
+    alice = make_user("alice", is_admin=True)
+    principal = Principal(user=alice, via="cli")
+    project = projects.create(
+        platform, principal, name="Churn", source=projects.parse_source("", "")
+    )
+    experiment = experiments.create_experiment(platform, principal, project.id, "churn-exp")
+    experiments.create_run(platform, principal, project.id, experiment.id, name="run-a")
+    failed: list[str] = []
+    page.on(
+        "response",
+        lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+    )
+    sign_in(page, live_server, "alice")
+    page.goto(f"{live_server}/mlflow/#/experiments/{experiment.id}")
+    expect(page.get_by_text("run-a").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("churn-exp").first).to_be_visible()
+    page.wait_for_timeout(2000)  # the UI's side requests (gateway, datasets) come after
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "mlflow-ui.png"), full_page=True)
+    assert failed == []
+    assert page.get_by_text("Default", exact=True).count() == 0

@@ -142,6 +142,26 @@ def test_deploy_test_curl_and_monitor_a_model(
     answer = json.loads(done.stdout)
     assert answer["success"] is True and answer["response"]["prediction"]["churn"] is True
 
+    # With authentication on, the sample says where to get an API key; with one pasted where
+    # it says, it works from outside (no CDSW_APIV2_KEY, which only workloads have).
+    model_page = page.url
+    page.check("[data-autosubmit-auth]")
+    page.click("[data-auth-form] button[type=submit]")
+    expect(page.locator("[data-api-key-help]")).to_be_visible()
+    page.click("[data-create-key]")
+    page.fill("input[name=name]", "laptop")
+    page.click("button:has-text('Create key')")
+    api_key = page.locator("[data-secret]").inner_text().strip()
+    page.goto(model_page)
+    curl = page.locator("[data-sample-curl]").inner_text()
+    assert "CDSW_APIV2_KEY" not in curl
+    refused = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60)
+    assert json.loads(refused.stdout)["success"] is False  # the placeholder is no key
+    curl = curl.replace("paste-an-API-key-here", api_key)
+    done = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60)
+    answer = json.loads(done.stdout)
+    assert answer["success"] is True and answer["response"]["prediction"]["churn"] is True
+
     # The requests show on the monitoring page (written in batches, off the request path).
     page.click("[data-monitoring-link]")
     deadline = time.monotonic() + 30

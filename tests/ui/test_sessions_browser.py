@@ -4,9 +4,11 @@ variable; the workbench runs a file and shows a pandas table; a non-member is re
 from __future__ import annotations
 
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -23,6 +25,7 @@ from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import Store
 
 pytestmark = pytest.mark.browser
+SHOTS = Path(tempfile.gettempdir()) / "lakeworks-screenshots"
 
 ANALYSIS = (
     "import pandas as pd\n"
@@ -116,6 +119,10 @@ def test_jupyterlab_workbench_and_refusal(
             if attempt == 3:
                 page.screenshot(path="/tmp/lab-fail.png")
                 raise
+    # By now JupyterLab would have asked about its news feed; the session's settings say never.
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "jupyterlab.png"))
+    assert page.get_by_text("notified about official Jupyter news").count() == 0
     lab_session = lab_url.split("/")[2]
     # Stop it from the server side first, so JupyterLab's sockets close from the app's end.
     owner = Principal(user=alice, via="session")

@@ -3,6 +3,7 @@ editor cannot open."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -205,3 +206,27 @@ def test_oversize_upload_gets_a_page(
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("text/html")
     assert "Upload too large" in response.text
+
+
+def test_a_git_project_lists_its_files_without_git_internals(
+    client: TestClient, platform: Platform, alice: User, token: str, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "analysis.py").write_text("print(1)\n")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    project = projects.create(
+        platform,
+        Principal(user=alice, via="cli"),
+        name="From git",
+        source=projects.parse_source("git", str(repo)),
+    )
+    assert (platform.settings.projects_dir / project.id / ".git").is_dir()
+    page = client.get(f"/projects/{project.id}/files").text
+    assert ">analysis.py<" in page
+    assert ">.git<" not in page
+    assert f"/projects/{project.id}/files/.git" not in page
+    overview = client.get(f"/projects/{project.id}").text
+    assert ">analysis.py<" in overview and ".git<" not in overview

@@ -275,6 +275,24 @@ def test_pipeline_parent_to_child(
     assert f'<option value="{child_id}"' not in form  # not its own parent
 
 
+def test_every_job_of_a_pipeline_draws_the_whole_pipeline(
+    client: TestClient, project: Project, token: str
+) -> None:
+    """A → B → C, and D after B too: each of the four pages draws A, B, then C and D."""
+    a = create(client, project, token, name="Extract")
+    b = create(client, project, token, name="Train", kind="dependent", parent_id=a)
+    c = create(client, project, token, name="Evaluate", kind="dependent", parent_id=b)
+    d = create(client, project, token, name="Publish", kind="dependent", parent_id=b)
+    for current, name in ((a, "Extract"), (b, "Train"), (c, "Evaluate"), (d, "Publish")):
+        page = client.get(f"/projects/{project.id}/jobs/{current}").text
+        chain = page.split('class="chain"')[1].split("</section>")[0]
+        stages = [re.findall(r'data-chain-job="([^"]+)"', part) for part in chain.split("→")]
+        assert stages == [["Extract"], ["Train"], ["Evaluate", "Publish"]], name
+        assert re.search(rf'class="chain-box current"[^>]*data-chain-job="{name}"', chain)
+        assert chain.count("chain-box current") == 1
+        assert "not part of a pipeline" not in page
+
+
 def test_cycle_is_refused_on_edit(client: TestClient, project: Project, token: str) -> None:
     first = create(client, project, token, name="First")
     second = create(client, project, token, name="Second", kind="dependent", parent_id=first)
@@ -456,7 +474,12 @@ def test_viewer_sees_no_controls_and_cannot_run(
     vera_token = login(client, "vera")
     listing = client.get(f"/projects/{project.id}/jobs").text
     assert "Train" in listing
-    assert "New job" not in listing and "/run" not in listing
+    assert "/run" not in listing
+    # "New job" is shown disabled, with the reason (issue 13 #12), and leads nowhere.
+    assert f"/projects/{project.id}/jobs/new" not in listing
+    assert re.search(
+        r"disabled title=\"Your role here is viewer: [^\"]*\">.*New job</button>", listing
+    )
     page = client.get(f"/projects/{project.id}/jobs/{job_id}").text
     for control in ("Run now", "/edit", "/delete", "Add a job after this one"):
         assert control not in page
@@ -485,7 +508,10 @@ def test_operator_runs_but_does_not_edit(
     client.cookies.clear()
     otto_token = login(client, "otto")
     listing = client.get(f"/projects/{project.id}/jobs").text
-    assert "Run Train now" in listing and "New job" not in listing
+    assert "Run Train now" in listing and f"/projects/{project.id}/jobs/new" not in listing
+    assert re.search(
+        r"disabled title=\"Your role here is operator: [^\"]*\">.*New job</button>", listing
+    )
     page = client.get(f"/projects/{project.id}/jobs/{job_id}").text
     assert "Run now" in page and "/edit" not in page and "/delete" not in page
     ran = client.post(f"/projects/{project.id}/jobs/{job_id}/run", data={"csrf_token": otto_token})

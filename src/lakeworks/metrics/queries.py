@@ -324,9 +324,24 @@ def accuracy_series(
     return result
 
 
-def default_accuracy_keys(keys: Sequence[str]) -> tuple[str | None, str | None]:
-    """The likely prediction and ground-truth keys among ``keys`` (None where none fits)."""
+def default_accuracy_keys(
+    keys: Sequence[str], delayed: Sequence[str] = ()
+) -> tuple[str | None, str | None]:
+    """The likely prediction and ground-truth keys among ``keys`` (None where none fits).
+
+    The ground truth is what was tracked later (``delayed``, newest first: the keys
+    ``track_delayed_metrics`` merged into these records), a usual name among them first;
+    else a key with a usual ground-truth name. The prediction is a key with a usual
+    prediction name that was not tracked later.
+    """
     present = set(keys)
-    prediction = next((k for k in PREDICTION_KEYS if k in present), None)
-    truth = next((k for k in TRUTH_KEYS if k in present and k != prediction), None)
+    late = [k for k in delayed if k in present]
+    truth = (
+        next((k for k in TRUTH_KEYS if k in late), None)
+        or (late[0] if late else None)
+        or next((k for k in TRUTH_KEYS if k in present), None)
+    )
+    prediction = next(
+        (k for k in PREDICTION_KEYS if k in present and k != truth and k not in late), None
+    )
     return prediction, truth

@@ -24,9 +24,10 @@ authorisation happen before ``forward``, in services); this module only moves by
   Client-supplied ``X-Forwarded-User``/``X-Forwarded-Prefix`` are always removed, so an app can
   trust them. The platform's own session cookie is removed from ``Cookie`` so app code never
   sees a visitor's Lakeworks session, and an app's ``Set-Cookie`` of that name is dropped.
-- **Upstream down**: a 502 with a short HTML page (browsers) or a JSON error body (API
-  clients); for a websocket, a 502 denial response where the server supports it, else close
-  1011 before accepting.
+- **Upstream down**: a 502 with a styled HTML page that says what to do and retries by itself
+  (browsers; ``down`` words it, see ``proxy.pages``) or a JSON error body (API clients); for a
+  websocket, a 502 denial response where the server supports it, else close 1011 before
+  accepting.
 
 Example (inside an ASGI app, after authorising the user)::
 
@@ -38,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import json
 import logging
 import socket
@@ -53,6 +53,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from lakeworks.proxy import upstream
+from lakeworks.proxy.pages import Down
 
 log = logging.getLogger("lakeworks.proxy")
 
@@ -117,6 +118,7 @@ async def forward(
     prefix: str | None = None,
     max_message_bytes: int | None = None,
     drop_headers: Collection[str] = (),
+    down: Down | None = None,
 ) -> None:
     """Relay this ``http`` or ``websocket`` scope to ``target`` (``"127.0.0.1:<port>"``).
 
@@ -124,11 +126,12 @@ async def forward(
     set upstream, replacing any the client sent (e.g. ``X-Forwarded-User``); ``prefix`` becomes
     ``X-Forwarded-Prefix``. ``max_message_bytes`` bounds websocket messages (default: the app's
     ``settings.proxy_max_ws_message_bytes``, else 16 MiB); ``drop_headers`` names request
-    headers not to pass on (e.g. ``authorization`` when it carried a Lakeworks API key).
+    headers not to pass on (e.g. ``authorization`` when it carried a Lakeworks API key);
+    ``down`` words the page a browser gets when the workload does not answer.
     """
     upstream_headers = _upstream_headers(scope, headers or {}, prefix, drop_headers)
     if scope["type"] == "http":
-        await _forward_http(scope, receive, send, target, path, upstream_headers)
+        await _forward_http(scope, receive, send, target, path, upstream_headers, down or Down())
     elif scope["type"] == "websocket":
         limit = max_message_bytes or _configured_limit(scope)
         await _forward_websocket(scope, receive, send, target, path, upstream_headers, limit)
@@ -240,6 +243,7 @@ async def _forward_http(
     target: str,
     path: str,
     headers: list[tuple[str, str]],
+    down: Down,
 ) -> None:
     method = scope["method"]
     names = {name for name, _ in headers}
@@ -263,7 +267,7 @@ async def _forward_http(
             connection = await pool.checkout(target, fresh=fresh)
         except upstream.Unreachable as exc:
             log.info("proxy: upstream %s unreachable: %s", target, exc)
-            await _bad_gateway(scope, send, target, exc)
+            await _bad_gateway(scope, send, target, exc, down)
             return
         try:
             await connection.send(request)
@@ -287,7 +291,7 @@ async def _forward_http(
                 fresh = True
                 continue
             log.info("proxy: upstream %s failed before answering: %s", target, exc)
-            await _bad_gateway(scope, send, target, exc)
+            await _bad_gateway(scope, send, target, exc, down)
             return
     await send(
         {
@@ -339,17 +343,11 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-async def _bad_gateway(scope: Scope, send: Send, target: str, exc: Exception) -> None:
-    message = "The application is not answering. It may be starting, stopped, or crashed."
+async def _bad_gateway(scope: Scope, send: Send, target: str, exc: Exception, down: Down) -> None:
+    message = f"{down.title}. {down.message}"
     accept = dict(_request_headers(scope)).get("accept", "")
     if "text/html" in accept:
-        body = (
-            "<!doctype html><html><head><title>502 Bad Gateway</title></head><body>"
-            "<h1>502 Bad Gateway</h1>"
-            f"<p>{html.escape(message)}</p>"
-            f"<p><small>{html.escape(type(exc).__name__)} connecting to the workload.</small>"
-            "</p></body></html>"
-        ).encode()
+        body = down.render()
         content_type = b"text/html; charset=utf-8"
     else:
         body = json.dumps(

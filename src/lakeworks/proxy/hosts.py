@@ -33,7 +33,6 @@ needed.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 from typing import Any, cast
@@ -47,6 +46,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lakeworks.api.deps import principal_from_request
 from lakeworks.entities.applications import Route
 from lakeworks.errors import LakeworksError, Unauthenticated, error_body, http_status
+from lakeworks.proxy import pages
 from lakeworks.proxy.forward import forward
 from lakeworks.services import applications
 from lakeworks.services.access_cache import AccessCache
@@ -361,8 +361,11 @@ async def _not_running(scope: Scope, send: Send, label: str) -> None:
 
 def _page(status: int, message: str) -> bytes:
     titles: dict[int, str] = {401: "Sign in needed", 403: "Not allowed", 404: "Not found"}
-    title = titles.get(status, "Unavailable")
-    return (
-        f"<!doctype html><html><head><title>{status} {title}</title></head><body>"
-        f"<h1>{title}</h1><p>{html.escape(message)}</p></body></html>"
-    ).encode()
+    return pages.page(
+        status,
+        titles.get(status, "Unavailable"),
+        message,
+        # A not-running app may be starting: try again by itself. (No links: on an app's
+        # own host, a relative link would lead into the app.)
+        retry_seconds=5 if status == 503 else None,
+    )

@@ -477,6 +477,33 @@ def chain(
         return ancestors, list(uow.jobs.children(job_id))
 
 
+MAX_PIPELINE_JOBS = 500
+
+
+def pipeline(
+    platform: Platform, principal: Principal, project_id: str, job_id: str
+) -> list[list[Job]]:
+    """The whole pipeline the job belongs to, stage by stage: its root job first, then the
+    jobs that run after each stage (the same drawing on every job of the pipeline)."""
+    ancestors, _ = chain(platform, principal, project_id, job_id)
+    with platform.read() as uow:
+        root = ancestors[0] if ancestors else _job(uow, project_id, job_id)
+        stages = [[root]]
+        seen = {root.id}
+        while len(seen) < MAX_PIPELINE_JOBS:
+            following = [
+                child
+                for job in stages[-1]
+                for child in uow.jobs.children(job.id)
+                if child.id not in seen
+            ][: MAX_PIPELINE_JOBS - len(seen)]
+            if not following:
+                break
+            seen.update(child.id for child in following)
+            stages.append(following)
+    return stages
+
+
 # Scheduler steps (idempotent; safe to run in several server processes) -----------------
 
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakeworks.entities.audit import Outcome
 from lakeworks.entities.metrics import PredictionRecord
 from lakeworks.entities.models import Model, crn_id
 from lakeworks.entities.projects import Project, Role
@@ -29,6 +30,8 @@ from lakeworks.store.model_metrics import StoredPrediction, dump_metrics
 from lakeworks.store.uow import UnitOfWork
 
 MAX_METRICS_BYTES = 1_000_000  # one record's metrics, as JSON
+TRACK_DELAYED = "model.metrics.track_delayed"  # its audit events name the keys it merged
+DELAYED_EVENTS = 50  # how many of the newest such events name the ground-truth key
 
 
 def now_ms() -> int:
@@ -169,6 +172,28 @@ def read_metrics(
         )
 
 
+def _delayed_keys(uow: UnitOfWork, model: Model) -> list[str]:
+    """The keys delayed tracking merged into this model's records lately, newest first: the
+    ground truth, whatever it is named. Each ``track_delayed`` call records its keys in its
+    audit event, so this needs no bookkeeping of its own."""
+    events, _ = uow.audit.query(
+        project_id=model.project_id, action_prefix=TRACK_DELAYED, limit=DELAYED_EVENTS
+    )
+    keys: list[str] = []
+    for event in events:
+        detail = event.detail or {}
+        if (
+            event.action != TRACK_DELAYED
+            or event.outcome is not Outcome.SUCCESS
+            or detail.get("model_id") != model.id
+        ):
+            continue
+        for key in detail.get("keys") or []:
+            if isinstance(key, str) and key not in keys:
+                keys.append(key)
+    return keys
+
+
 # Delayed and aggregate writes ---------------------------------------------------------------
 
 
@@ -192,7 +217,7 @@ def track_delayed(
         found = uow.model_metrics.by_uuid(uuid)
     if found is None and writer is not None:
         writer.flush()
-    with platform.command(principal, "model.metrics.track_delayed", target=uuid) as cmd:
+    with platform.command(principal, TRACK_DELAYED, target=uuid) as cmd:
         record = cmd.uow.model_metrics.by_uuid(uuid, for_update=True)
         if record is None:
             raise NotFound(f"No prediction with uuid {uuid!r} is stored.")
@@ -319,6 +344,7 @@ def monitoring(
         recent = uow.model_metrics.read(
             model_id=model.id, deployment_id=deployment_id, limit=recent_limit, newest_first=True
         )
+        delayed = _delayed_keys(uow, model)
     records = queries.flat_records(reversed(newest))
     bucket = queries.bucket_for(end - start)
     requests = queries.request_series(samples, start, end, bucket)
@@ -330,7 +356,7 @@ def monitoring(
     if len(points) > MAX_CHART_POINTS:  # the mean line keeps every value; dots are a sample
         stride = len(points) / MAX_CHART_POINTS
         points = [points[int(i * stride)] for i in range(MAX_CHART_POINTS)]
-    default_pred, default_truth = queries.default_accuracy_keys(every)
+    default_pred, default_truth = queries.default_accuracy_keys(every, delayed)
     pred = prediction_key if prediction_key in every else default_pred
     truth = truth_key if truth_key in every else default_truth
     accuracy = None

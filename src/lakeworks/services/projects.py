@@ -24,7 +24,14 @@ from lakeworks.entities.projects import (
 from lakeworks.errors import InvalidInput, NotFound, PermissionDenied
 from lakeworks.services import archives, gitsource
 from lakeworks.services.ids import public_id
-from lakeworks.services.permissions import Action, effective_role, require, role_allows
+from lakeworks.services.permissions import (
+    DESCRIPTIONS,
+    MINIMUM_ROLE,
+    Action,
+    effective_role,
+    require,
+    role_allows,
+)
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.projects import ProjectQuery, ProjectRepo
 from lakeworks.store.tables import utcnow
@@ -536,3 +543,15 @@ def remove_collaborator(
 def allowed(view: ProjectView, action: Action) -> bool:
     """For templates: whether to show a control (the service still checks on use)."""
     return role_allows(view.role, action)
+
+
+def refusal(view: ProjectView, action: Action) -> str:
+    """For templates: why a control is shown disabled ("" when the caller may use it)."""
+    if role_allows(view.role, action):
+        return ""
+    role = view.role.value if view.role else "none"
+    needed = MINIMUM_ROLE[action].value
+    return (
+        f"Your role here is {role}: {needed}s and above can {DESCRIPTIONS[action]}. "
+        "A project admin can change your role."
+    )

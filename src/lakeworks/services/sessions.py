@@ -392,13 +392,33 @@ def kernel_key(platform: Platform, session: Session) -> str:
 
 
 def is_ready(platform: Platform, principal: Principal, session: Session) -> bool:
-    """Whether the session answers: Jupyter's API (JupyterLab), the kernel's port (workbench)."""
+    """Whether the caller's session answers: Jupyter's API (JupyterLab), the kernel's port
+    (workbench)."""
     if session.status is not SessionStatus.RUNNING:
         return False
     try:
         endpoint = enter(platform, principal, session.id)
     except LakeworksError:
         return False
+    return _answers(endpoint)
+
+
+def answering(platform: Platform, session: Session) -> bool:
+    """Whether a running session answers yet, for whoever may see its status: a session is
+    shown running only once its editor answers (its workload runs a few seconds before)."""
+    if session.status is not SessionStatus.RUNNING or not session.workload_id:
+        return False
+    with platform.read() as uow:
+        workload = uow.workloads.get(session.workload_id)
+    if workload is None:
+        return False
+    names = workload.handle.get("port_names") or []
+    numbers = workload.handle.get("ports") or []
+    return _answers(Endpoint(session, workload, dict(zip(names, numbers, strict=False))))
+
+
+def _answers(endpoint: Endpoint) -> bool:
+    session = endpoint.session
     if session.editor is Editor.WORKBENCH:
         port = endpoint.ports.get(KERNEL_PORTS[0])
         try:
@@ -406,6 +426,8 @@ def is_ready(platform: Platform, principal: Principal, session: Session) -> bool
                 return True
         except OSError:
             return False
+    if JUPYTER_PORT not in endpoint.ports:
+        return False
     try:
         answer = httpx.get(
             f"{endpoint.jupyter}/sessions/{session.id}/api/status",

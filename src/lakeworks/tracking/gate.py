@@ -4,7 +4,9 @@ Every request to the mount is authenticated like API v2 (Bearer API key, which i
 workload's key from ``MLFLOW_TRACKING_TOKEN``, or the browser session cookie) and then matched
 against ``RULES``: each MLflow endpoint Lakeworks exposes names the object it touches and
 whether it reads or writes. Endpoints not in the table (traces, GraphQL, the artifact proxy,
-prompt lab, the AI gateway) answer 404: Lakeworks does not offer them.
+prompt lab) answer 404: Lakeworks does not offer them. The AI gateway's proxy answers as
+MLflow does when no gateway is configured (no endpoints), since MLflow's UI asks on every
+page and shows an error for any other answer.
 
 - Objects are checked against their project (``access.authorize``); list and search responses
   are filtered to readable projects (a page may hold fewer items than asked for; its
@@ -15,6 +17,10 @@ prompt lab, the AI gateway) answer 404: Lakeworks does not offer them.
   ``/home/cdsw/.experiments/<id>``.
 - Artifacts are served from the project's directory (``paths.server_path``), not by MLflow,
   which would look for ``/home/cdsw`` on the server.
+- A run's user (``mlflow.user``, MLflow UI's "User" column) is the Lakeworks user who
+  created it, not the sandbox's account the client guessed it from.
+- Experiments of no project (MLflow's ``Default``) are left out of experiment lists: nothing
+  can be logged there, so they would only be an empty orphan in the UI.
 - Browser writes (cookie-authenticated) must come from Lakeworks' own origin; together with
   the ``SameSite=Lax`` session cookie this stands in for the CSRF token MLflow's UI cannot send.
 
@@ -64,6 +70,7 @@ from lakeworks.tracking.scope import (
 )
 
 MOUNT_PATH = "/mlflow"
+USER_TAG = "mlflow.user"
 
 _MLFLOW_CODES = {
     NotFound.code: "RESOURCE_DOES_NOT_EXIST",
@@ -300,6 +307,9 @@ class TrackingGate:
                 endpoint = path[len(prefix) :].rstrip("/")
         if path in ("/get-artifact", "/model-versions/get-artifact"):
             endpoint = path.lstrip("/")
+        if endpoint == "gateway-proxy" and method == "GET":
+            await _send(send, 200, b'{"endpoints": []}', [(b"content-type", b"application/json")])
+            return
         if not endpoint or (endpoint not in RULES and endpoint not in _ARTIFACT_ENDPOINTS):
             raise NotFound(f"MLflow endpoint {path!r} is not available in Lakeworks.")
         params = _parse_params(scope, method, body)
@@ -376,6 +386,17 @@ class TrackingGate:
                 what=f"Experiment {experiment_id!r}",
             )
             call.project_id = project
+            tags = params.get("tags") or []
+            if call.endpoint == "runs/create" and isinstance(tags, list):
+                # Who ran it is the caller (its key says so), not the account the client
+                # guessed it from (``root`` or ``cdsw`` inside a workload).
+                params["user_id"] = principal.user.username
+                params["tags"] = [
+                    tag
+                    for tag in tags
+                    if not (isinstance(tag, dict) and tag.get("key") == USER_TAG)
+                ] + [{"key": USER_TAG, "value": principal.user.username}]
+                call.body_changed = True
         elif kind == "experiments":
             ids = _many(params.get("experiment_ids"))
             for experiment_id in ids:
@@ -504,11 +525,15 @@ class TrackingGate:
             except NotFound as exc:
                 raise NotFound(f"Could not find experiment with name '{name}'") from exc
         elif endpoint == "experiments/search":
-            data["experiments"] = self._readable(
-                principal,
-                data.get("experiments") or [],
-                lambda item: _tag(item.get("tags"), PROJECT_TAG),
-            )
+            data["experiments"] = [
+                item
+                for item in self._readable(
+                    principal,
+                    data.get("experiments") or [],
+                    lambda item: _tag(item.get("tags"), PROJECT_TAG),
+                )
+                if _tag(item.get("tags"), PROJECT_TAG)
+            ]
             content = json.dumps(data).encode()
         elif endpoint == "registered-models/search":
             data["registered_models"] = self._readable(

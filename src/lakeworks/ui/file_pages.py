@@ -23,6 +23,8 @@ from lakeworks.ui.filters import urlpath
 from lakeworks.ui.pages import flash, form_error, redirect, render
 
 router = APIRouter()
+# Git's own folder of a git project: its internals, not project files (the API still lists it).
+HIDDEN = frozenset({".git"})
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,11 @@ def _page(
         "can_write": projects.allowed(view, Action.WRITE_FILES),
     }
     if entry.is_dir:
-        context["entries"] = files.list_dir(platform, principal, project_id, path)
+        context["entries"] = [
+            e
+            for e in files.list_dir(platform, principal, project_id, path)
+            if e.path not in HIDDEN  # as CML's file browser, which never shows them
+        ]
         template = "files/browser.html"
     else:
         opened = _open(platform, principal, project_id, path)

@@ -169,7 +169,9 @@ def job_page(
     view = projects.get(platform, principal, project_id)
     job = jobs.get(platform, principal, project_id, job_id)
     ancestors, children = jobs.chain(platform, principal, project_id, job_id)
-    last = jobs.last_runs(platform, principal, project_id, [*ancestors, job, *children])
+    stages = jobs.pipeline(platform, principal, project_id, job_id)
+    names = {item.id: item.name for stage in stages for item in stage}
+    last = jobs.last_runs(platform, principal, project_id, [j for stage in stages for j in stage])
     page = max(page, 1)
     runs = jobs.list_runs(
         platform,
@@ -189,6 +191,8 @@ def job_page(
             "job": job,
             "ancestors": ancestors,
             "children": children,
+            "stages": stages,
+            "names": names,
             "parent": parent,
             "last": last,
             "stopped_at": _stopped_at(parent, last),

@@ -4,6 +4,9 @@ tracked metric over time, accuracy once delayed ground truth arrives, recent pre
 ``/projects/<project_id>/models/<model_id>/monitoring`` renders the page (charts drawn by
 ``static/charts.js`` from JSON in the page); ``.../monitoring.json`` gives the same data for
 the page's periodic refresh. Replica status and logs are on the model's own page.
+
+The metric, prediction and ground-truth keys a person picks are remembered in their browser
+session (per model, the newest ``REMEMBERED_MODELS``), so the next visit shows the same.
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ from lakeworks.ui.deps import PlatformDep, UserDep
 from lakeworks.ui.pages import render
 
 router = APIRouter()
+
+CHOICES = ("metric", "prediction_key", "truth_key")
+CHOICES_SESSION_KEY = "monitoring_choices"
+REMEMBERED_MODELS = 20
+MAX_KEY_LENGTH = 200
 
 WINDOW_LABELS = {
     "15m": "Last 15 minutes",
@@ -124,6 +132,22 @@ def _recent_rows(view: Monitoring) -> list[dict[str, Any]]:
     return rows
 
 
+def _choices(request: Request, model_id: str) -> dict[str, str]:
+    """The keys asked for in the query; else the ones this person picked last for the model."""
+    session = request.session if "session" in request.scope else {}
+    stored: dict[str, dict[str, str]] = dict(session.get(CHOICES_SESSION_KEY) or {})
+    query = request.query_params
+    if not any(name in query for name in CHOICES):
+        remembered = stored.get(model_id) or {}
+        return {name: str(remembered.get(name, "")) for name in CHOICES}
+    picked = {name: query.get(name, "")[:MAX_KEY_LENGTH] for name in CHOICES}
+    if "session" in request.scope and stored.get(model_id) != picked:
+        stored.pop(model_id, None)
+        stored[model_id] = picked
+        request.session[CHOICES_SESSION_KEY] = dict(list(stored.items())[-REMEMBERED_MODELS:])
+    return picked
+
+
 def _load(
     platform: PlatformDep,
     principal: UserDep,
@@ -152,12 +176,9 @@ def monitoring_page(
     project_id: str,
     model_id: str,
     window: str = "1h",
-    metric: str = "",
-    prediction_key: str = "",
-    truth_key: str = "",
 ) -> Response:
     view = projects.get(platform, principal, project_id)
-    data = _load(platform, principal, model_id, window, metric, prediction_key, truth_key)
+    data = _load(platform, principal, model_id, window, **_choices(request, model_id))
     if data.model.project_id != project_id:
         raise NotFound(f"Model {model_id!r} not found in this project.")
     return render(
@@ -181,17 +202,15 @@ def monitoring_page(
 
 @router.get("/projects/{project_id}/models/{model_id}/monitoring.json")
 def monitoring_json(
+    request: Request,
     platform: PlatformDep,
     principal: UserDep,
     project_id: str,
     model_id: str,
     window: str = "1h",
-    metric: str = "",
-    prediction_key: str = "",
-    truth_key: str = "",
 ) -> JSONResponse:
     projects.get(platform, principal, project_id)
-    data = _load(platform, principal, model_id, window, metric, prediction_key, truth_key)
+    data = _load(platform, principal, model_id, window, **_choices(request, model_id))
     if data.model.project_id != project_id:
         raise NotFound(f"Model {model_id!r} not found in this project.")
     recent = [{**row, "at": row["at"].isoformat(timespec="seconds")} for row in _recent_rows(data)]

@@ -25,19 +25,20 @@ from lakeworks.ui.pages import flash, form_error, redirect, render
 
 router = APIRouter()
 
+# Status -> badge class (app.css ``.badge-*``).
 BADGES = {
-    "built": "ok",
-    "deployed": "ok",
-    "ready": "ok",
-    "build failed": "danger",
-    "failed": "danger",
-    "pending": "warn",
-    "building": "warn",
-    "deploying": "warn",
-    "starting": "warn",
-    "stopping": "",
-    "stopped": "",
-    "draining": "",
+    "built": "badge-ok",
+    "deployed": "badge-ok",
+    "ready": "badge-ok",
+    "build failed": "badge-danger",
+    "failed": "badge-danger",
+    "pending": "badge-warn",
+    "building": "badge-warn",
+    "deploying": "badge-warn",
+    "starting": "badge-warn",
+    "stopping": "badge-muted",
+    "stopped": "badge-muted",
+    "draining": "badge-muted",
 }
 LOG_TAIL = 64 * 1024
 
@@ -58,29 +59,54 @@ def model_url(project_id: str, model_id: str) -> str:
     return f"/projects/{project_id}/models/{model_id}"
 
 
-def endpoints(platform: Platform) -> tuple[str, str]:
-    """(the CML host form ``modelservice.<domain>/model``, the same route on the server's own
-    address, which works without wildcard DNS)."""
+API_KEYS_PAGE = "/settings/api-keys"
+API_KEY_PLACEHOLDER = "paste-an-API-key-here"
+
+
+def endpoints(platform: Platform, origin: str = "") -> tuple[str, str]:
+    """(the CML host form ``modelservice.<domain>/model``, which needs wildcard DNS; the same
+    route on the address that works: the public URL when one is set, else the address the
+    browser reached this page at, which works from the laptop the browser runs on)."""
     settings = platform.settings
     scheme = settings.base_url.split(":", 1)[0]
-    return f"{scheme}://modelservice.{settings.domain}/model", f"{settings.base_url}/model"
+    return f"{scheme}://modelservice.{settings.domain}/model", f"{_base(platform, origin)}/model"
 
 
-def sample_code(platform: Platform, model: Model, key: str, example: Any) -> dict[str, str]:
-    service_url, direct_url = endpoints(platform)
+def _base(platform: Platform, origin: str) -> str:
+    settings = platform.settings
+    return (settings.public_url or origin or settings.base_url).rstrip("/")
+
+
+def sample_code(
+    platform: Platform, model: Model, key: str, example: Any, origin: str = ""
+) -> dict[str, str]:
+    """Samples that run as shown from the reader's machine. With authentication on they need
+    an API key, which only workloads have in their environment: the samples say where to
+    create one and where to paste it."""
+    service_url, direct_url = endpoints(platform, origin)
+    keys_page = f"{_base(platform, origin)}{API_KEYS_PAGE}"
     payload = json.dumps({"accessKey": key, "request": example})
-    auth = ' -H "Authorization: Bearer $CDSW_APIV2_KEY"' if model.auth_enabled else ""
-    curl = (
-        f"curl -s -X POST {direct_url} -H 'Content-Type: application/json'{auth} \\\n"
-        f"  -d '{payload}'"
-    )
-    python_auth = (
-        '\n    headers={"Authorization": "Bearer " + os.environ["CDSW_APIV2_KEY"]},'
+    curl_key = (
+        f'API_KEY="{API_KEY_PLACEHOLDER}"  # an API key; create one at {keys_page}\n'
         if model.auth_enabled
         else ""
     )
+    auth = ' -H "Authorization: Bearer $API_KEY"' if model.auth_enabled else ""
+    curl = (
+        f"{curl_key}curl -s -X POST {direct_url} -H 'Content-Type: application/json'{auth} \\\n"
+        f"  -d '{payload}'"
+    )
+    python_key = (
+        f'API_KEY = "{API_KEY_PLACEHOLDER}"  # an API key; create one at {keys_page}\n\n'
+        if model.auth_enabled
+        else ""
+    )
+    python_auth = (
+        '\n    headers={"Authorization": "Bearer " + API_KEY},' if model.auth_enabled else ""
+    )
     python = (
-        "import os\nimport requests\n\n"
+        "import requests\n\n"
+        f"{python_key}"
         "response = requests.post(\n"
         f'    "{direct_url}",\n'
         f'    json={{"accessKey": "{key}", "request": {json.dumps(example)}}},'
@@ -98,6 +124,7 @@ def sample_code(platform: Platform, model: Model, key: str, example: Any) -> dic
         "workload": in_workload,
         "service_url": service_url,
         "direct_url": direct_url,
+        "keys_page": API_KEYS_PAGE,
     }
 
 
@@ -108,10 +135,17 @@ def sample_code(platform: Platform, model: Model, key: str, example: Any) -> dic
 def all_models(request: Request, platform: PlatformDep, principal: UserDep) -> Response:
     found = models.list_all(platform, principal)
     statuses = models.list_statuses(platform, found)
+    views, _ = projects.listed_by_name(platform, principal)
     return render(
         request,
         "models/all.html",
-        {"nav": "models", "models": found, "statuses": statuses, "badges": BADGES},
+        {
+            "nav": "models",
+            "models": found,
+            "statuses": statuses,
+            "badges": BADGES,
+            "project_names": {v.project.id: v.project.name for v in views},
+        },
     )
 
 
@@ -318,7 +352,9 @@ def model_page(
             "replicas": replicas,
             "key": key,
             "example": json.dumps(example, indent=2),
-            "samples": sample_code(platform, model, key, example),
+            "samples": sample_code(
+                platform, model, key, example, str(request.base_url).rstrip("/")
+            ),
             "building": any(not b.status.is_final for b in builds),
             "built": [b for b in builds if b.status is BuildStatus.BUILT],
             "monitoring_url": model_url(project_id, model_id) + "/monitoring",

@@ -19,14 +19,14 @@ from lakeworks.errors import LakeworksError, NotFound, Unauthenticated, http_sta
 from lakeworks.services import auth
 from lakeworks.services.permissions import Action
 from lakeworks.services.platform import Platform, Principal
-from lakeworks.services.projects import allowed
+from lakeworks.services.projects import allowed, refusal
 from lakeworks.ui.filters import FILTERS
 
 _TEMPLATE_DIR = resources.files("lakeworks.ui") / "templates"
 # Starlette's Jinja2Templates turns autoescaping on for every template.
 templates = Jinja2Templates(directory=str(_TEMPLATE_DIR))
 templates.env.filters.update(FILTERS)
-templates.env.globals.update(Action=Action, allowed=allowed, version=__version__)
+templates.env.globals.update(Action=Action, allowed=allowed, refusal=refusal, version=__version__)
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 

@@ -14,6 +14,7 @@ from lakeworks.errors import InvalidInput, LakeworksError, NotFound, http_status
 from lakeworks.services import files, projects
 from lakeworks.services.projects import ProjectSourceSpec
 from lakeworks.ui.deps import FormUserDep, PlatformDep, UserDep
+from lakeworks.ui.file_pages import HIDDEN
 from lakeworks.ui.pages import flash, form_error, redirect, render
 
 router = APIRouter()
@@ -158,7 +159,9 @@ def overview(
     request: Request, platform: PlatformDep, principal: UserDep, project_id: str
 ) -> Response:
     view = projects.get(platform, principal, project_id)
-    entries = files.list_dir(platform, principal, project_id, "")
+    entries = [
+        e for e in files.list_dir(platform, principal, project_id, "") if e.path not in HIDDEN
+    ]
     readme_entry = next(
         (e for e in entries if not e.is_dir and e.name.lower() in README_NAMES), None
     )

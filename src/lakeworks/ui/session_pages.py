@@ -54,7 +54,18 @@ def my_sessions(request: Request, platform: PlatformDep, principal: UserDep) -> 
             if session.user_id == principal.user.id:
                 rows.append((view, session))
     rows.sort(key=lambda row: row[1].created_at, reverse=True)
-    return render(request, "sessions/all.html", {"nav": "sessions", "rows": rows})
+    return render(
+        request,
+        "sessions/all.html",
+        {"nav": "sessions", "rows": rows, "answering": _answering(platform, [s for _, s in rows])},
+    )
+
+
+def _answering(platform: Platform, found: list[Session]) -> set[str]:
+    """Ids of the running sessions that answer (the others are shown starting)."""
+    return {
+        s.id for s in found if s.status is SessionStatus.RUNNING and sessions.answering(platform, s)
+    }
 
 
 @router.get("/projects/{project_id}/sessions")
@@ -67,7 +78,12 @@ def project_sessions(
         request,
         "sessions/list.html",
         _context(view)
-        | {"sessions": found, "owners": sessions.owner_names(platform, found), "me": principal},
+        | {
+            "sessions": found,
+            "owners": sessions.owner_names(platform, found),
+            "me": principal,
+            "answering": _answering(platform, found),
+        },
     )
 
 
@@ -193,6 +209,7 @@ def session_page(
         _context(view)
         | {
             "session": session,
+            "answering": _answering(platform, [session]),
             "owner": owner,
             "can_stop": not session.status.is_final
             and sessions.can_stop(platform, principal, session),
@@ -225,7 +242,7 @@ def session_status(
     platform: PlatformDep, principal: UserDep, project_id: str, session_id: str
 ) -> Response:
     session = sessions.get(platform, principal, project_id, session_id)
-    ready = session.user_id == principal.user.id and sessions.is_ready(platform, principal, session)
+    ready = sessions.answering(platform, session)
     return JSONResponse({"status": session.status.value, "reason": session.reason, "ready": ready})
 
 

@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from lakeworks.api.deps import session_principal
 from lakeworks.errors import LakeworksError, http_status
 from lakeworks.proxy.forward import forward
+from lakeworks.proxy.pages import Down, page
 from lakeworks.services import sessions
 from lakeworks.services.platform import Platform
 
@@ -46,6 +47,7 @@ async def session_proxy(scope: Scope, receive: Receive, send: Send) -> None:
         await _refuse(scope, receive, send, http_status(exc), exc.message, "")
         return
     await anyio.to_thread.run_sync(sessions.touch, platform, session_id)
+    session_page = f"/projects/{endpoint.session.project_id}/sessions/{session_id}"
     try:  # noqa: SIM105 (contextlib.suppress ignores exception groups before Python 3.12)
         await forward(
             scope,
@@ -54,6 +56,14 @@ async def session_proxy(scope: Scope, receive: Receive, send: Send) -> None:
             target=endpoint.jupyter.removeprefix("http://"),
             path=scope["path"],
             headers={"X-Forwarded-User": principal.user.username, **endpoint.jupyter_headers},
+            down=Down(
+                title="JupyterLab is not answering yet",
+                message="The session runs, but its editor is still starting (or it crashed).",
+                hint="If it keeps failing, read the session's log on its page, or stop it and "
+                "start a new one.",
+                links=(("Back to the session", session_page),),
+                retry_seconds=3,
+            ),
         )
     except* OSError:
         # The browser went away mid-relay (a tab closed while JupyterLab's kernel socket was
@@ -72,6 +82,16 @@ async def _refuse(
     accepts_html = "text/html" in HTTPConnection(scope).headers.get("accept", "")
     if status == 401 and accepts_html:
         response = RedirectResponse(f"/login?next={login_next}", status_code=303)
+    elif accepts_html:
+        titles = {403: "Not allowed", 404: "Session not found", 409: "This session is not open"}
+        body = page(
+            status,
+            titles.get(status, "This session cannot be opened"),
+            message,
+            hint="Open your sessions to start one, or to open one that is running.",
+            links=(("Your sessions", "/sessions"),),
+        )
+        response = Response(body, status_code=status, media_type="text/html")
     else:
         response = JSONResponse({"message": message}, status_code=status)
     await response(scope, receive, send)

@@ -14,6 +14,7 @@ import time
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 LOOPBACK = "127.0.0.1"
+LAB_SETTINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab_settings")
 
 
 def jupyter_argv(session_id: str, port: str) -> list[str]:
@@ -40,6 +41,9 @@ def jupyter_argv(session_id: str, port: str) -> list[str]:
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",
+        # JupyterLab's defaults for every session (lab_settings/overrides.json): no "notified
+        # about Jupyter news?" prompt. A person's own settings still win over these.
+        f"--LabApp.app_settings_dir={LAB_SETTINGS}",
         "--ServerApp.quit_button=False",
         # Language-server discovery scans the machine at start-up; sessions do without it.
         "--ServerApp.jpserver_extensions={'jupyter_lsp': False}",
