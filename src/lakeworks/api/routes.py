@@ -13,6 +13,7 @@ from lakeworks.api import (
     models,
     projects,
     resources,
+    sdk,
     users,
 )
 
@@ -26,3 +27,4 @@ router.include_router(resources.router)
 router.include_router(model_metrics.router)
 router.include_router(experiments.router)
 router.include_router(models.router)
+router.include_router(sdk.router)
