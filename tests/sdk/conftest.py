@@ -3,7 +3,7 @@
 Provides:
 - ``cmlapi``: the client package (``lakeworks.sdk.load()``), imported under its own name.
 - ``sdk_server``: a live Lakeworks server (uvicorn in a thread) on the shared test runtime
-  cache; every workload left running is stopped afterwards.
+  cache, with a migrated MLflow database; every workload left running is stopped afterwards.
 - ``sdk_platform``: its Platform. ``tick_until(predicate, what)``: ticks a scheduler on it
   until ``predicate()`` returns something truthy, and returns that.
 - ``alice`` / ``bob``: users; ``alice_api`` / ``bob_api``: ``cmlapi.default_client(url, key)``
@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from tests.scheduler.conftest import RUNTIME_CACHE
+from tests.tracking.fixtures import drop_pg_schemas, tracking_settings
 from tests.tracking.live import LiveServer, live_server
 from tests.workload_cleanup import stop_live_workloads
 
@@ -35,8 +36,18 @@ def cmlapi() -> ModuleType:
     return load()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_mlflow_schemas() -> Iterator[None]:
+    yield
+    drop_pg_schemas()
+
+
 @pytest.fixture
-def sdk_server(settings: Settings, store: object) -> Iterator[LiveServer]:
+def sdk_server(
+    settings: Settings, store: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    # A migrated MLflow database too: the experiment and registry calls reach it.
+    settings = tracking_settings(settings, tmp_path_factory.mktemp("mlflow-template"))
     with live_server(settings.model_copy(update={"runtimes_dir": RUNTIME_CACHE}), store) as srv:
         try:
             yield srv
