@@ -7,6 +7,12 @@ Operators script set-up with these commands, so their forms are stable:
     lakeworks admin create-user USERNAME [--admin] [--password-stdin]
     lakeworks admin create-api-key USERNAME
     lakeworks demo
+
+and, as a client of a server's API v2 (``cli/remote.py``):
+
+    lakeworks projects list
+    lakeworks jobs list PROJECT_ID
+    lakeworks jobs run PROJECT_ID JOB [--wait]
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import click
 from pydantic import ValidationError
 
 from lakeworks import __version__
+from lakeworks.cli import remote
 from lakeworks.config import Settings
 from lakeworks.errors import LakeworksError
 
@@ -44,6 +51,10 @@ def main() -> None:
     Every option can also come from the environment (LAKEWORKS_DATA_DIR,
     LAKEWORKS_DATABASE_URL, LAKEWORKS_SECRET_KEY, ...); see the README's configuration table.
     """
+
+
+main.add_command(remote.projects)
+main.add_command(remote.jobs)
 
 
 @main.command()
