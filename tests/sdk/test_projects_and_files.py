@@ -144,3 +144,10 @@ def test_api_keys_are_created_listed_and_revoked(
     with pytest.raises(cmlapi.rest.ApiException) as revoked:
         laptop.list_projects()
     assert revoked.value.status == 401
+    # Revoking every key of the user ends this client too.
+    spare = alice_api.create_v2_key({"name": "spare"}, "alice")
+    assert alice_api.delete_v2_keys("alice") is None
+    for client in (alice_api, cmlapi.default_client(sdk_server.url, spare.key)):
+        with pytest.raises(cmlapi.rest.ApiException) as ended:
+            client.list_projects()
+        assert ended.value.status == 401
