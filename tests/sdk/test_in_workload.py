@@ -78,3 +78,42 @@ def test_a_job_lists_jobs_and_starts_another_through_cmlapi(
     target_log = jobs.run_log(platform, principal, project.id, target.id, started_id)[0].decode()
     assert done.status is RunStatus.SUCCEEDED, target_log[-4000:]
     assert f"target ran with {target.id}" in target_log
+
+
+FALLBACK = """
+import os, subprocess, sys
+# What projects do when `import cmlapi` fails (compat §6.1): v1 URL -> v2, then pip install.
+url = os.environ["CDSW_API_URL"][:-1] + "2/python.tar.gz"
+subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", url], check=True)
+found = subprocess.run(
+    [sys.executable, "-m", "pip", "show", "--files", "cmlapi"],
+    check=True, capture_output=True, text=True,
+).stdout
+print("LOCATION", [l for l in found.splitlines() if l.startswith("Location:")])
+"""
+
+
+def test_a_job_can_pip_install_the_served_client(
+    sdk_platform: Platform, alice: User, tick_until: Callable[..., Any]
+) -> None:
+    platform, principal = sdk_platform, Principal(user=alice, via="api_key")
+    project = projects.create(
+        platform, principal, name="Fallback", source=projects.parse_source("", "")
+    )
+    root = platform.settings.projects_dir / project.id
+    (root / "fallback.py").write_text(FALLBACK)
+    job = jobs.create(
+        platform, principal, project.id, JobFields(name="fallback", script="fallback.py")
+    )
+    run = jobs.trigger(platform, principal, project.id, job.id)
+
+    def finished() -> Any:
+        current = jobs.get_run(platform, principal, project.id, job.id, run.id)
+        return current if current.status.is_final else None
+
+    ended = tick_until(finished, "the pip install job", timeout=600)
+    log = jobs.run_log(platform, principal, project.id, job.id, run.id)[0].decode()
+    assert ended.status is RunStatus.SUCCEEDED, log[-4000:]
+    # Installed into the project (its .local), where later workloads of the project see it.
+    assert "LOCATION ['Location: /" in log and ".local/lib/python" in log, log[-2000:]
+    assert list((root / ".local").glob("lib/python*/site-packages/cmlapi/__init__.py"))
