@@ -20,7 +20,7 @@ def project_id(alice_api: Any) -> str:
 
 
 def test_jobs_are_created_listed_updated_and_deleted(
-    cmlapi: ModuleType, alice_api: Any, project_id: str
+    cmlapi: ModuleType, alice_api: Any, bob_api: Any, project_id: str
 ) -> None:
     train = alice_api.create_job(
         cmlapi.CreateJobRequest(
@@ -64,7 +64,8 @@ def test_jobs_are_created_listed_updated_and_deleted(
     changed = alice_api.update_job(cmlapi.Job(arguments="--slow", cpu=2), project_id, train.id)
     assert changed.arguments == "--slow" and changed.cpu == 2.0 and changed.script == "train.py"
     everywhere = alice_api.list_all_jobs(page_size=100)
-    assert {train.id, report.id} <= {j.id for j in everywhere.jobs}
+    assert [j.id for j in everywhere.jobs] == [train.id, report.id]
+    assert bob_api.list_all_jobs().jobs == []  # nothing of projects bob is not in
 
     assert alice_api.delete_job(project_id, report.id) is None
     assert [j.id for j in alice_api.list_jobs(project_id).jobs] == [train.id]
