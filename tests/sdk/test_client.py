@@ -186,6 +186,14 @@ def test_configuration_host_takes_a_base_url_or_an_api_url(cmlapi: ModuleType) -
     ):
         config.host = given
         assert config.host == "https://ml.example.org"
-    config.api_key["Authorization"] = "secret"
+    config.api_key["authorization"] = "secret"
     config.api_key_prefix["Authorization"] = "Bearer"
     assert config.auth_settings()["Bearer"]["value"] == "Bearer secret"
+
+
+def test_model_classes_import_from_their_generated_module_names(cmlapi: ModuleType) -> None:
+    from cmlapi.models.create_job_run_request import CreateJobRunRequest
+    from cmlapi.models.list_model_deployments_response import ListModelDeploymentsResponse
+
+    assert CreateJobRunRequest is cmlapi.CreateJobRunRequest
+    assert ListModelDeploymentsResponse is cmlapi.models.ListModelDeploymentsResponse

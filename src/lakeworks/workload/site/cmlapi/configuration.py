@@ -64,10 +64,11 @@ class Configuration:
         cls._default = copy.deepcopy(default)
 
     def get_api_key_with_prefix(self, identifier: str) -> str | None:
-        key = self.api_key.get(identifier)
+        """``api_key[identifier]`` with its prefix (names compared case-insensitively)."""
+        key = _lookup(self.api_key, identifier)
         if not key:
             return None
-        prefix = self.api_key_prefix.get(identifier)
+        prefix = _lookup(self.api_key_prefix, identifier)
         return f"{prefix} {key}" if prefix else key
 
     def auth_settings(self) -> dict[str, dict[str, Any]]:
@@ -89,3 +90,10 @@ class Configuration:
             f"Python Version: {platform.python_version()}\n"
             f"Version of the API: v2\nSDK Package Version: {__version__}"
         )
+
+
+def _lookup(values: dict[str, str], name: str) -> str | None:
+    for key, value in values.items():
+        if key.lower() == name.lower():
+            return value
+    return None

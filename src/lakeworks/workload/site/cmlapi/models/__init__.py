@@ -21,5 +21,23 @@ def _classes() -> dict[str, type[ApiModel]]:
     return found
 
 
+def _alias_modules(classes: dict[str, type[ApiModel]]) -> None:
+    """``from cmlapi.models.create_job_request import CreateJobRequest`` works as in the
+    generated client, which has one module per class."""
+    import re
+    import sys
+    import types
+
+    package = sys.modules[__name__]
+    for name, cls in classes.items():
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower().replace("m_lflow", "mlflow")
+        module = types.ModuleType(f"{__name__}.{snake}", f"The ``{name}`` class.")
+        setattr(module, name, cls)
+        sys.modules.setdefault(module.__name__, module)
+        if not hasattr(package, snake):
+            setattr(package, snake, module)
+
+
 MODELS = _classes()
+_alias_modules(MODELS)
 __all__ = ["MODELS", "ApiModel", *sorted(MODELS)]
