@@ -13,6 +13,8 @@ and, as a client of a server's API v2 (``cli/remote.py``):
     lakeworks projects list
     lakeworks jobs list PROJECT_ID
     lakeworks jobs run PROJECT_ID JOB [--wait]
+    lakeworks models list PROJECT_ID
+    lakeworks models deploy PROJECT_ID MODEL [--file F --function FN] [--wait]
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def main() -> None:
 
 main.add_command(remote.projects)
 main.add_command(remote.jobs)
+main.add_command(remote.models)
 
 
 @main.command()

@@ -3,6 +3,8 @@
     lakeworks projects list [--all] [--search TEXT]
     lakeworks jobs list PROJECT_ID
     lakeworks jobs run PROJECT_ID JOB [--arguments TEXT] [--env NAME=VALUE ...] [--wait]
+    lakeworks models list PROJECT_ID
+    lakeworks models deploy PROJECT_ID MODEL [--file F --function FN | --build ID] [--wait]
 
 The server and key come from ``--url`` and ``--api-key``, else from the environment as
 ``cmlapi.default_client()`` reads it (``CDSW_API_URL``, ``CDSW_APIV2_KEY``), so the same
@@ -21,6 +23,8 @@ import click
 from lakeworks.sdk import load
 
 F = TypeVar("F", bound=Callable[..., Any])
+FINAL_BUILD_STATUSES = {"built", "build failed", "timedout"}
+FINAL_DEPLOYMENT_STATUSES = {"deployed", "failed", "stopped"}
 FINAL_RUN_STATUSES = {
     "ENGINE_SUCCEEDED",
     "ENGINE_FAILED",
@@ -155,11 +159,115 @@ def jobs_run(
 
 def _job_id(api: Any, project_id: str, job: str) -> str:
     """``job`` as an id: itself when it is one of the project's job ids, else by name."""
-    found = _every(api.list_jobs, project_id=project_id)
-    if job in {j.id for j in found}:
-        return job
-    named = [j.id for j in found if j.name == job]
+    return _pick(_every(api.list_jobs, project_id=project_id), job, "job", project_id)
+
+
+@click.group()
+def models() -> None:
+    """Models of a project on a Lakeworks (or CML) server."""
+
+
+@models.command("list")
+@_connection
+@click.argument("project_id")
+def models_list(url: str | None, api_key: str | None, project_id: str) -> None:
+    """List a project's models: id, name, access key and whether calls need a key."""
+    api = _api(url, api_key)
+    rows = [
+        [m.id, m.name, m.access_key, "yes" if m.auth_enabled else "no"]
+        for m in _every(api.list_models, project_id=project_id)
+    ]
+    _table(rows, ["ID", "NAME", "ACCESS KEY", "AUTH"])
+
+
+@models.command("deploy")
+@_connection
+@click.argument("project_id")
+@click.argument("model")
+@click.option("--file", "file_path", default=None, help="Build FILE first (with --function).")
+@click.option("--function", "function_name", default=None, help="The function FILE serves.")
+@click.option("--build", "build_id", default=None, help="Deploy this build (default: newest).")
+@click.option("--cpu", default=1.0, show_default=True, help="vCPU per replica.")
+@click.option("--memory", default=2.0, show_default=True, help="GB per replica.")
+@click.option("--replicas", default=1, show_default=True)
+@click.option("--wait", is_flag=True, help="Wait until deployed; exit 1 if it fails.")
+@click.option("--poll-seconds", default=2.0, show_default=True, hidden=True)
+def models_deploy(
+    url: str | None,
+    api_key: str | None,
+    project_id: str,
+    model: str,
+    file_path: str | None,
+    function_name: str | None,
+    build_id: str | None,
+    cpu: float,
+    memory: float,
+    replicas: int,
+    wait: bool,
+    poll_seconds: float,
+) -> None:
+    """Deploy MODEL (its id or name): build FILE/FUNCTION first, or take a build that exists.
+
+    A new build is waited for (a deployment needs a built build); with --wait the deployment
+    is too. Prints the build and the deployment, one line each, as id and status.
+    """
+    cmlapi = load()
+    api = _api(url, api_key)
+    if bool(file_path) != bool(function_name):
+        raise click.UsageError("--file and --function go together.")
+    if file_path and build_id:
+        raise click.UsageError("Give --file/--function or --build, not both.")
+    found = _every(api.list_models, project_id=project_id)
+    model_id = _pick(found, model, "model", project_id)
+
+    def settle(read: Callable[[], Any], final: set[str]) -> Any:
+        current = read()
+        while current.status not in final:
+            time.sleep(poll_seconds)
+            current = read()
+        return current
+
+    if file_path:
+        body = cmlapi.CreateModelBuildRequest(
+            project_id=project_id,
+            model_id=model_id,
+            file_path=file_path,
+            function_name=function_name,
+            kernel="python3",
+        )
+        build = _call(api.create_model_build, body, project_id, model_id)
+        build = settle(
+            lambda: _call(api.get_model_build, project_id, model_id, build.id),
+            FINAL_BUILD_STATUSES,
+        )
+    elif build_id:
+        build = _call(api.get_model_build, project_id, model_id, build_id)
+    else:
+        newest = _call(api.list_model_builds, project_id, model_id, sort="-created_at").model_builds
+        if not newest:
+            raise click.ClickException("The model has no build; give --file and --function.")
+        build = newest[0]
+    click.echo(f"build {build.id} {build.status}")
+    if build.status != "built":
+        raise click.ClickException(f"Build {build.id} is {build.status!r}, not built.")
+    body = cmlapi.CreateModelDeploymentRequest(cpu=cpu, memory=memory, replicas=replicas)
+    deployment = _call(api.create_model_deployment, body, project_id, model_id, build.id)
+    if wait:
+        deployment = settle(
+            lambda: _call(api.get_model_deployment, project_id, model_id, build.id, deployment.id),
+            FINAL_DEPLOYMENT_STATUSES,
+        )
+    click.echo(f"deployment {deployment.id} {deployment.status}")
+    if wait and deployment.status != "deployed":
+        raise click.exceptions.Exit(1)
+
+
+def _pick(found: list[Any], wanted: str, noun: str, project_id: str) -> str:
+    """``wanted`` as an id among ``found``: itself when it is an id, else by unique name."""
+    if wanted in {item.id for item in found}:
+        return wanted
+    named = [item.id for item in found if item.name == wanted]
     if len(named) != 1:
-        problem = "No job" if not named else f"{len(named)} jobs"
-        raise click.ClickException(f"{problem} named {job!r} in project {project_id}.")
+        problem = f"No {noun}" if not named else f"{len(named)} {noun}s"
+        raise click.ClickException(f"{problem} named {wanted!r} in project {project_id}.")
     return str(named[0])
