@@ -127,7 +127,18 @@ class ApiClient:
         _request_timeout: rest.Timeout = None,
     ) -> Any:
         """Send one request. Returns the deserialised answer (``_return_http_data_only``) or
-        ``(data, status, headers)``; with ``async_req`` an ``AsyncResult`` of either."""
+        ``(data, status, headers)``; with ``async_req`` an ``AsyncResult`` of either.
+
+        ``post_params``, ``auth_settings`` and ``collection_formats`` are taken and ignored,
+        for code written against the generated client's signature.
+
+        Example::
+
+            project = client.call_api(
+                "/api/v2/projects/{project_id}", "GET",
+                path_params={"project_id": pid}, response_type="Project",
+            )
+        """
         args = (resource_path, method, path_params, query_params, header_params, body, files)
         options = (response_type, _return_http_data_only, _preload_content, _request_timeout)
         if not async_req:
