@@ -13,9 +13,9 @@ from lakeworks.api import (
     models,
     projects,
     resources,
-    sdk,
     users,
 )
+from lakeworks.api.sdk import router as sdk_router
 
 router = APIRouter()
 router.include_router(projects.router)
@@ -27,4 +27,4 @@ router.include_router(resources.router)
 router.include_router(model_metrics.router)
 router.include_router(experiments.router)
 router.include_router(models.router)
-router.include_router(sdk.router)
+router.include_router(sdk_router)  # /python.tar.gz, the cmlapi sdist

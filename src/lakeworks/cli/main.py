@@ -7,14 +7,6 @@ Operators script set-up with these commands, so their forms are stable:
     lakeworks admin create-user USERNAME [--admin] [--password-stdin]
     lakeworks admin create-api-key USERNAME
     lakeworks demo
-
-and, as a client of a server's API v2 (``cli/remote.py``):
-
-    lakeworks projects list
-    lakeworks jobs list PROJECT_ID
-    lakeworks jobs run PROJECT_ID JOB [--wait]
-    lakeworks models list PROJECT_ID
-    lakeworks models deploy PROJECT_ID MODEL [--file F --function FN] [--wait]
 """
 
 from __future__ import annotations
@@ -55,6 +47,7 @@ def main() -> None:
     """
 
 
+# Client commands of a server's API v2, on cmlapi (forms in cli/remote.py's docstring).
 main.add_command(remote.projects)
 main.add_command(remote.jobs)
 main.add_command(remote.models)
