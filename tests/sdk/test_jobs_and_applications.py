@@ -147,7 +147,13 @@ def test_applications_are_created_listed_restarted_stopped_and_deleted(
     first_engine = tick_until(running, "the application to run").engine_id
     restarted = alice_api.restart_application(project_id, created.id)
     assert isinstance(restarted, cmlapi.Application)
-    assert tick_until(running, "the restart").engine_id != first_engine
+    assert restarted.status == "APPLICATION_STARTING"
+
+    def on_a_new_engine() -> Any:
+        app = running()
+        return app if app and app.engine_id != first_engine else None
+
+    tick_until(on_a_new_engine, "the restart on a new engine")
 
     renamed = alice_api.update_application(
         cmlapi.Application(description="for the team"), project_id, created.id
