@@ -63,6 +63,12 @@ def test_jobs_are_created_listed_updated_and_deleted(
 
     changed = alice_api.update_job(cmlapi.Job(arguments="--slow", cpu=2), project_id, train.id)
     assert changed.arguments == "--slow" and changed.cpu == 2.0 and changed.script == "train.py"
+    # A whole fetched job sent back with one field changed (compat §6.2).
+    whole = alice_api.get_job(project_id, report.id)
+    whole.arguments = "--weekly"
+    again = alice_api.update_job(whole, project_id, report.id)
+    assert again.arguments == "--weekly" and again.parent_id == train.id
+    assert again.type == "dependent" and json.loads(again.environment) == {}
     everywhere = alice_api.list_all_jobs(page_size=100)
     assert [j.id for j in everywhere.jobs] == [train.id, report.id]
     assert bob_api.list_all_jobs().jobs == []  # nothing of projects bob is not in
@@ -159,6 +165,10 @@ def test_applications_are_created_listed_restarted_stopped_and_deleted(
         cmlapi.Application(description="for the team"), project_id, created.id
     )
     assert renamed.description == "for the team" and renamed.subdomain == "sdk-dashboard"
+    whole = alice_api.get_application(project_id, created.id)
+    whole.name = "Team dashboard"
+    again = alice_api.update_application(whole, project_id, created.id)
+    assert again.name == "Team dashboard" and json.loads(again.environment) == {"MODE": "demo"}
     stopped = alice_api.stop_application(project_id, application_id=created.id)
     assert stopped.status in ("APPLICATION_STOPPING", "APPLICATION_STOPPED")
     assert alice_api.delete_application(project_id, created.id) is None

@@ -33,7 +33,11 @@ def test_a_model_is_built_deployed_stopped_restarted_and_deleted(
     assert alice_api.update_model({"description": "doubles"}, pid, model.id).description == (
         "doubles"
     )
-    assert alice_api.get_model(pid, model.id).description == "doubles"
+    whole = alice_api.get_model(pid, model.id)
+    assert whole.description == "doubles"
+    whole.description = "doubles numbers"  # the whole fetched model, one field changed
+    assert alice_api.update_model(whole, pid, model.id).access_key == model.access_key
+    assert alice_api.get_model(pid, model.id).description == "doubles numbers"
 
     # Unknown keys (cpu, memory, replicas) in a build request are ignored (compat §6.3).
     build = alice_api.create_model_build(
