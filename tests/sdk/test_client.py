@@ -77,6 +77,12 @@ SPEC_CALLS = [
     "list_v2_keys",
     "create_v2_key",
     "delete_v2_key",
+    # §7 verbs beyond §6.5
+    "update_experiment_run",
+    "delete_experiment_run_batch",
+    "update_registered_model",
+    "delete_registered_model_version",
+    "get_registered_model_version",
 ]
 
 

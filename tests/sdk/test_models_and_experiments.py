@@ -8,6 +8,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import pytest
+
 PREDICT = "def predict(args):\n    return {'doubled': args['x'] * 2}\n"
 
 
@@ -139,6 +141,26 @@ def test_experiments_runs_and_the_registry(cmlapi: ModuleType, alice_api: Any) -
     assert isinstance(history.metrics[0].timestamp, int)  # an int64 sent as a string
     runs = alice_api.list_experiment_runs(pid, experiment.id)
     assert [r.id for r in runs.experiment_runs] == [run.id]
+    ended = alice_api.update_experiment_run(
+        cmlapi.UpdateExperimentRunRequest(
+            name="baseline", status="FINISHED", end_time=1700000000000
+        ),
+        pid,
+        experiment.id,
+        run.id,
+    )
+    assert (ended.name, ended.status, ended.end_time) == ("baseline", "FINISHED", 1700000000000)
+    renamed = alice_api.update_experiment_run({"name": "baseline-2"}, pid, experiment.id, run.id)
+    assert (renamed.name, renamed.status) == ("baseline-2", "FINISHED")  # status kept
+    with pytest.raises(cmlapi.rest.ApiException) as bad_status:
+        alice_api.update_experiment_run({"status": "DONE"}, pid, experiment.id, run.id)
+    assert bad_status.value.status == 400 and "FINISHED" in bad_status.value.message
+    extra = [alice_api.create_experiment_run({}, pid, experiment.id).id for _ in range(2)]
+    alice_api.delete_experiment_run_batch(
+        cmlapi.DeleteExperimentRunBatchRequest(run_ids=extra), pid, experiment.id
+    )
+    left = alice_api.list_experiment_runs(pid, experiment.id).experiment_runs
+    assert [r.id for r in left] == [run.id]
 
     # A model in the run's artifacts, registered twice: the second call adds version 2.
     prefix = f".experiments/{experiment.id}/{run.id}/artifacts/model"
@@ -163,6 +185,12 @@ def test_experiments_runs_and_the_registry(cmlapi: ModuleType, alice_api: Any) -
     assert len(alice_api.get_registered_model(first.model_id).model_versions) == 2
     version = alice_api.get_registered_model_version(first.model_id, version_id)
     assert version.model_version_metadata.mlflow_metadata.run_id == run.id
+    described = alice_api.update_registered_model({"description": "churn, weekly"}, first.model_id)
+    assert described.description == "churn, weekly" and len(described.model_versions) == 2
+    first_version = next(v for v in described.model_versions if v.number == 1)
+    alice_api.delete_registered_model_version(first.model_id, first_version.model_version_id)
+    remaining = alice_api.get_registered_model(first.model_id).model_versions
+    assert [v.number for v in remaining] == [2]
     alice_api.delete_registered_model(first.model_id)
     assert alice_api.list_registered_models().models == []
 

@@ -154,6 +154,20 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get_registered_model", "GET", _REGISTRY + "/{model_id}", None, "RegisteredModel"),
     Operation("delete_registered_model", "DELETE", _REGISTRY + "/{model_id}", None, None),
     Operation(
+        "update_registered_model",
+        "PATCH",
+        _REGISTRY + "/{model_id}",
+        "UpdateRegisteredModelRequest",
+        "RegisteredModel",
+    ),
+    Operation(
+        "delete_registered_model_version",
+        "DELETE",
+        _REGISTRY + "/{model_id}/versions/{model_version_id}",
+        None,
+        None,
+    ),
+    Operation(
         "get_registered_model_version",
         "GET",
         _REGISTRY + "/{model_id}/versions/{model_version_id}",
@@ -189,7 +203,17 @@ OPERATIONS: tuple[Operation, ...] = (
         "ExperimentRun",
     ),
     Operation("get_experiment_run", "GET", _RUN, None, "ExperimentRun"),
+    Operation(
+        "update_experiment_run", "PATCH", _RUN, "UpdateExperimentRunRequest", "ExperimentRun"
+    ),
     Operation("delete_experiment_run", "DELETE", _RUN, None, None),
+    Operation(
+        "delete_experiment_run_batch",
+        "POST",
+        _EXPERIMENT + "/runs:deletebatch",
+        "DeleteExperimentRunBatchRequest",
+        None,
+    ),
     Operation(
         "log_experiment_run_batch",
         "POST",

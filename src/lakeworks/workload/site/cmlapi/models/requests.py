@@ -213,6 +213,32 @@ class CreateExperimentRunRequest(ApiModel):
     )
 
 
+class UpdateExperimentRunRequest(ApiModel):
+    """Body of ``update_experiment_run``: a new name, or ``status`` (``FINISHED``, ``FAILED``,
+    ``KILLED``, ...) with ``end_time`` in milliseconds."""
+
+    swagger_types = fields(
+        project_id="str",
+        experiment_id="str",
+        run_id="str",
+        name="str",
+        status="str",
+        end_time="int",
+    )
+
+
+class DeleteExperimentRunBatchRequest(ApiModel):
+    """Body of ``delete_experiment_run_batch``."""
+
+    swagger_types = fields(project_id="str", experiment_id="str", run_ids="list[str]")
+
+
+class UpdateRegisteredModelRequest(ApiModel):
+    """Body of ``update_registered_model`` (the description; the name is fixed)."""
+
+    swagger_types = fields(model_id="str", description="str", visibility="str")
+
+
 class ExperimentRunParam(ApiModel):
     swagger_types = fields(key="str", value="str")
 
