@@ -156,6 +156,10 @@ def test_experiments_runs_and_the_registry(cmlapi: ModuleType, alice_api: Any) -
         alice_api.update_experiment_run({"status": "DONE"}, pid, experiment.id, run.id)
     assert bad_status.value.status == 400 and "FINISHED" in bad_status.value.message
     extra = [alice_api.create_experiment_run({}, pid, experiment.id).id for _ in range(2)]
+    with pytest.raises(cmlapi.rest.ApiException) as unknown:  # all or none
+        alice_api.delete_experiment_run_batch({"run_ids": [extra[0], "0" * 32]}, pid, experiment.id)
+    assert unknown.value.status == 404
+    assert len(alice_api.list_experiment_runs(pid, experiment.id).experiment_runs) == 3
     alice_api.delete_experiment_run_batch(
         cmlapi.DeleteExperimentRunBatchRequest(run_ids=extra), pid, experiment.id
     )
