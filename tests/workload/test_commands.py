@@ -73,7 +73,7 @@ def test_unsplittable_shell_arguments_are_refused() -> None:
 
 def test_site_dir_holds_the_runner_and_libraries_and_nothing_imports_lakeworks() -> None:
     site = site_dir()
-    for name in ("lakeworks_runner", "cdsw", "cml"):
+    for name in ("lakeworks_runner", "cdsw", "cml", "cmlapi"):
         assert (site / name / "__init__.py").is_file()
     assert (site / "cml" / "metrics_v1.py").is_file()
     assert (site / "cml" / "utils_v1.py").is_file()

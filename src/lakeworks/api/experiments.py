@@ -15,7 +15,7 @@ from pydantic import field_validator
 
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page, parse_sort
-from lakeworks.api.schemas import Lenient, rfc3339
+from lakeworks.api.schemas import EpochMillis, Lenient, rfc3339
 from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.experiments import (
     Experiment,
@@ -63,6 +63,20 @@ class RunIn(Lenient):
     tags: list[KeyValue] | None = None
 
     _tags = field_validator("tags", mode="before")(lambda cls, v: _pairs(v))
+
+
+class RunUpdateIn(Lenient):
+    name: str | None = None
+    status: str | None = None
+    end_time: EpochMillis = None
+
+
+class DeleteBatchIn(Lenient):
+    run_ids: list[str]
+
+
+class RegisteredModelUpdate(Lenient):
+    description: str | None = None
 
 
 class LogBatchIn(Lenient):
@@ -349,6 +363,49 @@ def delete_experiment_run(
     return {}
 
 
+@router.patch(
+    "/projects/{project_id}/experiments/{experiment_id}/runs/{run_id}",
+    operation_id="update_experiment_run",
+)
+def update_experiment_run(
+    project_id: str,
+    experiment_id: str,
+    run_id: str,
+    body: RunUpdateIn,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
+    """Rename a run, or end it (``status``, ``end_time`` in ms); absent fields are kept."""
+    run = experiments.update_run(
+        platform,
+        principal,
+        project_id,
+        experiment_id,
+        run_id,
+        name=body.name,
+        status=body.status or None,
+        end_time=body.end_time,
+    )
+    return run_out(run)
+
+
+@router.post(
+    "/projects/{project_id}/experiments/{experiment_id}/runs:deletebatch",
+    operation_id="delete_experiment_run_batch",
+)
+def delete_experiment_run_batch(
+    project_id: str,
+    experiment_id: str,
+    body: DeleteBatchIn,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
+    if not body.run_ids:
+        raise InvalidInput("run_ids names no run.")
+    experiments.delete_runs(platform, principal, project_id, experiment_id, body.run_ids)
+    return {}
+
+
 @router.post(
     "/projects/{project_id}/experiments/{experiment_id}/runs/{run_id}:logbatch",
     operation_id="log_experiment_run_batch",
@@ -462,6 +519,31 @@ def delete_registered_model(
 ) -> Response:
     experiments.delete_registered_model(platform, principal, model_id)
     return Response(status_code=200, content="{}", media_type="application/json")
+
+
+@router.patch("/registry/models/{model_id}", operation_id="update_registered_model")
+def update_registered_model(
+    model_id: str, body: RegisteredModelUpdate, platform: PlatformDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Only the description changes (a model's name is its identity in MLflow's registry)."""
+    if body.description is None:
+        model = experiments.get_registered_model(platform, principal, model_id)
+    else:
+        model = experiments.update_registered_model(
+            platform, principal, model_id, description=body.description
+        )
+    return model_out(model, platform)
+
+
+@router.delete(
+    "/registry/models/{model_id}/versions/{version_id}",
+    operation_id="delete_registered_model_version",
+)
+def delete_registered_model_version(
+    model_id: str, version_id: str, platform: PlatformDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    experiments.delete_model_version(platform, principal, model_id, version_id)
+    return {}
 
 
 @router.get(

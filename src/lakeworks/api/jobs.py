@@ -23,6 +23,7 @@ from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.jobs import Job, JobRun, Recipient, RunStatus, Trigger
 from lakeworks.errors import InvalidInput
 from lakeworks.services import jobs
+from lakeworks.services.platform import Platform, Principal
 
 router = APIRouter(tags=["jobs"], route_class=StrictJSONRoute)
 
@@ -185,12 +186,28 @@ def _fields(body: JobIn) -> jobs.JobFields:
     return jobs.JobFields(**changes)
 
 
+@router.get("/jobs", operation_id="list_all_jobs")
+def list_all_jobs(
+    platform: PlatformDep,
+    principal: PrincipalDep,
+    params: Annotated[ListParams, Depends(list_params)],
+) -> dict[str, Any]:
+    """Jobs of every project the caller belongs to (CML's ``list_all_jobs``)."""
+    return _job_page(platform, principal, jobs.list_all(platform, principal), params)
+
+
 @router.get("/projects/{project_id}/jobs", operation_id="list_jobs")
 def list_jobs(
     project_id: str,
     platform: PlatformDep,
     principal: PrincipalDep,
     params: Annotated[ListParams, Depends(list_params)],
+) -> dict[str, Any]:
+    return _job_page(platform, principal, jobs.list_jobs(platform, principal, project_id), params)
+
+
+def _job_page(
+    platform: Platform, principal: Principal, all_jobs: list[Job], params: ListParams
 ) -> dict[str, Any]:
     page = parse_page(params.page_size, params.page_token, DEFAULT_RUN_PAGE)
     wanted = parse_filter(params.search_filter)
@@ -199,7 +216,6 @@ def list_jobs(
         raise InvalidInput(
             f"Jobs cannot be filtered by {sorted(unknown)}; use name, script, type, paused."
         )
-    all_jobs = jobs.list_jobs(platform, principal, project_id)
     for key, value in wanted.items():
         if key in ("name", "script"):
             all_jobs = [j for j in all_jobs if value.lower() in getattr(j, key).lower()]
@@ -214,7 +230,11 @@ def list_jobs(
             )
         all_jobs.sort(key=lambda j: getattr(j, field), reverse=not ascending)
     chunk = all_jobs[page.offset : page.offset + page.size]
-    last = jobs.last_runs(platform, principal, project_id, chunk)
+    last: dict[str, JobRun] = {}
+    for project_id in {j.project_id for j in chunk}:
+        last |= jobs.last_runs(
+            platform, principal, project_id, [j for j in chunk if j.project_id == project_id]
+        )
     return {
         "jobs": [job_out(j, last.get(j.id)) for j in chunk],
         "next_page_token": page.next_token(page.offset + page.size < len(all_jobs)),

@@ -16,6 +16,7 @@ from lakeworks.api import (
     runtimes,
     users,
 )
+from lakeworks.api.sdk import router as sdk_router
 
 router = APIRouter()
 router.include_router(projects.router)
@@ -28,3 +29,4 @@ router.include_router(runtimes.router)
 router.include_router(model_metrics.router)
 router.include_router(experiments.router)
 router.include_router(models.router)
+router.include_router(sdk_router)  # /python.tar.gz, the cmlapi sdist

@@ -72,6 +72,10 @@ RequestTimeout = Annotated[
     | None,
     BeforeValidator(_blank_to_none),
 ]
+EpochMillis = Annotated[
+    Annotated[int, Field(ge=0, le=2**63 - 1, description="milliseconds since 1970")] | None,
+    BeforeValidator(_blank_to_none),
+]
 Name = Annotated[str, Field(max_length=bounds.MAX_NAME)]
 Text = Annotated[str, Field(max_length=bounds.MAX_TEXT)]
 

@@ -24,6 +24,7 @@ import click
 from pydantic import ValidationError
 
 from lakeworks import __version__
+from lakeworks.cli import remote
 from lakeworks.config import Settings
 from lakeworks.errors import LakeworksError
 
@@ -50,6 +51,12 @@ def main() -> None:
     Every option can also come from the environment (LAKEWORKS_DATA_DIR,
     LAKEWORKS_DATABASE_URL, LAKEWORKS_SECRET_KEY, ...); see the README's configuration table.
     """
+
+
+# Client commands of a server's API v2, on cmlapi (forms in cli/remote.py's docstring).
+main.add_command(remote.projects)
+main.add_command(remote.jobs)
+main.add_command(remote.models)
 
 
 @main.command()

@@ -271,6 +271,72 @@ def delete_run(
         tracking.store.delete_run(run_id)
 
 
+def update_run(
+    platform: Platform,
+    principal: Principal,
+    project_id: str,
+    experiment_id: str,
+    run_id: str,
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    end_time: int | None = None,
+) -> ExperimentRun:
+    """Rename a run, or set its status (``RUNNING``, ``FINISHED``, ``FAILED``, ``KILLED``,
+    ``SCHEDULED``) and end time in ms (API v2 ``PATCH …/runs/{run_id}``); ``None`` keeps."""
+    from mlflow.entities import RunStatus
+    from mlflow.exceptions import MlflowException
+
+    if name is not None:
+        name = _name(name, "A run")
+    code = None
+    if status is not None:
+        names = RunStatus.all_status()
+        wanted = status.strip().upper()
+        if wanted not in [RunStatus.to_string(c) for c in names]:
+            allowed = ", ".join(RunStatus.to_string(c) for c in names)
+            raise InvalidInput(f"Unknown run status {status!r}; use one of {allowed}.")
+        code = RunStatus.from_string(wanted)
+    if end_time is not None and end_time < 0:
+        raise InvalidInput("end_time is milliseconds since the epoch, not negative.")
+    with platform.command(
+        principal, "experiment_run.update", target=run_id, project_id=project_id
+    ) as cmd:
+        tracking, found = _run_in(platform, principal, project_id, experiment_id, run_id, True)
+        try:
+            tracking.store.update_run_info(
+                run_id,
+                code if code is not None else RunStatus.from_string(found.info.status),
+                end_time if end_time is not None else found.info.end_time,
+                name if name is not None else found.info.run_name,
+            )
+        except MlflowException as exc:
+            raise _mlflow_error(exc, f"Run {run_id!r}") from exc
+        cmd.detail = {k: v for k, v in (("name", name), ("status", status)) if v is not None}
+        return convert.run(tracking.store.get_run(run_id))
+
+
+def delete_runs(
+    platform: Platform,
+    principal: Principal,
+    project_id: str,
+    experiment_id: str,
+    run_ids: list[str],
+) -> None:
+    """Delete several runs of one experiment (API v2 ``:deletebatch``): all or none, as each
+    must be found in the experiment before any is deleted."""
+    with platform.command(
+        principal, "experiment_run.delete_batch", target=experiment_id, project_id=project_id
+    ) as cmd:
+        tracking = None
+        for run_id in run_ids:
+            tracking, _ = _run_in(platform, principal, project_id, experiment_id, run_id, True)
+        for run_id in run_ids:
+            assert tracking is not None
+            tracking.store.delete_run(run_id)
+        cmd.detail = {"run_ids": list(run_ids)}
+
+
 def log_batch(
     platform: Platform,
     principal: Principal,
@@ -449,6 +515,38 @@ def delete_registered_model(platform: Platform, principal: Principal, model_id: 
         )
         tracking.registry.delete_registered_model(model.name)
         tracking.scope.forget_model(model.name)
+
+
+def update_registered_model(
+    platform: Platform, principal: Principal, model_id: str, *, description: str
+) -> RegisteredModel:
+    """Change a registered model's description (API v2 ``PATCH /registry/models/{id}``)."""
+    with platform.command(principal, "registered_model.update", target=model_id) as cmd:
+        tracking, model = _model_by_id(platform, principal, model_id)
+        project_id = model.tags.get(PROJECT_TAG, "")
+        cmd.project_id = project_id
+        authorize(
+            platform, principal, project_id, write=True, what=f"Registered model {model_id!r}"
+        )
+        tracking.registry.update_registered_model(model.name, description=description)
+        return _model(tracking, tracking.registry.get_registered_model(model.name))
+
+
+def delete_model_version(
+    platform: Platform, principal: Principal, model_id: str, version_id: str
+) -> None:
+    """Delete one version of a registered model (its other versions stay)."""
+    with platform.command(principal, "registered_model.delete_version", target=version_id) as cmd:
+        tracking, model = _model_by_id(platform, principal, model_id)
+        project_id = model.tags.get(PROJECT_TAG, "")
+        cmd.project_id = project_id
+        authorize(
+            platform, principal, project_id, write=True, what=f"Registered model {model_id!r}"
+        )
+        version = find_version(tracking, version_id)
+        if version.name != model.name:
+            raise NotFound(f"Model version {version_id!r} not found in model {model_id!r}.")
+        tracking.registry.delete_model_version(model.name, version.version)
 
 
 def get_model_version(

@@ -242,6 +242,23 @@ def list_jobs(platform: Platform, principal: Principal, project_id: str) -> list
         return list(uow.jobs.of_project(project_id))
 
 
+def list_all(platform: Platform, principal: Principal) -> list[Job]:
+    """Every job of the caller's projects, oldest first (API v2 ``GET /jobs``)."""
+    from lakeworks.services import projects
+
+    project_ids: list[str] = []
+    more = True
+    while more:
+        views, more = projects.list_projects(
+            platform, principal, offset=len(project_ids), limit=500
+        )
+        project_ids += [v.project.id for v in views]
+        more = more and bool(views)
+    with platform.read() as uow:
+        found = [job for pid in project_ids for job in uow.jobs.of_project(pid)]
+    return sorted(found, key=lambda j: (j.created_at, j.id))
+
+
 def last_runs(
     platform: Platform, principal: Principal, project_id: str, jobs: Sequence[Job]
 ) -> dict[str, JobRun]:

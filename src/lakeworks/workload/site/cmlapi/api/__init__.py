@@ -1,0 +1,5 @@
+"""The API classes (one: ``CMLServiceApi``)."""
+
+from .cml_service_api import CMLServiceApi
+
+__all__ = ["CMLServiceApi"]
