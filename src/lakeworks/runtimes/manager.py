@@ -168,6 +168,10 @@ class RuntimeManager:
     def log_path(self, python: str) -> Path:
         return builder.build_log_path(self._path(self.catalog.interpreter(python)))
 
+    def is_built(self, python: str) -> bool:
+        """Whether ``python``'s runtime is ready (cheap: no size, no log)."""
+        return builder.is_built(self.path_for(python))
+
     def is_building(self, python: str) -> bool:
         with self._lock:
             thread = self._threads.get(python)

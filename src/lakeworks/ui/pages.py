@@ -26,7 +26,7 @@ _TEMPLATE_DIR = resources.files("lakeworks.ui") / "templates"
 # Starlette's Jinja2Templates turns autoescaping on for every template.
 templates = Jinja2Templates(directory=str(_TEMPLATE_DIR))
 templates.env.filters.update(FILTERS)
-templates.env.globals.update(Action=Action, allowed=allowed, refusal=refusal, version=__version__)
+
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 
@@ -146,3 +146,53 @@ def error_page(request: Request, exc: LakeworksError) -> Response:
         },
         status=status,
     )
+
+
+def runtime_options(request: Request, current: str = "") -> list[dict[str, Any]]:
+    """The runtime picker's choices (every form that starts a workload uses the same one):
+    the default first (value ""), one row per Python of the catalog with its kernel, edition,
+    version and whether a first use still builds it, and ``current`` kept when it names a
+    runtime outside the list (an identifier given through the API, e.g. Cloudera's)."""
+    runtimes = platform_of(request).runtimes
+    try:
+        default = runtimes.catalog.default()
+        rows = [r for r in runtimes.catalog.runtimes if r.editor == "Workbench"]
+    except LakeworksError:
+        return [{"value": "", "label": "Default runtime", "disabled": False, "note": ""}]
+    built = {python: runtimes.is_built(python) for python in runtimes.catalog.pythons()}
+
+    def note(python: str) -> str:
+        return "" if built.get(python) else "first use builds it, about 2 minutes"
+
+    options = [
+        {
+            "value": "",
+            "label": f"Default — {default.kernel} · {default.edition} · {default.full_version}",
+            "disabled": False,
+            "note": note(default.python_version),
+        }
+    ]
+    for row in rows:
+        usable = row.status == "ENABLED"
+        options.append(
+            {
+                "value": row.image_identifier,
+                "label": f"{row.kernel} · {row.edition} · {row.full_version}",
+                "disabled": not usable,
+                "note": note(row.python_version) if usable else row.description,
+            }
+        )
+    current = (current or "").strip()
+    if current and current not in {option["value"] for option in options}:
+        # Given through the API (a Cloudera identifier, another editor's row): kept as it is.
+        options.append({"value": current, "label": current, "disabled": False, "note": "as given"})
+    return options
+
+
+templates.env.globals.update(
+    Action=Action,
+    allowed=allowed,
+    refusal=refusal,
+    version=__version__,
+    runtime_options=runtime_options,
+)
