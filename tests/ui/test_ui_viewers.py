@@ -9,8 +9,10 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from tests.conftest import login
 
+from lakeworks.entities.applications import AppStatus
 from lakeworks.entities.users import User
 from lakeworks.services import jobs, projects
+from lakeworks.services.ids import public_id
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -62,6 +64,23 @@ def test_viewers_see_disabled_start_and_create_buttons_with_the_reason(
     assert _refused(job_page, "Run").startswith(
         "Your role here is viewer: operators and above can start and stop"
     )
+
+    # A stopped application: Start, on its card and its page, needs the operator role too.
+    with platform.store.transaction() as uow:
+        app = uow.applications.add(
+            id=public_id(),
+            project_id=project.id,
+            creator_id=alice.id,
+            name="Dashboard",
+            subdomain="dash",
+            script="a.py",
+            status=AppStatus.STOPPED.value,
+            restarts=[],
+        )
+    for path in ("/applications", f"/applications/{app.id}"):
+        assert _refused(client.get(base + path).text, "Start").startswith(
+            "Your role here is viewer: operators and above can start and stop"
+        ), path
 
     # The owner gets the working controls and no reason.
     client.cookies.clear()
