@@ -414,7 +414,10 @@ def answering(platform: Platform, session: Session) -> bool:
         return False
     names = workload.handle.get("port_names") or []
     numbers = workload.handle.get("ports") or []
-    return _answers(Endpoint(session, workload, dict(zip(names, numbers, strict=False))))
+    ports = dict(zip(names, numbers, strict=False))
+    # Its Jupyter server answers only with the token the proxy adds.
+    token = jupyter_token(platform, session.id, workload.id)
+    return _answers(Endpoint(session, workload, ports, jupyter_token=token))
 
 
 def _answers(endpoint: Endpoint) -> bool:
