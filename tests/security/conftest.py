@@ -12,6 +12,9 @@ Provides:
 - ``run_job(principal, project, code, **fields)``: writes ``code`` as a script into the
   project, runs it as a job and returns ``(run, log)`` once it ended.
 - ``start_job(...)``: the same without waiting; ``wait_running(run)``.
+
+The ``fuzz`` tests (Schemathesis over the API, minutes long) are skipped in every run that does
+not ask for them with ``-m fuzz`` (``.ci/run`` runs them as a step of their own).
 """
 
 from __future__ import annotations
@@ -40,6 +43,15 @@ from lakeworks.store.uow import Store
 __all__ = ["live_server", "page"]
 
 TIMEOUT = 120.0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "fuzz" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="API fuzzing runs on its own: pytest -m fuzz (see .ci/run)")
+    for item in items:
+        if "fuzz" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture
