@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from tests.proxy import fixtures
 from tests.workload_cleanup import stop_live_workloads
 
@@ -139,3 +140,52 @@ def test_a_workload_nobody_recorded_is_stopped_after_the_grace_and_owned_ones_ar
         assert engine.status is WorkloadStatus.RUNNING
     finally:
         stop_live_workloads(app_platform)
+
+
+def test_a_workload_stopped_while_it_starts_does_not_keep_running(
+    app_platform: Platform, app_owner: User, app_project: Project
+) -> None:
+    # Its owner is deleted while the executor starts it: the stop finds no process yet.
+    def build(ctx: workloads.LaunchContext) -> tuple[list[str], dict[str, str]]:
+        assert workloads.request_stop(app_platform, ctx.engine_id, "its owner was deleted")
+        return ["/bin/sleep", "600"], {"PATH": "/usr/bin:/bin"}
+
+    workload = workloads.launch(
+        app_platform,
+        kind=WorkloadKind.SESSION,
+        project=app_project,
+        user=app_owner,
+        resources=Resources(cpu=0.1, memory_mb=256),
+        build=build,
+        runtime_dir=None,
+    )
+    assert workload.status is WorkloadStatus.STOPPED
+    assert workload.handle, "the process was started and recorded"
+    deadline = time.monotonic() + 30
+    while not _process_ended(app_platform, workload):
+        assert time.monotonic() < deadline, "the process outlived its stopped workload"
+        time.sleep(0.1)
+
+
+def test_a_launch_that_fails_before_starting_leaves_no_pending_record(
+    app_platform: Platform,
+    app_owner: User,
+    app_project: Project,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("the key store is down")
+
+    monkeypatch.setattr(workloads.auth, "create_workload_key", broken)
+    with pytest.raises(RuntimeError):
+        workloads.launch(
+            app_platform,
+            kind=WorkloadKind.SESSION,
+            project=app_project,
+            user=app_owner,
+            resources=Resources(cpu=0.1, memory_mb=256),
+            build=lambda ctx: (["/bin/true"], {}),
+            runtime_dir=None,
+        )
+    statuses = {w.status for w in _all_workloads(app_platform)}
+    assert statuses == {WorkloadStatus.FAILED}

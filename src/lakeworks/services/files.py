@@ -159,8 +159,12 @@ class Download:
     handle: BinaryIO
 
     def chunks(self) -> Iterator[bytes]:
+        """The content, no more than ``size`` bytes (the length announced to the client,
+        however the file grows meanwhile)."""
+        left = self.size
         with self.handle:
-            while chunk := self.handle.read(_CHUNK):
+            while left > 0 and (chunk := self.handle.read(min(_CHUNK, left))):
+                left -= len(chunk)
                 yield chunk
 
 

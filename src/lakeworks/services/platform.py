@@ -76,6 +76,9 @@ class Platform:
         self.settings = settings
         self.store = store
         self._executor = executor
+        # Two threads launching the first workloads at once must share one executor (one
+        # port pool, one sandbox probe): the second one used to fail the probe.
+        self._executor_lock = threading.Lock()
         # Set by the scheduler in this process; services set it when there is work now.
         self.work_signal: threading.Event | None = None
         # Moves when credentials, roles or memberships change (``ACCESS_CHANGES``).
@@ -125,18 +128,19 @@ class Platform:
     @property
     def executor(self) -> Executor:
         """The executor workloads start on (created on first use, so plain API use needs none)."""
-        if self._executor is None:
-            from lakeworks.executors.local import LocalExecutor
+        with self._executor_lock:
+            if self._executor is None:
+                from lakeworks.executors.local import LocalExecutor
 
-            if self.settings.executor != "local":
-                raise LakeworksError(f"Unknown executor {self.settings.executor!r}.")
-            sandboxed = self.settings.sandbox == "bwrap"
-            self._executor = LocalExecutor(
-                state_dir=self.settings.workloads_dir / "executor",
-                use_bwrap=None if sandboxed else False,
-                require_sandbox=sandboxed,
-            )
-        return self._executor
+                if self.settings.executor != "local":
+                    raise LakeworksError(f"Unknown executor {self.settings.executor!r}.")
+                sandboxed = self.settings.sandbox == "bwrap"
+                self._executor = LocalExecutor(
+                    state_dir=self.settings.workloads_dir / "executor",
+                    use_bwrap=None if sandboxed else False,
+                    require_sandbox=sandboxed,
+                )
+            return self._executor
 
     def read(self) -> Any:
         """A unit of work for queries (committed empty, so no audit)."""

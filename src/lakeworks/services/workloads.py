@@ -117,26 +117,39 @@ def launch(
             log_path=str(log_path),
             resources=resources,
         )
-    v1 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V1)
-    v2 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V2)
-    project_dir = project_dir or settings.projects_dir / project.id
-    executor = platform.executor
-    spec_probe = WorkloadSpec(
-        workload_id=engine_id,
-        kind=kind,
-        argv=[],
-        env={},
-        project_dir=project_dir,
-        log_path=log_path,
-        runtime_dir=runtime_dir,
-        resources=resources,
-    )
-    home = executor.project_home(spec_probe)
-    with platform.store.transaction() as uow:
-        uow.workloads.set(engine_id, api_key_ids=[v1.key.id, v2.key.id])
-        uow.workloads.move(
-            engine_id, WorkloadStatus.PENDING, WorkloadStatus.STARTING, started_at=utcnow()
+    try:
+        v1 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V1)
+        v2 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V2)
+        with platform.store.transaction() as uow:  # so that ending the workload revokes them
+            uow.workloads.set(engine_id, api_key_ids=[v1.key.id, v2.key.id])
+        project_dir = project_dir or settings.projects_dir / project.id
+        executor = platform.executor
+        spec_probe = WorkloadSpec(
+            workload_id=engine_id,
+            kind=kind,
+            argv=[],
+            env={},
+            project_dir=project_dir,
+            log_path=log_path,
+            runtime_dir=runtime_dir,
+            resources=resources,
         )
+        home = executor.project_home(spec_probe)
+        with platform.store.transaction() as uow:
+            uow.workloads.move(
+                engine_id, WorkloadStatus.PENDING, WorkloadStatus.STARTING, started_at=utcnow()
+            )
+    except BaseException:
+        # Never leave a pending record behind: it would hold its user's quota forever.
+        _finish(
+            platform,
+            engine_id,
+            WorkloadStatus.PENDING,
+            WorkloadStatus.FAILED,
+            reason="could not start: internal error",
+            exit_code=None,
+        )
+        raise
     try:
         argv, env = build(LaunchContext(engine_id, home, v1.secret, v2.secret))
         env = env | {"LAKEWORKS_EXIT_FILE": f"{home}/{EXIT_DIR}/{engine_id}"}
