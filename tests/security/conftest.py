@@ -8,7 +8,8 @@ Provides:
   ``mallory_project``); Mallory is no member of Alice's.
 - ``run_job(principal, project, code, **fields)``: writes ``code`` as a script into the
   project, runs it as a job and returns ``(run, log)`` once it ended.
-- ``start_job(...)``: the same without waiting; ``wait_running(run)``.
+- ``start_job(...)``: the same without waiting; ``wait_run(run, statuses)``.
+- ``make_executor(**kwargs)``: bare ``LocalExecutor``s (``tests/executors``' fixture).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from tests.executors.conftest import make_executor  # noqa: F401 (a fixture used here too)
 from tests.scheduler.conftest import RUNTIME_CACHE
 from tests.workload_cleanup import stop_live_workloads
 

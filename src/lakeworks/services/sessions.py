@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -357,11 +356,7 @@ def is_ready(platform: Platform, principal: Principal, session: Session) -> bool
         return False
     if session.editor is Editor.WORKBENCH:
         port = endpoint.ports.get(KERNEL_PORTS[0])
-        try:
-            with socket.create_connection(("127.0.0.1", int(port or 0)), timeout=0.5):
-                return True
-        except OSError:
-            return False
+        return platform.executor.listening(endpoint.workload.handle, int(port or 0))
     try:
         answer = httpx.get(
             f"{endpoint.jupyter}/sessions/{session.id}/api/status",
