@@ -120,6 +120,22 @@ class Settings(BaseSettings):
         "a working bubblewrap no workload starts) or `none` (plain processes as the server's "
         "user, able to read the server's files: single-user machines only; shown to admins).",
     )
+    sandbox_network: str = Field(
+        default="shared",
+        pattern="^(shared|isolated)$",
+        description="Workloads' network under `bwrap`: `shared` (the machine's: any workload "
+        "can reach other workloads' ports on 127.0.0.1) or `isolated` (a network namespace "
+        "each, joined by `pasta` from Debian's `passt`: only the proxy and gateway reach a "
+        "workload's ports; workloads reach the internet, the server's port and "
+        "`LAKEWORKS_SANDBOX_HOST_PORTS`).",
+    )
+    sandbox_host_ports: str = Field(
+        default="",
+        pattern=r"^[0-9, ]*$",
+        description="With an isolated network, more ports on this machine's 127.0.0.1 that "
+        "workloads may reach besides the server's (comma-separated, e.g. `5432` for a local "
+        "PostgreSQL the site allows).",
+    )
     runtimes_dir: Path | None = Field(
         default=None,
         description=(
@@ -296,6 +312,14 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("sandbox_host_ports")
+    @classmethod
+    def _ports(cls, value: str) -> str:
+        ports = [p.strip() for p in value.split(",") if p.strip()]
+        if any(not 1 <= int(p) <= 65535 for p in ports):
+            raise ValueError("ports must be between 1 and 65535")
+        return ",".join(ports)
+
     @field_validator("data_dir", "runtimes_dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -325,6 +349,13 @@ class Settings(BaseSettings):
     def domain(self) -> str:
         """The CML domain: host plus a non-default port, no scheme (``CDSW_DOMAIN``)."""
         return urlsplit(self.base_url).netloc
+
+    @property
+    def workload_host_ports(self) -> tuple[int, ...]:
+        """Ports of this machine's loopback that isolated workloads reach: the server's own
+        and the site's ``sandbox_host_ports``."""
+        extra = [int(p) for p in self.sandbox_host_ports.split(",") if p]
+        return tuple(sorted({self.port, *extra}))
 
     @property
     def projects_dir(self) -> Path:

@@ -11,7 +11,8 @@ Provides:
   ``mallory_project``); Mallory is no member of Alice's.
 - ``run_job(principal, project, code, **fields)``: writes ``code`` as a script into the
   project, runs it as a job and returns ``(run, log)`` once it ended.
-- ``start_job(...)``: the same without waiting; ``wait_running(run)``.
+- ``start_job(...)``: the same without waiting; ``wait_run(run, statuses)``.
+- ``make_executor(**kwargs)``: bare ``LocalExecutor``s (``tests/executors``' fixture).
 
 The ``fuzz`` tests (Schemathesis over the API, minutes long) are skipped in every run that does
 not ask for them with ``-m fuzz`` (``.ci/run`` runs them as a step of their own).
@@ -26,6 +27,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import ConsoleMessage, Page
+from tests.executors.conftest import make_executor  # noqa: F401 (a fixture used here too)
 from tests.scheduler.conftest import RUNTIME_CACHE
 from tests.ui.conftest import live_server, page
 from tests.workload_cleanup import stop_live_workloads

@@ -148,3 +148,14 @@ def test_an_unknown_sandbox_is_refused() -> None:
     with pytest.raises(ValueError, match="sandbox"):
         Settings(sandbox="docker")
     assert Settings().sandbox == "bwrap"
+
+
+def test_network_settings_are_checked() -> None:
+    assert Settings().sandbox_network == "shared"
+    with pytest.raises(ValueError, match="sandbox_network"):
+        Settings(sandbox_network="none")
+    with pytest.raises(ValueError, match="between 1 and 65535"):
+        Settings(sandbox_host_ports="5432,70000")
+    settings = Settings(sandbox_host_ports=" 6379, 5432 ", port=8001)
+    assert settings.sandbox_host_ports == "6379,5432"
+    assert settings.workload_host_ports == (5432, 6379, 8001)

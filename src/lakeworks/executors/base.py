@@ -15,6 +15,9 @@ Lifecycle, as in JupyterHub's Spawner:
 - ``logs(handle, offset)`` returns ``(bytes, next_offset)`` of the combined stdout/stderr from
   ``offset``; readable while the tree runs and after it ended.
 - ``address(handle)`` returns ``"host:port"`` of the first port asked for, or ``""``.
+- ``listening(handle, port)`` says whether the workload itself listens on one of its ports
+  (by default: whether ``host:port`` accepts a connection; an executor with something in
+  front of the workload's ports, such as network isolation, looks at the workload instead).
 - ``adopt(handle)`` is called after a server restart for handles of workloads the database
   says are running: ``True`` if the very same process (pid *and* start time) still runs and
   is now tracked again, ``False`` if it is gone (the caller records it as lost).
@@ -26,6 +29,7 @@ serialises calls per handle.
 from __future__ import annotations
 
 import abc
+import socket
 from typing import Any
 
 from lakeworks.entities.workloads import ExitInfo, WorkloadSpec
@@ -57,6 +61,14 @@ class Executor(abc.ABC):
 
     @abc.abstractmethod
     def adopt(self, handle: Handle) -> bool: ...
+
+    def listening(self, handle: Handle, port: int) -> bool:
+        host = self.address(handle).rsplit(":", 1)[0] or "127.0.0.1"
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     def project_home(self, spec: WorkloadSpec) -> str:
         """The path at which the workload sees its project (``/home/cdsw`` when mounted

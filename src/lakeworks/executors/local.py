@@ -43,7 +43,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from lakeworks.entities.workloads import ExitInfo, WorkloadSpec
-from lakeworks.executors import cgroups, ownership, sandbox
+from lakeworks.executors import cgroups, network, ownership, sandbox
 from lakeworks.executors.base import Executor, Handle, StartFailed
 from lakeworks.executors.cgroups import CGROUP_FS, Cgroups
 from lakeworks.executors.ports import HOST, PortPool
@@ -123,6 +123,8 @@ class LocalExecutor(Executor):
         use_bwrap: bool | None = None,
         cgroup_root: Path | None = None,
         require_sandbox: bool = False,
+        isolate_network: bool = False,
+        host_ports: tuple[int, ...] = (),
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -145,6 +147,16 @@ class LocalExecutor(Executor):
                 log.error("no workload will start: %s", self.refusal)
             elif self._bwrap is None:
                 log.info("workloads run without a sandbox: %s", why_not)
+        self._pasta: str | None = None
+        self._host_ports = tuple(host_ports)
+        if isolate_network and self._bwrap:
+            self._pasta, why_not = network.find_pasta()
+            if self._pasta is None:
+                self.refusal = (
+                    f"workloads must run in a network namespace of their own and {why_not}; "
+                    "install it, or set LAKEWORKS_SANDBOX_NETWORK=shared"
+                )
+                log.error("no workload will start: %s", self.refusal)
         self._cgroups = Cgroups.detect(cgroup_root or CGROUP_FS)
         self._lock = threading.Lock()
         self._exits: OrderedDict[tuple[int, int], ExitInfo] = OrderedDict()
@@ -212,6 +224,9 @@ class LocalExecutor(Executor):
             cgroups.remove(cgroup_paths)
             self._ports.release(ports)
             raise
+        netns: dict[str, int] = {}
+        if self._pasta:
+            netns = self._connect(pid, start_time, ports, cgroup_paths)
         return {
             "executor": self.name,
             "workload_id": spec.workload_id,
@@ -229,6 +244,7 @@ class LocalExecutor(Executor):
             # and the first port is the workload's address.
             "ports": ports,
             "port_names": list(spec.ports),
+            **netns,
         }
 
     def poll(self, handle: Handle) -> ExitInfo | None:
@@ -260,6 +276,17 @@ class LocalExecutor(Executor):
         except FileNotFoundError:
             return b"", offset
         return data, offset + len(data)
+
+    def listening(self, handle: Handle, port: int) -> bool:
+        """With network isolation, whether a socket in the workload's namespace listens
+        (pasta accepts on the machine's side before the workload does)."""
+        pid, start_time = handle.get("netns_pid"), handle.get("netns_start_time")
+        if pid is None:
+            return super().listening(handle, port)
+        stat = read_stat(int(pid))
+        if stat is None or stat.start_time != start_time:
+            return False
+        return network.listening(int(pid), port)
 
     def address(self, handle: Handle) -> str:
         ports = handle.get("ports") or []
@@ -303,9 +330,38 @@ class LocalExecutor(Executor):
             etc_dir = sandbox.write_etc(self.state_dir / "sandbox", identity)
         except OSError as exc:
             raise StartFailed(f"could not prepare the sandbox: {exc}") from exc
-        return sandbox.bwrap_argv(
-            self._bwrap, spec.project_dir, read_only, identity, etc_dir, setpriv=self._setpriv
+        argv = sandbox.bwrap_argv(
+            self._bwrap,
+            spec.project_dir,
+            read_only,
+            identity,
+            etc_dir,
+            setpriv=self._setpriv,
+            network=network.bwrap_options() if self._pasta else (),
         )
+        return argv + network.inner_prefix() if self._pasta else argv
+
+    def _connect(
+        self, pid: int, start_time: int, ports: list[int], cgroup_paths: list[Path]
+    ) -> dict[str, int]:
+        """Attach pasta to the new workload's network namespace; on failure end the workload
+        (it has not run anything yet: it waits for the network) and raise ``StartFailed``."""
+        assert self._pasta
+        try:
+            inner = network.namespace_pid(pid)
+            inner_stat = read_stat(inner)
+            network.attach(self._pasta, inner, ports, list(self._host_ports))
+            if inner_stat is None:
+                raise StartFailed("the workload ended while its network was connected")
+        except (StartFailed, OSError) as exc:
+            handle = {"pid": pid, "pgid": pid, "start_time": start_time, "cgroups": []}
+            self._kill(handle | {"cgroups": [str(p) for p in cgroup_paths]})
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            cgroups.remove(cgroup_paths)
+            self._ports.release(ports)
+            raise StartFailed(str(exc)) from exc
+        return {"netns_pid": inner, "netns_start_time": inner_stat.start_time}
 
     def _host_path(self, spec: WorkloadSpec, path: str) -> str:
         """Where a path the workload names lies on this machine (for checks before start)."""

@@ -248,7 +248,9 @@ def find_bwrap(state_dir: Path) -> tuple[str | None, str, str]:
         return None, "", "bwrap is not installed"
     setpriv = ""
     if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv") or ""
+        found = shutil.which("setpriv")
+        # Run inside the sandbox, where only the system's directories are mounted.
+        setpriv = os.path.realpath(found) if found else ""
         if not setpriv:
             return None, "", "setpriv (util-linux) is not installed: workloads cannot leave root"
     key = (bwrap, setpriv)
@@ -273,7 +275,11 @@ def _probe(bwrap: str, setpriv: str, state_dir: Path) -> str | None:
     command += ["/bin/sh", "-c", script]
     try:
         done = subprocess.run(
-            command, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PROBE_TIMEOUT,
+            env={"PATH": "/usr/bin:/bin"},
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap failed to run: {exc}"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 import time
 import weakref
@@ -491,7 +490,7 @@ def _launch(
     )
 
 
-def listening_port(workload: Workload) -> tuple[str, str] | None:
+def listening_port(platform: Platform, workload: Workload) -> tuple[str, str] | None:
     """(port name, "127.0.0.1:<port>") of the first of ``APP_PORTS`` accepting connections."""
     ports = dict(
         zip(
@@ -504,11 +503,8 @@ def listening_port(workload: Workload) -> tuple[str, str] | None:
         port = ports.get(name)
         if port is None:
             continue
-        try:
-            with socket.create_connection(("127.0.0.1", int(port)), timeout=0.2):
-                return name, f"127.0.0.1:{port}"
-        except OSError:
-            continue
+        if platform.executor.listening(workload.handle, int(port)):
+            return name, f"127.0.0.1:{port}"
     return None
 
 
@@ -537,7 +533,7 @@ def probe(platform: Platform, app: Application) -> bool:
     workload = engine(platform, app)
     if workload is None or workload.status is not WorkloadStatus.RUNNING:
         return False
-    found = listening_port(workload)
+    found = listening_port(platform, workload)
     if found is None:
         return False
     name, target = found

@@ -139,6 +139,8 @@ class Platform:
                     state_dir=self.settings.workloads_dir / "executor",
                     use_bwrap=None if sandboxed else False,
                     require_sandbox=sandboxed,
+                    isolate_network=self.settings.sandbox_network == "isolated",
+                    host_ports=self.settings.workload_host_ports,
                 )
             return self._executor
 

@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -400,7 +399,7 @@ def is_ready(platform: Platform, principal: Principal, session: Session) -> bool
         endpoint = enter(platform, principal, session.id)
     except LakeworksError:
         return False
-    return _answers(endpoint)
+    return _answers(platform, endpoint)
 
 
 def answering(platform: Platform, session: Session) -> bool:
@@ -417,18 +416,15 @@ def answering(platform: Platform, session: Session) -> bool:
     ports = dict(zip(names, numbers, strict=False))
     # Its Jupyter server answers only with the token the proxy adds.
     token = jupyter_token(platform, session.id, workload.id)
-    return _answers(Endpoint(session, workload, ports, jupyter_token=token))
+    return _answers(platform, Endpoint(session, workload, ports, jupyter_token=token))
 
 
-def _answers(endpoint: Endpoint) -> bool:
+def _answers(platform: Platform, endpoint: Endpoint) -> bool:
     session = endpoint.session
     if session.editor is Editor.WORKBENCH:
         port = endpoint.ports.get(KERNEL_PORTS[0])
-        try:
-            with socket.create_connection(("127.0.0.1", int(port or 0)), timeout=0.5):
-                return True
-        except OSError:
-            return False
+        # The executor knows: under network isolation a forwarder accepts before the kernel.
+        return platform.executor.listening(endpoint.workload.handle, int(port or 0))
     if JUPYTER_PORT not in endpoint.ports:
         return False
     try:

@@ -1,0 +1,145 @@
+"""Network isolation: each sandboxed workload in a network namespace of its own, joined to the
+machine by ``pasta`` (Debian's ``passt``).
+
+Without it, every workload shares the machine's loopback: any job could call another
+person's app, model replica or JupyterLab on ``127.0.0.1:<port>``, bypassing the proxy's
+sign-in and the gateway's access keys. With it (``LAKEWORKS_SANDBOX_NETWORK=isolated``):
+
+- bwrap gives the workload a new network namespace (``--unshare-net``), with its own
+  loopback on which it binds its ports as before;
+- the executor then attaches a ``pasta`` process to that namespace, which
+  - listens on the machine's ``127.0.0.1:<port>`` for each of the workload's ports and
+    passes connections on to the namespace's loopback (``-t``): the proxy and the gateway
+    reach the workload at the same address as without isolation;
+  - passes the namespace's ``127.0.0.1:<port>`` on to the machine's loopback only for the
+    server's own port and the ports a site allows (``-T``; ``LAKEWORKS_SANDBOX_HOST_PORTS``,
+    e.g. a local PostgreSQL);
+  - gives the namespace an outside interface with the machine's addresses and routes, so
+    workloads reach the internet, the package index and remote databases (pasta translates
+    their connections into its own sockets); ``--no-map-gw`` keeps the gateway address from
+    leading back to the machine's loopback.
+  So a workload's ``127.0.0.1`` is its own: another workload's ports and the server's
+  internal listeners on the machine's loopback are out of reach.
+- the workload's first command inside waits (at most ``ATTACH_TIMEOUT``) until pasta has
+  configured the interface, so its first connection does not fail.
+
+pasta quits by itself when the namespace goes away (the workload ended). A server running as
+root keeps pasta root (``--runas 0:0``: joining a namespace owned by the machine needs it);
+pasta confines itself after setting up (its own namespaces, a seccomp filter, no
+capabilities).
+
+Because pasta accepts connections on a workload's ports before the workload listens, "the
+port accepts a connection" no longer means "the workload is ready": ``listening`` reads the
+namespace's socket table instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from lakeworks.executors.base import StartFailed
+from lakeworks.executors.processes import read_stat
+
+ATTACH_TIMEOUT = 10.0
+PASTA_TIMEOUT = 10.0
+LOOPBACK = "127.0.0.1"
+# Run first inside the sandbox: wait until pasta configured a default route (a line with
+# destination 00000000 in /proc/net/route), then run the workload (its argv follows).
+WAIT_FOR_NETWORK = (
+    "i=0; while ! grep -q '\t00000000\t' /proc/net/route 2>/dev/null; do "
+    f'i=$((i+1)); [ "$i" -gt {int(ATTACH_TIMEOUT * 100)} ] && break; sleep 0.01; done; '
+    'exec "$@"'
+)
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+
+
+def find_pasta() -> tuple[str | None, str]:
+    """``(path to pasta, "")`` or ``(None, why not)``."""
+    pasta = shutil.which("pasta")
+    if pasta is None:
+        return None, "pasta (Debian package passt) is not installed"
+    return pasta, ""
+
+
+def bwrap_options() -> list[str]:
+    return ["--unshare-net"]
+
+
+def inner_prefix() -> list[str]:
+    """The command the workload's argv is handed to inside the sandbox."""
+    return ["/bin/sh", "-c", WAIT_FOR_NETWORK, "lakeworks-network"]
+
+
+def namespace_pid(outer_pid: int, timeout: float = ATTACH_TIMEOUT) -> int:
+    """The pid of bwrap's process inside the new namespaces (the child of ``outer_pid``),
+    once it set the sandbox up and started the workload's first command: before, it may not
+    be open to pasta (which keeps few capabilities), and its namespaces may still change."""
+    mine = os.readlink("/proc/self/ns/net")
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        for child in _children(outer_pid):
+            try:
+                if os.readlink(f"/proc/{child}/ns/net") != mine and _children(child):
+                    return child
+            except OSError:
+                continue
+        if time.monotonic() > deadline or read_stat(outer_pid) is None:
+            raise StartFailed("the sandbox's network namespace did not appear")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.02)
+
+
+def attach(pasta: str, pid: int, ports: list[int], host_ports: list[int]) -> None:
+    """Connect the network namespace of ``pid`` to the machine (see the module docstring)."""
+    argv = [pasta, "--quiet", "--config-net", "--no-map-gw", "-u", "none", "-U", "none"]
+    for port in ports:
+        argv += ["-t", f"{LOOPBACK}/{port}"]
+    argv += ["-T", ",".join(str(p) for p in sorted(set(host_ports))) if host_ports else "none"]
+    if not ports:
+        argv += ["-t", "none"]
+    if os.geteuid() == 0:
+        argv += ["--runas", "0:0", "--netns", f"/proc/{pid}/ns/net"]
+    else:  # the namespace belongs to bwrap's user namespace: join both
+        argv += [str(pid)]
+    try:
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=PASTA_TIMEOUT
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StartFailed(f"could not connect the workload's network: {exc}") from exc
+    if done.returncode != 0:
+        lines = [
+            line
+            for line in done.stderr.decode(errors="replace").splitlines()
+            if line and "syslog" not in line
+        ]
+        why = "; ".join(lines[-3:]) or f"pasta exit {done.returncode}"
+        raise StartFailed(f"could not connect the workload's network: {why}")
+
+
+def listening(pid: int, port: int) -> bool:
+    """Whether a socket in the network namespace of ``pid`` listens on TCP ``port``."""
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            listens = len(fields) > 3 and fields[3] == _LISTEN
+            if listens and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
