@@ -254,6 +254,15 @@ def test_an_app_script_cannot_act_as_the_admin_who_opens_it(
     outcome = page.evaluate("(async () => {" + ATTACK_JS + "return await attack('');})()")
     assert "patched 200" in outcome, outcome
     assert victim_is_admin()
+
+    # Signing out on the main host ends the app host's session too (M2): the app host sends
+    # the browser back to sign in instead of serving the page.
+    page.goto(f"{base}/projects")
+    page.get_by_label("Account menu").click()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{base}/login")
+    page.goto(f"http://evil.localhost:{port}/")
+    expect(page).to_have_url(re.compile(re.escape(f"{base}/login?next=")))
     context.close()
 
 

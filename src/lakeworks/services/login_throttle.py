@@ -45,10 +45,13 @@ class LoginThrottle:
     def check(self, username: str, address: str) -> None:
         """Raise ``RateLimited`` when this account or this address must wait."""
         window = self.settings.login_failure_window_seconds
-        limits = (
-            (_account(username), self.settings.login_max_failures_per_account, "this account"),
-            (_address(address), self.settings.login_max_failures_per_address, "your address"),
-        )
+        limits = [
+            (_account(username), self.settings.login_max_failures_per_account, "this account")
+        ]
+        if address:  # unknown (a call without a client) is counted per account only
+            limits.append(
+                (_address(address), self.settings.login_max_failures_per_address, "your address")
+            )
         now = self._clock()
         with self._lock:
             for key, limit, who in limits:
@@ -63,7 +66,7 @@ class LoginThrottle:
     def failed(self, username: str, address: str) -> None:
         now = self._clock()
         with self._lock:
-            for key in (_account(username), _address(address)):
+            for key in [_account(username)] + ([_address(address)] if address else []):
                 times = self._failures.pop(key, None) or deque()
                 times.append(now)
                 self._failures[key] = times  # most recent last
