@@ -270,7 +270,8 @@ def test_removing_an_exit_file_never_follows_a_linked_folder(
     workload = _workload(platform, alice_project, alice.user, outside / "log")
     (outside / workload.id).write_text("keep me")
     with platform.store.transaction() as uow:
-        uow.workloads.move(workload.id, WorkloadStatus.PENDING, WorkloadStatus.RUNNING)
+        uow.workloads.move(workload.id, WorkloadStatus.PENDING, WorkloadStatus.STARTING)
+        uow.workloads.move(workload.id, WorkloadStatus.STARTING, WorkloadStatus.RUNNING)
     assert workloads.request_stop(platform, workload.id)  # no handle: finished at once
     assert workloads.get(platform, workload.id).status.is_final
     assert (outside / workload.id).read_text() == "keep me"
