@@ -40,8 +40,18 @@ def check_range(
         raise InvalidInput(f"{what} must be a finite number, not {value}.")
     too_low = value <= low if low_open else value < low
     if too_low or value > high:
-        bound = f"more than {low:g}" if low_open else f"at least {low:g}"
-        raise InvalidInput(f"{what} must be {bound} and at most {high:g}; {value:g} is not.")
+        if low_open and low == 0:
+            wanted = f"positive and at most {high:g}"
+        else:
+            wanted = f"{'more than' if low_open else 'at least'} {low:g} and at most {high:g}"
+        raise InvalidInput(f"{what} must be {wanted}; {_show(value)} is not.")
+
+
+def _show(value: float) -> str:
+    # format(10**400, "g") raises OverflowError; such a number is shown by its size instead.
+    if isinstance(value, int) and abs(value) >= 10**15:
+        return f"a number of {len(str(abs(value)))} digits"
+    return f"{value:g}"
 
 
 def check_resources(cpu: float, memory_mb: int, gpu: int = 0) -> None:

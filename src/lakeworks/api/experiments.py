@@ -7,6 +7,7 @@ MLflow tags (see ``tracking/registry.py``).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated, Any
 
@@ -122,8 +123,21 @@ def experiment_out(e: Experiment) -> dict[str, Any]:
     }
 
 
+def _double(value: float) -> float | str:
+    # A workload's MLflow client may log NaN or Infinity (a diverged loss); JSON has no such
+    # numbers, so they go out as protobuf's JSON mapping writes them: "NaN", "Infinity".
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
 def metric_out(m: Metric) -> dict[str, Any]:
-    return {"key": m.key, "value": m.value, "timestamp": str(m.timestamp), "step": str(m.step)}
+    return {
+        "key": m.key,
+        "value": _double(m.value),
+        "timestamp": str(m.timestamp),
+        "step": str(m.step),
+    }
 
 
 def run_out(r: ExperimentRun) -> dict[str, Any]:

@@ -112,9 +112,10 @@ def _check(
     fields: AppFields,
     application_id: str | None,
 ) -> dict[str, Any]:
-    name = fields.name.strip()
+    name = bounds.check_name("An application name", fields.name.strip())
     if not name:
         raise InvalidInput("An application needs a name.")
+    bounds.check_text("description", fields.description or "")
     subdomain = check_subdomain(fields.subdomain)
     other = uow.applications.by_subdomain(subdomain)
     if other is not None and other.id != application_id:
@@ -130,7 +131,7 @@ def _check(
     bounds.check_resources(fields.cpu, fields.memory_mb, fields.gpu)
     env = projects.validate_env(fields.environment or {})
     return {
-        "name": name[:200],
+        "name": name,
         "description": fields.description or "",
         "subdomain": subdomain,
         "script": script,
