@@ -162,6 +162,7 @@ class LocalExecutor(Executor):
         self._exits: OrderedDict[tuple[int, int], ExitInfo] = OrderedDict()
         self._stopping: set[tuple[int, int]] = set()
         self._stripes = [threading.Lock() for _ in range(64)]
+        self._settled = ownership.Settled()  # what the last hand-over per project found
         log.info(
             "local executor: sandbox %s, memory limits by %s, CPU limits by %s",
             self.sandbox,
@@ -326,7 +327,7 @@ class LocalExecutor(Executor):
         """The sandbox's command line, once the project belongs to the workload's user."""
         assert self._bwrap
         try:
-            ownership.hand_over(spec.project_dir, identity)
+            ownership.hand_over(spec.project_dir, identity, self._settled)
             etc_dir = sandbox.write_etc(self.state_dir / "sandbox", identity)
         except OSError as exc:
             raise StartFailed(f"could not prepare the sandbox: {exc}") from exc

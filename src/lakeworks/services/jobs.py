@@ -626,13 +626,13 @@ def start(platform: Platform, run: JobRun) -> JobRun:
         extra_ro_binds=runtime.ro_binds,
         key_lifetime=timedelta(seconds=job.timeout_seconds or 7 * 86400) + timedelta(hours=1),
     )
+    # One transaction: a reader that sees the engine (API v1 ``start``) sees the run running.
     with platform.store.transaction() as uow:
         uow.jobs.set_run(run.id, workload_id=workload.id)
+        if workload.status is not WorkloadStatus.FAILED:
+            uow.jobs.move_run(run.id, RunStatus.STARTING, RunStatus.RUNNING, running_at=utcnow())
     if workload.status is WorkloadStatus.FAILED:
         _end_run(platform, run.id, RunStatus.FAILED, workload.reason)
-    else:
-        with platform.store.transaction() as uow:
-            uow.jobs.move_run(run.id, RunStatus.STARTING, RunStatus.RUNNING, running_at=utcnow())
     return _reload(platform, run.id)
 
 
