@@ -12,6 +12,8 @@ Mechanisms, each chosen at run time:
 - sandbox: bubblewrap (see ``sandbox``) when installed and working, as the project's own
   unprivileged uid when the server is root; else (only when no sandbox is required) a plain
   process in the project directory as the server's user, with HOME there as well.
+- network: with ``isolate_network``, a namespace per sandboxed workload joined by pasta
+  (see ``network``); else the machine's.
 - memory: a cgroup (v2 or v1, see ``cgroups``); else ``RLIMIT_AS``. A cgroup reports an OOM
   kill exactly. Under ``RLIMIT_AS`` allocations fail instead, so an exit is taken for out of
   memory when the process died of SIGKILL or SIGSEGV (not sent by ``stop``) or the log's tail
@@ -103,7 +105,9 @@ class LocalExecutor(Executor):
     when it works, ``True`` insists on it (``StartFailed`` here if it cannot work), ``False``
     never uses it. ``require_sandbox`` (with ``None``): where bubblewrap cannot work, refuse
     every ``start`` with the reason (``refusal``) instead of running unsandboxed; workloads
-    started earlier are still watched, stopped and adopted. ``cgroup_root`` is where the
+    started earlier are still watched, stopped and adopted. ``isolate_network`` (with a
+    sandbox): a network namespace per workload, ``host_ports`` of the machine's loopback
+    reachable from it; without pasta, every ``start`` is refused. ``cgroup_root`` is where the
     cgroup filesystem is mounted (default ``/sys/fs/cgroup``); a directory without cgroups
     there turns cgroup limits off.
 
