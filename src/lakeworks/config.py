@@ -121,13 +121,14 @@ class Settings(BaseSettings):
         "user, able to read the server's files: single-user machines only; shown to admins).",
     )
     sandbox_network: str = Field(
-        default="shared",
+        default="isolated",
         pattern="^(shared|isolated)$",
-        description="Workloads' network under `bwrap`: `shared` (the machine's: any workload "
-        "can reach other workloads' ports on 127.0.0.1) or `isolated` (a network namespace "
-        "each, joined by `pasta` from Debian's `passt`: only the proxy and gateway reach a "
-        "workload's ports; workloads reach the internet, the server's port and "
-        "`LAKEWORKS_SANDBOX_HOST_PORTS`).",
+        description="Workloads' network under `bwrap`: `isolated` (a network namespace each, "
+        "joined by `pasta` from Debian's `passt`, without which no workload starts: only the "
+        "proxy and gateway reach a workload's ports; workloads reach the outside world, the "
+        "server's port and `LAKEWORKS_SANDBOX_HOST_PORTS`, not the rest of this machine's "
+        "loopback) or `shared` (this machine's network: any workload can reach other "
+        "workloads' ports on 127.0.0.1).",
     )
     sandbox_host_ports: str = Field(
         default="",
@@ -352,10 +353,14 @@ class Settings(BaseSettings):
 
     @property
     def workload_host_ports(self) -> tuple[int, ...]:
-        """Ports of this machine's loopback that isolated workloads reach: the server's own
-        and the site's ``sandbox_host_ports``."""
-        extra = [int(p) for p in self.sandbox_host_ports.split(",") if p]
-        return tuple(sorted({self.port, *extra}))
+        """Ports of this machine's loopback that isolated workloads reach: the server's own,
+        the public URL's when it names this machine's loopback, and the site's
+        ``sandbox_host_ports``."""
+        ports = {self.port, *(int(p) for p in self.sandbox_host_ports.split(",") if p)}
+        public = urlsplit(self.base_url)
+        if public.hostname in ("localhost", "::1") or (public.hostname or "").startswith("127."):
+            ports.add(public.port or (443 if public.scheme == "https" else 80))
+        return tuple(sorted(ports))
 
     @property
     def projects_dir(self) -> Path:

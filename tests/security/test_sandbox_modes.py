@@ -151,7 +151,7 @@ def test_an_unknown_sandbox_is_refused() -> None:
 
 
 def test_network_settings_are_checked() -> None:
-    assert Settings().sandbox_network == "shared"
+    assert Settings().sandbox_network == "isolated"
     with pytest.raises(ValueError, match="sandbox_network"):
         Settings(sandbox_network="none")
     with pytest.raises(ValueError, match="between 1 and 65535"):
@@ -159,3 +159,7 @@ def test_network_settings_are_checked() -> None:
     settings = Settings(sandbox_host_ports=" 6379, 5432 ", port=8001)
     assert settings.sandbox_host_ports == "6379,5432"
     assert settings.workload_host_ports == (5432, 6379, 8001)
+    behind = Settings(port=8001, public_url="http://127.0.0.1:9443")  # e.g. a local TLS proxy
+    assert behind.workload_host_ports == (8001, 9443)
+    remote = Settings(port=8001, public_url="https://ml.example.org")
+    assert remote.workload_host_ports == (8001,)

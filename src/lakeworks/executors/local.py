@@ -12,6 +12,8 @@ Mechanisms, each chosen at run time:
 - sandbox: bubblewrap (see ``sandbox``) when installed and working, as the project's own
   unprivileged uid when the server is root; else (only when no sandbox is required) a plain
   process in the project directory as the server's user, with HOME there as well.
+- network: with ``isolate_network``, a namespace per sandboxed workload joined by pasta
+  (see ``network``); else the machine's.
 - memory: a cgroup (v2 or v1, see ``cgroups``); else ``RLIMIT_AS``. A cgroup reports an OOM
   kill exactly. Under ``RLIMIT_AS`` allocations fail instead, so an exit is taken for out of
   memory when the process died of SIGKILL or SIGSEGV (not sent by ``stop``) or the log's tail
@@ -103,7 +105,9 @@ class LocalExecutor(Executor):
     when it works, ``True`` insists on it (``StartFailed`` here if it cannot work), ``False``
     never uses it. ``require_sandbox`` (with ``None``): where bubblewrap cannot work, refuse
     every ``start`` with the reason (``refusal``) instead of running unsandboxed; workloads
-    started earlier are still watched, stopped and adopted. ``cgroup_root`` is where the
+    started earlier are still watched, stopped and adopted. ``isolate_network`` (with a
+    sandbox): a network namespace per workload, ``host_ports`` of the machine's loopback
+    reachable from it; without pasta, every ``start`` is refused. ``cgroup_root`` is where the
     cgroup filesystem is mounted (default ``/sys/fs/cgroup``); a directory without cgroups
     there turns cgroup limits off.
 
@@ -162,6 +166,7 @@ class LocalExecutor(Executor):
         self._exits: OrderedDict[tuple[int, int], ExitInfo] = OrderedDict()
         self._stopping: set[tuple[int, int]] = set()
         self._stripes = [threading.Lock() for _ in range(64)]
+        self._settled = ownership.Settled()  # what the last hand-over per project found
         log.info(
             "local executor: sandbox %s, memory limits by %s, CPU limits by %s",
             self.sandbox,
@@ -326,7 +331,7 @@ class LocalExecutor(Executor):
         """The sandbox's command line, once the project belongs to the workload's user."""
         assert self._bwrap
         try:
-            ownership.hand_over(spec.project_dir, identity)
+            ownership.hand_over(spec.project_dir, identity, self._settled)
             etc_dir = sandbox.write_etc(self.state_dir / "sandbox", identity)
         except OSError as exc:
             raise StartFailed(f"could not prepare the sandbox: {exc}") from exc

@@ -106,20 +106,30 @@ def attach(pasta: str, pid: int, ports: list[int], host_ports: list[int]) -> Non
         argv += ["--runas", "0:0", "--netns", f"/proc/{pid}/ns/net"]
     else:  # the namespace belongs to bwrap's user namespace: join both
         argv += [str(pid)]
-    try:
-        done = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=PASTA_TIMEOUT
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise StartFailed(f"could not connect the workload's network: {exc}") from exc
-    if done.returncode != 0:
+    deadline = time.monotonic() + ATTACH_TIMEOUT
+    pause = 0.005
+    while True:
+        try:
+            done = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=PASTA_TIMEOUT
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise StartFailed(f"could not connect the workload's network: {exc}") from exc
+        if done.returncode == 0:
+            return
         lines = [
             line
             for line in done.stderr.decode(errors="replace").splitlines()
             if line and "syslog" not in line
         ]
         why = "; ".join(lines[-3:]) or f"pasta exit {done.returncode}"
-        raise StartFailed(f"could not connect the workload's network: {why}")
+        # pasta keeps too few capabilities to open the namespace of a process that is not
+        # "dumpable", which bwrap's first process is for moments while it sets up: try again.
+        transient = any("Couldn't open" in line for line in lines)
+        if not transient or time.monotonic() > deadline or read_stat(pid) is None:
+            raise StartFailed(f"could not connect the workload's network: {why}")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def listening(pid: int, port: int) -> bool:

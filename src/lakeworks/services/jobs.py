@@ -686,6 +686,7 @@ def _start(platform: Platform, run: JobRun) -> JobRun:
         extra_ro_binds=runtime.ro_binds,
         key_lifetime=timedelta(seconds=job.timeout_seconds or 7 * 86400) + timedelta(hours=1),
     )
+    # One transaction: a reader that sees the engine (API v1 ``start``) sees the run running.
     with platform.store.transaction() as uow:
         # One step: a reader that sees the engine id also sees the run running.
         running = workload.status is not WorkloadStatus.FAILED and uow.jobs.move_run(
