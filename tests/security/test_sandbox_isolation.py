@@ -13,6 +13,8 @@ import secrets
 import stat
 from collections.abc import Callable
 
+import pytest
+
 from lakeworks.entities.jobs import JobRun, RunStatus
 from lakeworks.entities.projects import Project
 from lakeworks.executors import sandbox
@@ -189,3 +191,25 @@ print("RESULT " + json.dumps({"ok": True}))
         uid = sandbox.project_uid(str(root))
         assert (root / "uploads" / "more" / "made.txt").stat().st_uid == uid
         assert stat.S_ISLNK((root / "link-out").lstat().st_mode)
+
+
+def test_files_uploaded_while_a_session_runs_are_the_workloads_at_once(
+    sandboxed: Platform, alice: Principal, alice_project: Project
+) -> None:
+    """The file API hands what it writes to the project's workload user right away, not at
+    the next start: a running session can change a file uploaded meanwhile."""
+    from lakeworks.services import files
+
+    if os.geteuid() != 0:
+        pytest.skip("a non-root server runs workloads as itself: its files are theirs already")
+    root = sandboxed.settings.projects_dir / alice_project.id
+    outside = sandboxed.settings.data_dir / "outside-upload.txt"
+    outside.write_text("the server's")
+    (root / "planted").symlink_to(outside)
+    files.write_bytes(sandboxed, alice, alice_project.id, "incoming/new.csv", b"a,b\n")
+    files.mkdir(sandboxed, alice, alice_project.id, "incoming/empty")
+    uid = sandbox.project_uid(str(root))
+    assert (root / "incoming" / "new.csv").stat().st_uid == uid
+    assert (root / "incoming").stat().st_uid == uid
+    assert (root / "incoming" / "empty").stat().st_uid == uid
+    assert outside.stat().st_uid == 0  # the walk changed the link, never what it points to

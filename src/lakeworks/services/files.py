@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from lakeworks.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from lakeworks.executors import ownership, sandbox
 from lakeworks.services import safe_paths
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
@@ -208,6 +209,17 @@ def _inside(root: Path, location: Path) -> str:
 # Writes ------------------------------------------------------------------------------
 
 
+def _give_to_workloads(platform: Platform, project_id: str) -> None:
+    """What the server just wrote belongs to the project's workloads' user at once, so a
+    session that is running can change an uploaded file too (a start hands over the rest).
+    The walk never follows a link (``ownership.hand_over``); nothing happens unless the
+    server runs as root with the sandbox on."""
+    if platform.settings.sandbox != "bwrap":
+        return
+    root = platform.settings.projects_dir / project_id
+    ownership.hand_over(root, sandbox.identity_for(str(root)))
+
+
 def write_bytes(
     platform: Platform,
     principal: Principal,
@@ -229,7 +241,9 @@ def write_bytes(
         except FileExistsError:
             raise Conflict(f"{clean_relative(path).as_posix()!r} already exists.") from None
         cmd.detail = {"bytes": len(content)}
-        return _entry(root, location)
+        entry = _entry(root, location)
+    _give_to_workloads(platform, project_id)
+    return entry
 
 
 def write_stream(
@@ -254,7 +268,9 @@ def write_stream(
 
         written = safe_paths.write_chunks(root, _inside(root, location), chunks())
         cmd.detail = {"bytes": written}
-        return _entry(root, location)
+        entry = _entry(root, location)
+    _give_to_workloads(platform, project_id)
+    return entry
 
 
 def mkdir(platform: Platform, principal: Principal, project_id: str, path: str) -> FileEntry:
@@ -267,7 +283,9 @@ def mkdir(platform: Platform, principal: Principal, project_id: str, path: str) 
         if location.exists() and not location.is_dir():
             raise Conflict(f"{path!r} already exists as a file.")
         safe_paths.make_dirs(root, _inside(root, location))
-        return _entry(root, location)
+        entry = _entry(root, location)
+    _give_to_workloads(platform, project_id)
+    return entry
 
 
 def move(
