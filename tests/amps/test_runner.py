@@ -393,3 +393,73 @@ def test_required_variable_without_value_and_missing_file_are_refused(
     assert twice.status_code == 409, twice.text
     not_failed = serving_client.post(f"/api/v2/projects/{project.id}/amp:skip", headers=headers)
     assert not_failed.status_code == 409
+
+
+SLOW = {
+    ".project-metadata.yaml": """\
+name: Slow AMP
+description: Its job is still running when the server restarts.
+author: Lakeworks tests
+specification_version: 1.0
+prototype_version: 1.0
+tasks:
+  - type: create_job
+    entity_label: slow
+    script: slow.py
+  - type: run_job
+    entity_label: slow
+  - type: run_session
+    name: After
+    script: after.py
+""",
+    "slow.py": "import time\ntime.sleep(4)\nopen('slow.txt', 'w').write('slept')\n",
+    "after.py": "open('after.txt', 'w').write('after')\n",
+}
+
+
+@pytest.mark.timeout(600)
+def test_a_server_restart_resumes_the_setup(
+    serving_platform: Platform,
+    serving_scheduler: Any,
+    modeler_principal: Principal,
+    amp_repo: Callable[[dict[str, str]], str],
+) -> None:
+    import time
+
+    from lakeworks.scheduler.loop import Scheduler
+
+    setup = runner.create_project(
+        serving_platform, modeler_principal, name="Slow", git_url=amp_repo(SLOW)
+    )
+    project_id = setup.project_id
+    deadline = time.monotonic() + 120
+    while True:  # until the job run is under way
+        serving_scheduler.tick(wait=True)
+        now = runner.get(serving_platform, modeler_principal, project_id)
+        if now.tasks[1].status is TaskStatus.RUNNING and now.tasks[1].tracked_id:
+            break
+        assert time.monotonic() < deadline, now
+        time.sleep(0.1)
+    serving_scheduler.stop()
+
+    # A new server process: a fresh platform and scheduler on the same settings and database.
+    fresh = Platform(serving_platform.settings, serving_platform.store)
+    restarted = Scheduler(fresh)
+    try:
+        restarted.recover()
+        deadline = time.monotonic() + 240
+        while True:
+            restarted.tick(wait=True)
+            now = runner.get(fresh, modeler_principal, project_id)
+            if now.status is not SetupStatus.RUNNING:
+                break
+            assert time.monotonic() < deadline, now
+            time.sleep(0.2)
+    finally:
+        restarted.stop()
+    assert now.status is SetupStatus.SUCCEEDED, [(t.title, t.reason) for t in now.tasks]
+    assert [t.attempts for t in now.tasks] == [1, 1, 1]
+    root = serving_platform.settings.projects_dir / project_id
+    assert (root / "slow.txt").read_text() == "slept"
+    assert (root / "after.txt").read_text() == "after"
+    assert len(jobs.list_jobs(fresh, modeler_principal, project_id)) == 2
