@@ -4,12 +4,14 @@ through API v2; a failing task in the middle, retried and skipped; bad input ref
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.conftest import login
 
 from lakeworks.amps import runner
 from lakeworks.entities.amps import SetupStatus, TaskStatus
@@ -292,8 +294,25 @@ def test_skip_passes_over_the_failed_task(
     )
     project_id = made.json()["id"]
     assert amp_tick(project_id, {SetupStatus.FAILED}).tasks[3].status is TaskStatus.FAILED
-    skipped = serving_client.post(f"/api/v2/projects/{project_id}/amp:skip", headers=headers)
-    assert skipped.status_code == 200, skipped.text
+
+    # The project page shows the setup; its page lists the tasks, and skips from a form.
+    csrf = login(serving_client, "modeler", "correct horse battery")
+    overview = serving_client.get(f"/projects/{project_id}")
+    assert overview.status_code == 200
+    assert "data-amp-card" in overview.text and "3 of 5 tasks done" in overview.text
+    page = serving_client.get(f"/projects/{project_id}/amp")
+    assert page.status_code == 200
+    rows = re.findall(r'<tr data-task="(\d+)">(.*?)</tr>', page.text, re.S)
+    assert [int(n) for n, _ in rows] == [0, 1, 2, 3, 4]
+    assert "failed" in rows[3][1] and " s</td>" in rows[3][1]
+    assert f'href="/projects/{project_id}/jobs/' in rows[3][1]
+    assert "Retry the failed task" in page.text
+    skipped = serving_client.post(
+        f"/projects/{project_id}/amp/skip", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert skipped.status_code == 303, skipped.text
+    shown = serving_client.get(f"/api/v2/projects/{project_id}/amp", headers=headers).json()
+    assert shown["tasks"][3]["status"] == "skipped"
     done = amp_tick(project_id, {SetupStatus.SUCCEEDED, SetupStatus.FAILED})
     assert [t.status.value for t in done.tasks][3:] == ["skipped", "succeeded"]
     root = serving_platform.settings.projects_dir / project_id

@@ -103,6 +103,13 @@ def get(platform: Platform, principal: Principal, project_id: str) -> AmpSetup:
     return setup
 
 
+def find(platform: Platform, principal: Principal, project_id: str) -> AmpSetup | None:
+    """The project's setup, or None when it has none (the caller may read the project)."""
+    with platform.read() as uow:
+        require(uow, principal, project_id, Action.READ)
+        return uow.amps.get(project_id)
+
+
 def _failed_task(setup: AmpSetup) -> AmpTask:
     if setup.status is not SetupStatus.FAILED:
         raise InvalidState(
