@@ -35,6 +35,7 @@ environment_variables:
     default: ""
     description: Where the job writes (project-relative).
     required: true
+shared_memory_limit: 0.125
 feature_dependencies: [model_metrics]
 tasks:
   - type: run_session
@@ -51,6 +52,10 @@ tasks:
       FROM_TASK: job-env
   - type: run_job
     entity_label: writer
+  - type: run_experiment
+    name: Baseline
+    script: jobs/experiment.py
+    arguments: "[0.1,1,10]"
   - type: create_model
     name: Doubler
     entity_label: doubler
@@ -91,6 +96,10 @@ prepared = open("out/prepared.txt").read()
 times = int(sys.argv[sys.argv.index("--times") + 1])
 with open(os.environ["OUTPUT_FILE"], "w") as out:
     out.write(" ".join([prepared] * times) + " " + os.environ["FROM_TASK"])
+""",
+    "jobs/experiment.py": """
+import sys
+open("out/experiment.txt", "w").write(sys.argv[1])
 """,
     "model/predict.py": """
 def predict(args):
@@ -145,7 +154,8 @@ def test_an_amp_sets_itself_up_end_to_end(
     body = made.json()
     project_id = body["id"]
     assert body["creation_status"] == "creating"
-    assert [t["status"] for t in body["amp"]["tasks"]] == ["pending"] * 7
+    assert [t["status"] for t in body["amp"]["tasks"]] == ["pending"] * 8
+    assert body["shared_memory_limit"] == 128
     # The declared variables are project variables before the first task runs.
     env = {v.name: v.value for v in projects.get_env(platform, who, project_id)}
     assert env["GREETING"] == "hello" and env["OUTPUT_FILE"] == "out/result.txt"
@@ -157,12 +167,13 @@ def test_an_amp_sets_itself_up_end_to_end(
 
     root = platform.settings.projects_dir / project_id
     assert (root / "out" / "result.txt").read_text() == "hello hello job-env"
+    assert (root / "out" / "experiment.txt").read_text() == "[0.1,1,10]"
 
     # The job the AMP created is a manual job with its environment; the model's access key is
     # in the project variable the AMP named.
     found = {j.name: j for j in jobs.list_jobs(platform, who, project_id)}
     assert found["Write output"].schedule == ""
-    assert "AMP session: Prepare" in found
+    assert "AMP session: Prepare" in found and "AMP experiment: Baseline" in found
     model = next(m for m in models.list_models(platform, who, project_id) if m.name == "Doubler")
     env = {v.name: v.value for v in projects.get_env(platform, who, project_id)}
     assert env["DOUBLER_KEY"] == models.access_key(platform, model)
@@ -184,7 +195,7 @@ def test_an_amp_sets_itself_up_end_to_end(
     shown = serving_client.get(f"/api/v2/projects/{project_id}/amp", headers=headers).json()
     assert shown["status"] == "succeeded"
     assert shown["tasks"][2]["log_url"].startswith(f"/projects/{project_id}/jobs/")
-    assert "/builds/" in shown["tasks"][4]["log_url"]
+    assert "/builds/" in shown["tasks"][5]["log_url"]
     project = serving_client.get(f"/api/v2/projects/{project_id}", headers=headers).json()
     assert project["creation_status"] == "success"
 

@@ -60,7 +60,10 @@ def start(
     environment: Mapping[str, object] | None = None,
 ) -> AmpSetup:
     """Record the setup, apply the AMP's variables to the project, and queue its first task."""
-    given = dict(environment or {})
+    # API v2 lets a variable be {"value": ..., "secret": ...}; the value is what counts here.
+    given = {
+        k: (v.get("value") if isinstance(v, Mapping) else v) for k, v in (environment or {}).items()
+    }
     values = variable_values(amp, given)
     extra = {k: str(v) for k, v in given.items() if k not in values and v is not None}
     with platform.read() as uow:
@@ -304,6 +307,10 @@ def create_project(
     )
     try:
         amp = read_spec(platform, project.id)
+        shm_mb = max(1, round(amp.shared_memory_limit_gb * 1024))
+        if shm_mb != shared_memory_limit:
+            # §10.1: the AMP's shared_memory_limit (GB) is /dev/shm for all its workloads.
+            projects.update(platform, principal, project.id, shared_memory_limit=shm_mb)
         return start(platform, principal, project.id, amp, environment)
     except LakeworksError:
         projects.delete(platform, principal, project.id)
