@@ -493,3 +493,31 @@ def test_a_server_restart_resumes_the_setup(
     assert (root / "slow.txt").read_text() == "slept"
     assert (root / "after.txt").read_text() == "after"
     assert len(jobs.list_jobs(fresh, modeler_principal, project_id)) == 2
+
+
+def test_the_amp_runtime_is_used_or_the_closest_one_with_a_warning(
+    serving_platform: Platform, modeler_principal: Principal
+) -> None:
+    catalog = serving_platform.runtimes.catalog
+    default = catalog.default()
+    for kernel, warned in ((default.kernel, False), ("Python 3.99", True)):
+        project = projects.create(
+            serving_platform, modeler_principal, name=kernel, source=projects.parse_source("", "")
+        )
+        root = serving_platform.settings.projects_dir / project.id
+        (root / ".project-metadata.yaml").write_text(
+            FLAKY[".project-metadata.yaml"].replace(
+                "tasks:\n",
+                f"runtimes:\n  - editor: Workbench\n    kernel: {kernel}\n"
+                "    edition: Standard\ntasks:\n",
+            )
+        )
+        setup = runner.start_from_project(serving_platform, modeler_principal, project.id)
+        assert setup.runtime_identifier
+        chosen = catalog.resolve(setup.runtime_identifier)
+        assert chosen.image_identifier == setup.runtime_identifier
+        notes = [w for w in setup.warnings if "3.99" in w or "Python" in w]
+        if warned:
+            assert notes, setup.warnings
+        else:
+            assert setup.runtime_identifier == default.image_identifier and not notes

@@ -70,6 +70,15 @@ def start(
         require(uow, principal, project_id, Action.CHANGE_SETTINGS)
         if uow.amps.get(project_id) is not None:
             raise InvalidState("This project already has an AMP setup.")
+    warnings = list(amp.warnings)
+    runtime_identifier = ""
+    if amp.runtimes:
+        # §10.1: runtimes[0] is every task's runtime; one not offered here is replaced by the
+        # closest one, with a warning on the setup (as CML does).
+        wanted = amp.runtimes[0]
+        runtime_identifier = platform.runtimes.catalog.resolve_kernel(
+            wanted.kernel, editor=wanted.editor, edition=wanted.edition, warn=warnings.append
+        ).image_identifier
     # Variables first: §10.4 wants them in place before the first task runs.
     if values or extra:
         tasks.set_project_env(platform, principal, project_id, values | extra)
@@ -79,7 +88,8 @@ def start(
             project_id=project_id,
             name=amp.name,
             creator_id=principal.user.id,
-            warnings=list(amp.warnings),
+            runtime_identifier=runtime_identifier,
+            warnings=warnings,
             tasks=[
                 {
                     "position": t.position,

@@ -82,6 +82,7 @@ def begin(platform: Platform, who: Principal, setup: AmpSetup, task: AmpTask) ->
                 arguments=f.get("arguments", ""),
                 cpu=_cpu(task),
                 memory_mb=_memory_mb(task),
+                runtime_identifier=setup.runtime_identifier,
             ),
         )
         run = jobs.trigger(platform, who, project_id, job.id, via=Trigger.API)
@@ -99,6 +100,7 @@ def begin(platform: Platform, who: Principal, setup: AmpSetup, task: AmpTask) ->
                 memory_mb=_memory_mb(task),
                 environment=_env(f.get("environment")),
                 timeout_seconds=int(float(f.get("timeout", 0)) * 60),
+                runtime_identifier=setup.runtime_identifier,
             ),
         )
         return Started(entity_id=job.id, done=True)
@@ -121,13 +123,14 @@ def begin(platform: Platform, who: Principal, setup: AmpSetup, task: AmpTask) ->
                 comment=f.get("comment", ""),
                 build_script_path=f.get("build_script_path") or "cdsw-build.sh",
                 examples=list(f.get("examples") or []),
+                runtime_identifier=setup.runtime_identifier,
             ),
         )
         return Started(entity_id=model_id, tracked_id=build.id)
     if task.type == "deploy_model":
         return _deploy_model(platform, who, setup, task)
     if task.type == "start_application":
-        return _start_application(platform, who, project_id, task)
+        return _start_application(platform, who, setup, task)
     raise InvalidInput(f"Task type {task.type!r} cannot be run.")
 
 
@@ -183,7 +186,7 @@ def _deploy_model(platform: Platform, who: Principal, setup: AmpSetup, task: Amp
 
 
 def _start_application(
-    platform: Platform, who: Principal, project_id: str, task: AmpTask
+    platform: Platform, who: Principal, setup: AmpSetup, task: AmpTask
 ) -> Started:
     f = task.fields
     subdomain = applications.check_subdomain(str(f["subdomain"]).lower())
@@ -198,7 +201,7 @@ def _start_application(
     app = applications.create(
         platform,
         who,
-        project_id,
+        setup.project_id,
         applications.AppFields(
             name=str(f.get("name") or subdomain)[:200],
             subdomain=subdomain,
@@ -208,6 +211,7 @@ def _start_application(
             gpu=int(float(f.get("gpu", 0))),
             environment=_env(f.get("environment_variables")),
             bypass_authentication=bool(f.get("bypass_authentication", False)),
+            runtime_identifier=setup.runtime_identifier,
         ),
     )
     return Started(entity_id=app.id)

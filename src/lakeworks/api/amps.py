@@ -46,6 +46,7 @@ def setup_out(setup: AmpSetup) -> dict[str, Any]:
         "name": setup.name,
         "status": setup.status.value,
         "reason": setup.reason,
+        "runtime_identifier": setup.runtime_identifier,
         "warnings": setup.warnings,
         "created_at": rfc3339(setup.created_at),
         "updated_at": rfc3339(setup.updated_at),

@@ -65,6 +65,8 @@ class AmpSetup:
     status: SetupStatus
     creator_id: int
     reason: str = ""
+    # The runtime every task uses: the AMP's ``runtimes[0]``, or the closest one offered.
+    runtime_identifier: str = ""
     warnings: list[str] = field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None

@@ -39,6 +39,7 @@ class AmpSetupRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     creator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     reason: Mapped[str] = mapped_column(Text, default="")
+    runtime_identifier: Mapped[str] = mapped_column(Text, default="")
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -90,6 +91,7 @@ def to_setup(row: AmpSetupRow, tasks: list[AmpTask]) -> AmpSetup:
         status=SetupStatus(row.status),
         creator_id=row.creator_id,
         reason=row.reason,
+        runtime_identifier=row.runtime_identifier,
         warnings=list(row.warnings or []),
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -108,6 +110,7 @@ class AmpRepo:
         project_id: str,
         name: str,
         creator_id: int,
+        runtime_identifier: str,
         warnings: list[str],
         tasks: list[dict[str, Any]],
     ) -> AmpSetup:
@@ -118,6 +121,7 @@ class AmpRepo:
                 name=name,
                 status=SetupStatus.RUNNING.value,
                 creator_id=creator_id,
+                runtime_identifier=runtime_identifier,
                 warnings=warnings,
                 created_at=now,
                 updated_at=now,
