@@ -521,3 +521,38 @@ def test_the_amp_runtime_is_used_or_the_closest_one_with_a_warning(
             assert notes, setup.warnings
         else:
             assert setup.runtime_identifier == default.image_identifier and not notes
+
+
+def test_a_task_refused_at_start_fails_with_the_services_reason(
+    serving_platform: Platform,
+    serving_scheduler: Any,
+    modeler_principal: Principal,
+) -> None:
+    project = projects.create(
+        serving_platform, modeler_principal, name="Reserved", source=projects.parse_source("", "")
+    )
+    root = serving_platform.settings.projects_dir / project.id
+    (root / ".project-metadata.yaml").write_text(
+        "name: Reserved\ndescription: d\nauthor: a\nspecification_version: 1.0\n"
+        "prototype_version: 1.0\ntasks:\n"
+        "  - type: start_application\n    subdomain: admin\n    script: app.py\n"
+    )
+    runner.start_from_project(serving_platform, modeler_principal, project.id)
+    serving_scheduler.tick(wait=True)
+    setup = runner.get(serving_platform, modeler_principal, project.id)
+    assert setup.status is SetupStatus.FAILED
+    assert setup.tasks[0].status is TaskStatus.FAILED
+    assert "reserved by the platform" in setup.tasks[0].reason
+    assert applications.list_applications(serving_platform, modeler_principal, project.id) == []
+    # Retrying meets the same refusal again, as it should; skipping finishes the setup.
+    runner.retry(serving_platform, modeler_principal, project.id)
+    serving_scheduler.tick(wait=True)
+    again = runner.get(serving_platform, modeler_principal, project.id)
+    assert again.status is SetupStatus.FAILED and again.tasks[0].attempts == 2
+    runner.skip(serving_platform, modeler_principal, project.id)
+    serving_scheduler.tick(wait=True)
+    assert runner.get(serving_platform, modeler_principal, project.id).status.value == "succeeded"
+    assert (
+        projects.get(serving_platform, modeler_principal, project.id).project.creation_status.value
+        == "success"
+    )

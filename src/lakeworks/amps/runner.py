@@ -260,10 +260,15 @@ def _fail(platform: Platform, setup: AmpSetup, task: AmpTask, reason: str) -> No
     with platform.command(
         None, "amp.fail", target=f"task {task.position + 1}", project_id=setup.project_id
     ) as cmd:
-        if task.status is TaskStatus.RUNNING or cmd.uow.amps.move_task(
+        amps = cmd.uow.amps
+        # ``task`` may be stale (claimed since it was read): try the usual move first, and
+        # through running for a task that failed before it could start.
+        if not amps.move_task(
+            task.project_id, task.position, TaskStatus.RUNNING, TaskStatus.FAILED, reason=reason
+        ) and amps.move_task(
             task.project_id, task.position, TaskStatus.PENDING, TaskStatus.RUNNING
         ):
-            cmd.uow.amps.move_task(
+            amps.move_task(
                 task.project_id, task.position, TaskStatus.RUNNING, TaskStatus.FAILED, reason=reason
             )
         cmd.uow.amps.set_setup(setup.project_id, SetupStatus.RUNNING, SetupStatus.FAILED, text)
