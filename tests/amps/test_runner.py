@@ -556,3 +556,45 @@ def test_a_task_refused_at_start_fails_with_the_services_reason(
         projects.get(serving_platform, modeler_principal, project.id).project.creation_status.value
         == "success"
     )
+
+
+def test_viewers_see_the_setup_but_cannot_resume_it_and_strangers_see_nothing(
+    serving_client: TestClient,
+    serving_platform: Platform,
+    serving_scheduler: Any,
+    modeler_principal: Principal,
+) -> None:
+    from lakeworks.services import users
+
+    project = projects.create(
+        serving_platform, modeler_principal, name="Shared", source=projects.parse_source("", "")
+    )
+    root = serving_platform.settings.projects_dir / project.id
+    (root / ".project-metadata.yaml").write_text(
+        "name: Shared\ndescription: d\nauthor: a\nspecification_version: 1.0\n"
+        "prototype_version: 1.0\ntasks:\n"
+        "  - type: start_application\n    subdomain: admin\n    script: app.py\n"
+    )
+    runner.start_from_project(serving_platform, modeler_principal, project.id)
+    serving_scheduler.tick(wait=True)
+    people = {}
+    for name in ("viewer", "stranger"):
+        people[name] = users.create_user(
+            serving_platform,
+            None,
+            username=name,
+            password="correct horse battery",
+            email=f"{name}@example.org",
+        )
+    projects.set_collaborator(serving_platform, modeler_principal, project.id, "viewer", "viewer")
+    viewer = _api_key(serving_platform, people["viewer"])
+    stranger = _api_key(serving_platform, people["stranger"])
+    seen = serving_client.get(f"/api/v2/projects/{project.id}/amp", headers=viewer)
+    assert seen.status_code == 200 and seen.json()["status"] == "failed"
+    refused = serving_client.post(f"/api/v2/projects/{project.id}/amp:retry", headers=viewer)
+    assert refused.status_code == 403, refused.text
+    hidden = serving_client.get(f"/api/v2/projects/{project.id}/amp", headers=stranger)
+    assert hidden.status_code == 404
+    with serving_platform.read() as uow:
+        events, _ = uow.audit.query(project_id=project.id, action_prefix="amp.retry")
+    assert [(e.actor, e.outcome.value) for e in events] == [("viewer", "denied")]
