@@ -598,3 +598,21 @@ def test_viewers_see_the_setup_but_cannot_resume_it_and_strangers_see_nothing(
     with serving_platform.read() as uow:
         events, _ = uow.audit.query(project_id=project.id, action_prefix="amp.retry")
     assert [(e.actor, e.outcome.value) for e in events] == [("viewer", "denied")]
+
+
+def test_an_unreachable_git_url_fails_fast_naming_the_host(
+    serving_client: TestClient, serving_platform: Platform, modeler: User
+) -> None:
+    import time
+
+    headers = _api_key(serving_platform, modeler)
+    began = time.monotonic()
+    made = serving_client.post(
+        "/api/v2/projects",
+        json={"name": "Far", "template": "amp", "git_url": "https://amps.example.invalid/x.git"},
+        headers=headers,
+    )
+    assert made.status_code == 400, made.text
+    assert "amps.example.invalid" in made.json()["message"]
+    assert time.monotonic() - began < 30
+    assert serving_client.get("/api/v2/projects", headers=headers).json()["projects"] == []
