@@ -616,3 +616,59 @@ def test_an_unreachable_git_url_fails_fast_naming_the_host(
     assert "amps.example.invalid" in made.json()["message"]
     assert time.monotonic() - began < 30
     assert serving_client.get("/api/v2/projects", headers=headers).json()["projects"] == []
+
+
+def test_an_amp_from_an_uploaded_archive(
+    serving_client: TestClient,
+    serving_platform: Platform,
+    modeler: User,
+    modeler_principal: Principal,
+    tmp_path: Any,
+) -> None:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in FLAKY.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    headers = _api_key(serving_platform, modeler)
+    made = serving_client.post(
+        "/api/v2/projects:upload",
+        data={"name": "Uploaded AMP", "template": "amp"},
+        files={"file": ("amp.tar.gz", buffer.getvalue(), "application/gzip")},
+        headers=headers,
+    )
+    assert made.status_code == 200, made.text
+    body = made.json()
+    assert body["creation_status"] == "creating"
+    assert [t["type"] for t in body["amp"]["tasks"]] == [
+        "create_job",
+        "run_job",
+        "create_job",
+        "run_job",
+        "run_session",
+    ]
+    # A bad file in an archive is refused as from git, and no project is left.
+    broken = FLAKY[".project-metadata.yaml"].replace("type: run_session", "type: nap")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo(".project-metadata.yaml")
+        info.size = len(broken.encode())
+        tar.addfile(info, io.BytesIO(broken.encode()))
+    refused = serving_client.post(
+        "/api/v2/projects:upload",
+        data={"name": "Broken AMP", "template": "amp"},
+        files={"file": ("amp.tar.gz", buffer.getvalue(), "application/gzip")},
+        headers=headers,
+    )
+    assert refused.status_code == 400
+    assert "unknown task type 'nap'" in refused.json()["message"]
+    names = [
+        p["name"]
+        for p in serving_client.get("/api/v2/projects", headers=headers).json()["projects"]
+    ]
+    assert names == ["Uploaded AMP"]

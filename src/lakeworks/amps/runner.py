@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 from lakeworks.amps import spec as amp_spec
 from lakeworks.amps import tasks
@@ -293,8 +294,9 @@ def create_project(
     principal: Principal,
     *,
     name: str,
-    git_url: str,
+    git_url: str = "",
     git_ref: str = "",
+    archive: Path | None = None,
     description: str = "",
     visibility: str = "private",
     team_name: str = "",
@@ -302,14 +304,18 @@ def create_project(
     shared_memory_limit: int = 64,
 ) -> AmpSetup:
     """Create a project from the AMP at ``git_url`` (a remote, or a repository on this
-    server's disk) and start its setup. A missing or bad ``.project-metadata.yaml``, or a
-    required variable without a value, refuses the whole thing: the project is removed again.
+    server's disk) or in an uploaded ``archive``, and start its setup. A missing or bad
+    ``.project-metadata.yaml``, or a required variable without a value, refuses the whole
+    thing: the project is removed again.
     """
-    if not git_url.strip():
+    if archive is not None:
+        source = projects.ProjectSourceSpec(ProjectSource.ARCHIVE, archive=archive)
+    elif not git_url.strip():
         raise InvalidInput('An AMP project needs a git_url (template "amp").')
-    source = projects.ProjectSourceSpec(
-        ProjectSource.GIT, git_url=gitsource.check_url(git_url), git_ref=git_ref
-    )
+    else:
+        source = projects.ProjectSourceSpec(
+            ProjectSource.GIT, git_url=gitsource.check_url(git_url), git_ref=git_ref
+        )
     project = projects.create(
         platform,
         principal,

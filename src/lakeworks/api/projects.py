@@ -116,12 +116,27 @@ def create_project_from_archive(
     visibility: Annotated[str, Form()] = "private",
     team_name: Annotated[str, Form()] = "",
     environment: Annotated[str, Form()] = "",
+    template: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
-    """Lakeworks extension: create a project from an uploaded .zip, .tar or .tar.gz."""
+    """Lakeworks extension: create a project from an uploaded .zip, .tar or .tar.gz (with
+    ``template=amp``, an AMP, set up as with ``POST /projects``)."""
     with tempfile.TemporaryDirectory(prefix="lakeworks-upload-") as tmp:
         archive = Path(tmp) / "upload"
         with archive.open("wb") as out:
             shutil.copyfileobj(file.file, out)
+        if template.strip().lower() == "amp":
+            setup = amp_runner.create_project(
+                platform,
+                principal,
+                name=name,
+                archive=archive,
+                description=description,
+                visibility=visibility,
+                team_name=team_name,
+                environment=parse_environment(environment) or {},
+            )
+            view = projects.get(platform, principal, setup.project_id)
+            return _out(platform, principal, view) | {"amp": setup_out(setup)}
         project = projects.create(
             platform,
             principal,
