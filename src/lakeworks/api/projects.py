@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Response, UploadFile
 
+from lakeworks.amps import runner as amp_runner
+from lakeworks.api.amps import setup_out
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page, parse_sort
 from lakeworks.api.schemas import (
@@ -64,6 +66,22 @@ def list_projects(
 def create_project(
     body: ProjectCreate, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
+    if body.template.strip().lower() == "amp":
+        # An AMP: the project is set up by its .project-metadata.yaml (api/amps.py shows how).
+        setup = amp_runner.create_project(
+            platform,
+            principal,
+            name=body.name,
+            git_url=body.git_url,
+            git_ref=body.git_ref,
+            description=body.description,
+            visibility=body.visibility,
+            team_name=body.team_name,
+            environment=body.environment,
+            shared_memory_limit=body.shared_memory_limit,
+        )
+        view = projects.get(platform, principal, setup.project_id)
+        return _out(platform, principal, view) | {"amp": setup_out(setup)}
     source = projects.parse_source(body.template, body.git_url)
     if body.git_ref:
         source = projects.ProjectSourceSpec(
@@ -98,12 +116,27 @@ def create_project_from_archive(
     visibility: Annotated[str, Form()] = "private",
     team_name: Annotated[str, Form()] = "",
     environment: Annotated[str, Form()] = "",
+    template: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
-    """Lakeworks extension: create a project from an uploaded .zip, .tar or .tar.gz."""
+    """Lakeworks extension: create a project from an uploaded .zip, .tar or .tar.gz (with
+    ``template=amp``, an AMP, set up as with ``POST /projects``)."""
     with tempfile.TemporaryDirectory(prefix="lakeworks-upload-") as tmp:
         archive = Path(tmp) / "upload"
         with archive.open("wb") as out:
             shutil.copyfileobj(file.file, out)
+        if template.strip().lower() == "amp":
+            setup = amp_runner.create_project(
+                platform,
+                principal,
+                name=name,
+                archive=archive,
+                description=description,
+                visibility=visibility,
+                team_name=team_name,
+                environment=parse_environment(environment) or {},
+            )
+            view = projects.get(platform, principal, setup.project_id)
+            return _out(platform, principal, view) | {"amp": setup_out(setup)}
         project = projects.create(
             platform,
             principal,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from lakeworks.api import (
+    amps,
     applications,
     experiments,
     files,
@@ -29,4 +30,5 @@ router.include_router(runtimes.router)
 router.include_router(model_metrics.router)
 router.include_router(experiments.router)
 router.include_router(models.router)
+router.include_router(amps.router)
 router.include_router(sdk_router)  # /python.tar.gz, the cmlapi sdist

@@ -10,6 +10,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
+from lakeworks.amps import runner as amp_runner
 from lakeworks.services import (
     applications,
     jobs,
@@ -70,6 +71,8 @@ class Scheduler:
         sessions.enforce_idle(self.platform, now)
         jobs.reconcile_orphans(self.platform)
         workloads.stop_orphans(self.platform, now)
+        # After the runs, builds and apps above moved: AMP tasks wait on them.
+        amp_runner.advance_all(self.platform)
 
     def run_forever(self) -> None:
         while not self._stop.is_set():

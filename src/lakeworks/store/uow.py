@@ -10,6 +10,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lakeworks.errors import Conflict, InvalidInput
+from lakeworks.store.amps import AmpRepo
 from lakeworks.store.applications import ApplicationRepo
 from lakeworks.store.audit import AuditRepo
 from lakeworks.store.database import check_migrated, make_engine
@@ -36,6 +37,7 @@ class UnitOfWork:
         self.model_metrics = ModelMetricsRepo(session)
         self.sessions = SessionRepo(session)
         self.applications = ApplicationRepo(session)
+        self.amps = AmpRepo(session)
 
     def flush(self) -> None:
         try:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
+from lakeworks.amps import runner as amp_runner
 from lakeworks.errors import InvalidInput, LakeworksError, NotFound, http_status
 from lakeworks.services import files, projects
 from lakeworks.services.projects import ProjectSourceSpec
@@ -195,5 +196,6 @@ def overview(
                 readme_entry and readme_entry.name.lower().endswith(("md", "markdown"))
             ),
             "readme_note": readme_note,
+            "amp": amp_runner.find(platform, principal, project_id),
         },
     )
