@@ -120,6 +120,14 @@ class Settings(BaseSettings):
         "a working bubblewrap no workload starts) or `none` (plain processes as the server's "
         "user, able to read the server's files: single-user machines only; shown to admins).",
     )
+    workload_key_scope: str = Field(
+        default="user",
+        pattern="^(user|project)$",
+        description="What a workload's API key (`CDSW_APIV2_KEY`) may reach: `user` (as in CML: "
+        "everything its user may, creating projects included, but never site-admin powers or "
+        "API-key management; revoked when the workload ends) or `project` (its own project "
+        "only).",
+    )
     runtimes_dir: Path | None = Field(
         default=None,
         description=(
