@@ -24,7 +24,7 @@ api = cmlapi.default_client()
 made = api.create_project(cmlapi.CreateProjectRequest(name="Made by a job", template="Python"))
 print("CREATED", made.id, made.owner.username)
 job = api.create_job(
-    {"name": "nightly", "script": "main.py", "kernel": "python3"}, project_id=made.id
+    {"name": "nightly", "script": "analysis.py", "kernel": "python3"}, project_id=made.id
 )
 print("JOB", job.name, job.project_id == made.id)
 print("OTHER", api.get_project(os.environ["OTHER_PROJECT"]).name)
