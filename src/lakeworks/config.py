@@ -137,6 +137,14 @@ class Settings(BaseSettings):
         "workloads may reach besides the server's (comma-separated, e.g. `5432` for a local "
         "PostgreSQL the site allows).",
     )
+    workload_key_scope: str = Field(
+        default="user",
+        pattern="^(user|project)$",
+        description="What a workload's API key (`CDSW_APIV2_KEY`) may reach: `user` (as in CML: "
+        "everything its user may, creating projects included, but never site-admin powers or "
+        "API-key management; revoked when the workload ends) or `project` (its own project "
+        "only).",
+    )
     runtimes_dir: Path | None = Field(
         default=None,
         description=(

@@ -143,13 +143,14 @@ def test_builds_are_queued_and_bad_builds_refused(
         url, headers=alice, json={"file_path": "predict.py", "function_name": "1x"}
     )
     assert bad_fn.status_code == 400
-    # A deployment needs a built build.
+    # A build still pending is deployed once built, as in CML (issue 14 #4): queued, not 409.
     deploy = client.post(
         f"{url}/{build.json()['id']}/deployments",
         headers=alice,
         json={"cpu": "1", "memory": "2", "replicas": "2"},
     )
-    assert deploy.status_code == 409, deploy.text
+    assert deploy.status_code == 200, deploy.text
+    assert deploy.json()["status"] == "pending" and deploy.json()["failure_reason"] == ""
 
 
 def test_a_snapshot_over_the_size_limit_is_refused(

@@ -143,13 +143,16 @@ def test_a_workload_key_of_another_project_is_refused(
     client: TestClient,
     platform: Platform,
     alice: User,
+    bob: User,
     deployed: Deployed,
     api_headers: Callable[[User], dict[str, str]],
 ) -> None:
     (u,) = submit(app, deployed, 1)
     app.state.metrics.flush()
-    other = make_project(platform, alice, "Elsewhere")
-    foreign = auth.create_workload_key(platform, alice, other.id, timedelta(hours=1), ApiKeyKind.V2)
+    # Workload keys act with their user's rights (issue 14 #8, CML): the foreign key is one of
+    # another project whose user has no role on the model's project.
+    other = make_project(platform, bob, "Elsewhere")
+    foreign = auth.create_workload_key(platform, bob, other.id, timedelta(hours=1), ApiKeyKind.V2)
     own = auth.create_workload_key(
         platform, alice, deployed.project.id, timedelta(hours=1), ApiKeyKind.V2
     )

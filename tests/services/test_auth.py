@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from lakeworks.entities.audit import Outcome
+from lakeworks.entities.projects import Role
 from lakeworks.entities.users import ApiKeyKind, User
 from lakeworks.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from lakeworks.services import audit, auth, projects, users
@@ -280,6 +281,9 @@ def test_site_admins_manage_anyones_keys(platform: Platform, admin: User, alice:
 def test_a_workload_key_is_scoped_to_its_project(
     platform: Platform, alice: User, admin: User
 ) -> None:
+    # LAKEWORKS_WORKLOAD_KEY_SCOPE=project; the CML default (user-wide) is tested below.
+    strict = platform.settings.model_copy(update={"workload_key_scope": "project"})
+    platform = Platform(strict, platform.store)
     blank = projects.parse_source("", "")
     mine = projects.create(platform, as_(alice), name="Mine", source=blank)
     other = projects.create(platform, as_(alice), name="Other", source=blank, visibility="public")
@@ -299,6 +303,36 @@ def test_a_workload_key_is_scoped_to_its_project(
     assert auth.list_api_keys(platform, as_(alice), "alice") == []
     with pytest.raises(PermissionDenied, match="Workload keys"):
         auth.create_api_key(platform, principal, "alice")
+
+
+def test_a_workload_key_acts_with_its_users_rights_except_on_keys(
+    platform: Platform, alice: User, bob: User, admin: User
+) -> None:
+    blank = projects.parse_source("", "")
+    mine = projects.create(platform, as_(alice), name="Mine", source=blank)
+    private = projects.create(platform, as_(alice), name="Private", source=blank)
+    bobs = projects.create(platform, as_(bob), name="Bobs", source=blank)
+    new = auth.create_workload_key(platform, alice, mine.id, timedelta(hours=1), ApiKeyKind.V2)
+    principal = auth.authenticate_key(platform, new.secret, ApiKeyKind.V2)
+
+    assert principal.project_scope == mine.id and principal.user_wide
+    with platform.read() as uow:
+        assert effective_role(uow, principal, private) is Role.OWNER
+        assert effective_role(uow, principal, bobs) is None, "only what its user may reach"
+    made = projects.create(platform, principal, name="From a job", source=blank)
+    assert made.owner.id == alice.id
+    views, _ = projects.list_projects(platform, principal)
+    assert {v.project.name for v in views} == {"Mine", "Private", "From a job"}
+    events, _ = audit.list_audit(platform, as_(admin), project_id=made.id)
+    [event] = [e for e in events if e.action == "project.create"]
+    assert event.actor == "alice" and event.outcome is Outcome.SUCCESS
+    # Never key management, profiles or browser sessions.
+    with pytest.raises(PermissionDenied, match="Workload keys"):
+        auth.create_api_key(platform, principal, "alice")
+    with pytest.raises(PermissionDenied, match="Workload keys"):
+        auth.revoke_all_api_keys(platform, principal, "alice")
+    with pytest.raises(PermissionDenied, match="Workload keys"):
+        users.update_profile(platform, principal, name="Mallory")
 
 
 def test_a_workload_key_of_an_admin_is_no_admin(

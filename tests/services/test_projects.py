@@ -143,7 +143,25 @@ def test_organization_visibility_means_team(platform: Platform, alice: User) -> 
 def test_the_python_template(platform: Platform, alice: User) -> None:
     project = new_project(platform, alice, source=projects.parse_source("python", ""))
     assert project.source is ProjectSource.TEMPLATE
-    assert project_files(platform, project) == {"README.md", "main.py"}
+    # CML's Python template files that tutorials name (issue 14 #9); they run in
+    # tests/scheduler/test_python_template.py.
+    assert project_files(platform, project) == {
+        "README.md",
+        "main.py",
+        "analysis.py",
+        "fit.py",
+        "predict.py",
+        "cdsw-build.sh",
+        "requirements.txt",
+    }
+
+
+def test_the_blank_template_is_empty(platform: Platform, alice: User) -> None:
+    for name in ("blank", "Blank", ""):
+        project = new_project(
+            platform, alice, f"Empty {name}", source=projects.parse_source(name, "")
+        )
+        assert project_files(platform, project) == set()
 
 
 def test_the_churn_demo_template_ships_its_data(platform: Platform, alice: User) -> None:

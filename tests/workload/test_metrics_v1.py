@@ -192,11 +192,16 @@ def test_the_library_reads_and_writes_the_store_of_a_real_server(
 def test_a_key_of_another_project_is_refused_in_the_library(
     server: Server, alice: User, deployed: Deployed, run_script: Callable[..., object]
 ) -> None:
+    from lakeworks.services import users
+
     (u,) = predictions(server, deployed, 1)
-    other = make_project(server.platform, alice, "Other")
+    # A workload key acts with its user's rights (issue 14 #8, CML), so the refused key is one
+    # of another project whose user has no role on the model's project.
+    bob = users.create_user(server.platform, None, username="bob", password="correct horse battery")
+    other = make_project(server.platform, bob, "Other")
     env = workload_env(server, alice, deployed)
     env["CDSW_APIV2_KEY"] = auth.create_workload_key(
-        server.platform, alice, other.id, timedelta(hours=1), ApiKeyKind.V2
+        server.platform, bob, other.id, timedelta(hours=1), ApiKeyKind.V2
     ).secret
     result = run_script(
         "import cdsw, os, sys\n"

@@ -141,11 +141,12 @@ def test_an_unknown_future_feature_fails_like_python(run_script: Run) -> None:
 
 
 def test_main_name_file_and_argv(run_script: Run, project: Path) -> None:
+    # As in CML's (IPython) runner, __file__ is not defined (issue 14 #7); argv[0] is the path.
     code = script(
         """
         import sys
         print(__name__)
-        print(__file__)
+        print("__file__" in globals(), hasattr(sys.modules["__main__"], "__file__"))
         print(sys.argv)
         """
     )
@@ -154,9 +155,36 @@ def test_main_name_file_and_argv(run_script: Run, project: Path) -> None:
     path = str(project / "jobs" / "train.py")
     assert result.stdout.splitlines() == [
         "__main__",
-        path,
+        "False False",
         str([path, "--rows", "500", "two words", "[70,80,90]"]),
     ]
+
+
+FLASK_APP = """
+import os
+from flask import Flask, render_template
+
+app = Flask(__name__)
+print("ROOT", app.root_path)
+
+@app.route("/")
+def index():
+    return render_template("index.html", who=os.environ.get("WHO", "nobody"))
+
+print(app.test_client().get("/").get_data(as_text=True))
+"""
+
+
+def test_a_flask_app_in_a_sub_folder_finds_templates_in_the_project_root(
+    run_script: Run, project: Path
+) -> None:
+    # CML's layout: the app script in a folder, templates/ at /home/cdsw (the cwd).
+    (project / "templates").mkdir()
+    (project / "templates" / "index.html").write_text("<h1>Hello {{ who }}</h1>\n")
+    result = run_script(FLASK_APP, name="apps/web.py", WHO="cml")
+    assert result.returncode == 0, result.stderr
+    assert f"ROOT {project}" in result.stdout
+    assert "<h1>Hello cml</h1>" in result.stdout
 
 
 def test_empty_arguments_give_no_argv_and_the_string_none_gives_one(run_script: Run) -> None:

@@ -151,6 +151,7 @@ def deployment_out(deployment: ModelDeployment) -> dict[str, Any]:
         "replicas": deployment.replicas,
         "environment": json.dumps(deployment.environment),
         "status": deployment.status.value,
+        "failure_reason": deployment.reason,
         "deployer": _user(deployment.deployer_username),
         "timeout": deployment.timeout_seconds,
         "created_at": rfc3339(deployment.created_at),

@@ -156,6 +156,7 @@ class ModelDeployment:
     status: DeploymentStatus
     timeout_seconds: float = 0.0  # 0: the install default
     generation: int = 0  # a restart bumps it; replicas of older generations are replaced
+    reason: str = ""  # why it failed: its queued build failed, or its replicas never started
     deployer_username: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None

@@ -744,7 +744,7 @@ def _cached_route(platform: Platform, key: str, load: Any) -> Route | None:
 def _allowed(platform: Platform, principal: Principal, project_id: str, action: Action) -> None:
     """``require`` with a short-lived cache of positive decisions (refusals re-check)."""
     cache = _decision_cache(platform)
-    key = (principal.user.id, principal.project_scope, principal.is_admin, project_id, action)
+    key = (principal.user.id, principal.confined_to, principal.is_admin, project_id, action)
     if cache.get(key):
         return
     epoch = platform.access_epoch
@@ -872,6 +872,7 @@ def peek_access(
     decision = (
         principal.user.id,
         principal.project_scope,
+        principal.user_wide,
         principal.is_admin,
         route.project_id,
         action,

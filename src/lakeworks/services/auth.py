@@ -189,7 +189,8 @@ def create_api_key(
 def create_workload_key(
     platform: Platform, user: User, project_id: str, lifetime: timedelta, kind: ApiKeyKind
 ) -> NewApiKey:
-    """A key scoped to one project and user, for a workload's environment (revoked at its end)."""
+    """A key of one user for a workload's environment (revoked at its end): it reaches that
+    project only, or everything its user may reach under ``workload_key_scope = user``."""
     with platform.command(
         None, "api_key.create_workload", target=user.username, project_id=project_id
     ) as cmd:
@@ -264,7 +265,8 @@ def authenticate_key(
         if note_use and (key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1)):
             uow.users.touch_api_key(key.id, now)
     via = "api_key" if kind is ApiKeyKind.V2 else "v1_key"
-    return Principal(user=user, via=via, project_scope=key.project_id)
+    user_wide = key.project_id is not None and platform.settings.workload_key_scope == "user"
+    return Principal(user=user, via=via, project_scope=key.project_id, user_wide=user_wide)
 
 
 # First-admin setup --------------------------------------------------------------------

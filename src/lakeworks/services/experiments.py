@@ -572,15 +572,47 @@ def experiment_of_run(platform: Platform, run_id: str) -> str:
 JOB_RUNS_EXPERIMENT = "Job runs ({project_id})"
 
 
-def record_job_run(platform: Platform, run: JobRun) -> str | None:
-    """Copy what a finished job run recorded with ``cdsw.track_metric``/``track_file``
-    (``.lakeworks/runs/<run>/`` in the project) onto an MLflow run tied to the job run (tag
-    ``lakeworks.job_run_id``) in the project's "Job runs" experiment. Returns the MLflow run id,
-    or None when the job run recorded nothing. Never raises for a bad record: a job's end must
-    not fail because of its metrics file."""
+# MLflow metrics are numbers; CML's track_metric also takes strings, dicts and lists, shown
+# as they are: those become run tags (the last value of a key), within MLflow's tag limit.
+_TEXT_METRIC_MAX = 5000
+_RESERVED_TAG_PREFIXES = ("mlflow.", "lakeworks.")
+
+
+def _legacy_metrics(raw: bytes, run_id: str) -> tuple[list[Any], dict[str, str]]:
+    """The numeric metrics (MLflow ``Metric``s) and the other values (as text, by key) of a
+    run's ``metrics.jsonl``; lines it cannot read are skipped with a warning."""
     import json
 
     from mlflow.entities import Metric as MlflowMetric
+
+    metrics: list[Any] = []
+    texts: dict[str, str] = {}
+    for line in raw.decode(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+            key, value = str(record["key"]), record["value"]
+            timestamp = int(record["timestamp_ms"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("job run %s: skipped a metrics line it cannot read", run_id)
+            continue
+        if isinstance(value, int | float):  # bools too, as 0 and 1
+            metrics.append(MlflowMetric(key, float(value), timestamp, 0))
+        elif key.startswith(_RESERVED_TAG_PREFIXES):
+            log.warning("job run %s: metric %r left out (a reserved name)", run_id, key)
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            texts[key] = text[:_TEXT_METRIC_MAX]
+    return metrics, texts
+
+
+def record_job_run(platform: Platform, run: JobRun) -> str | None:
+    """Copy what a finished job run recorded with ``cdsw.track_metric``/``track_file``
+    (``.lakeworks/runs/<run>/`` in the project) onto an MLflow run tied to the job run (tag
+    ``lakeworks.job_run_id``) in the project's "Job runs" experiment: numbers as metrics,
+    strings (and dicts, lists) as tags of the same name. Returns the MLflow run id,
+    or None when the job run recorded nothing. Never raises for a bad record: a job's end must
+    not fail because of its metrics file."""
+
     from mlflow.entities import RunStatus as MlflowRunStatus
     from mlflow.entities import RunTag
     from mlflow.exceptions import MlflowException
@@ -600,17 +632,7 @@ def record_job_run(platform: Platform, run: JobRun) -> str | None:
     has_files = safe_paths.is_dir(root, f"{output}/files")
     if not raw and not has_files:
         return None
-    metrics: list[Any] = []
-    for line in raw.decode(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-            metrics.append(
-                MlflowMetric(
-                    str(record["key"]), float(record["value"]), int(record["timestamp_ms"]), 0
-                )
-            )
-        except (ValueError, KeyError, TypeError):
-            log.warning("job run %s: skipped a metrics line it cannot read", run.id)
+    metrics, texts = _legacy_metrics(raw, run.id)
     tracking = tracking_for(platform)
     name = JOB_RUNS_EXPERIMENT.format(project_id=run.project_id)
     try:
@@ -627,7 +649,11 @@ def record_job_run(platform: Platform, run: JobRun) -> str | None:
             experiment_id=experiment_id,
             user_id=run.username,
             start_time=start,
-            tags=[RunTag(JOB_RUN_TAG, run.id), RunTag("lakeworks.job_id", run.job_id)],
+            tags=[
+                RunTag(JOB_RUN_TAG, run.id),
+                RunTag("lakeworks.job_id", run.job_id),
+                *(RunTag(key, value) for key, value in texts.items()),
+            ],
             run_name=f"job run {run.id}",
         )
         run_id = created.info.run_id

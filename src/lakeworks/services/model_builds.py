@@ -9,8 +9,9 @@ runtime's user site), which is the build environment; it is cached by a hash of 
 and the build inputs, so an unchanged ``requirements.txt`` is not installed twice. Statuses:
 ``pending`` → ``building`` → ``built`` | ``build failed`` (| ``stopped``).
 
-A build from a registry version copies the MLflow model directory into the snapshot and
-checks that it loads; its replicas serve it with a generated scorer.
+A build from a registry version copies the MLflow model directory into the snapshot, installs
+the model's own requirements (its ``requirements.txt``, else the pip part of its
+``conda.yaml``) and checks that it loads; its replicas serve it with a generated scorer.
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ MLFLOW_DIR = "mlflow_model"
 GIT_LIST_TIMEOUT = 60.0  # listing a project for a snapshot, .gitignore applied
 BUILD_RESOURCES = Resources(cpu=1.0, memory_mb=4096)
 
-# Runs in the snapshot (/home/cdsw). $1: build script path, $2: "cached" or "".
+# Runs in the snapshot (/home/cdsw). $1: build script path, $2: the cached environment's id
+# or "", $3: a Python check to run last, $4: the MLflow model directory of a registry build.
 _BUILD_COMMAND = r"""
 set -u
-script="$1"; cached="$2"; check="$3"
+script="$1"; cached="$2"; check="$3"; model_dir="$4"
 cd "$HOME" 2>/dev/null || true
 if [ -f "$script" ]; then
   echo "Running $script"
@@ -62,8 +64,36 @@ elif [ -f requirements.txt ]; then
     echo "Installing requirements.txt"
     python -m pip install -r requirements.txt || exit $?
   fi
-else
+elif [ -z "$model_dir" ]; then
   echo "No $script or requirements.txt: the runtime's packages are the environment"
+fi
+if [ -n "$model_dir" ]; then
+  # The MLflow model's own requirements (CML installs them): requirements.txt, else the pip
+  # section of conda.yaml. Paths in them are relative to the model directory, as logged.
+  if [ -f "$model_dir/requirements.txt" ]; then
+    model_reqs=requirements.txt
+  elif [ -f "$model_dir/conda.yaml" ]; then
+    model_reqs=/tmp/lakeworks-conda-pip.txt
+    python - "$model_dir/conda.yaml" > "$model_reqs" <<'PY' || exit $?
+import sys, yaml
+with open(sys.argv[1]) as handle:
+    env = yaml.safe_load(handle) or {}
+for dep in env.get("dependencies") or []:
+    if isinstance(dep, dict):
+        for line in dep.get("pip") or []:
+            print(line)
+PY
+  else
+    model_reqs=""
+  fi
+  if [ -z "$model_reqs" ]; then
+    echo "The MLflow model lists no requirements: the runtime's packages are the environment"
+  elif [ -n "$cached" ]; then
+    echo "MLflow model requirements: environment $cached reused from the build cache"
+  else
+    echo "Installing the MLflow model's requirements ($model_dir: ${model_reqs##*/})"
+    (cd "$model_dir" && python -m pip install -r "$model_reqs") || exit $?
+  fi
 fi
 if [ -n "$check" ]; then
   python -c "$check" || exit $?
@@ -198,11 +228,15 @@ def _copy_registered(platform: Platform, artifact_dir: Path, dest: Path) -> None
         ) from exc
 
 
+# What a registry build installs besides the project's build inputs (compat §5.5).
+MODEL_REQUIREMENTS = (f"{MLFLOW_DIR}/requirements.txt", f"{MLFLOW_DIR}/conda.yaml")
+
+
 def env_hash(runtime_identifier: str, snapshot_root: Path, build_script: str) -> str:
-    """The build environment's cache key: runtime plus the build inputs, or "" when there
-    are none (nothing to install)."""
+    """The build environment's cache key: runtime plus the build inputs (an MLflow model's
+    requirements included), or "" when there are none (nothing to install)."""
     parts = []
-    for name in (build_script, "requirements.txt"):
+    for name in (build_script, "requirements.txt", *MODEL_REQUIREMENTS):
         path = snapshot_root / name
         if path.is_file():
             parts.append(name.encode() + b"\0" + path.read_bytes())
@@ -406,7 +440,8 @@ def _launch(platform: Platform, build: ModelBuild) -> None:
             },
         )
         argv = ["/bin/bash", "-c", _BUILD_COMMAND, "lakeworks-build"]
-        return [*argv, build.build_script_path, cached, check], env
+        model_dir = MLFLOW_DIR if build.from_registry else ""
+        return [*argv, build.build_script_path, cached, check, model_dir], env
 
     workload = workloads.launch(
         platform,

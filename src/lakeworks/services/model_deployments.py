@@ -1,9 +1,11 @@
 """Model deployments: N replicas of a build, kept running by the reconciler (CML compat §5.4,
 §7).
 
-Statuses: ``pending`` → ``deploying`` → ``deployed`` (every replica slot has a replica that
-answered its health check) | ``failed`` (a replica died before ever becoming ready three times
-in a row, e.g. the model file raises on import); ``stopping`` → ``stopped``.
+Statuses: ``pending`` (also while its build is still building: it starts once the build is
+built) → ``deploying`` → ``deployed`` (every replica slot has a replica that answered its
+health check) | ``failed`` (a replica died before ever becoming ready three times in a row,
+e.g. the model file raises on import, or its queued build failed; ``reason`` says which);
+``stopping`` → ``stopped``.
 
 The reconciler (``reconcile``, run by the scheduler on every tick) compares desired and
 actual replicas: a replica whose process ended is replaced; a restart bumps the deployment's
@@ -100,8 +102,10 @@ def create(
     build_id: str,
     fields: DeploymentFields,
 ) -> ModelDeployment:
-    """Deploy a built build. The model's current deployment keeps serving until this one is
-    deployed, then stops (same access key)."""
+    """Deploy a build. The model's current deployment keeps serving until this one is
+    deployed, then stops (same access key). A build still pending or building is not refused:
+    as in CML, the deployment waits (``pending``) and starts when the build is built, or fails
+    with the build's reason when the build fails; scripts create a build and deploy it at once."""
     fields = check(fields)
     with platform.command(principal, "model.deploy", target=build_id, project_id=project_id) as cmd:
         require(cmd.uow, principal, project_id, Action.CREATE_WORKLOADS)
@@ -109,9 +113,10 @@ def create(
         build = cmd.uow.models.get_build(build_id)
         if build is None or build.model_id != model_id:
             raise NotFound(f"Build {build_id!r} not found.")
-        if build.status is not BuildStatus.BUILT:
+        if build.status in (BuildStatus.FAILED, BuildStatus.STOPPED):
             raise InvalidState(
-                f"Build {build_id} is {build.status.value!r}; only a built build can be deployed."
+                f"Build {build_id} is {build.status.value!r}; deploy a build that built "
+                "or is still building."
             )
         deployment = cmd.uow.models.add_deployment(
             id=str(uuid.uuid4()),
@@ -243,6 +248,7 @@ def restart(
                 DeploymentStatus.PENDING,
                 generation=deployment.generation + 1,
                 stopped_at=None,
+                reason="",
             )
     platform.nudge()
     return get(platform, principal, project_id, model_id, deployment_id)
@@ -306,7 +312,37 @@ def _healthy(address: str) -> bool:
     return response.status_code == 200
 
 
+def _build_ready(platform: Platform, deployment: ModelDeployment) -> bool:
+    """Whether a pending deployment's build is built; a deployment queued on a build that
+    failed or stopped fails with the build's reason (never launches)."""
+    with platform.read() as uow:
+        build = uow.models.get_build(deployment.build_id)
+    if build is not None and build.status is BuildStatus.BUILT:
+        return True
+    if build is not None and not build.status.is_final:
+        return False  # still pending or building: the deployment waits
+    if build is None:
+        reason = f"its build {deployment.build_id} was deleted"
+    else:
+        reason = f"its build {build.id} ended {build.status.value!r}"
+        reason += f": {build.reason}" if build.reason else ""
+    with platform.store.transaction() as uow:
+        moved = uow.models.move_deployment(
+            deployment.id,
+            DeploymentStatus.PENDING,
+            DeploymentStatus.FAILED,
+            stopped_at=utcnow(),
+            reason=reason[:1000],
+        )
+    if moved:
+        log.info("model deployment %s failed: %s", deployment.id, reason)
+        epoch.bump()
+    return False
+
+
 def _reconcile_one(platform: Platform, deployment: ModelDeployment) -> None:
+    if deployment.status is DeploymentStatus.PENDING and not _build_ready(platform, deployment):
+        return
     changed = False
     with platform.read() as uow:
         live = uow.models.replicas_of(deployment.id)
@@ -414,7 +450,11 @@ def _reconcile_one(platform: Platform, deployment: ModelDeployment) -> None:
 def _fail(platform: Platform, deployment: ModelDeployment, survivors: list[Replica]) -> None:
     with platform.store.transaction() as uow:
         uow.models.move_deployment(
-            deployment.id, deployment.status, DeploymentStatus.FAILED, stopped_at=utcnow()
+            deployment.id,
+            deployment.status,
+            DeploymentStatus.FAILED,
+            stopped_at=utcnow(),
+            reason=f"a replica failed to start {MAX_FAILED_STARTS} times in a row; see its log",
         )
         for replica in survivors:
             uow.models.set_replica(replica.workload_id, retired=True)

@@ -63,7 +63,7 @@ def effective_role(uow: UnitOfWork, principal: Principal, project: Project) -> R
     for the user or any of their teams, and read access from the project's visibility.
     Site admins act as owners everywhere.
     """
-    if principal.project_scope is not None and principal.project_scope != project.id:
+    if principal.confined_to is not None and principal.confined_to != project.id:
         return None
     if principal.is_admin:
         return Role.OWNER

@@ -21,11 +21,20 @@ from lakeworks.store.uow import Store, UnitOfWork
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling. ``project_scope`` is set for workload keys: they reach one project only."""
+    """Who is calling. ``project_scope`` is set for workload keys: the project of their
+    workload, the only one they reach unless ``user_wide`` (``workload_key_scope = user``, as in
+    CML: the key acts with its user's rights everywhere). Either way a workload key carries no
+    site-admin powers and manages no keys, profiles or browser sessions."""
 
     user: User
     via: str  # "session", "api_key", "v1_key", "cli"
     project_scope: str | None = None
+    user_wide: bool = False
+
+    @property
+    def confined_to(self) -> str | None:
+        """The one project this principal may reach, or None when not confined."""
+        return None if self.user_wide else self.project_scope
 
     @property
     def is_admin(self) -> bool:

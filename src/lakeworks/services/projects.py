@@ -121,8 +121,11 @@ def create(
     bounds.check_name("A project name", name)
     bounds.check_text("description", description)
     _check_shared_memory(shared_memory_limit)
-    if principal.project_scope is not None:
-        raise PermissionDenied("Workload keys cannot create projects.")
+    if principal.confined_to is not None:
+        raise PermissionDenied(
+            "Workload keys reach their own project only here "
+            "(LAKEWORKS_WORKLOAD_KEY_SCOPE=project), so they cannot create projects."
+        )
     parsed_visibility = parse_visibility(visibility)
     env = validate_env(environment or {})
     project_id = public_id()
@@ -294,7 +297,7 @@ def list_projects(
             visible_to_user=None if everything else principal.user.id,
             user_team_ids=sorted(uow.users.team_ids_of(principal.user.id)),
             include_visible=include_public or include_all,
-            only_project=principal.project_scope,
+            only_project=principal.confined_to,
             substring=substring,
             exact=exact,
             sort=sort,

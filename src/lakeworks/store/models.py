@@ -87,6 +87,7 @@ def to_deployment(row: ModelDeploymentRow, deployer: str = "") -> ModelDeploymen
         status=DeploymentStatus(row.status),
         timeout_seconds=row.timeout_seconds,
         generation=row.generation,
+        reason=row.reason or "",
         created_at=row.created_at,
         updated_at=row.updated_at,
         stopped_at=row.stopped_at,

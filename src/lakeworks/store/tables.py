@@ -408,6 +408,7 @@ class ModelDeploymentRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     timeout_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     generation: Mapped[int] = mapped_column(Integer, default=0)  # bumped by a restart
+    reason: Mapped[str] = mapped_column(Text, default="")  # why it failed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -34,6 +34,7 @@ def authorize(
         principal.user.id,
         principal.via,
         principal.project_scope,
+        principal.user_wide,
         project_id,
         write,
     )

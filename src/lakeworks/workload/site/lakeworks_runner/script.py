@@ -7,9 +7,12 @@ Usage (argv as a job run gets it; ARGUMENTS is one string, split like a POSIX sh
 - IPython syntax works: ``!cmd`` (bash, also indented inside blocks), ``var = !cmd``,
   ``%pip``, ``%cd``, ``%env`` and the other line magics.
 - ``from __future__ import ...`` may follow other statements: such imports are hoisted.
-- ``__name__ == "__main__"``, ``__file__`` is the absolute script path, ``sys.argv`` is
-  ``[absolute script path, *arguments]``, ``sys.path[0] == ''`` and the project root (the
-  working directory at start) is on ``sys.path``.
+- ``__name__ == "__main__"`` and, as in CML (an IPython cell), ``__file__`` is not defined:
+  libraries that locate files from ``__main__`` (Flask's ``Flask(__name__)`` finding
+  ``templates/``) then use the working directory, the project root, as they do in CML.
+  ``sys.argv`` is ``[absolute script path, *arguments]`` (so a reloader's re-exec works),
+  ``sys.path[0] == ''`` and the project root (the working directory at start) is on
+  ``sys.path``. The same holds for jobs and applications.
 - ``exit()``/``quit()`` are Python's own (they end the script with that status).
 - When the file ends with an expression (and no ``;``), its value is printed, as a cell's is.
 - Exit status: 0 when the script completes or calls ``sys.exit(0)``; 1 after an uncaught
@@ -113,8 +116,9 @@ def run(path: str, arguments: str | None) -> int:
 
     from .shell import RunnerShell, shell_config
 
+    # No __file__, as IPython (CML's runner) leaves it: Flask(__name__) then finds templates/
+    # and static/ in the working directory, where CML projects put them.
     main = types.ModuleType("__main__")
-    main.__file__ = script
     shell = RunnerShell.instance(user_module=main, config=shell_config())
     namespace = shell.user_ns
     # Python's exit()/quit() end the script; IPython's only ask an interactive shell to close.

@@ -311,6 +311,7 @@ class ModelDeployment(ApiModel):
         replicas="int",
         environment="str",
         status="str",
+        failure_reason="str",
         deployer="ShortUser",
         timeout="int",
         **_TIMES,

@@ -1,0 +1,3 @@
+#!/bin/bash
+# Runs when a model is built: install what the model needs.
+pip3 install -r requirements.txt
