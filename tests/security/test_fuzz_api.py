@@ -30,7 +30,7 @@ pytestmark = pytest.mark.fuzz
 
 SEED = 20261203
 # Examples per operation and phase; LAKEWORKS_FUZZ_EXAMPLES raises it for a longer run by hand.
-MAX_EXAMPLES = int(os.environ.get("LAKEWORKS_FUZZ_EXAMPLES", "10"))
+MAX_EXAMPLES = int(os.environ.get("LAKEWORKS_FUZZ_EXAMPLES", "5"))
 # Would revoke the key the fuzzer calls with (were its username ever generated).
 KEY_REVOKERS = ("delete_v2_key", "delete_v2_keys")
 
