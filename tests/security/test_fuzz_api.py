@@ -30,7 +30,7 @@ pytestmark = pytest.mark.fuzz
 
 SEED = 20261203
 # Examples per operation and phase; LAKEWORKS_FUZZ_EXAMPLES raises it for a longer run by hand.
-MAX_EXAMPLES = int(os.environ.get("LAKEWORKS_FUZZ_EXAMPLES", "10"))
+MAX_EXAMPLES = int(os.environ.get("LAKEWORKS_FUZZ_EXAMPLES", "5"))
 # Would revoke the key the fuzzer calls with (were its username ever generated).
 KEY_REVOKERS = ("delete_v2_key", "delete_v2_keys")
 
@@ -86,6 +86,11 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @pytest.mark.timeout(900)  # one test for all operations (a subtest each), minutes long
+# Schemathesis' ASGI transport (starlette-testclient, a client per call) leaves anyio streams for
+# the garbage collector; third-party noise, not the app's.
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in.*MemoryObjectReceiveStream:pytest.PytestUnraisableExceptionWarning"
+)
 @schema.parametrize()
 def test_no_server_errors(case: Any, fuzz_setup: dict[str, Any]) -> None:
     if case.path_parameters:
