@@ -259,3 +259,25 @@ def test_a_job_cannot_call_another_projects_app_directly(
 
     assert run.status is RunStatus.SUCCEEDED, (run.reason, log)
     assert result(run, log)[f"127.0.0.1:{port}"] == "ConnectionRefusedError"
+
+
+def test_a_workloads_pasta_ends_with_it(
+    mode: str, net_executor: TrackingExecutor, tmp_path: Path
+) -> None:
+    """pasta holds the workload's namespace open, so it never sees the workload end by itself:
+    every start leaked a ~30 MiB process (the suite ran the machine out of memory)."""
+    if mode != "isolated":
+        pytest.skip("no pasta with the shared network")
+    from lakeworks.executors.processes import read_stat
+
+    done = net_executor.start(spec_for(tmp_path / "brief", tmp_path, "print('done')"))
+    stopped = net_executor.start(spec_for(tmp_path / "long", tmp_path, SERVE, ports=1))
+    wait_log(net_executor, stopped, "listening")
+    pastas = [done["pasta_pid"], stopped["pasta_pid"]]
+    assert read_stat(stopped["pasta_pid"]) is not None  # connecting the running workload
+    assert wait_exit(net_executor, done) == ExitInfo(0)
+    net_executor.stop(stopped, grace=1.0)
+    deadline = time.monotonic() + 10
+    while any(read_stat(pid) is not None for pid in pastas) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in pastas if read_stat(pid) is not None] == []

@@ -352,21 +352,26 @@ class LocalExecutor(Executor):
         """Attach pasta to the new workload's network namespace; on failure end the workload
         (it has not run anything yet: it waits for the network) and raise ``StartFailed``."""
         assert self._pasta
+        pasta: dict[str, int] = {}
         try:
             inner = network.namespace_pid(pid)
             inner_stat = read_stat(inner)
-            network.attach(self._pasta, inner, ports, list(self._host_ports))
+            pasta_pid = network.attach(self._pasta, inner, ports, list(self._host_ports))
+            pasta_stat = read_stat(pasta_pid)
+            if pasta_stat is not None:
+                pasta = {"pasta_pid": pasta_pid, "pasta_start_time": pasta_stat.start_time}
             if inner_stat is None:
                 raise StartFailed("the workload ended while its network was connected")
         except (StartFailed, OSError) as exc:
             handle = {"pid": pid, "pgid": pid, "start_time": start_time, "cgroups": []}
+            _end_pasta(pasta)
             self._kill(handle | {"cgroups": [str(p) for p in cgroup_paths]})
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
             cgroups.remove(cgroup_paths)
             self._ports.release(ports)
             raise StartFailed(str(exc)) from exc
-        return {"netns_pid": inner, "netns_start_time": inner_stat.start_time}
+        return {"netns_pid": inner, "netns_start_time": inner_stat.start_time, **pasta}
 
     def _host_path(self, spec: WorkloadSpec, path: str) -> str:
         """Where a path the workload names lies on this machine (for checks before start)."""
@@ -483,6 +488,7 @@ class LocalExecutor(Executor):
         """Record the exit; kill what the workload left behind; free its cgroups and ports."""
         key = _key(handle)
         self._kill(handle)
+        _end_pasta(handle)
         paths = [Path(p) for p in handle.get("cgroups", [])]
         if not cgroups.remove(paths):
             log.warning("cgroups %s of an ended workload stay busy", paths)
@@ -493,6 +499,17 @@ class LocalExecutor(Executor):
             while len(self._exits) > REMEMBERED_EXITS:
                 self._exits.popitem(last=False)
         return info
+
+
+def _end_pasta(handle: Handle | dict[str, int]) -> None:
+    """End the pasta process that connected an ended workload's network namespace (it holds
+    the namespace open and would run forever); nothing if the pid now names another process."""
+    pid, start_time = handle.get("pasta_pid"), handle.get("pasta_start_time")
+    if pid is None:
+        return
+    stat = read_stat(int(pid))
+    if stat is not None and stat.start_time == start_time:
+        kill_all([int(pid)], signal.SIGTERM)
 
 
 def _spawn(
