@@ -13,6 +13,7 @@ from lakeworks.entities.sessions import Editor, SessionStatus
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
 from lakeworks.services import projects, sessions
+from lakeworks.services.environment import new_engine_id
 from lakeworks.services.ids import public_id
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.tables import utcnow
@@ -80,7 +81,7 @@ def _session_whose_editor_is_silent(platform: Platform, owner: User, project_id:
     session_id = public_id()
     with platform.store.transaction() as uow:
         workload = uow.workloads.add(
-            workload_id=public_id(),
+            workload_id=new_engine_id(),  # engine ids are 16 characters (the column's size)
             kind=WorkloadKind.SESSION,
             project_id=project_id,
             user_id=owner.id,
