@@ -337,16 +337,8 @@ def runtimes_build(python_version: str | None, build_all: bool, quiet: bool) -> 
 def runtimes_remove(name: str) -> None:
     """Delete a built runtime (a directory name that `lakeworks runtimes list` shows) that no
     running process uses."""
-    from lakeworks.services.runtimes import processes_using
-
     manager = _runtime_manager(_settings())
     try:
-        known = {s.path.name: s.path for s in manager.states()} | {
-            p.name: p for p in manager.stale()
-        }
-        path = known.get(name)
-        if path is not None and processes_using(path):
-            raise click.ClickException(f"Runtime {name} is in use by running processes.")
         manager.remove(name)
     except LakeworksError as exc:
         raise _fail(exc) from exc

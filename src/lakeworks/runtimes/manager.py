@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -228,9 +229,22 @@ class RuntimeManager:
         """Every interpreter of the catalog, oldest Python first."""
         return [self.state(i.python) for i in self.catalog.interpreters]
 
+    def _current(self) -> dict[str, Path]:
+        """Directory name → path of this release's runtime of every catalog Python (cheap:
+        no sizes, no logs)."""
+        paths = {}
+        for interpreter in self.catalog.interpreters:
+            path = (
+                self.path_for(interpreter.python)
+                if not unavailable_reason(interpreter)
+                else self._path(interpreter)
+            )
+            paths[path.name] = path
+        return paths
+
     def stale(self) -> list[Path]:
         """Runtimes on disk that this release no longer uses (another lock or recipe)."""
-        current = {s.path.name for s in self.states()}
+        current = self._current()
         if not self.runtimes_dir.is_dir():
             return []
         return sorted(
@@ -325,14 +339,19 @@ class RuntimeManager:
                 time.sleep(1.0)  # built by another process: its lock tells when it ends
 
     def remove(self, name: str) -> None:
-        """Delete a built runtime by directory name (``python3.11-<hash>``): a stale one, or
-        a current one that no workload uses (the caller checks that)."""
-        known = {s.path.name: s.path for s in self.states()} | {p.name: p for p in self.stale()}
-        path = known.get(name)
+        """Delete a built runtime by directory name (``python3.11-<hash>``), current or stale,
+        unless it is being built or a running process uses it."""
+        path = (self._current() | {p.name: p for p in self.stale()}).get(name)
         if path is None or not path.exists():
             raise NotFound(f"No runtime named {name!r} is built here.")
         if builder.is_building(path):
             raise InvalidState(f"Runtime {name} is being built; try again when it is done.")
+        users = processes_using(path)
+        if users:
+            raise InvalidState(
+                f"Runtime {name} is in use by {len(users)} running process(es); stop the "
+                "workloads that use it first."
+            )
         builder.remove_runtime(path)
         builder.build_log_path(path).unlink(missing_ok=True)
         builder.failure_path(path).unlink(missing_ok=True)
@@ -340,6 +359,23 @@ class RuntimeManager:
             for python, built in list(self._built.items()):
                 if built == path:
                     del self._built[python]
+
+
+def processes_using(path: Path) -> list[int]:
+    """Pids of this host's processes started from the runtime at ``path`` (their command line
+    names its interpreter; a sandbox mounts the runtime at the same path)."""
+    needle = os.fsencode(str(path) + os.sep)
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                if needle in handle.read():
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _discard(_text: str) -> None:

@@ -4,12 +4,11 @@ time, following a build's log, removing one nobody uses. Listing the catalog
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lakeworks.errors import InvalidState, NotFound, PermissionDenied
+from lakeworks.errors import PermissionDenied
 from lakeworks.runtimes.manager import RuntimeState
 from lakeworks.services.platform import Platform, Principal
 
@@ -70,33 +69,5 @@ def remove(platform: Platform, principal: Principal, name: str) -> None:
     """Delete a built runtime that no running process uses."""
     with platform.command(principal, "runtime.remove", target=name) as cmd:
         _require_admin(principal)
-        paths = {s.path.name: s.path for s in platform.runtimes.states()}
-        paths |= {p.name: p for p in platform.runtimes.stale()}
-        path = paths.get(name)
-        if path is None or not path.exists():
-            raise NotFound(f"No runtime named {name!r} is built here.")
-        users = processes_using(path)
-        if users:
-            raise InvalidState(
-                f"Runtime {name} is in use by {len(users)} running process(es); stop the "
-                "workloads that use it first."
-            )
         platform.runtimes.remove(name)
-        cmd.detail = {"path": str(path)}
-
-
-def processes_using(path: Path) -> list[int]:
-    """Pids of this host's processes started from the runtime at ``path`` (their command line
-    names its interpreter; a sandbox mounts the runtime at the same path)."""
-    needle = os.fsencode(str(path) + os.sep)
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
-                if needle in handle.read():
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+        cmd.detail = {"name": name}
