@@ -12,7 +12,9 @@ Differences from a stock ``InteractiveShell`` (CML compat §1.2):
 
 from __future__ import annotations
 
+import codecs
 import os
+import selectors
 import shutil
 import subprocess
 import sys
@@ -61,6 +63,50 @@ def system(self: Any, cmd: str) -> None:
     self.user_ns["_exit_code"] = code
 
 
+def kernel_system(self: Any, cmd: str) -> None:
+    """``system`` for a notebook's kernel: the command's output goes through ``sys.stdout``.
+
+    A kernel's ``sys.stdout`` is its output stream to the client; what a subprocess writes to
+    the kernel's file descriptors is forwarded by a separate thread, which on a busy machine
+    can lag behind the cell's end, and the client drops output that arrives after it. Reading
+    the command's pipes here, in the cell's own thread, sends every line with the cell.
+    """
+    command = self.var_expand(cmd, depth=1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    process = subprocess.Popen(
+        [_bash(), "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    streams = {process.stdout: sys.stdout, process.stderr: sys.stderr}
+    # A character split across two reads is decoded whole.
+    decoders = {pipe: codecs.getincrementaldecoder("utf-8")("replace") for pipe in streams}
+    try:
+        with selectors.DefaultSelector() as selector:
+            for pipe in streams:
+                selector.register(pipe, selectors.EVENT_READ)
+            while selector.get_map():
+                for key, _ in selector.select():
+                    chunk = os.read(key.fd, 65536)
+                    decoder = decoders[key.fileobj]  # type: ignore[index]
+                    text = decoder.decode(chunk, final=not chunk)
+                    target = streams[key.fileobj]  # type: ignore[index]
+                    if text:
+                        target.write(text)
+                        target.flush()
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait()
+        print("^C", file=sys.stderr)
+        code = -2
+    finally:
+        for pipe in streams:
+            pipe.close()  # type: ignore[union-attr]
+    self.user_ns["_exit_code"] = code
+
+
 def getoutput(self: Any, cmd: str, split: bool = True, depth: int = 0) -> Any:
     """Run ``cmd`` with bash and return its output (stdout and stderr) as lines."""
     command = self.var_expand(cmd, depth=depth + 1)
@@ -90,11 +136,12 @@ class RunnerShell(InteractiveShell):
 def patch_shell(shell: Any) -> None:
     """Give a running shell (a notebook's kernel) the runner's shell escapes.
 
-    ipykernel runs ``!cmd`` through ``sh`` with pexpect, which also costs seconds per line; its
-    output capture forwards what a subprocess writes to the kernel's stdout/stderr.
+    ipykernel runs ``!cmd`` through ``sh`` with pexpect, which also costs seconds per line.
+    ``!cmd`` output is read from pipes and written to the kernel's streams (``kernel_system``).
     """
-    for function in (var_expand, system, getoutput):
-        setattr(shell, function.__name__, types.MethodType(function, shell))
+    shell.var_expand = types.MethodType(var_expand, shell)
+    shell.system = types.MethodType(kernel_system, shell)
+    shell.getoutput = types.MethodType(getoutput, shell)
 
 
 def shell_config() -> Config:
