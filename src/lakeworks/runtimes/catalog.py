@@ -44,7 +44,7 @@ EDITOR_SLUGS = {
 EDITION = "Standard"
 # The release of Lakeworks' runtimes, in CML's ``YYYY.MM.P-bN`` form (parses with
 # ``packaging.version``). Bump it when base-requirements.txt changes.
-RELEASE = "2026.11.2-b2"
+RELEASE = "2026.12.1-b1"
 IMAGE_REPOSITORY = "lakeworks.local/runtimes"
 MIN_PYTHON = (3, 9)
 # The newest Python the runtime's lock (base-requirements.txt) is compiled and tested for;
