@@ -112,7 +112,7 @@ def test_a_workload_nobody_recorded_is_stopped_after_the_grace_and_owned_ones_ar
     assert running.status is AppStatus.RUNNING, running.reason
     # What a launcher that died between launching and recording leaves: a workload row and a
     # process, and no job run, session, application or model naming it.
-    stray = workloads.launch(
+    stray = workloads.spawn(
         app_platform,
         kind=WorkloadKind.SESSION,
         project=app_project,
@@ -152,7 +152,7 @@ def test_a_workload_stopped_while_it_starts_does_not_keep_running(
         assert workloads.request_stop(app_platform, ctx.engine_id, "its owner was deleted")
         return ["/bin/sleep", "600"], {"PATH": "/usr/bin:/bin"}
 
-    workload = workloads.launch(
+    workload = workloads.spawn(
         app_platform,
         kind=WorkloadKind.SESSION,
         project=app_project,
@@ -180,7 +180,7 @@ def test_a_launch_that_fails_before_starting_leaves_no_pending_record(
 
     monkeypatch.setattr(workloads.auth, "create_workload_key", broken)
     with pytest.raises(RuntimeError):
-        workloads.launch(
+        workloads.spawn(
             app_platform,
             kind=WorkloadKind.SESSION,
             project=app_project,

@@ -10,8 +10,8 @@ import pytest
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, WorkloadKind
 from lakeworks.services import projects
+from lakeworks.services.environment import PreparedRuntime, compose
 from lakeworks.services.platform import Platform, Principal
-from lakeworks.services.runtime_env import PreparedRuntime, compose_env
 from lakeworks.services.workloads import LaunchContext
 
 
@@ -37,7 +37,7 @@ def test_mlflow_variables_sit_below_user_layers(
     runtime = PreparedRuntime(
         directory=tmp_path / "runtime", python="python3", base_env={}, site_dir=tmp_path
     )
-    env = compose_env(
+    env = compose(
         platform,
         runtime,
         LaunchContext(engine_id="e" * 16, project_home="/home/cdsw", v1_key="v1", v2_key="lwk_x"),

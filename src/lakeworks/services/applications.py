@@ -43,7 +43,7 @@ from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, Workload, WorkloadKind, WorkloadStatus
 from lakeworks.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthenticated
-from lakeworks.services import files, projects, runtime_env, workloads
+from lakeworks.services import environment, files, projects, workloads
 from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, require
@@ -425,10 +425,10 @@ def _boot(platform: Platform, app: Application) -> Application | None:
                 uow.applications.set(app.id, reason=message)
 
     try:
-        runtime = runtime_env.await_runtime(
+        runtime = environment.await_runtime(
             platform, app.runtime_identifier, since=time.time(), waiting=preparing
         )
-    except runtime_env.RuntimeFailed as exc:
+    except environment.RuntimeFailed as exc:
         _fail(platform, app.id, AppStatus.STARTING, exc.message)
         return _reload(platform, app.id)
     current = _reload(platform, app.id)
@@ -455,39 +455,22 @@ def _launch(
     app: Application,
     project: Project,
     user: User,
-    runtime: runtime_env.PreparedRuntime,
+    runtime: environment.PreparedRuntime,
 ) -> Workload:
-    project_env = projects.workload_env(platform, project.id)
-    resources = Resources(cpu=app.cpu, memory_mb=app.memory_mb, gpu=app.gpu)
-
-    def build(ctx: workloads.LaunchContext) -> tuple[list[str], dict[str, str]]:
-        script = files.resolve(files.project_root(platform, project.id), app.script)
-        if not script.is_file():
-            raise InvalidInput(f"script {app.script!r} does not exist in the project any more")
-        env = runtime_env.compose_env(
-            platform,
-            runtime,
-            ctx,
-            project=project,
-            user=user,
-            kind=WorkloadKind.APPLICATION,
-            resources=resources,
-            layers=[project_env, app.environment],
-            extra_identity={"CDSW_APPLICATION_ID": app.id},
-        )
-        return runtime.command(f"{ctx.project_home}/{app.script}", ""), env
-
     return workloads.launch(
         platform,
-        kind=WorkloadKind.APPLICATION,
-        project=project,
-        user=user,
-        resources=resources,
-        build=build,
-        runtime_dir=runtime.directory,
-        extra_ro_binds=runtime.ro_binds,
-        ports=list(APP_PORTS),
-        key_lifetime=timedelta(days=365),  # apps run until stopped
+        workloads.LaunchRequest(
+            kind=WorkloadKind.APPLICATION,
+            project=project,
+            user=user,
+            resources=Resources(cpu=app.cpu, memory_mb=app.memory_mb, gpu=app.gpu),
+            runtime=runtime,
+            script=app.script,
+            layers=[app.environment],
+            identity={"CDSW_APPLICATION_ID": app.id},
+            ports=APP_PORTS,
+            key_lifetime=timedelta(days=365),  # apps run until stopped
+        ),
     )
 
 

@@ -33,7 +33,7 @@ from lakeworks.entities.jobs import (
 from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
 from lakeworks.errors import Conflict, InvalidInput, InvalidState, NotFound
 from lakeworks.scheduler import cron
-from lakeworks.services import files, notify, projects, runtime_env, workloads
+from lakeworks.services import environment, files, notify, projects, workloads
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
@@ -638,7 +638,6 @@ def _start(platform: Platform, run: JobRun) -> JobRun:
     if job is None or project is None or user is None:
         _end_run(platform, run.id, RunStatus.FAILED, "its job or project was deleted")
         return _reload(platform, run.id)
-    project_env = projects.workload_env(platform, project.id)
     resources = Resources(cpu=run.cpu, memory_mb=run.memory_mb)
 
     def preparing(message: str) -> None:
@@ -647,44 +646,30 @@ def _start(platform: Platform, run: JobRun) -> JobRun:
 
     try:
         # A first use builds the runtime (minutes): this starter thread waits, the run says so.
-        runtime = runtime_env.await_runtime(
+        runtime = environment.await_runtime(
             platform, job.runtime_identifier, since=time.time(), waiting=preparing
         )
-    except runtime_env.RuntimeFailed as exc:
+    except environment.RuntimeFailed as exc:
         _end_run(platform, run.id, RunStatus.FAILED, exc.message)
         return _reload(platform, run.id)
 
-    def build(ctx: workloads.LaunchContext) -> tuple[list[str], dict[str, str]]:
-        script = files.resolve(files.project_root(platform, project.id), job.script)
-        if not script.is_file():
-            raise InvalidInput(f"script {job.script!r} does not exist in the project any more")
-        env = runtime_env.compose_env(
-            platform,
-            runtime,
-            ctx,
-            project=project,
-            user=user,
-            kind=WorkloadKind.JOB_RUN,
-            resources=resources,
-            layers=[project_env, job.environment, run.environment],
-            extra_identity={
-                "CDSW_JOB_ID": job.id,
-                "CDSW_JOB_RUN_ID": run.id,
-                "LAKEWORKS_OUTPUT_DIR": f"{ctx.project_home}/.lakeworks/runs/{run.id}",
-            },
-        )
-        return runtime.command(f"{ctx.project_home}/{job.script}", run.arguments), env
-
     workload = workloads.launch(
         platform,
-        kind=WorkloadKind.JOB_RUN,
-        project=project,
-        user=user,
-        resources=resources,
-        build=build,
-        runtime_dir=runtime.directory,
-        extra_ro_binds=runtime.ro_binds,
-        key_lifetime=timedelta(seconds=job.timeout_seconds or 7 * 86400) + timedelta(hours=1),
+        workloads.LaunchRequest(
+            kind=WorkloadKind.JOB_RUN,
+            project=project,
+            user=user,
+            resources=resources,
+            runtime=runtime,
+            script=job.script,
+            arguments=run.arguments,
+            layers=[job.environment, run.environment],
+            identity={"CDSW_JOB_ID": job.id, "CDSW_JOB_RUN_ID": run.id},
+            platform_env=lambda ctx: {
+                "LAKEWORKS_OUTPUT_DIR": f"{ctx.project_home}/.lakeworks/runs/{run.id}"
+            },
+            key_lifetime=timedelta(seconds=job.timeout_seconds or 7 * 86400) + timedelta(hours=1),
+        ),
     )
     # One transaction: a reader that sees the engine (API v1 ``start``) sees the run running.
     with platform.store.transaction() as uow:

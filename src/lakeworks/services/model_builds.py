@@ -32,7 +32,7 @@ from typing import Any
 from lakeworks.entities.models import BuildStatus, ModelBuild
 from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
 from lakeworks.errors import InvalidInput, LakeworksError, NotFound, PayloadTooLarge
-from lakeworks.services import files, projects, runtime_env, safe_paths, workloads
+from lakeworks.services import environment, files, safe_paths, workloads
 from lakeworks.services.models import model_of
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
@@ -401,10 +401,10 @@ def _launch(platform: Platform, build: ModelBuild) -> None:
 
     try:
         with platform.launching(build.id):
-            runtime = runtime_env.await_runtime(
+            runtime = environment.await_runtime(
                 platform, build.runtime_identifier, since=time.time(), waiting=preparing
             )
-    except runtime_env.RuntimeFailed as exc:
+    except environment.RuntimeFailed as exc:
         _end(platform, build.id, BuildStatus.FAILED, exc.message)
         return
     root = snapshot_dir(platform, build.id)
@@ -422,38 +422,21 @@ def _launch(platform: Platform, build: ModelBuild) -> None:
         )
     else:
         check = ""
-    project_env = projects.workload_env(platform, project.id)
-
-    def command(ctx: workloads.LaunchContext) -> tuple[list[str], dict[str, str]]:
-        env = runtime_env.compose_env(
-            platform,
-            runtime,
-            ctx,
-            project=project,
-            user=user,
-            kind=WorkloadKind.MODEL_BUILD,
-            resources=BUILD_RESOURCES,
-            layers=[project_env],
-            extra_identity={
-                "LAKEWORKS_MODEL_ID": build.model_id,
-                "LAKEWORKS_MODEL_BUILD_ID": build.id,
-            },
-        )
-        argv = ["/bin/bash", "-c", _BUILD_COMMAND, "lakeworks-build"]
-        model_dir = MLFLOW_DIR if build.from_registry else ""
-        return [*argv, build.build_script_path, cached, check, model_dir], env
-
+    argv = ["/bin/bash", "-c", _BUILD_COMMAND, "lakeworks-build"]
+    model_dir = MLFLOW_DIR if build.from_registry else ""
     workload = workloads.launch(
         platform,
-        kind=WorkloadKind.MODEL_BUILD,
-        project=project,
-        user=user,
-        resources=BUILD_RESOURCES,
-        build=command,
-        runtime_dir=runtime.directory,
-        extra_ro_binds=runtime.ro_binds,
-        key_lifetime=timedelta(hours=6),
-        project_dir=root,
+        workloads.LaunchRequest(
+            kind=WorkloadKind.MODEL_BUILD,
+            project=project,
+            user=user,
+            resources=BUILD_RESOURCES,
+            runtime=runtime,
+            command=lambda ctx: [*argv, build.build_script_path, cached, check, model_dir],
+            identity={"LAKEWORKS_MODEL_ID": build.model_id, "LAKEWORKS_MODEL_BUILD_ID": build.id},
+            key_lifetime=timedelta(hours=6),
+            project_dir=root,
+        ),
     )
     with platform.store.transaction() as uow:
         uow.models.set_build(build.id, workload_id=workload.id, reason="")

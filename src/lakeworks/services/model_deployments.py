@@ -39,7 +39,7 @@ from lakeworks.entities.models import (
 )
 from lakeworks.entities.workloads import Resources, Workload, WorkloadKind, WorkloadStatus
 from lakeworks.errors import InvalidInput, InvalidState, NotFound
-from lakeworks.services import projects, runtime_env, workloads
+from lakeworks.services import environment, workloads
 from lakeworks.services.model_builds import MLFLOW_DIR, snapshot_dir
 from lakeworks.services.models import model_of
 from lakeworks.services.permissions import Action, require
@@ -498,44 +498,32 @@ def _launch_replica(
     try:
         # Never waits: the build's runtime is normally built; when it is not (removed by an
         # admin, or a new release), it builds in the background and a later tick launches.
-        runtime = runtime_env.prepare(
+        runtime = environment.prepare(
             platform, build.runtime_identifier, since=_unix(deployment.created_at)
         )
-    except runtime_env.RuntimePreparing as preparing:
+    except environment.RuntimePreparing as preparing:
         log.info("deployment %s waits for its runtime: %s", deployment.id, preparing.message)
         return
-    resources = Resources(cpu=deployment.cpu, memory_mb=deployment.memory_mb)
-    project_env = projects.workload_env(platform, project.id)
     settings = platform.settings
     timeout = deployment.timeout_seconds or settings.model_timeout_seconds
-    extra = replica_env(model, build, deployment, timeout, settings.model_replica_concurrency)
-
-    def command(ctx: workloads.LaunchContext) -> tuple[list[str], dict[str, str]]:
-        env = runtime_env.compose_env(
-            platform,
-            runtime,
-            ctx,
-            project=project,
-            user=user,
-            kind=WorkloadKind.MODEL_REPLICA,
-            resources=resources,
-            layers=[project_env, deployment.environment],
-            extra_identity=extra | {"LAKEWORKS_REPLICA_ID": ctx.engine_id},
-        )
-        return [runtime.python, "-m", "lakeworks_serving"], env
-
     workload = workloads.launch(
         platform,
-        kind=WorkloadKind.MODEL_REPLICA,
-        project=project,
-        user=user,
-        resources=resources,
-        build=command,
-        runtime_dir=runtime.directory,
-        extra_ro_binds=runtime.ro_binds,
-        ports=[REPLICA_PORT],
-        key_lifetime=timedelta(days=3650),
-        project_dir=snapshot_dir(platform, build.id),
+        workloads.LaunchRequest(
+            kind=WorkloadKind.MODEL_REPLICA,
+            project=project,
+            user=user,
+            resources=Resources(cpu=deployment.cpu, memory_mb=deployment.memory_mb),
+            runtime=runtime,
+            command=lambda ctx: [runtime.python, "-m", "lakeworks_serving"],
+            layers=[deployment.environment],
+            identity=replica_env(
+                model, build, deployment, timeout, settings.model_replica_concurrency
+            ),
+            platform_env=lambda ctx: {"LAKEWORKS_REPLICA_ID": ctx.engine_id},
+            ports=[REPLICA_PORT],
+            key_lifetime=timedelta(days=3650),
+            project_dir=snapshot_dir(platform, build.id),
+        ),
     )
     with platform.store.transaction() as uow:
         uow.models.add_replica(workload.id, deployment.id, slot, deployment.generation, restarts)

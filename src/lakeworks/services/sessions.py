@@ -50,7 +50,7 @@ from lakeworks.errors import (
     NotFound,
     PermissionDenied,
 )
-from lakeworks.services import projects, runtime_env, sealing, workloads
+from lakeworks.services import environment, sealing, workloads
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, effective_role, require
 from lakeworks.services.platform import Platform, Principal
@@ -185,13 +185,13 @@ def _launch(platform: Platform, principal: Principal, session: Session) -> Sessi
     (the session says it is preparing its runtime) and start it from a thread once built."""
     since = time.time()
     try:
-        runtime = runtime_env.prepare(platform, session.runtime_identifier, since=since)
-    except runtime_env.RuntimePreparing as preparing:
+        runtime = environment.prepare(platform, session.runtime_identifier, since=since)
+    except environment.RuntimePreparing as preparing:
         with platform.store.transaction() as uow:
             uow.sessions.set(session.id, reason=preparing.message)
         _launch_when_ready(platform, principal.user, session.id, since)
         return _reload(platform, session.id)
-    except runtime_env.RuntimeFailed as exc:
+    except environment.RuntimeFailed as exc:
         _end(platform, session.id, SessionStatus.FAILED, exc.message)
         return _reload(platform, session.id)
     return _start_engine(platform, principal.user, session, runtime)
@@ -203,10 +203,10 @@ def _launch_when_ready(platform: Platform, user: User, session_id: str, since: f
             try:
                 session = _reload(platform, session_id)
                 try:
-                    runtime = runtime_env.await_runtime(
+                    runtime = environment.await_runtime(
                         platform, session.runtime_identifier, since=since, waiting=_ignore
                     )
-                except runtime_env.RuntimeFailed as exc:
+                except environment.RuntimeFailed as exc:
                     _end(platform, session_id, SessionStatus.FAILED, exc.message)
                     return
                 session = _reload(platform, session_id)
@@ -226,7 +226,7 @@ def _ignore(_message: str) -> None:
 
 
 def _start_engine(
-    platform: Platform, user: User, session: Session, runtime: runtime_env.PreparedRuntime
+    platform: Platform, user: User, session: Session, runtime: environment.PreparedRuntime
 ) -> Session:
     with platform.read() as uow:
         project = uow.projects.get(session.project_id)
@@ -234,49 +234,45 @@ def _start_engine(
         _end(platform, session.id, SessionStatus.FAILED, "its project was deleted")
         return _reload(platform, session.id)
     resources = Resources(cpu=session.cpu, memory_mb=session.memory_mb)
-    project_env = projects.workload_env(platform, project.id)
     ports = [*APP_PORTS, JUPYTER_PORT]
     if session.editor is Editor.WORKBENCH:
         ports += KERNEL_PORTS
     if session.spark:
         ports.append(SPARK_UI_PORT)
 
-    def build(ctx: workloads.LaunchContext) -> tuple[list[str], dict[str, str]]:
-        extra = {"CDSW_SESSION_ID": session.id}
+    def session_env(ctx: workloads.LaunchContext) -> dict[str, str]:
+        env: dict[str, str] = {}
         if session.spark:
-            extra |= spark.prepare(
+            env |= spark.prepare(
                 platform.settings.projects_dir / project.id,
                 ctx.project_home,
                 platform.settings.spark_master,
                 ui=True,
             )
-        env = runtime_env.compose_env(
-            platform,
-            runtime,
-            ctx,
-            project=project,
-            user=user,
-            kind=WorkloadKind.SESSION,
-            resources=resources,
-            layers=[project_env],
-            extra_identity=extra,
-        )
         if session.kernel_key_sealed:
             env["LAKEWORKS_KERNEL_KEY"] = kernel_key(platform, session)
         env[JUPYTER_TOKEN_VARIABLE] = jupyter_token(platform, session.id, ctx.engine_id)
-        argv = [runtime.python, "-m", "lakeworks_session", session.id, session.editor.value]
-        return argv, env
+        return env
 
     workload = workloads.launch(
         platform,
-        kind=WorkloadKind.SESSION,
-        project=project,
-        user=user,
-        resources=resources,
-        build=build,
-        runtime_dir=runtime.directory,
-        extra_ro_binds=runtime.ro_binds,
-        ports=ports,
+        workloads.LaunchRequest(
+            kind=WorkloadKind.SESSION,
+            project=project,
+            user=user,
+            resources=resources,
+            runtime=runtime,
+            command=lambda ctx: [
+                runtime.python,
+                "-m",
+                "lakeworks_session",
+                session.id,
+                session.editor.value,
+            ],
+            identity={"CDSW_SESSION_ID": session.id},
+            platform_env=session_env,
+            ports=ports,
+        ),
     )
     with platform.store.transaction() as uow:
         uow.sessions.set(session.id, workload_id=workload.id, reason="")

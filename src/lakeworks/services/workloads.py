@@ -1,14 +1,20 @@
 """Workload lifecycle, for every kind: launch through the executor, observe exits, stop,
 recover after a server restart. Kind-specific rules (job runs, sessions...) live in their
 own services and call these.
+
+Every kind starts its workload the same way: it prepares the runtime
+(``environment.prepare``/``await_runtime``, a phase its owner shows), then hands a
+``LaunchRequest`` (its command and identity variables) to ``launch``, which owns the rest:
+the record, the workload's API keys, the environment contract (``environment.compose``), the
+sandbox's view of the project and the executor's start.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,8 +30,8 @@ from lakeworks.entities.workloads import (
 )
 from lakeworks.errors import InvalidInput, InvalidState, LakeworksError, NotFound
 from lakeworks.executors.base import StartFailed
-from lakeworks.services import auth, safe_paths
-from lakeworks.services.environment import new_engine_id
+from lakeworks.services import auth, environment, files, projects, safe_paths
+from lakeworks.services.environment import PreparedRuntime, new_engine_id
 from lakeworks.services.platform import Platform
 from lakeworks.services.secret_masking import Masker
 from lakeworks.store.tables import utcnow
@@ -73,6 +79,34 @@ class LaunchContext:
 
 
 @dataclass(frozen=True)
+class LaunchRequest:
+    """One workload to start: what its kind supplies; ``launch`` does the rest.
+
+    The command is either a project script (``script``, project-relative, checked to exist
+    when the workload starts, run by the runtime's runner with ``arguments``) or
+    ``command(ctx)``. ``layers`` are the user-set variables above the project's own (a job's,
+    then a run's); ``identity`` the kind's identity variables (``CDSW_JOB_ID``...), which no
+    layer overrides; ``platform_env(ctx)`` variables that need the engine id or home (a
+    session's tokens), set last.
+    """
+
+    kind: WorkloadKind
+    project: Project
+    user: User
+    resources: Resources
+    runtime: PreparedRuntime
+    script: str = ""
+    arguments: str = ""
+    command: Callable[[LaunchContext], list[str]] | None = None
+    layers: Sequence[Mapping[str, object]] = ()
+    identity: Mapping[str, str] = field(default_factory=dict)
+    platform_env: Callable[[LaunchContext], Mapping[str, str]] | None = None
+    ports: Sequence[str] = ()
+    key_lifetime: timedelta = timedelta(days=7)
+    project_dir: Path | None = None  # default: the project's files (builds: their snapshot)
+
+
+@dataclass(frozen=True)
 class Ended:
     """A workload that just reached a final status."""
 
@@ -81,7 +115,52 @@ class Ended:
     reason: str
 
 
-def launch(
+def launch(platform: Platform, request: LaunchRequest) -> Workload:
+    """Record and start the workload ``request`` describes (see ``spawn`` for the outcomes)."""
+    runtime = request.runtime
+    project_env = projects.workload_env(platform, request.project.id)
+
+    def build(ctx: LaunchContext) -> tuple[list[str], dict[str, str]]:
+        if request.command is not None:
+            argv = request.command(ctx)
+        else:
+            root = files.project_root(platform, request.project.id)
+            if not files.resolve(root, request.script).is_file():
+                raise InvalidInput(
+                    f"script {request.script!r} does not exist in the project any more"
+                )
+            argv = runtime.command(f"{ctx.project_home}/{request.script}", request.arguments)
+        env = environment.compose(
+            platform,
+            runtime,
+            ctx,
+            project=request.project,
+            user=request.user,
+            kind=request.kind,
+            resources=request.resources,
+            layers=[project_env, *request.layers],
+            extra_identity=request.identity,
+        )
+        if request.platform_env is not None:
+            env |= request.platform_env(ctx)
+        return argv, env
+
+    return spawn(
+        platform,
+        kind=request.kind,
+        project=request.project,
+        user=request.user,
+        resources=request.resources,
+        build=build,
+        runtime_dir=runtime.directory,
+        extra_ro_binds=runtime.ro_binds,
+        ports=list(request.ports),
+        key_lifetime=request.key_lifetime,
+        project_dir=request.project_dir,
+    )
+
+
+def spawn(
     platform: Platform,
     *,
     kind: WorkloadKind,
@@ -95,7 +174,8 @@ def launch(
     key_lifetime: timedelta = timedelta(days=7),
     project_dir: Path | None = None,
 ) -> Workload:
-    """Record and start a workload. ``build`` returns (argv, env) once ids and keys exist.
+    """Record and start a workload. ``build`` returns (argv, env) once ids and keys exist:
+    the primitive under ``launch``, which every kind uses.
 
     ``project_dir`` is what the workload sees as its project (default: the project's files;
     model builds and replicas get their build snapshot).
