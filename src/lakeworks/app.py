@@ -26,16 +26,18 @@ from lakeworks.api.v1 import router as v1_router
 from lakeworks.config import Settings, check_secret_key
 from lakeworks.errors import LakeworksError
 from lakeworks.metrics.writer import MetricsWriter
+from lakeworks.proxy import sessions as session_proxy
 from lakeworks.proxy.forward import close_http_client
 from lakeworks.proxy.hosts import ProxyRouter
 from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import users
 from lakeworks.services.auth import SetupToken
 from lakeworks.services.platform import Platform
-from lakeworks.serving.gateway import ModelGateway
+from lakeworks.serving.gateway import ModelGateway, gateway_for
 from lakeworks.store.uow import Store
-from lakeworks.tracking.gate import MOUNT_PATH as MLFLOW_PATH
+from lakeworks.tracking import MOUNT_PATH as MLFLOW_PATH
 from lakeworks.tracking.gate import TrackingGate
+from lakeworks.ui import pages as ui_pages
 from lakeworks.ui.routes import router as ui_router
 
 log = logging.getLogger("lakeworks")
@@ -105,6 +107,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.platform = platform
+    platform.model_caller = gateway_for(platform)  # the Test tab calls models through it
     app.state.settings = settings
     app.state.setup_token = setup_token
     app.state.metrics = metrics_writer
@@ -133,11 +136,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         # CML clients look for the document under this name.
         return app.openapi()
 
-    api_errors.install(app)
+    api_errors.install(app, ui_pages.error_page)
     api_openapi.install(app)
     app.include_router(api_router, prefix="/api/v2")
     app.include_router(v1_router, prefix="/api/v1")
     app.include_router(ui_router)
+    # /sessions/<id>/...: each session's Jupyter server, behind Lakeworks' sign-in.
+    app.router.routes.extend(session_proxy.routes())
     static = resources.files("lakeworks.ui") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     # Embedded MLflow (tracking REST API and UI) behind Lakeworks' auth and project scoping.

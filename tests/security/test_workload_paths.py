@@ -44,10 +44,10 @@ from lakeworks.entities.workloads import (
     WorkloadStatus,
 )
 from lakeworks.errors import InvalidInput, NotFound
+from lakeworks.safe_paths import UnsafePath
 from lakeworks.services import files, jobs, model_builds, projects, workloads
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
-from lakeworks.services.safe_paths import UnsafePath
 from lakeworks.tracking import gate
 
 SECRET = b"top secret"

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from lakeworks import safe_paths
 from lakeworks.errors import InvalidInput, PayloadTooLarge
-from lakeworks.services import safe_paths
-from lakeworks.services.safe_paths import UnsafePath
+from lakeworks.safe_paths import UnsafePath
 
 
 def within(seconds: float, call: Callable[[], Any]) -> Any:

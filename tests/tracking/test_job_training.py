@@ -20,10 +20,9 @@ from lakeworks.config import Settings
 from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.users import User
 from lakeworks.scheduler.loop import Scheduler
-from lakeworks.services import auth, jobs, projects
+from lakeworks.services import auth, experiments, jobs, projects
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
-from lakeworks.tracking import registry
 
 TRAIN = """
 import mlflow, mlflow.sklearn
@@ -188,7 +187,7 @@ def test_training_job_run_lands_in_the_project(
     body = registered.json()
     version_id = body["model_versions"][0]["model_version_id"]
     assert body["model_versions"][0]["number"] == 1
-    source = registry.resolve_version(platform, principal, version_id)
+    source = experiments.resolve_version(platform, principal, version_id)
     assert source.project_id == project.id and source.run_id == mlflow_run_id
     assert (source.artifact_dir / "MLmodel").is_file()
     again = httpx.post(
@@ -281,7 +280,7 @@ def test_training_job_run_lands_in_the_project(
     from lakeworks.errors import NotFound
 
     with pytest.raises(NotFound):
-        registry.resolve_version(platform, Principal(user=mallory, via="api_key"), version_id)
+        experiments.resolve_version(platform, Principal(user=mallory, via="api_key"), version_id)
     stolen = httpx.post(
         f"{api}/registry/models",
         headers=other,

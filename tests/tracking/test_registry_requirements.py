@@ -14,9 +14,8 @@ from tests.tracking.live import LiveServer
 from tests.tracking.test_job_training import _key, _run_job, _tick_until, job_server
 
 from lakeworks.entities.users import User
-from lakeworks.services import projects
+from lakeworks.services import experiments, projects
 from lakeworks.services.platform import Platform, Principal
-from lakeworks.tracking import registry
 from runtimes.shared import make_wheel
 
 __all__ = ["job_server"]  # the fixture, shared with the training test
@@ -90,7 +89,7 @@ def test_a_registry_build_installs_the_models_requirements(
     )
     assert registered.status_code == 200, registered.text
     version_id = registered.json()["model_versions"][0]["model_version_id"]
-    model_dir = registry.resolve_version(platform, principal, version_id).artifact_dir
+    model_dir = experiments.resolve_version(platform, principal, version_id).artifact_dir
     assert f"artifacts/{WHEEL}" in (model_dir / "requirements.txt").read_text()
 
     model = httpx.post(

@@ -13,12 +13,13 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+from lakeworks import safe_paths
 from lakeworks.amps import spec as amp_spec
 from lakeworks.amps import tasks
 from lakeworks.entities.amps import DONE, AmpSetup, AmpTask, SetupStatus, TaskStatus
 from lakeworks.entities.projects import CreationStatus, ProjectSource
 from lakeworks.errors import InvalidInput, InvalidState, LakeworksError, NotFound
-from lakeworks.services import gitsource, projects, safe_paths
+from lakeworks.services import gitsource, projects
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -53,8 +54,8 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-def install(app: FastAPI) -> None:
-    from lakeworks.ui import pages  # the UI renders its own error page
+def install(app: FastAPI, error_page: Callable[[Request, LakeworksError], Response]) -> None:
+    """Answer every error as JSON to API clients and as ``error_page`` (the UI's) to browsers."""
 
     async def lakeworks_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LakeworksError)
@@ -63,7 +64,7 @@ def install(app: FastAPI) -> None:
             if isinstance(exc, RateLimited):
                 headers["Retry-After"] = str(exc.retry_after)
             return JSONResponse(error_body(exc), status_code=http_status(exc), headers=headers)
-        page = pages.error_page(request, exc)
+        page = error_page(request, exc)
         if isinstance(exc, RateLimited):
             page.headers["Retry-After"] = str(exc.retry_after)
         return page

@@ -29,7 +29,7 @@ from lakeworks.config import Settings
 
 APPS_PREFIX = "/apps/"
 JUPYTER_PREFIX = "/sessions/"
-MLFLOW_PREFIX = "/mlflow/"  # tracking.gate.MOUNT_PATH: the embedded MLflow UI
+MLFLOW_PREFIX = "/mlflow/"  # tracking.MOUNT_PATH: the embedded MLflow UI
 MODEL_SERVICE = "modelservice"
 
 # Everything a sandboxed app page may still do, short of its own origin.

@@ -23,8 +23,8 @@ import os
 import shutil
 from pathlib import Path
 
+from lakeworks import safe_paths
 from lakeworks.errors import LakeworksError
-from lakeworks.services import safe_paths
 
 SPARK_DIR = ".lakeworks/spark"
 JAVA_VERSIONS = ("17", "11")  # Spark 3.5 runs on Java 8/11/17, not on newer ones

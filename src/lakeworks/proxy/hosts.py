@@ -26,7 +26,7 @@ with subdomains. So an unauthenticated browser at ``demo.<domain>`` is sent to
 one-minute signed token for exactly that host and redirects to
 ``demo.<domain>/_lakeworks/session?token=…``, which signs that host's session in and goes on
 to the page. That app-host session shares the user's session generation (ended with it) and
-is bound to its host (``api.deps.session_principal``), so it is no sign-in on the main host.
+is bound to its host (``web.auth.session_principal``), so it is no sign-in on the main host.
 With ``session_cookie_domain`` set to a real domain the cookie is shared and the hop is not
 needed.
 """
@@ -43,7 +43,6 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lakeworks.api.deps import principal_from_request
 from lakeworks.entities.applications import Route
 from lakeworks.errors import LakeworksError, Unauthenticated, error_body, http_status
 from lakeworks.proxy import pages
@@ -52,6 +51,7 @@ from lakeworks.services import applications
 from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.applications import ENGINE_ID_RE
 from lakeworks.services.platform import Platform, Principal
+from lakeworks.web.auth import principal_from_request
 
 log = logging.getLogger("lakeworks.proxy")
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from lakeworks import safe_paths
 from lakeworks.entities.experiments import (
     Experiment,
     ExperimentRun,
@@ -20,13 +23,12 @@ from lakeworks.entities.experiments import (
 )
 from lakeworks.entities.jobs import JobRun
 from lakeworks.errors import Conflict, InvalidInput, LakeworksError, NotFound, PermissionDenied
-from lakeworks.services import safe_paths
+from lakeworks.services.experiment_access import authorize, readable_projects
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.tracking import convert
-from lakeworks.tracking.access import authorize, readable_projects
 from lakeworks.tracking.embedded import Tracking, tracking_for
 from lakeworks.tracking.paths import server_path
-from lakeworks.tracking.registry import find_version
+from lakeworks.tracking.registry import find_version, version_source_dir
 from lakeworks.tracking.scope import MODEL_ID_TAG, PROJECT_TAG, VERSION_ID_TAG
 
 log = logging.getLogger(__name__)
@@ -680,3 +682,41 @@ def record_job_run(platform: Platform, run: JobRun) -> str | None:
         log.warning("job run %s: could not record its metrics and files: %s", run.id, exc)
         return None
     return str(run_id)
+
+
+@dataclass(frozen=True)
+class ModelVersionSource:
+    """Where a registry version's model lives."""
+
+    project_id: str
+    model_name: str
+    version: str
+    run_id: str | None
+    artifact_dir: Path  # the model directory on the server's disk, containing ``MLmodel``
+
+
+def resolve_version(
+    platform: Platform, principal: Principal, version_id: str
+) -> ModelVersionSource:
+    """The model of registry version ``version_id``, if ``principal`` may read its project.
+
+    Raises ``NotFound`` (unknown id, a project the caller cannot read, or files missing on
+    disk) or ``PermissionDenied``.
+    """
+    tracking = tracking_for(platform)
+    version = find_version(tracking, version_id)
+    project_id = tracking.scope.model_project(version.name)
+    authorize(platform, principal, project_id, write=False, what=f"Model version {version_id!r}")
+    directory = version_source_dir(platform.settings, tracking, project_id, version)
+    if not (directory / "MLmodel").is_file():
+        raise NotFound(
+            f"Model version {version_id!r} ({version.name} v{version.version}) has no MLmodel "
+            f"file at {version.source}; were the run's artifacts deleted?"
+        )
+    return ModelVersionSource(
+        project_id=project_id,
+        model_name=str(version.name),
+        version=str(version.version),
+        run_id=version.run_id or None,
+        artifact_dir=directory,
+    )

@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from lakeworks import safe_paths
 from lakeworks.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from lakeworks.executors import ownership, sandbox
-from lakeworks.services import safe_paths
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
 

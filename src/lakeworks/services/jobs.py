@@ -32,8 +32,7 @@ from lakeworks.entities.jobs import (
 )
 from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
 from lakeworks.errors import Conflict, InvalidInput, InvalidState, NotFound
-from lakeworks.scheduler import cron
-from lakeworks.services import environment, files, notify, projects, workloads
+from lakeworks.services import cron, environment, files, notify, projects, workloads
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal

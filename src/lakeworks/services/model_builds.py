@@ -29,10 +29,11 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from lakeworks import safe_paths
 from lakeworks.entities.models import BuildStatus, ModelBuild
 from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
 from lakeworks.errors import InvalidInput, LakeworksError, NotFound, PayloadTooLarge
-from lakeworks.services import environment, files, safe_paths, workloads
+from lakeworks.services import environment, files, workloads
 from lakeworks.services.models import model_of
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
@@ -277,7 +278,7 @@ def create(
     version_id = (fields.registered_model_version_id or "").strip()
     file_path = function_name = ""
     if version_id:
-        from lakeworks.tracking.registry import resolve_version
+        from lakeworks.services.experiments import resolve_version
 
         source = resolve_version(platform, principal, version_id)
         dest.mkdir()

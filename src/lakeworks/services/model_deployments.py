@@ -44,7 +44,6 @@ from lakeworks.services.model_builds import MLFLOW_DIR, snapshot_dir
 from lakeworks.services.models import model_of
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
-from lakeworks.serving import epoch
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import UnitOfWork
 
@@ -262,7 +261,7 @@ def _retire_all(platform: Platform, deployment_id: str, reason: str) -> None:
         live = uow.models.replicas_of(deployment_id)
         for replica in live:
             uow.models.set_replica(replica.workload_id, retired=True)
-    epoch.bump()
+    platform.models_changed()
     for replica in live:
         workloads.request_stop(platform, replica.workload_id, reason)
 
@@ -336,23 +335,48 @@ def _build_ready(platform: Platform, deployment: ModelDeployment) -> bool:
         )
     if moved:
         log.info("model deployment %s failed: %s", deployment.id, reason)
-        epoch.bump()
+        platform.models_changed()
     return False
 
 
 def _reconcile_one(platform: Platform, deployment: ModelDeployment) -> None:
     if deployment.status is DeploymentStatus.PENDING and not _build_ready(platform, deployment):
         return
+    survivors, failed_starts, changed = _observe_replicas(platform, deployment)
+    if any(n >= MAX_FAILED_STARTS for n in failed_starts.values()):
+        _fail(platform, deployment, survivors)
+        return
+    to_stop, launches = _plan_slots(deployment, survivors, failed_starts)
+    if to_stop:
+        with platform.store.transaction() as uow:
+            for workload_id in to_stop:
+                uow.models.set_replica(workload_id, retired=True)
+        platform.models_changed()
+        for workload_id in to_stop:
+            workloads.request_stop(platform, workload_id, "replaced")
+    for slot, restarts in launches:
+        _launch_replica(platform, deployment, slot, restarts)
+        changed = True
+    changed = _settle_status(platform, deployment) or changed
+    if changed:
+        platform.models_changed()
+
+
+def _observe_replicas(
+    platform: Platform, deployment: ModelDeployment
+) -> tuple[list[Replica], dict[int, int], bool]:
+    """Retire dead replicas and mark healthy ones ready: (survivors, failed starts per slot
+    of the replicas that died before ever being ready, whether anything changed)."""
     changed = False
     with platform.read() as uow:
         live = uow.models.replicas_of(deployment.id)
         states = {r.workload_id: uow.workloads.get(r.workload_id) for r in live}
-    # 1. Dead replicas leave their slot; note whether they had ever been ready.
     failed_starts: dict[int, int] = {}
     survivors: list[Replica] = []
     for replica in live:
         workload = states[replica.workload_id]
         if workload is None or workload.status.is_final:
+            # A dead replica leaves its slot; note whether it had ever been ready.
             with platform.store.transaction() as uow:
                 uow.models.set_replica(replica.workload_id, retired=True)
             changed = True
@@ -365,7 +389,7 @@ def _reconcile_one(platform: Platform, deployment: ModelDeployment) -> None:
                 workload.reason if workload else "lost",
             )
             continue
-        # 2. Replicas that are up answer their health check once, then are routable.
+        # A replica that is up answers its health check once, then is routable.
         if (
             not replica.ready
             and workload.status is WorkloadStatus.RUNNING
@@ -377,18 +401,26 @@ def _reconcile_one(platform: Platform, deployment: ModelDeployment) -> None:
             replica = dataclasses.replace(replica, ready=True, restarts=0)
             changed = True
         survivors.append(replica)
-    if any(n >= MAX_FAILED_STARTS for n in failed_starts.values()):
-        _fail(platform, deployment, survivors)
-        return
+    return survivors, failed_starts, changed
+
+
+def _plan_slots(
+    deployment: ModelDeployment, survivors: list[Replica], failed_starts: dict[int, int]
+) -> tuple[list[str], list[tuple[int, int]]]:
+    """What to change (no side effects): (replicas to stop, (slot, restarts) to launch).
+
+    Extra slots (scaled down) go; each wanted slot is filled; old generations are retired
+    once a current one is ready, one slot rolling at a time.
+    """
     by_slot: dict[int, list[Replica]] = {}
     for replica in survivors:
         by_slot.setdefault(replica.slot, []).append(replica)
-    to_stop: list[str] = []
-    # 3. Extra slots (scaled down) go.
-    for slot, members in by_slot.items():
-        if slot >= deployment.replicas:
-            to_stop += [r.workload_id for r in members]
-    # 4. Each wanted slot: fill it; retire old generations once a current one is ready.
+    to_stop = [
+        r.workload_id
+        for slot, members in by_slot.items()
+        if slot >= deployment.replicas
+        for r in members
+    ]
     rolling = any(
         any(r.generation == deployment.generation and not r.ready for r in members)
         and any(r.generation < deployment.generation for r in members)
@@ -406,45 +438,38 @@ def _reconcile_one(platform: Platform, deployment: ModelDeployment) -> None:
         elif not current and not rolling:
             launches.append((slot, 0))  # roll this slot now; the others wait their turn
             rolling = True
-    if to_stop:
-        with platform.store.transaction() as uow:
-            for workload_id in to_stop:
-                uow.models.set_replica(workload_id, retired=True)
-        epoch.bump()
-        for workload_id in to_stop:
-            workloads.request_stop(platform, workload_id, "replaced")
-    for slot, restarts in launches:
-        _launch_replica(platform, deployment, slot, restarts)
-        changed = True
-    # 5. Status.
+    return to_stop, launches
+
+
+def _settle_status(platform: Platform, deployment: ModelDeployment) -> bool:
+    """Pending → deploying; deploying → deployed once every slot has a ready replica, which
+    retires the model's older deployments. Whether the deployment became deployed."""
     with platform.read() as uow:
         now_live = uow.models.replicas_of(deployment.id)
     ready_slots = {r.slot for r in now_live if r.ready}
     all_ready = all(slot in ready_slots for slot in range(deployment.replicas))
+    older: list[ModelDeployment] = []
     with platform.store.transaction() as uow:
         if deployment.status is DeploymentStatus.PENDING:
             uow.models.move_deployment(
                 deployment.id, DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING
             )
             deployment = uow.models.get_deployment(deployment.id) or deployment
-        if deployment.status is DeploymentStatus.DEPLOYING and all_ready:
-            uow.models.move_deployment(
-                deployment.id, DeploymentStatus.DEPLOYING, DeploymentStatus.DEPLOYED
-            )
-            changed = True
-            older = [
-                d
-                for d in uow.models.deployments_of(deployment.model_id)
-                if d.id != deployment.id and d.status.is_active
-            ]
-            for other in older:
-                uow.models.move_deployment(other.id, other.status, DeploymentStatus.STOPPING)
-        else:
-            older = []
+        if deployment.status is not DeploymentStatus.DEPLOYING or not all_ready:
+            return False
+        uow.models.move_deployment(
+            deployment.id, DeploymentStatus.DEPLOYING, DeploymentStatus.DEPLOYED
+        )
+        older = [
+            d
+            for d in uow.models.deployments_of(deployment.model_id)
+            if d.id != deployment.id and d.status.is_active
+        ]
+        for other in older:
+            uow.models.move_deployment(other.id, other.status, DeploymentStatus.STOPPING)
     for other in older:
         _retire_all(platform, other.id, "replaced by a newer deployment")
-    if changed:
-        epoch.bump()
+    return True
 
 
 def _fail(platform: Platform, deployment: ModelDeployment, survivors: list[Replica]) -> None:
@@ -458,7 +483,7 @@ def _fail(platform: Platform, deployment: ModelDeployment, survivors: list[Repli
         )
         for replica in survivors:
             uow.models.set_replica(replica.workload_id, retired=True)
-    epoch.bump()
+    platform.models_changed()
     for replica in survivors:
         workloads.request_stop(platform, replica.workload_id, "its deployment failed")
 

@@ -18,11 +18,10 @@ from typing import Any
 
 from lakeworks import bounds
 from lakeworks.entities.models import DeploymentStatus, Model
-from lakeworks.errors import Conflict, InvalidInput, NotFound
+from lakeworks.errors import Conflict, InvalidInput, InvalidState, NotFound
 from lakeworks.services import sealing, workloads
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
-from lakeworks.serving import epoch
 from lakeworks.store.uow import UnitOfWork
 
 _KEY_ALPHABET = string.ascii_lowercase + string.digits
@@ -170,7 +169,7 @@ def update(
         if values:
             cmd.uow.models.update(model_id, **values)
         cmd.detail = {k: str(v) for k, v in values.items()}
-    epoch.bump()
+    platform.models_changed()
     return get(platform, principal, project_id, model_id)
 
 
@@ -188,7 +187,7 @@ def regenerate_key(
         cmd.uow.models.update(
             model_id, access_key_hash=hash_access_key(key), access_key_sealed=seal(platform, key)
         )
-    epoch.bump()
+    platform.models_changed()
     return get(platform, principal, project_id, model_id)
 
 
@@ -206,7 +205,7 @@ def delete(platform: Platform, principal: Principal, project_id: str, model_id: 
         # Its predictions and request samples go with it (they hold no foreign key, so
         # the metrics writer's inserts stay cheap).
         cmd.uow.model_metrics.delete_model([model_id])
-    epoch.bump()
+    platform.models_changed()
     for workload_id in to_stop + builds:
         workloads.request_stop(platform, workload_id, "its model was deleted")
 
@@ -232,3 +231,19 @@ def serving_deployment_status(uow: UnitOfWork, model_id: str) -> DeploymentStatu
     """The status of the model's newest deployment (for lists), or None."""
     deployments = uow.models.deployments_of(model_id)
     return deployments[-1].status if deployments else None
+
+
+async def test_call(
+    platform: Platform,
+    principal: Principal,
+    project_id: str,
+    model_id: str,
+    request: Any,
+    writer: Any = None,
+) -> tuple[int, dict[str, Any]]:
+    """Call a model as its Test tab does, for someone who may read its project: (status,
+    envelope), counted in monitoring like any other call."""
+    model = get(platform, principal, project_id, model_id)
+    if platform.model_caller is None:
+        raise InvalidState("The model gateway does not run in this process.")
+    return await platform.model_caller.test_call(model.access_key_hash, request, writer)

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from lakeworks.config import Settings
 from lakeworks.entities.audit import Outcome
@@ -78,6 +78,14 @@ class Command:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+class ModelCaller(Protocol):
+    """What services need of the model gateway (``serving.gateway.Gateway``)."""
+
+    async def test_call(
+        self, access_key_hash: str, request: Any, writer: Any = None
+    ) -> tuple[int, dict[str, Any]]: ...
+
+
 class Platform:
     """Settings and store, handed to every service function."""
 
@@ -92,6 +100,13 @@ class Platform:
         self.work_signal: threading.Event | None = None
         # Moves when credentials, roles or memberships change (``ACCESS_CHANGES``).
         self.access_epoch = 0
+        # Moves whenever what the model gateway caches may have changed (a key regenerated,
+        # authentication switched, a deployment or replica changed): this process's gateway
+        # drops its cache at once; other processes notice within ``model_route_cache_seconds``.
+        self.model_epoch = 0
+        # This process's model gateway, set where the server wires it (``app.create_app``):
+        # the UI's Test tab calls models through ``models.test_call``.
+        self.model_caller: ModelCaller | None = None
         self.login_throttle = LoginThrottle(settings)
         self._runtimes: RuntimeManager | None = None
         # Ids of objects (job runs, sessions, apps...) that a thread of this process is
@@ -99,6 +114,11 @@ class Platform:
         # read that wait as a start the server abandoned.
         self._launching: set[str] = set()
         self._launching_lock = threading.Lock()
+
+    def models_changed(self) -> None:
+        """Move ``model_epoch``: the gateway's cached routes and keys are out of date."""
+        with self._executor_lock:
+            self.model_epoch += 1
 
     @property
     def runtimes(self) -> RuntimeManager:

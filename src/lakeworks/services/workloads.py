@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from lakeworks import safe_paths
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import ApiKeyKind, User
 from lakeworks.entities.workloads import (
@@ -30,7 +31,7 @@ from lakeworks.entities.workloads import (
 )
 from lakeworks.errors import InvalidInput, InvalidState, LakeworksError, NotFound
 from lakeworks.executors.base import StartFailed
-from lakeworks.services import auth, environment, files, projects, safe_paths
+from lakeworks.services import auth, environment, files, projects
 from lakeworks.services.environment import PreparedRuntime, new_engine_id
 from lakeworks.services.platform import Platform
 from lakeworks.services.secret_masking import Masker

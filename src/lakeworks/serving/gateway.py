@@ -44,7 +44,6 @@ from lakeworks.entities.workloads import WorkloadStatus
 from lakeworks.errors import Unauthenticated
 from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.platform import Platform
-from lakeworks.serving import epoch
 from lakeworks.serving.replica_client import (
     ReplicaGone,
     ReplicaPool,
@@ -123,7 +122,7 @@ class Gateway:
     async def route(self, key_hash: str) -> Route | None:
         now = time.monotonic()
         stamp = self._route_times.get(key_hash)
-        if stamp is not None and stamp[0] > now and stamp[1] == epoch.current():
+        if stamp is not None and stamp[0] > now and stamp[1] == self.platform.model_epoch:
             return self._routes[key_hash]
         pending = self._loading.get(key_hash)
         if pending is not None:
@@ -131,7 +130,7 @@ class Gateway:
         future: asyncio.Future[Route | None] = asyncio.get_running_loop().create_future()
         self._loading[key_hash] = future
         try:
-            current_epoch = epoch.current()
+            current_epoch = self.platform.model_epoch
             route = await run_in_threadpool(self._read_route, key_hash)
             if route is not None:
                 route.replicas = [self._merge(r) for r in route.replicas]

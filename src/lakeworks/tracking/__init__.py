@@ -6,5 +6,8 @@
 - ``access``: the permission rule (read: viewer; write: contributor);
 - ``gate``: the ASGI app in front of MLflow's Flask app (auth, scoping, artifacts);
 - ``paths``: artifact paths as workloads and as the server see them;
-- ``registry``: registry version ids and ``resolve_version`` for model builds.
+- ``registry``: registry version ids and where a version's files are.
 """
+
+# Where the embedded MLflow (tracking REST API and UI) is mounted on the server.
+MOUNT_PATH = "/mlflow"

@@ -43,6 +43,7 @@ import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lakeworks import safe_paths
 from lakeworks.errors import (
     Conflict,
     DatabaseNotMigrated,
@@ -54,11 +55,11 @@ from lakeworks.errors import (
     Unauthenticated,
     http_status,
 )
-from lakeworks.services import safe_paths
 from lakeworks.services.access_cache import AccessCache
+from lakeworks.services.experiment_access import authorize as _authorize
+from lakeworks.services.experiment_access import readable_projects
 from lakeworks.services.platform import Platform, Principal
-from lakeworks.tracking.access import authorize as _authorize
-from lakeworks.tracking.access import readable_projects
+from lakeworks.tracking import MOUNT_PATH
 from lakeworks.tracking.embedded import Tracking, bind_handlers, tracking_for
 from lakeworks.tracking.paths import server_path
 from lakeworks.tracking.registry import version_source_dir
@@ -69,7 +70,6 @@ from lakeworks.tracking.scope import (
     VERSION_ID_TAG,
 )
 
-MOUNT_PATH = "/mlflow"
 USER_TAG = "mlflow.user"
 
 _MLFLOW_CODES = {
@@ -273,7 +273,7 @@ class TrackingGate:
         return principal if isinstance(principal, Principal) else None
 
     def _principal(self, scope: Scope) -> Principal | None:
-        from lakeworks.api.deps import principal_from_request
+        from lakeworks.web.auth import principal_from_request
 
         epoch = self.platform.access_epoch
         principal = principal_from_request(Request(scope), self.platform)

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
-from lakeworks.api.deps import check_csrf, session_principal
 from lakeworks.errors import InvalidInput, LakeworksError, NotFound, RateLimited, http_status
 from lakeworks.services import auth, users
 from lakeworks.services.passwords import check_new_password
 from lakeworks.ui.deps import FormUserDep, PlatformDep
 from lakeworks.ui.pages import flash, redirect, render, safe_next, start_session
+from lakeworks.web.auth import check_csrf, session_principal
 
 router = APIRouter()
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Form, Request
 
-from lakeworks.api.deps import check_csrf, get_platform, session_principal
 from lakeworks.errors import PermissionDenied, Unauthenticated
 from lakeworks.services.platform import Platform, Principal
+from lakeworks.web.auth import check_csrf, get_platform, session_principal
 
 
 def page_user(request: Request) -> Principal:

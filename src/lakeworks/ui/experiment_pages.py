@@ -14,7 +14,7 @@ from lakeworks.errors import InvalidInput, LakeworksError
 from lakeworks.services import experiments, projects
 from lakeworks.services.permissions import Action
 from lakeworks.services.projects import ProjectView
-from lakeworks.tracking.gate import MOUNT_PATH
+from lakeworks.tracking import MOUNT_PATH
 from lakeworks.ui.deps import FormUserDep, PlatformDep, UserDep
 from lakeworks.ui.pages import flash, form_error, redirect, render
 

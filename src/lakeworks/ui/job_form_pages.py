@@ -16,8 +16,7 @@ from lakeworks import bounds
 from lakeworks.entities.jobs import Job, Recipient, ResourceProfile, ScheduleKind
 from lakeworks.entities.projects import EnvVar
 from lakeworks.errors import InvalidInput, LakeworksError, PermissionDenied, http_status
-from lakeworks.scheduler import cron
-from lakeworks.services import files, jobs, projects, resources
+from lakeworks.services import cron, files, jobs, projects, resources
 from lakeworks.services.permissions import Action
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.projects import ProjectView

@@ -12,8 +12,7 @@ from fastapi import APIRouter, Form, Request, Response
 
 from lakeworks.entities.jobs import ACTIVE_RUN_STATUSES, Job, JobRun, RunStatus, Trigger
 from lakeworks.errors import InvalidInput, LakeworksError, NotFound
-from lakeworks.scheduler import cron
-from lakeworks.services import jobs, projects
+from lakeworks.services import cron, jobs, projects
 from lakeworks.services.permissions import Action
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.projects import ProjectView

@@ -19,7 +19,6 @@ from lakeworks.services import model_builds, model_deployments, models, projects
 from lakeworks.services.permissions import Action
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.projects import ProjectView
-from lakeworks.serving.gateway import gateway_for
 from lakeworks.ui.deps import FormUserDep, PlatformDep, UserDep
 from lakeworks.ui.pages import flash, form_error, redirect, render
 
@@ -371,7 +370,7 @@ async def test_model(
     model_id: str,
     request_json: Annotated[str, Form()] = "",
 ) -> JSONResponse:
-    model = models.get(platform, principal, project_id, model_id)
+    models.get(platform, principal, project_id, model_id)
     try:
         value = bounds.loads(request_json)
     except json.JSONDecodeError as exc:
@@ -383,7 +382,9 @@ async def test_model(
             status_code=400,
         )
     writer = getattr(request.app.state, "metrics", None)
-    status, envelope = await gateway_for(platform).test_call(model.access_key_hash, value, writer)
+    status, envelope = await models.test_call(
+        platform, principal, project_id, model_id, value, writer
+    )
     return JSONResponse(envelope, status_code=status)
 
 

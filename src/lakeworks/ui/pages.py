@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from lakeworks import __version__
-from lakeworks.api.deps import session_principal
 from lakeworks.entities.users import User
 from lakeworks.errors import LakeworksError, NotFound, Unauthenticated, http_status
 from lakeworks.services import auth
@@ -21,6 +20,7 @@ from lakeworks.services.permissions import Action
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.projects import allowed, refusal
 from lakeworks.ui.filters import FILTERS
+from lakeworks.web.auth import session_principal
 
 _TEMPLATE_DIR = resources.files("lakeworks.ui") / "templates"
 # Starlette's Jinja2Templates turns autoescaping on for every template.

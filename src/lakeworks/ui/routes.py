@@ -20,7 +20,6 @@ from lakeworks.ui import (
     project_pages,
     runtime_pages,
     session_pages,
-    session_proxy,
     settings_pages,
     team_pages,
 )
@@ -47,5 +46,3 @@ for module in (
     application_pages,
 ):
     router.include_router(module.router)
-# /sessions/<id>/...: each session's Jupyter server, behind Lakeworks' sign-in.
-router.routes.extend(session_proxy.routes())

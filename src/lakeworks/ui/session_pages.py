@@ -13,7 +13,6 @@ from fastapi import APIRouter, Form, Request, Response, WebSocket, WebSocketDisc
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.websockets import WebSocketState
 
-from lakeworks.api.deps import session_principal
 from lakeworks.entities.sessions import Editor, Session, SessionStatus
 from lakeworks.errors import InvalidInput, LakeworksError, http_status
 from lakeworks.services import console, files, projects, resources, sessions
@@ -22,6 +21,7 @@ from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.projects import ProjectView
 from lakeworks.ui.deps import FormUserDep, PlatformDep, UserDep
 from lakeworks.ui.pages import flash, form_error, redirect, render
+from lakeworks.web.auth import session_principal
 
 router = APIRouter()
 

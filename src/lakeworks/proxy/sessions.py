@@ -20,12 +20,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
-from lakeworks.api.deps import session_principal
 from lakeworks.errors import LakeworksError, http_status
 from lakeworks.proxy.forward import forward
 from lakeworks.proxy.pages import Down, page
 from lakeworks.services import sessions
 from lakeworks.services.platform import Platform
+from lakeworks.web.auth import session_principal
 
 PATH = "/sessions/{session_id}/{path:path}"
 
