@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from lakeworks.entities.users import ApiKey, ApiKeyKind, User
 from lakeworks.errors import InvalidInput, NotFound, PermissionDenied, RateLimited, Unauthenticated
 from lakeworks.services.passwords import check_new_password
-from lakeworks.services.platform import Platform, Principal
+from lakeworks.services.platform import Platform, Principal, Via
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import UnitOfWork
 
@@ -264,7 +264,7 @@ def authenticate_key(
         # Only note use once a minute, so a busy client does not write on every request.
         if note_use and (key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1)):
             uow.users.touch_api_key(key.id, now)
-    via = "api_key" if kind is ApiKeyKind.V2 else "v1_key"
+    via: Via = "api_key" if kind is ApiKeyKind.V2 else "v1_key"
     user_wide = key.project_id is not None and platform.settings.workload_key_scope == "user"
     return Principal(user=user, via=via, project_scope=key.project_id, user_wide=user_wide)
 

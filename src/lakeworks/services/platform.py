@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from lakeworks.config import Settings
 from lakeworks.entities.audit import Outcome
@@ -18,6 +18,10 @@ from lakeworks.services.login_throttle import LoginThrottle
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import Store, UnitOfWork
 
+# How a principal reached the platform: a browser session, an API v2 key, a v1 key, the
+# local command line, or an AMP setup acting for its project's creator.
+Via = Literal["session", "api_key", "v1_key", "cli", "amp"]
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -27,7 +31,7 @@ class Principal:
     site-admin powers and manages no keys, profiles or browser sessions."""
 
     user: User
-    via: str  # "session", "api_key", "v1_key", "cli"
+    via: Via
     project_scope: str | None = None
     user_wide: bool = False
 
@@ -173,7 +177,7 @@ class Platform:
                 )
             return self._executor
 
-    def read(self) -> Any:
+    def read(self) -> AbstractContextManager[UnitOfWork]:
         """A unit of work for queries (committed empty, so no audit)."""
         return self.store.transaction()
 
