@@ -29,7 +29,7 @@ from lakeworks.entities.applications import Application, AppStatus
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
 from lakeworks.scheduler.loop import Scheduler
-from lakeworks.services import applications, projects, users
+from lakeworks.services import projects, users
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import Store
 
@@ -138,7 +138,7 @@ def stop_everything(platform: Platform) -> None:
             break
         time.sleep(0.05)  # let start threads notice and stop what they launched
     stop_live_workloads(platform)
-    applications.forget_routes()
+    platform.proxy_routes.forget()
 
 
 @pytest.fixture

@@ -229,7 +229,7 @@ def test_engine_hosts_route_to_workload_ports_by_role(
     seen = web_client.get("/", headers={"Host": f"{engine}.testserver"} | owner_key).json()
     assert seen["engine"] == engine
     projects.set_collaborator(app_platform, app_principal, app_project.id, "bob", "viewer")
-    applications.forget_routes()
+    app_platform.proxy_routes.forget()
     viewer_key = bearer(app_platform, outsider)
     # CDSW_APP_PORT is for contributors; a viewer may open the read-only port only.
     app_port = web_client.get("/", headers={"Host": f"{engine}.testserver"} | viewer_key)

@@ -14,7 +14,7 @@ from lakeworks.entities.applications import Application, AppStatus
 from lakeworks.entities.projects import Project
 from lakeworks.entities.workloads import WorkloadStatus
 from lakeworks.errors import Conflict, InvalidInput, NotFound, QuotaExceeded, Unauthenticated
-from lakeworks.services import applications, users
+from lakeworks.services import app_access, applications, users
 from lakeworks.services.applications import AppFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -102,7 +102,7 @@ def test_restart_gives_a_new_engine_behind_the_same_subdomain(
     assert second.status is AppStatus.RUNNING, second.reason
     assert second.workload_id != first.workload_id
     assert second.subdomain == "web"
-    route = applications.authorize_access(app_platform, app_principal, "web")
+    route = app_access.authorize_access(app_platform, app_principal, "web")
     assert fetch(route.target)["engine"] == second.workload_id
     applications.stop(app_platform, app_principal, app_project.id, app.id)
     wait_app(app.id, {AppStatus.STOPPED})
@@ -225,24 +225,24 @@ def test_access_needs_project_membership_unless_the_app_is_public(
     )
     outsider_principal = Principal(user=outsider, via="session")
     app = make(app_platform, app_principal, app_project, script="never_binds.py")
-    assert applications.authorize_access(app_platform, app_principal, "web").project_id == (
+    assert app_access.authorize_access(app_platform, app_principal, "web").project_id == (
         app_project.id
     )
     with pytest.raises(NotFound):
-        applications.authorize_access(app_platform, outsider_principal, "web")
+        app_access.authorize_access(app_platform, outsider_principal, "web")
     with pytest.raises(Unauthenticated):
-        applications.authorize_access(app_platform, None, "web")
+        app_access.authorize_access(app_platform, None, "web")
     with pytest.raises(NotFound, match="No application"):
-        applications.authorize_access(app_platform, app_principal, "nothing-here")
+        app_access.authorize_access(app_platform, app_principal, "nothing-here")
 
     applications.update(
         app_platform, app_principal, app_project.id, app.id, {"bypass_authentication": True}
     )
-    assert applications.authorize_access(app_platform, None, "web").public
-    assert applications.authorize_access(app_platform, outsider_principal, "web").public
+    assert app_access.authorize_access(app_platform, None, "web").public
+    assert app_access.authorize_access(app_platform, outsider_principal, "web").public
     app_platform.settings.allow_unauthenticated_apps = False
-    applications.forget_routes()
+    app_platform.proxy_routes.forget()
     with pytest.raises(Unauthenticated):
-        applications.authorize_access(app_platform, None, "web")
+        app_access.authorize_access(app_platform, None, "web")
     applications.stop(app_platform, app_principal, app_project.id, app.id)
     wait_app(app.id, {AppStatus.STOPPED})

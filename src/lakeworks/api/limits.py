@@ -24,15 +24,9 @@ class BodySizeLimit:
         error = PayloadTooLarge(
             f"The request body is larger than {self.max_bytes} bytes (LAKEWORKS_MAX_UPLOAD_BYTES)."
         )
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    too_big = int(value) > self.max_bytes
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    await _reject(scope, send, error)
-                    return
+        if _declared_length(scope) > self.max_bytes:
+            await _reject(scope, send, error)
+            return
         received = 0
         started = False
 
@@ -56,6 +50,17 @@ class BodySizeLimit:
         except _TooLarge:
             if not started:
                 await _reject(scope, send, error)
+
+
+def _declared_length(scope: Scope) -> int:
+    """The request's Content-Length, or 0 when it has none (or a malformed one)."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
 
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">

@@ -47,7 +47,7 @@ from lakeworks.entities.applications import Route
 from lakeworks.errors import LakeworksError, Unauthenticated, error_body, http_status
 from lakeworks.proxy import pages
 from lakeworks.proxy.forward import forward
-from lakeworks.services import applications
+from lakeworks.services import app_access
 from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.applications import ENGINE_ID_RE
 from lakeworks.services.platform import Platform, Principal
@@ -152,9 +152,9 @@ class ProxyRouter:
         def decide() -> tuple[Route, Principal | None]:
             principal = self._principal(request)
             if engine is not None:
-                route = applications.authorize_engine(self.platform, principal, *engine)
+                route = app_access.authorize_engine(self.platform, principal, *engine)
             else:
-                route = applications.authorize_access(self.platform, principal, label)
+                route = app_access.authorize_access(self.platform, principal, label)
             return route, principal
 
         try:
@@ -220,7 +220,7 @@ class ProxyRouter:
             if not isinstance(known, Principal):
                 return None
             principal = known
-        route = applications.peek_access(
+        route = app_access.peek_access(
             self.platform,
             principal,
             subdomain=None if engine else label,

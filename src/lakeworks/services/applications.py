@@ -25,7 +25,6 @@ import logging
 import re
 import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -36,15 +35,13 @@ from lakeworks.entities.applications import (
     APP_PORTS,
     Application,
     AppStatus,
-    Route,
     can_move,
 )
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, Workload, WorkloadKind, WorkloadStatus
-from lakeworks.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthenticated
+from lakeworks.errors import Conflict, InvalidInput, InvalidState, NotFound
 from lakeworks.services import environment, files, projects, workloads
-from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
@@ -193,7 +190,7 @@ def create(
         )
         cmd.target = app.id
         cmd.detail = {"name": app.name, "subdomain": app.subdomain, "script": app.script}
-    forget_routes()
+    platform.proxy_routes.forget()
     _boot_in_background(platform, app)
     return app
 
@@ -221,7 +218,7 @@ def update(
         cmd.uow.applications.set(application_id, updated_at=utcnow(), **values)
         cmd.detail = {k: str(v) for k, v in changes.items() if k != "environment"}
         result = _application(cmd.uow, project_id, application_id)
-    forget_routes()
+    platform.proxy_routes.forget()
     return result
 
 
@@ -234,7 +231,7 @@ def delete(platform: Platform, principal: Principal, project_id: str, applicatio
         app = _application(cmd.uow, project_id, application_id)
         cmd.detail = {"name": app.name, "subdomain": app.subdomain}
         cmd.uow.applications.delete(application_id)
-    forget_routes()
+    platform.proxy_routes.forget()
     if app.workload_id:
         workloads.request_stop(platform, app.workload_id, "its application was deleted")
 
@@ -290,7 +287,7 @@ def start(
             raise InvalidState("The application is stopping; start it again once stopped.")
         _require_room(cmd.uow, platform, app)
         started = _restart_record(cmd.uow, app)
-    forget_routes()
+    platform.proxy_routes.forget()
     _boot_in_background(platform, started)
     return started
 
@@ -308,7 +305,7 @@ def stop(
             return app
         _begin_stop(cmd.uow, app)
         result = _application(cmd.uow, project_id, application_id)
-    forget_routes()
+    platform.proxy_routes.forget()
     _stop_engine(platform, app)
     return _reload(platform, application_id) or result
 
@@ -348,7 +345,7 @@ def restart(
             raise InvalidState("The application is stopping; restart it once it has stopped.")
         _require_room(cmd.uow, platform, app)
         started = _restart_record(cmd.uow, app)
-    forget_routes()
+    platform.proxy_routes.forget()
     if app.workload_id:
         workloads.request_stop(platform, app.workload_id, "restarted")
     _boot_in_background(platform, started)
@@ -531,7 +528,7 @@ def probe(platform: Platform, app: Application) -> bool:
             port_name=name,
             reason="",
         )
-    forget_routes()
+    platform.proxy_routes.forget()
     return moved
 
 
@@ -555,7 +552,7 @@ def _fail(platform: Platform, application_id: str, expected: AppStatus, reason: 
             reason=reason,
             target="",
         )
-    forget_routes()
+    platform.proxy_routes.forget()
     return moved
 
 
@@ -614,7 +611,7 @@ def on_workloads_ended(platform: Platform, ended: Sequence[workloads.Ended]) -> 
         if app is None or app.workload_id != item.workload.id:
             continue  # an old engine of a restarted app, or a deleted app
         _apply_exit(platform, app, item)
-        forget_routes()
+        platform.proxy_routes.forget()
 
 
 def _apply_exit(platform: Platform, app: Application, item: workloads.Ended) -> None:
@@ -682,136 +679,6 @@ def _crashed(platform: Platform, app: Application, why: str, now: datetime) -> N
             _boot_in_background(platform, restarted)
 
 
-# Proxy access --------------------------------------------------------------------------
-
-_cache_lock = threading.Lock()
-_routes: dict[str, tuple[float, Route | None]] = {}
-_decisions: weakref.WeakKeyDictionary[Platform, AccessCache] = weakref.WeakKeyDictionary()
-
-
-def forget_routes() -> None:
-    """Drop cached routes and access decisions (after any change to applications)."""
-    with _cache_lock:
-        _routes.clear()
-        caches = list(_decisions.values())
-    for cache in caches:
-        cache.clear()
-
-
-def _decision_cache(platform: Platform) -> AccessCache:
-    with _cache_lock:
-        cache = _decisions.get(platform)
-        if cache is None:
-            cache = _decisions[platform] = AccessCache(
-                platform, lambda s: s.proxy_route_cache_seconds
-            )
-        return cache
-
-
-def _cached_route(platform: Platform, key: str, load: Any) -> Route | None:
-    ttl = platform.settings.proxy_route_cache_seconds
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _routes.get(key)
-    if hit is not None and now - hit[0] < ttl:
-        return hit[1]
-    route = load()
-    if ttl > 0:
-        with _cache_lock:
-            if len(_routes) > 10_000:
-                _routes.clear()
-            _routes[key] = (now, route)
-    return route
-
-
-def _allowed(platform: Platform, principal: Principal, project_id: str, action: Action) -> None:
-    """``require`` with a short-lived cache of positive decisions (refusals re-check)."""
-    cache = _decision_cache(platform)
-    key = (principal.user.id, principal.confined_to, principal.is_admin, project_id, action)
-    if cache.get(key):
-        return
-    epoch = platform.access_epoch
-    with platform.read() as uow:
-        require(uow, principal, project_id, action)
-    cache.put(key, True, epoch)
-
-
-def authorize_access(platform: Platform, principal: Principal | None, subdomain: str) -> Route:
-    """The route to the application at ``subdomain`` if ``principal`` may open it.
-
-    Raises ``NotFound`` (no such app), ``Unauthenticated`` (nobody signed in and the app is
-    not public), ``NotFound``/``PermissionDenied`` from ``require`` (not a project member).
-    A route with an empty ``target`` means the app is not running.
-    """
-
-    def load() -> Route | None:
-        with platform.read() as uow:
-            app = uow.applications.by_subdomain(subdomain)
-        if app is None:
-            return None
-        return Route(
-            project_id=app.project_id,
-            target=app.target if app.status is AppStatus.RUNNING else "",
-            public=app.bypass_authentication and platform.settings.allow_unauthenticated_apps,
-            label=subdomain,
-            application_id=app.id,
-        )
-
-    route = _cached_route(platform, f"app:{subdomain}", load)
-    if route is None:
-        raise NotFound(f"No application uses the subdomain {subdomain!r}.")
-    if route.public:
-        return route
-    if principal is None:
-        raise Unauthenticated("Sign in to open this application.")
-    _allowed(platform, principal, route.project_id, Action.READ)
-    return route
-
-
-# Which project role may open each port of a session's or job's engine (CML: the app port
-# is for contributors, the read-only port for anyone who can read the project).
-ENGINE_PORT_ACTIONS = {
-    "CDSW_APP_PORT": Action.WRITE_FILES,
-    "CDSW_READONLY_PORT": Action.READ,
-    "CDSW_PUBLIC_PORT": Action.READ,
-}
-
-
-def authorize_engine(
-    platform: Platform, principal: Principal | None, engine_id: str, port_name: str
-) -> Route:
-    """The route to ``port_name`` of the running workload ``engine_id`` (a session, a job
-    run...), if ``principal`` may open it; an empty target when that port is not open."""
-
-    def load() -> Route | None:
-        with platform.read() as uow:
-            workload = uow.workloads.get(engine_id)
-        if workload is None or workload.status is not WorkloadStatus.RUNNING:
-            return None
-        ports = dict(
-            zip(
-                workload.handle.get("port_names") or [],
-                workload.handle.get("ports") or [],
-                strict=False,
-            )
-        )
-        port = ports.get(port_name)
-        return Route(
-            project_id=workload.project_id,
-            target=f"127.0.0.1:{port}" if port else "",
-            public=False,
-            label=engine_id,
-        )
-
-    route = _cached_route(platform, f"engine:{engine_id}:{port_name}", load)
-    if route is None:
-        raise NotFound(f"No running engine {engine_id!r}.")
-    if principal is None:
-        raise Unauthenticated("Sign in to open this engine's web UI.")
-    _allowed(platform, principal, route.project_id, ENGINE_PORT_ACTIONS[port_name])
-    return route
-
-
 def creators(platform: Platform, apps: Sequence[Application]) -> dict[int, User]:
     """The creators of ``apps`` by id (for API and UI output)."""
     with platform.read() as uow:
@@ -827,40 +694,6 @@ def address(platform: Platform, app: Application) -> tuple[str, str]:
     scheme = "https" if settings.https else "http"
     path_url = f"{settings.base_url}/apps/{app.subdomain}/" if settings.app_path_routing else ""
     return f"{scheme}://{app.subdomain}.{settings.domain}/", path_url
-
-
-def peek_access(
-    platform: Platform,
-    principal: Principal | None,
-    *,
-    subdomain: str | None = None,
-    engine: tuple[str, str] | None = None,
-) -> Route | None:
-    """The route if a fresh cached route *and* cached positive decision allow it; else None
-    (then call ``authorize_access``/``authorize_engine``, which read the database). Never
-    touches the database, so the proxy may call it on its event loop."""
-    ttl = platform.settings.proxy_route_cache_seconds
-    key = f"engine:{engine[0]}:{engine[1]}" if engine else f"app:{subdomain}"
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _routes.get(key)
-        if hit is None or hit[1] is None or now - hit[0] >= ttl:
-            return None
-        route = hit[1]
-        if route.public and engine is None:
-            return route
-    if principal is None:
-        return None
-    action = ENGINE_PORT_ACTIONS[engine[1]] if engine else Action.READ
-    decision = (
-        principal.user.id,
-        principal.project_scope,
-        principal.user_wide,
-        principal.is_admin,
-        route.project_id,
-        action,
-    )
-    return route if _decision_cache(platform).get(decision) else None
 
 
 def _require_room(uow: UnitOfWork, platform: Platform, app: Application) -> None:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from lakeworks.config import Settings
 from lakeworks.entities.audit import Outcome
@@ -17,6 +17,9 @@ from lakeworks.runtimes.manager import RuntimeManager
 from lakeworks.services.login_throttle import LoginThrottle
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from lakeworks.services.app_access import ProxyRoutes
 
 # How a principal reached the platform: a browser session, an API v2 key, a v1 key, the
 # local command line, or an AMP setup acting for its project's creator.
@@ -113,11 +116,23 @@ class Platform:
         self.model_caller: ModelCaller | None = None
         self.login_throttle = LoginThrottle(settings)
         self._runtimes: RuntimeManager | None = None
+        self._proxy_routes: ProxyRoutes | None = None
         # Ids of objects (job runs, sessions, apps...) that a thread of this process is
         # starting now: preparing a runtime can take minutes, and the reconcilers must not
         # read that wait as a start the server abandoned.
         self._launching: set[str] = set()
         self._launching_lock = threading.Lock()
+
+    @property
+    def proxy_routes(self) -> ProxyRoutes:
+        """Routes and access decisions the proxy caches (``services.app_access``)."""
+        if self._proxy_routes is None:
+            from lakeworks.services.app_access import ProxyRoutes
+
+            with self._executor_lock:
+                if self._proxy_routes is None:
+                    self._proxy_routes = ProxyRoutes(self)
+        return self._proxy_routes
 
     def models_changed(self) -> None:
         """Move ``model_epoch``: the gateway's cached routes and keys are out of date."""
