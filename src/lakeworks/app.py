@@ -39,10 +39,9 @@ from lakeworks.tracking import MOUNT_PATH as MLFLOW_PATH
 from lakeworks.tracking.gate import TrackingGate
 from lakeworks.ui import pages as ui_pages
 from lakeworks.ui.routes import router as ui_router
+from lakeworks.web.auth import SESSION_COOKIE
 
 log = logging.getLogger("lakeworks")
-
-SESSION_COOKIE = "lakeworks_session"
 
 
 def _build_default_runtime(platform: Platform) -> None:

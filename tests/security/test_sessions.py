@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from tests.conftest import PASSWORD, login
 
-from lakeworks.app import SESSION_COOKIE
 from lakeworks.entities.users import User
+from lakeworks.web.auth import SESSION_COOKIE
 
 Browser = Callable[[], TestClient]
 NEW_PASSWORD = "a quite different phrase 7"

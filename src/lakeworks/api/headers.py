@@ -26,11 +26,11 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lakeworks.config import Settings
+from lakeworks.entities.models import MODEL_SERVICE_HOST
 
 APPS_PREFIX = "/apps/"
 JUPYTER_PREFIX = "/sessions/"
 MLFLOW_PREFIX = "/mlflow/"  # tracking.MOUNT_PATH: the embedded MLflow UI
-MODEL_SERVICE = "modelservice"
 
 # Everything a sandboxed app page may still do, short of its own origin.
 APP_SANDBOX = (
@@ -127,7 +127,7 @@ class SecurityHeaders:
                 host = value.decode("latin-1").strip().lower().rstrip(".")
                 break
         suffix = "." + self.settings.domain.lower()
-        if host.endswith(suffix) and host[: -len(suffix)] not in ("", MODEL_SERVICE):
+        if host.endswith(suffix) and host[: -len(suffix)] not in ("", MODEL_SERVICE_HOST):
             return "relayed"
         path: str = scope["path"]
         if path.startswith(APPS_PREFIX) and self.settings.app_path_routing:

@@ -19,6 +19,10 @@ CRN_WORKSPACE = "00000000-0000-0000-0000-000000000001"
 CRN_PREFIX = f"crn:cdp:ml:{CRN_REGION}:{CRN_ACCOUNT}:workspace:{CRN_WORKSPACE}/"
 
 
+# The host label models answer on (``modelservice.<domain>/model``), as in CML.
+MODEL_SERVICE_HOST = "modelservice"
+
+
 def crn(object_id: str) -> str:
     """The CRN of a model, build or deployment whose API v2 id is ``object_id``.
 

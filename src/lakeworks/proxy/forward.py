@@ -54,10 +54,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from lakeworks.proxy import upstream
 from lakeworks.proxy.pages import Down
+from lakeworks.web.auth import SESSION_COOKIE
 
 log = logging.getLogger("lakeworks.proxy")
 
-SESSION_COOKIE = "lakeworks_session"
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 CONNECT_TIMEOUT_SECONDS = 10.0
 

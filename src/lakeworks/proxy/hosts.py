@@ -49,7 +49,7 @@ from lakeworks.proxy import pages
 from lakeworks.proxy.forward import forward
 from lakeworks.services import app_access
 from lakeworks.services.access_cache import AccessCache
-from lakeworks.services.applications import ENGINE_ID_RE
+from lakeworks.services.environment import ENGINE_ID_RE
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.web.auth import principal_from_request
 

@@ -37,27 +37,28 @@ from lakeworks.entities.applications import (
     AppStatus,
     can_move,
 )
+from lakeworks.entities.models import MODEL_SERVICE_HOST
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, Workload, WorkloadKind, WorkloadStatus
 from lakeworks.errors import Conflict, InvalidInput, InvalidState, NotFound
 from lakeworks.services import environment, files, projects, workloads
+from lakeworks.services.environment import ENGINE_ID_RE
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.resources import require_room
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import UnitOfWork
+from lakeworks.workload import SCRIPT_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-SCRIPT_SUFFIXES = (".py", ".ipynb", ".sh")
 PROBE_SECONDS = 0.1
 SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-ENGINE_ID_RE = re.compile(r"^[a-z0-9]{16}$")
 # Labels the platform routes itself, or that would read as something else.
 RESERVED_SUBDOMAINS = frozenset(
-    {"modelservice", "www", "api", "apps", "admin", "static", "login", "auth", "lakeworks"}
+    {MODEL_SERVICE_HOST, "www", "api", "apps", "admin", "static", "login", "auth", "lakeworks"}
 )
 ENGINE_PREFIXES = ("read-only-", "public-")
 

@@ -14,6 +14,7 @@ One module for the whole contract, as jupyterhub's ``Spawner.get_env()``:
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 _ENGINE_ALPHABET = string.ascii_lowercase + string.digits
+# What ``new_engine_id`` makes: the proxy tells engine hosts from app subdomains by it.
+ENGINE_ID_RE = re.compile(r"^[a-z0-9]{16}$")
 
 ENGINE_TYPES = {
     WorkloadKind.JOB_RUN: "job",

@@ -38,10 +38,10 @@ from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import UnitOfWork
+from lakeworks.workload import SCRIPT_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-SCRIPT_SUFFIXES = (".py", ".ipynb", ".sh")
 MAX_TIMEOUT_SECONDS = bounds.MAX_JOB_TIMEOUT_SECONDS
 
 

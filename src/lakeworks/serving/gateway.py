@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lakeworks import bounds
 from lakeworks.entities.metrics import PredictionRecord, RequestSample
-from lakeworks.entities.models import DeploymentStatus
+from lakeworks.entities.models import MODEL_SERVICE_HOST, DeploymentStatus
 from lakeworks.entities.users import ApiKeyKind
 from lakeworks.entities.workloads import WorkloadStatus
 from lakeworks.errors import Unauthenticated
@@ -54,7 +54,6 @@ from lakeworks.serving.replica_client import (
 log = logging.getLogger(__name__)
 
 MODEL_PATHS = frozenset({"/model", "/model/", "/api/altus-ds-1/models/call-model"})
-SERVICE_LABEL = "modelservice"
 CONNECT_RETRIES = 2
 NOT_AUTHORIZED = "User APikey not authorized to access model"
 
@@ -409,7 +408,7 @@ class ModelGateway:
         self.settings = platform.settings
         domain = platform.settings.domain.lower()
         self._domain = domain
-        self._service_host = f"{SERVICE_LABEL}.{domain}"
+        self._service_host = f"{MODEL_SERVICE_HOST}.{domain}"
 
     def _ours(self, scope: Scope) -> bool:
         if scope["path"] not in MODEL_PATHS:
@@ -419,7 +418,7 @@ class ModelGateway:
             if name == b"host":
                 host = value.decode("latin-1").lower()
                 break
-        if not host or host == self._service_host or host.startswith(SERVICE_LABEL + "."):
+        if not host or host == self._service_host or host.startswith(MODEL_SERVICE_HOST + "."):
             return True
         # <app>.<domain>/model belongs to that application, not to the gateway.
         return not host.endswith("." + self._domain)

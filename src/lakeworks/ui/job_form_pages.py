@@ -24,6 +24,7 @@ from lakeworks.ui.deps import FormUserDep, PlatformDep, UserDep
 from lakeworks.ui.job_pages import job_url, local_time, project_context, render_jobs
 from lakeworks.ui.pages import flash, form_error, redirect
 from lakeworks.ui.settings_pages import checked_env, parse_env_rows
+from lakeworks.workload import SCRIPT_SUFFIXES
 
 router = APIRouter()
 
@@ -194,7 +195,7 @@ def project_scripts(platform: Platform, principal: Principal, project_id: str) -
             if entry.is_dir:
                 if entry.name not in SKIPPED_FOLDERS:
                     folders.append(entry.path)
-            elif entry.name.endswith(jobs.SCRIPT_SUFFIXES):
+            elif entry.name.endswith(SCRIPT_SUFFIXES):
                 scripts.append(entry.path)
     return sorted(scripts[:MAX_SCRIPTS], key=lambda p: (p.count("/"), p.lower()))
 

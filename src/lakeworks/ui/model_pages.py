@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from lakeworks import bounds
-from lakeworks.entities.models import BuildStatus, DeploymentStatus, Model
+from lakeworks.entities.models import MODEL_SERVICE_HOST, BuildStatus, DeploymentStatus, Model
 from lakeworks.errors import InvalidInput, LakeworksError
 from lakeworks.services import model_builds, model_deployments, models, projects
 from lakeworks.services.permissions import Action
@@ -68,7 +68,10 @@ def endpoints(platform: Platform, origin: str = "") -> tuple[str, str]:
     browser reached this page at, which works from the laptop the browser runs on)."""
     settings = platform.settings
     scheme = settings.base_url.split(":", 1)[0]
-    return f"{scheme}://modelservice.{settings.domain}/model", f"{_base(platform, origin)}/model"
+    return (
+        f"{scheme}://{MODEL_SERVICE_HOST}.{settings.domain}/model",
+        f"{_base(platform, origin)}/model",
+    )
 
 
 def _base(platform: Platform, origin: str) -> str:

@@ -27,7 +27,8 @@ router = APIRouter()
 
 MAX_PROJECTS = 200
 EDITORS = [(Editor.JUPYTERLAB.value, "JupyterLab"), (Editor.WORKBENCH.value, "Workbench")]
-SCRIPT_SUFFIXES = (".py", ".txt", ".md", ".sh", ".R", ".sql", ".json", ".yaml", ".yml", ".csv")
+# Files the Workbench editor opens.
+EDITABLE_SUFFIXES = (".py", ".txt", ".md", ".sh", ".R", ".sql", ".json", ".yaml", ".yml", ".csv")
 
 
 def _context(view: ProjectView) -> dict[str, Any]:
@@ -230,9 +231,9 @@ def _project_files(platform: Platform, principal: Principal, project_id: str) ->
                 found += [
                     e.path
                     for e in files.list_dir(platform, principal, project_id, entry.path)
-                    if not e.is_dir and e.name.endswith(SCRIPT_SUFFIXES)
+                    if not e.is_dir and e.name.endswith(EDITABLE_SUFFIXES)
                 ]
-        elif not entry.is_dir and entry.name.endswith(SCRIPT_SUFFIXES):
+        elif not entry.is_dir and entry.name.endswith(EDITABLE_SUFFIXES):
             found.append(entry.path)
     return sorted(found)[:500]
 

@@ -14,6 +14,8 @@ from lakeworks.services import auth
 from lakeworks.services.platform import Platform, Principal
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# The browser session's cookie (set by the session middleware in ``app.create_app``).
+SESSION_COOKIE = "lakeworks_session"
 
 
 def get_platform(request: Request) -> Platform:

@@ -6,6 +6,6 @@
 - ``command_for(script, arguments, python)``: the argv of a job run, AMP task or application.
 """
 
-from lakeworks.workload.runner import UnsupportedScript, command_for, site_dir
+from lakeworks.workload.runner import SCRIPT_SUFFIXES, UnsupportedScript, command_for, site_dir
 
-__all__ = ["UnsupportedScript", "command_for", "site_dir"]
+__all__ = ["SCRIPT_SUFFIXES", "UnsupportedScript", "command_for", "site_dir"]

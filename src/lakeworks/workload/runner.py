@@ -15,6 +15,10 @@ from lakeworks.errors import InvalidInput
 _SITE_DIR = Path(__file__).resolve().parent / "site"
 
 
+# The kinds of project file a job, an application or an AMP task runs.
+SCRIPT_SUFFIXES = (".py", ".ipynb", ".sh")
+
+
 class UnsupportedScript(InvalidInput):
     """The script's kind cannot run as a workload (only ``.py``, ``.ipynb`` and ``.sh`` can)."""
 
