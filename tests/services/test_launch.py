@@ -1,0 +1,152 @@
+"""The one launch path (services.workloads.launch), checked through job runs on the fake
+executor: what a workload is started with, without starting a process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from tests.scheduler.conftest import RUNTIME_CACHE
+
+from lakeworks.config import Settings
+from lakeworks.entities.jobs import Job, JobRun, RunStatus
+from lakeworks.entities.projects import EnvVar
+from lakeworks.entities.users import User
+from lakeworks.entities.workloads import WorkloadKind, WorkloadStatus
+from lakeworks.executors.fake import FakeExecutor
+from lakeworks.services import jobs, projects, workloads
+from lakeworks.services.jobs import JobFields
+from lakeworks.services.platform import Platform, Principal
+from lakeworks.store.uow import Store
+
+
+@pytest.fixture
+def executor() -> FakeExecutor:
+    return FakeExecutor()
+
+
+@pytest.fixture
+def fake_platform(settings: Settings, store: Store, executor: FakeExecutor) -> Platform:
+    settings = settings.model_copy(update={"runtimes_dir": RUNTIME_CACHE})
+    settings.projects_dir.mkdir(parents=True, exist_ok=True)
+    return Platform(settings, store, executor=executor)
+
+
+@pytest.fixture
+def owner(fake_platform: Platform, make_user: Callable[..., User]) -> Principal:
+    return Principal(user=make_user("alice"), via="cli")
+
+
+def _project(platform: Platform, principal: Principal) -> str:
+    project = projects.create(
+        platform, principal, name="Launch", source=projects.parse_source("", "")
+    )
+    (platform.settings.projects_dir / project.id / "train.py").write_text("print('hi')\n")
+    projects.replace_env(
+        platform,
+        principal,
+        project.id,
+        [
+            EnvVar("LEVEL", "project", secret=False),
+            EnvVar("ONLY_PROJECT", "p", secret=False),
+            EnvVar("PYTHONPATH", "lib", secret=False),
+        ],
+    )
+    return project.id
+
+
+def _start(
+    platform: Platform, principal: Principal, project_id: str, **fields: Any
+) -> tuple[Job, JobRun]:
+    job = jobs.create(
+        platform,
+        principal,
+        project_id,
+        JobFields(name="Train", script=str(fields.pop("script", "train.py")), **fields),
+    )
+    jobs.trigger(
+        platform,
+        principal,
+        project_id,
+        job.id,
+        arguments="--epochs 3",
+        environment={"LEVEL": "run"},
+    )
+    (run,) = jobs.dispatch(platform)
+    return job, run
+
+
+@pytest.mark.timeout(600)  # the first use of the default runtime may build it
+def test_a_job_run_starts_with_the_environment_contract(
+    fake_platform: Platform, owner: Principal, executor: FakeExecutor
+) -> None:
+    project_id = _project(fake_platform, owner)
+    job, run = _start(
+        fake_platform,
+        owner,
+        project_id,
+        environment={"LEVEL": "job", "ONLY_JOB": "j", "CDSW_JOB_ID": "forged"},
+    )
+    assert run.status is RunStatus.RUNNING, run.reason
+    spec = executor.spec(run.workload_id or "")
+    env = spec.env
+    # Layers, lowest first: project < job < run; identity variables win over every layer.
+    assert env["LEVEL"] == "run"
+    assert (env["ONLY_PROJECT"], env["ONLY_JOB"]) == ("p", "j")
+    assert env["CDSW_JOB_ID"] == job.id and env["CDSW_JOB_RUN_ID"] == run.id
+    assert env["CDSW_PROJECT_ID"] == project_id and env["CDSW_ENGINE_ID"] == run.workload_id
+    assert env["CDSW_ENGINE_TYPE"] == "job"
+    # Platform variables computed from the engine's home, and the MLflow defaults.
+    assert env["LAKEWORKS_OUTPUT_DIR"] == f"/home/cdsw/.lakeworks/runs/{run.id}"
+    assert env["MLFLOW_TRACKING_URI"].endswith("/mlflow")
+    assert env["MLFLOW_TRACKING_TOKEN"] == env["CDSW_APIV2_KEY"]
+    # A project's PYTHONPATH is folded into the runtime's path, not replacing it.
+    assert "lib" in env["PYTHONPATH"].split(":") and len(env["PYTHONPATH"].split(":")) > 1
+    # The script runs through the runtime's runner, with the run's arguments, in the wrapper
+    # that records its exit code.
+    assert spec.argv[:2] == ["/bin/bash", "-c"]
+    assert "/home/cdsw/train.py" in spec.argv and "--epochs 3" in spec.argv
+    assert spec.kind is WorkloadKind.JOB_RUN
+    assert spec.runtime_dir is not None and str(spec.runtime_dir).startswith(str(RUNTIME_CACHE))
+
+
+@pytest.mark.timeout(600)
+def test_a_run_ends_with_its_workload(
+    fake_platform: Platform, owner: Principal, executor: FakeExecutor
+) -> None:
+    project_id = _project(fake_platform, owner)
+    _job, run = _start(fake_platform, owner, project_id)
+    executor.finish(run.workload_id or "", code=3)
+    jobs.on_workloads_ended(fake_platform, workloads.observe(fake_platform))
+    with fake_platform.read() as uow:
+        ended = uow.jobs.get_run(run.id)
+        workload = uow.workloads.get(run.workload_id or "")
+    assert ended is not None and ended.status is RunStatus.FAILED
+    assert workload is not None and workload.status is WorkloadStatus.FAILED
+    assert workload.exit_code == 3
+
+
+@pytest.mark.timeout(600)
+def test_a_script_deleted_before_the_start_fails_the_run_with_the_reason(
+    fake_platform: Platform, owner: Principal, executor: FakeExecutor
+) -> None:
+    project_id = _project(fake_platform, owner)
+    job = jobs.create(fake_platform, owner, project_id, JobFields(name="Gone", script="train.py"))
+    (fake_platform.settings.projects_dir / project_id / "train.py").unlink()
+    jobs.trigger(fake_platform, owner, project_id, job.id)
+    (run,) = jobs.dispatch(fake_platform)
+    assert run.status is RunStatus.FAILED
+    assert "'train.py' does not exist in the project any more" in run.reason
+    assert executor.workloads == {}  # nothing was started
+
+
+@pytest.mark.timeout(600)
+def test_an_executor_refusal_is_recorded_on_the_run(
+    fake_platform: Platform, owner: Principal, executor: FakeExecutor
+) -> None:
+    project_id = _project(fake_platform, owner)
+    executor.refuse_with = "no sandbox on this machine"
+    _job, run = _start(fake_platform, owner, project_id)
+    assert run.status is RunStatus.FAILED
+    assert "no sandbox on this machine" in run.reason
