@@ -10,6 +10,7 @@ from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.schemas import EnvironmentIn, Lenient
 from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.jobs import Trigger
+from lakeworks.entities.projects import EnvVar
 from lakeworks.services import jobs, projects
 
 # How long ``jobs/<id>/start`` waits for the run's engine, to answer with its id as CML does.
@@ -37,10 +38,7 @@ def put_environment(
     """Replace the whole environment (clients GET, merge, PUT); 204 with an empty body."""
     view = projects.get_by_owner_slug(platform, principal, owner, slug)
     current = {v.name: v.secret for v in projects.get_env(platform, principal, view.project.id)}
-    env = [
-        projects.EnvVar(v.name, v.value, current.get(v.name, False))
-        for v in projects.validate_env(body)
-    ]
+    env = [EnvVar(v.name, v.value, current.get(v.name, False)) for v in projects.validate_env(body)]
     projects.replace_env(platform, principal, view.project.id, env)
     return Response(status_code=204)
 

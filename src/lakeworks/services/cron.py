@@ -49,7 +49,8 @@ def validate(expression: str) -> str:
 def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
     """The first fire strictly after ``after``, in UTC (computed in the job's time zone)."""
     local = after.astimezone(zone(timezone))
-    return croniter(expression, local).get_next(datetime).astimezone(UTC)
+    fire: datetime = croniter(expression, local).get_next(datetime)
+    return fire.astimezone(UTC)
 
 
 def describe(expression: str) -> str:
