@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakeworks.config import Settings
 from lakeworks.entities.audit import Outcome
@@ -17,6 +17,9 @@ from lakeworks.runtimes.manager import RuntimeManager
 from lakeworks.services.login_throttle import LoginThrottle
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from lakeworks.data.iceberg import IcebergCatalogs
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,16 @@ class Platform:
         # read that wait as a start the server abandoned.
         self._launching: set[str] = set()
         self._launching_lock = threading.Lock()
+        self._iceberg: IcebergCatalogs | None = None
+
+    @property
+    def iceberg(self) -> IcebergCatalogs:
+        """The projects' Iceberg catalogs (on the store's engine), made on first use."""
+        if self._iceberg is None:
+            from lakeworks.data.iceberg import IcebergCatalogs
+
+            self._iceberg = IcebergCatalogs(self.settings, self.store.engine)
+        return self._iceberg
 
     @property
     def runtimes(self) -> RuntimeManager:

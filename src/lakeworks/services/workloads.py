@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from lakeworks.config import Settings
+from lakeworks.data import warehouse as warehouses
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import ApiKeyKind, User
 from lakeworks.entities.workloads import (
@@ -122,6 +124,10 @@ def launch(
         v2 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V2)
         with platform.store.transaction() as uow:  # so that ending the workload revokes them
             uow.workloads.set(engine_id, api_key_ids=[v1.key.id, v2.key.id])
+        # The project's Iceberg warehouse, at its own path: writable for the project's own
+        # files' workloads, read-only for model builds and replicas (a snapshot, another uid).
+        own_files = project_dir is None
+        warehouse = warehouses.ensure_warehouse(settings, project.id)
         project_dir = project_dir or settings.projects_dir / project.id
         executor = platform.executor
         spec_probe = WorkloadSpec(
@@ -152,7 +158,12 @@ def launch(
         raise
     try:
         argv, env = build(LaunchContext(engine_id, home, v1.secret, v2.secret))
-        env = env | {"LAKEWORKS_EXIT_FILE": f"{home}/{EXIT_DIR}/{engine_id}"}
+        env = env | {
+            "LAKEWORKS_EXIT_FILE": f"{home}/{EXIT_DIR}/{engine_id}",
+            # cml.data_v1's "iceberg" connection: the project's REST catalog and warehouse.
+            "LAKEWORKS_ICEBERG_URI": iceberg_rest_uri(settings, project.id),
+            "LAKEWORKS_WAREHOUSE": str(warehouse),
+        }
         spec = WorkloadSpec(
             workload_id=engine_id,
             kind=kind,
@@ -163,7 +174,8 @@ def launch(
             runtime_dir=runtime_dir,
             resources=resources,
             ports=list(ports or []),
-            extra_ro_binds=list(extra_ro_binds or []),
+            extra_ro_binds=list(extra_ro_binds or []) + ([] if own_files else [warehouse]),
+            extra_rw_binds=[warehouse] if own_files else [],
         )
         handle = executor.start(spec)
     except (StartFailed, InvalidInput, OSError) as exc:
@@ -187,6 +199,11 @@ def launch(
         log.info("workload %s was stopped while it started; ending its process", engine_id)
         _stop_in_background(platform, engine_id, handle)
     return get(platform, engine_id)
+
+
+def iceberg_rest_uri(settings: Settings, project_id: str) -> str:
+    """The project's Iceberg REST catalog (``api/iceberg_rest.py``), as workloads reach it."""
+    return f"{settings.base_url}/api/iceberg/projects/{project_id}"
 
 
 def get(platform: Platform, workload_id: str) -> Workload:
