@@ -325,7 +325,9 @@ def list_tables(
     return sorted(found, key=lambda t: (t.namespace, t.name))
 
 
-def load_table(platform: Platform, principal: Principal, project_id: str, identifier: str) -> Table:
+def load_table(
+    platform: Platform, principal: Principal, project_id: str, identifier: str | tuple[str, ...]
+) -> Table:
     name = parse_identifier(identifier)
     cat = catalog(platform, principal, project_id)
     with iceberg_errors():
