@@ -22,7 +22,8 @@ Example::
     import cml.data_v1 as cmldata
     catalog = cmldata.get_connection("iceberg").get_catalog()
     table = catalog.load_table("default.transactions")
-    new_rows = cmldata.incremental_append_scan(table, previous_id, table.current_snapshot().snapshot_id)
+    latest = table.current_snapshot().snapshot_id
+    new_rows = cmldata.incremental_append_scan(table, previous_id, latest)
 
 Importing this module never fails: pyiceberg, DuckDB, the database drivers and pyspark are
 imported when a connection needs them.
@@ -108,13 +109,13 @@ def _get(path: str) -> Any:
         raise RuntimeError(f"Lakeworks answered {error.code}: {message}") from None
 
 
-def list_connections() -> List[str]:
+def list_connections() -> list[str]:
     """The names of the connections this project's workloads may use."""
     found = _get(f"/projects/{_project_id()}/data/connections")
     return [c["name"] for c in found.get("connections", [])]
 
 
-def get_connection(name: str, parameters: Optional[Dict[str, Any]] = None) -> CustomConnection:
+def get_connection(name: str, parameters: dict[str, Any] | None = None) -> CustomConnection:
     """The data connection ``name`` (built-in, site-wide or the project's), ready to use;
     ``parameters`` override its settings (``override_parameters``)."""
     if not isinstance(name, str) or not name:
@@ -133,7 +134,7 @@ def get_connection(name: str, parameters: Optional[Dict[str, Any]] = None) -> Cu
     return connection
 
 
-def _properties(details: Dict[str, Any]) -> Dict[str, Any]:
+def _properties(details: dict[str, Any]) -> dict[str, Any]:
     properties = dict(details.get("options") or {})
     properties["name"] = details.get("name", "")
     properties["secret"] = details.get("secret", "")
@@ -147,7 +148,7 @@ class IcebergConnection(CustomConnection):
     """An Iceberg REST catalog: the built-in ``iceberg`` connection is the project's own
     tables in the platform's catalog (its namespaces only)."""
 
-    def __init__(self, details: Dict[str, Any]) -> None:
+    def __init__(self, details: dict[str, Any]) -> None:
         super().__init__(_properties(details))
         self.name = details.get("name", "iceberg")
         self.builtin = bool(details.get("builtin"))
@@ -191,7 +192,7 @@ class IcebergConnection(CustomConnection):
 class DuckDBConnection(CustomConnection):
     """DuckDB: a database file (``database`` option) or in memory."""
 
-    def __init__(self, details: Dict[str, Any]) -> None:
+    def __init__(self, details: dict[str, Any]) -> None:
         super().__init__(_properties(details))
         self._connection: Any = None
 
@@ -218,7 +219,7 @@ class DuckDBConnection(CustomConnection):
 class _DbApiConnection(CustomConnection):
     """Shared by the SQL servers: DB-API cursor and a DataFrame of a query's rows."""
 
-    def __init__(self, details: Dict[str, Any]) -> None:
+    def __init__(self, details: dict[str, Any]) -> None:
         super().__init__(_properties(details))
         self._connection: Any = None
 
@@ -293,7 +294,7 @@ def iceberg_spark_jar() -> str:
     return ""
 
 
-def iceberg_spark_conf(jar: str) -> Dict[str, str]:
+def iceberg_spark_conf(jar: str) -> dict[str, str]:
     """The Spark settings that put this project's Iceberg catalog behind ``spark_catalog``
     (docs/architecture.md, data): empty without the Iceberg runtime jar."""
     uri = os.environ.get("LAKEWORKS_ICEBERG_URI", "")
@@ -317,7 +318,7 @@ class SparkConnection(CustomConnection):
     connection's own settings (``conf``, ``master``) and, when the Iceberg runtime jar is
     installed, the project's Iceberg catalog."""
 
-    def __init__(self, details: Dict[str, Any]) -> None:
+    def __init__(self, details: dict[str, Any]) -> None:
         super().__init__(_properties(details))
 
     def get_spark_session(self) -> Any:
@@ -360,7 +361,7 @@ def _snapshot_ids(table: Any) -> str:
     return ", ".join(ids[-10:]) if ids else "none (the table has no snapshot)"
 
 
-def _ancestry(table: Any, snapshot: Any) -> List[Any]:
+def _ancestry(table: Any, snapshot: Any) -> list[Any]:
     """``snapshot`` and its ancestors, newest first."""
     found = []
     while snapshot is not None:
@@ -371,8 +372,8 @@ def _ancestry(table: Any, snapshot: Any) -> List[Any]:
 
 
 def _snapshot_range(
-    table: Any, from_snapshot_id_exclusive: Optional[int], to_snapshot_id_inclusive: int
-) -> List[Any]:
+    table: Any, from_snapshot_id_exclusive: int | None, to_snapshot_id_inclusive: int
+) -> list[Any]:
     """The snapshots after ``from`` up to ``to`` (newest first), or a ValueError that says
     which id is unknown or that they are out of order."""
     name = ".".join(table.name())
@@ -411,11 +412,11 @@ def _snapshot_range(
 
 def incremental_append_scan(
     table: Any,
-    from_snapshot_id_exclusive: Optional[int],
-    to_snapshot_id_inclusive: Optional[int] = None,
+    from_snapshot_id_exclusive: int | None,
+    to_snapshot_id_inclusive: int | None = None,
     row_filter: Any = None,
-    selected_fields: Optional[tuple] = None,
-    limit: Optional[int] = None,
+    selected_fields: tuple | None = None,
+    limit: int | None = None,
 ) -> Any:
     """The rows appended to ``table`` (a pyiceberg ``Table``) by the append snapshots after
     ``from_snapshot_id_exclusive`` (None: from the first) up to ``to_snapshot_id_inclusive``
@@ -441,7 +442,7 @@ def incremental_append_scan(
 
         return schema_to_pyarrow(schema).empty_table()
     if hasattr(table, "incremental_append_scan"):  # pyiceberg 0.12 and later
-        options: Dict[str, Any] = {"to_snapshot_id_inclusive": to_id, "limit": limit}
+        options: dict[str, Any] = {"to_snapshot_id_inclusive": to_id, "limit": limit}
         if from_id is not None:
             options["from_snapshot_id_exclusive"] = from_id
         if row_filter is not None:
@@ -453,7 +454,7 @@ def incremental_append_scan(
 
 
 def _appended_rows(
-    table: Any, snapshots: List[Any], schema: Any, row_filter: Any, limit: Any
+    table: Any, snapshots: list[Any], schema: Any, row_filter: Any, limit: Any
 ) -> Any:
     """What pyiceberg 0.12's ``IncrementalAppendScan`` does, for earlier pyiceberg: the data
     files ADDED by the append snapshots of the range, read through ``ArrowScan``."""

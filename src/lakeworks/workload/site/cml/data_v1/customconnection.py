@@ -12,22 +12,22 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 
 class CustomConnection:
     """A named connection: ``parameters`` holds its settings (a copy of ``properties``,
     updated by ``update_properties`` and ``override_parameters``)."""
 
-    def __init__(self, properties: Optional[Dict[str, Any]] = None) -> None:
-        self.properties: Dict[str, Any] = dict(properties or {})
-        self.parameters: Dict[str, Any] = dict(self.properties)
+    def __init__(self, properties: dict[str, Any] | None = None) -> None:
+        self.properties: dict[str, Any] = dict(properties or {})
+        self.parameters: dict[str, Any] = dict(self.properties)
 
-    def update_properties(self, properties: Dict[str, Any]) -> None:
+    def update_properties(self, properties: dict[str, Any]) -> None:
         self.properties.update(properties or {})
         self.parameters.update(properties or {})
 
-    def override_parameters(self, parameters: Optional[Dict[str, Any]] = None) -> None:
+    def override_parameters(self, parameters: dict[str, Any] | None = None) -> None:
         """Use these settings instead of the defined ones (e.g. another database)."""
         self.parameters.update(parameters or {})
 
