@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 import pytest
-from sqlalchemy import text
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.exceptions import (
     BadRequestError,
@@ -23,6 +22,7 @@ from pyiceberg.exceptions import (
     UnauthorizedError,
 )
 from pyiceberg.table.update import SetLocationUpdate
+from sqlalchemy import text
 from tests.tracking.live import LiveServer, live_server
 
 from lakeworks.config import Settings
