@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from lakeworks.config import Settings
+from lakeworks.data import iceberg_spark
 from lakeworks.data import warehouse as warehouses
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import ApiKeyKind, User
@@ -158,12 +159,20 @@ def launch(
         raise
     try:
         argv, env = build(LaunchContext(engine_id, home, v1.secret, v2.secret))
+        iceberg_uri = iceberg_rest_uri(settings, project.id)
         env = env | {
             "LAKEWORKS_EXIT_FILE": f"{home}/{EXIT_DIR}/{engine_id}",
             # cml.data_v1's "iceberg" connection: the project's REST catalog and warehouse.
-            "LAKEWORKS_ICEBERG_URI": iceberg_rest_uri(settings, project.id),
+            "LAKEWORKS_ICEBERG_URI": iceberg_uri,
             "LAKEWORKS_WAREHOUSE": str(warehouse),
         }
+        spark_jar = iceberg_spark.find_jar(settings.iceberg_spark_jar)
+        if spark_jar:
+            env["LAKEWORKS_ICEBERG_SPARK_JAR"] = spark_jar
+            # Plain getOrCreate() too; a PYSPARK_SUBMIT_ARGS of the user's own wins.
+            env.setdefault(
+                "PYSPARK_SUBMIT_ARGS", iceberg_spark.submit_args(spark_jar, iceberg_uri, v2.secret)
+            )
         spec = WorkloadSpec(
             workload_id=engine_id,
             kind=kind,
@@ -174,7 +183,9 @@ def launch(
             runtime_dir=runtime_dir,
             resources=resources,
             ports=list(ports or []),
-            extra_ro_binds=list(extra_ro_binds or []) + ([] if own_files else [warehouse]),
+            extra_ro_binds=list(extra_ro_binds or [])
+            + ([] if own_files else [warehouse])
+            + ([Path(spark_jar)] if spark_jar else []),
             extra_rw_binds=[warehouse] if own_files else [],
         )
         handle = executor.start(spec)
