@@ -355,3 +355,26 @@ def test_identifiers_are_checked() -> None:
     for bad in ("a.b.c", "default.", "1abc", "default.x-y", ""):
         with pytest.raises(InvalidInput):
             data_catalog.parse_identifier(bad)
+
+
+def test_the_rest_catalog_answers_bad_requests_with_the_specs_errors(world: World) -> None:
+    key = world.key(world.alice, world.a)
+    base = f"{world.server.url}/api/iceberg/projects/{world.a.id}/v1"
+    headers = {"Authorization": f"Bearer {key}"}
+    world.catalog(key, world.a).create_table("default.t", SCHEMA)
+    cases = [
+        ("POST", "/namespaces", b"{not json"),
+        ("POST", "/namespaces", b'{"namespace": "flat"}'),
+        ("POST", "/namespaces/default/tables", b'{"name": "x"}'),
+        ("POST", "/namespaces/default/tables/t", b'{"updates": [{"action": "no-such"}]}'),
+        ("POST", "/namespaces/default/tables/t", b"[" * 5000),
+        ("POST", "/tables/rename", b'{"source": 1}'),
+    ]
+    with httpx.Client(headers=headers) as http:
+        for method, path, body in cases:
+            answer = http.request(method, base + path, content=body)
+            assert answer.status_code == 400, (path, body[:40], answer.text)
+            assert answer.json()["error"]["type"] == "BadRequestException"
+        assert http.get(base + "/namespaces", headers={"Authorization": ""}).status_code == 401
+        assert http.head(base + "/namespaces/default/tables/nope").status_code == 404
+        assert http.head(base + "/namespaces/default/tables/t").status_code == 204

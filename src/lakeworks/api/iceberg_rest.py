@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from pyiceberg.catalog.rest import CreateTableRequest, TableResponse
 from pyiceberg.table import CommitTableRequest, Table
 
+from lakeworks import bounds
 from lakeworks.api.deps import get_platform
 from lakeworks.entities.users import ApiKeyKind
 from lakeworks.errors import (
@@ -132,7 +133,7 @@ def _parse(model: Any, body: bytes, optional: tuple[str, ...] = ()) -> Any:
     """``body`` as ``model``; ``optional`` names fields the client leaves out when unset
     (pyiceberg's request models declare them without a default)."""
     try:
-        data = json.loads(body or b"{}")
+        data = bounds.loads(body or b"{}")
     except ValueError as exc:
         raise InvalidInput("The request body is not JSON.") from exc
     if not isinstance(data, dict):
@@ -189,7 +190,7 @@ def list_namespaces(project_id: str, request: Request, parent: str | None = None
 @router.post("/namespaces")
 async def create_namespace(project_id: str, request: Request) -> Response:
     try:
-        body = json.loads(await _body(request) or b"{}")
+        body = bounds.loads(await _body(request) or b"{}")
     except (ValueError, LakeworksError) as exc:
         message = exc if isinstance(exc, LakeworksError) else InvalidInput("The body is not JSON.")
         return _error(message, "namespace")
@@ -250,7 +251,7 @@ async def update_namespace_properties(
     project_id: str, namespace: str, request: Request
 ) -> Response:
     try:
-        body = json.loads(await _body(request) or b"{}")
+        body = bounds.loads(await _body(request) or b"{}")
     except (ValueError, LakeworksError):
         return _error(InvalidInput("The body is not JSON."), "namespace")
 
@@ -372,7 +373,7 @@ def drop_table(
 @router.post("/tables/rename")
 async def rename_table(project_id: str, request: Request) -> Response:
     try:
-        body = json.loads(await _body(request) or b"{}")
+        body = bounds.loads(await _body(request) or b"{}")
     except (ValueError, LakeworksError):
         return _error(InvalidInput("The body is not JSON."), "table")
 
