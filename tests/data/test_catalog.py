@@ -149,6 +149,15 @@ def test_a_workload_creates_appends_and_reads_back_with_time_travel(world: World
         world.platform, alice, world.a.id, "orders", snapshot_id=first, limit=1
     )
     assert at_first.num_rows == 1
+    first_ms = again.snapshot_by_id(first).timestamp_ms
+    as_of = data_catalog.read_table(world.platform, alice, world.a.id, "orders", as_of=first_ms)
+    assert as_of.num_rows == 2
+    with pytest.raises(NotFound, match="no snapshot 42"):
+        data_catalog.read_table(world.platform, alice, world.a.id, "orders", snapshot_id=42)
+    with pytest.raises(NotFound, match="no snapshot as of"):
+        data_catalog.read_table(
+            world.platform, alice, world.a.id, "orders", as_of=first_ms - 3_600_000
+        )
 
     assert _audited(world.platform, "data.table.create") == ["success"]
     assert _audited(world.platform, "data.table.commit") == ["success", "success"]
