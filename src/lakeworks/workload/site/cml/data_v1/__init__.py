@@ -269,7 +269,7 @@ class MySQLConnection(_DbApiConnection):
     """MySQL and MariaDB (PyMySQL)."""
 
     def _connect(self) -> Any:
-        import pymysql
+        import pymysql  # type: ignore[import-untyped]
 
         p = self.parameters
         return pymysql.connect(
@@ -344,7 +344,7 @@ class SparkConnection(CustomConnection):
         print("spark = conn.get_spark_session()\nspark.sql('SHOW DATABASES').show()")
 
 
-_TYPES = {
+_TYPES: dict[str, Any] = {
     "iceberg": IcebergConnection,
     "duckdb": DuckDBConnection,
     "postgresql": PostgreSQLConnection,
@@ -481,6 +481,7 @@ def _appended_rows(
             for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
                 if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id in ids:
                     tasks.append(FileScanTask(entry.data_file))
+    expression: Any
     if row_filter is None:
         expression = AlwaysTrue()
     elif isinstance(row_filter, str):
