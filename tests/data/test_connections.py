@@ -250,3 +250,13 @@ def test_a_postgresql_connection(world: World, data_v1: ModuleType) -> None:
     frame = connection.get_pandas_dataframe("SELECT 1 AS one, 'a' AS letter")
     assert frame.to_dict("records") == [{"one": 1, "letter": "a"}]
     connection.get_base_connection().close()
+
+
+def test_aliasing_resolves_unknown_names_to_spark_when_the_site_asks(
+    world: World, data_v1: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    platform = world.platform
+    platform.settings = platform.settings.model_copy(update={"data_connection_aliasing": True})
+    connection = data_v1.get_connection("prod-hive-from-another-workspace")
+    assert isinstance(connection, data_v1.SparkConnection)
+    assert "using the built-in 'spark' connection" in capsys.readouterr().err
