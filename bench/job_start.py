@@ -94,9 +94,9 @@ def main() -> None:
                 samples.append(float(first.split()[1]) - start)
     finally:
         scheduler.stop()
-    from lakeworks.services import runtime_env
+    from lakeworks.services import environment
 
-    interpreter = runtime_env.prepare(platform, "").python
+    interpreter = environment.prepare(platform, "").python
     bare = bare_python(args.runs, interpreter)
     print(f"runs: {len(samples)} on executor sandbox={getattr(platform.executor, 'sandbox', '?')}")
     print(

@@ -21,7 +21,7 @@ from lakeworks.config import Settings
 from lakeworks.entities.workloads import ExitInfo, WorkloadSpec
 from lakeworks.executors.base import Executor, Handle
 from lakeworks.scheduler.loop import Scheduler
-from lakeworks.services import jobs, projects, runtime_env, users
+from lakeworks.services import environment, jobs, projects, users
 from lakeworks.services.ids import public_id
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.database import make_engine, upgrade
@@ -125,7 +125,7 @@ def main() -> None:
         uow.session.query(JobRow).update({JobRow.next_fire_at: fire_at})
 
     # The real scheduler thread (it also dispatches meanwhile, as in production).
-    runtime_env.prepare = lambda platform, identifier: NoopRuntime()  # type: ignore[assignment]
+    environment.prepare = lambda platform, identifier: NoopRuntime()  # type: ignore[assignment]
     scheduler = Scheduler(platform)
     scheduler.start()
     deadline = time.monotonic() + 120

@@ -217,9 +217,9 @@ def main() -> None:
     lab_starts(platform, who, project.id, web, 1)
     console_starts(platform, who, project.id, 1)
 
-    from lakeworks.services import runtime_env
+    from lakeworks.services import environment
 
-    python = str(runtime_env.prepare(platform, "").python)
+    python = str(environment.prepare(platform, "").python)
     lab = lab_starts(platform, who, project.id, web, args.runs)
     kernel = console_starts(platform, who, project.id, args.runs)
     lab_bare = bare_lab(python, args.runs)

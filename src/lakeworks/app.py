@@ -20,6 +20,7 @@ from lakeworks.api import errors as api_errors
 from lakeworks.api import openapi as api_openapi
 from lakeworks.api.bodies import LenientJsonBodies
 from lakeworks.api.headers import SecurityHeaders, inline_script_policy
+from lakeworks.api.iceberg_rest import router as iceberg_router
 from lakeworks.api.limits import BodySizeLimit
 from lakeworks.api.routes import router as api_router
 from lakeworks.api.v1 import router as v1_router
@@ -139,6 +140,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     api_openapi.install(app)
     app.include_router(api_router, prefix="/api/v2")
     app.include_router(v1_router, prefix="/api/v1")
+    # Each project's Iceberg REST catalog, for workloads (pyiceberg's RestCatalog, Spark).
+    app.include_router(iceberg_router)
     app.include_router(ui_router)
     # /sessions/<id>/...: each session's Jupyter server, behind Lakeworks' sign-in.
     app.router.routes.extend(session_proxy.routes())

@@ -266,6 +266,20 @@ class Settings(BaseSettings):
         description="Spark master for workloads (`spark://host:7077`, `k8s://https://...`); "
         "empty: local mode inside the workload.",
     )
+    iceberg_spark_jar: str = Field(
+        default="",
+        description="The Iceberg Spark runtime jar (`iceberg-spark-runtime-3.5_2.12-*.jar`; it "
+        "is not on the package index). Empty: the first found of "
+        "`/usr/share/java/iceberg-spark-runtime*.jar` and "
+        "`/opt/spark/optional-lib/iceberg-spark-runtime*.jar`. When there is one, workloads' "
+        "Spark sessions get the project's Iceberg catalog (docs/architecture.md, data).",
+    )
+    data_connection_aliasing: bool = Field(
+        default=False,
+        description="`cml.data_v1.get_connection` with a name that no connection has: false "
+        "gives an error listing the names there are; true resolves it to the built-in `spark` "
+        "connection with a warning (CML projects hard-code other workspaces' names).",
+    )
 
     # Applications and the authenticating proxy (issue 6) -------------------------------
     app_start_timeout_seconds: float = Field(

@@ -76,10 +76,18 @@ def _open_dir_at(dir_fd: int | None, name: str, shown: str) -> int:
 
 
 @contextmanager
-def open_dir(root: Path, rel: str | PurePosixPath = "", *, create: bool = False) -> Iterator[int]:
+def open_dir(
+    root: Path,
+    rel: str | PurePosixPath = "",
+    *,
+    create: bool = False,
+    owner: tuple[int, int] | None = None,
+) -> Iterator[int]:
     """A descriptor of the folder ``rel`` under ``root``, walked without following links.
 
-    With ``create`` missing folders are made (mode 0o755) on the way down.
+    With ``create`` missing folders are made (mode 0o755) on the way down; with ``owner``
+    (uid, gid) too, the folders made are given to that user (a root server writing where a
+    running workload must write next, e.g. an Iceberg table's folders in its warehouse).
     """
     parts = parts_of(rel)
     fd = os.open(root, _DIR_FLAGS)
@@ -87,12 +95,18 @@ def open_dir(root: Path, rel: str | PurePosixPath = "", *, create: bool = False)
         walked: list[str] = []
         for name in parts:
             walked.append(name)
+            made = False
             if create:
-                with suppress(FileExistsError):
+                try:
                     os.mkdir(name, 0o755, dir_fd=fd)
+                    made = True
+                except FileExistsError:
+                    pass
             child = _open_dir_at(fd, name, "/".join(walked))
             os.close(fd)
             fd = child
+            if made and owner is not None:
+                os.fchown(fd, *owner)
         yield fd
     finally:
         os.close(fd)

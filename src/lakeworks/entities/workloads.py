@@ -97,6 +97,9 @@ class WorkloadSpec:
     resources: Resources = field(default_factory=Resources)
     ports: list[str] = field(default_factory=list)
     extra_ro_binds: list[Path] = field(default_factory=list)  # e.g. the in-workload libraries
+    # Writable folders outside the project, seen at the same path (the project's Iceberg
+    # warehouse); they belong to the workload's user like the project does.
+    extra_rw_binds: list[Path] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

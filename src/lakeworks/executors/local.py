@@ -312,7 +312,7 @@ class LocalExecutor(Executor):
             raise StartFailed("the workload has no command")
         if not spec.project_dir.is_dir():
             raise StartFailed(f"the project directory {spec.project_dir} does not exist")
-        for path in read_only:
+        for path in (*read_only, *spec.extra_rw_binds):
             if not path.exists():
                 raise StartFailed(f"{path} (to be mounted in the workload) does not exist")
         program = spec.argv[0]
@@ -332,6 +332,8 @@ class LocalExecutor(Executor):
         assert self._bwrap
         try:
             ownership.hand_over(spec.project_dir, identity, self._settled)
+            for path in spec.extra_rw_binds:
+                ownership.hand_over(path, identity, self._settled)
             etc_dir = sandbox.write_etc(self.state_dir / "sandbox", identity)
         except OSError as exc:
             raise StartFailed(f"could not prepare the sandbox: {exc}") from exc
@@ -343,6 +345,7 @@ class LocalExecutor(Executor):
             etc_dir,
             setpriv=self._setpriv,
             network=network.bwrap_options() if self._pasta else (),
+            read_write=spec.extra_rw_binds,
         )
         return argv + network.inner_prefix() if self._pasta else argv
 

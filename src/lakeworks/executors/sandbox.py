@@ -152,13 +152,17 @@ def bwrap_argv(
     *,
     setpriv: str = "",
     network: Iterable[str] = (),
+    read_write: Iterable[Path] = (),
 ) -> list[str]:
     """The bwrap command line up to the workload's argv (which follows it).
 
     Deliberately without ``--new-session`` (the sandbox stays in the workload's process group,
     which ``stop`` signals) and without ``--die-with-parent`` (workloads outlive the server).
     ``network``: extra bwrap options (``--unshare-net``) from the network isolation.
+    ``read_write``: folders outside the project mounted writable at their own path (the
+    project's Iceberg warehouse), so paths written in files there mean the same outside.
     """
+    read_write = list(read_write)
     argv = [bwrap, "--unshare-pid", "--unshare-ipc", *network]
     for host_path in HOST_READ_ONLY:
         if os.path.islink(host_path):  # merged /usr: /bin -> usr/bin
@@ -168,9 +172,11 @@ def bwrap_argv(
     argv += _etc(etc_dir)
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
-    targets = [PROJECT_HOME, *(str(p) for p in read_only)]
+    targets = [PROJECT_HOME, *(str(p) for p in read_only), *(str(p) for p in read_write)]
     argv += _parents(targets)
     argv += ["--bind", str(project_dir), PROJECT_HOME]
+    for path in read_write:
+        argv += ["--bind", str(path), str(path)]
     # After the project: a runtime inside the project directory stays read-only.
     seen = set()
     for path in read_only:

@@ -19,6 +19,7 @@ from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import Store, UnitOfWork
 
 if TYPE_CHECKING:
+    from lakeworks.data.iceberg import IcebergCatalogs
     from lakeworks.services.app_access import ProxyRoutes
 
 # How a principal reached the platform: a browser session, an API v2 key, a v1 key, the
@@ -122,6 +123,16 @@ class Platform:
         # read that wait as a start the server abandoned.
         self._launching: set[str] = set()
         self._launching_lock = threading.Lock()
+        self._iceberg: IcebergCatalogs | None = None
+
+    @property
+    def iceberg(self) -> IcebergCatalogs:
+        """The projects' Iceberg catalogs (on the store's engine), made on first use."""
+        if self._iceberg is None:
+            from lakeworks.data.iceberg import IcebergCatalogs
+
+            self._iceberg = IcebergCatalogs(self.settings, self.store.engine)
+        return self._iceberg
 
     @property
     def proxy_routes(self) -> ProxyRoutes:

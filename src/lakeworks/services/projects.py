@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from lakeworks import bounds
+from lakeworks.data import warehouse as warehouses
 from lakeworks.entities.projects import (
     COLLABORATOR_ROLES,
     Collaborator,
@@ -450,6 +451,9 @@ def delete(platform: Platform, principal: Principal, project_id: str) -> None:
         # Models go by cascade; their metrics rows (no foreign key) are deleted here.
         cmd.uow.model_metrics.delete_model(m.id for m in cmd.uow.models.of_project(project_id))
         cmd.uow.projects.delete(project_id)
+        # Its Iceberg catalog's rows (catalog_name = the project's id, no foreign key in the
+        # JDBC catalog's schema) and, below, its warehouse.
+        cmd.uow.iceberg.delete_catalog(project_id)
         root = platform.settings.projects_dir / project_id
         # Move aside first so a crash mid-delete never leaves a half project in place.
         trash = platform.settings.projects_dir / ".trash" / f"{project_id}-{secrets.token_hex(4)}"
@@ -457,6 +461,8 @@ def delete(platform: Platform, principal: Principal, project_id: str) -> None:
             trash.parent.mkdir(parents=True, exist_ok=True)
             root.rename(trash)
     shutil.rmtree(trash, ignore_errors=True)
+    warehouses.remove_warehouse(platform.settings, project_id)
+    platform.iceberg.forget(project_id)
 
 
 # Collaborators -----------------------------------------------------------------------

@@ -19,6 +19,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from lakeworks import safe_paths
+from lakeworks.config import Settings
+from lakeworks.data import iceberg_spark
+from lakeworks.data import warehouse as warehouses
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import ApiKeyKind, User
 from lakeworks.entities.workloads import (
@@ -203,6 +206,10 @@ def spawn(
         v2 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V2)
         with platform.store.transaction() as uow:  # so that ending the workload revokes them
             uow.workloads.set(engine_id, api_key_ids=[v1.key.id, v2.key.id])
+        # The project's Iceberg warehouse, at its own path: writable for the project's own
+        # files' workloads, read-only for model builds and replicas (a snapshot, another uid).
+        own_files = project_dir is None
+        warehouse = warehouses.ensure_warehouse(settings, project.id)
         project_dir = project_dir or settings.projects_dir / project.id
         executor = platform.executor
         spec_probe = WorkloadSpec(
@@ -233,7 +240,20 @@ def spawn(
         raise
     try:
         argv, env = build(LaunchContext(engine_id, home, v1.secret, v2.secret))
-        env = env | {"LAKEWORKS_EXIT_FILE": f"{home}/{EXIT_DIR}/{engine_id}"}
+        iceberg_uri = iceberg_rest_uri(settings, project.id)
+        env = env | {
+            "LAKEWORKS_EXIT_FILE": f"{home}/{EXIT_DIR}/{engine_id}",
+            # cml.data_v1's "iceberg" connection: the project's REST catalog and warehouse.
+            "LAKEWORKS_ICEBERG_URI": iceberg_uri,
+            "LAKEWORKS_WAREHOUSE": str(warehouse),
+        }
+        spark_jar = iceberg_spark.find_jar(settings.iceberg_spark_jar)
+        if spark_jar:
+            env["LAKEWORKS_ICEBERG_SPARK_JAR"] = spark_jar
+            # Plain getOrCreate() too; a PYSPARK_SUBMIT_ARGS of the user's own wins.
+            env.setdefault(
+                "PYSPARK_SUBMIT_ARGS", iceberg_spark.submit_args(spark_jar, iceberg_uri, v2.secret)
+            )
         spec = WorkloadSpec(
             workload_id=engine_id,
             kind=kind,
@@ -244,7 +264,10 @@ def spawn(
             runtime_dir=runtime_dir,
             resources=resources,
             ports=list(ports or []),
-            extra_ro_binds=list(extra_ro_binds or []),
+            extra_ro_binds=list(extra_ro_binds or [])
+            + ([] if own_files else [warehouse])
+            + ([Path(spark_jar)] if spark_jar else []),
+            extra_rw_binds=[warehouse] if own_files else [],
         )
         handle = executor.start(spec)
     except (StartFailed, InvalidInput, OSError) as exc:
@@ -268,6 +291,11 @@ def spawn(
         log.info("workload %s was stopped while it started; ending its process", engine_id)
         _stop_in_background(platform, engine_id, handle)
     return get(platform, engine_id)
+
+
+def iceberg_rest_uri(settings: Settings, project_id: str) -> str:
+    """The project's Iceberg REST catalog (``api/iceberg_rest.py``), as workloads reach it."""
+    return f"{settings.base_url}/api/iceberg/projects/{project_id}"
 
 
 def get(platform: Platform, workload_id: str) -> Workload:

@@ -11,6 +11,7 @@ from lakeworks.ui import (
     application_pages,
     auth_pages,
     collaborator_pages,
+    data_connection_pages,
     experiment_pages,
     file_pages,
     job_form_pages,
@@ -32,6 +33,7 @@ for module in (
     file_pages,
     collaborator_pages,
     settings_pages,
+    data_connection_pages,
     # Before job_pages: /jobs/new must not be read as a job id.
     job_form_pages,
     job_pages,

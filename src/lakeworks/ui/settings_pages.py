@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request, Response
 
 from lakeworks.entities.projects import EnvVar, Visibility
 from lakeworks.errors import InvalidInput, LakeworksError, http_status
-from lakeworks.services import projects
+from lakeworks.services import data_connections, projects
 from lakeworks.services.permissions import Action
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.ui.deps import FormUserDep, PlatformDep, UserDep
@@ -51,6 +51,7 @@ def _page(
             "can_change": projects.allowed(view, Action.CHANGE_SETTINGS),
             "can_delete": projects.allowed(view, Action.DELETE_PROJECT),
             "secret_mask": projects.SECRET_MASK,
+            "connections": data_connections.list_own(platform, principal, project_id),
         },
         status=status,
         error=error or None,

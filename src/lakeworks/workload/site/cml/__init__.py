@@ -2,6 +2,8 @@
 
 - ``cml.metrics_v1``: ``track_metric``.
 - ``cml.utils_v1``: ``_emulate_cdsw()`` (the ``cdsw`` module), ``get_auth()``.
+- ``cml.data_v1``: ``get_connection(name)`` (the project's Iceberg catalog, DuckDB,
+  PostgreSQL, MySQL, Spark), ``incremental_append_scan(table, from, to)``.
 
 The legacy ``cdsw`` module shares this implementation.
 """
