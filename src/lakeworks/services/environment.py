@@ -69,6 +69,25 @@ def identity(
     }
 
 
+def pip_env(settings: Settings) -> dict[str, str]:
+    """The site's package mirror for pip in workloads (compat §14): an index, a wheelhouse
+    (alone when no index is set, so offline installs never wait on PyPI), and short network
+    timeouts so an unreachable index fails fast. Below the user layers: a project may
+    override any of them."""
+    env = {"PIP_TIMEOUT": "10", "PIP_RETRIES": "1"}
+    if settings.pip_index_url:
+        env["PIP_INDEX_URL"] = settings.pip_index_url
+    if settings.pip_extra_index_url:
+        env["PIP_EXTRA_INDEX_URL"] = settings.pip_extra_index_url
+    if settings.pip_trusted_host:
+        env["PIP_TRUSTED_HOST"] = settings.pip_trusted_host
+    if settings.pip_find_links is not None:
+        env["PIP_FIND_LINKS"] = str(settings.pip_find_links)
+        if not settings.pip_index_url:
+            env["PIP_NO_INDEX"] = "1"
+    return env
+
+
 def layered(
     defaults: Mapping[str, str],
     *layers: Mapping[str, object],

@@ -89,12 +89,16 @@ def prepare(platform: Platform, identifier: str, *, since: float | None = None) 
         raise RuntimeFailed(failure_reason(exc)) from exc
     python = str(directory / "bin" / "python")
     base_prefix = Path(builder.base_prefix(directory))
+    binds = [site_dir(), base_prefix]
+    wheelhouse = platform.settings.pip_find_links
+    if wheelhouse is not None and wheelhouse.is_dir():
+        binds.append(wheelhouse)  # PIP_FIND_LINKS: the same path inside the sandbox
     return PreparedRuntime(
         directory=directory,
         python=python,
         base_env=dict(RUNTIME_ENV_DEFAULTS),
         site_dir=site_dir(),
-        ro_binds=[site_dir(), base_prefix],
+        ro_binds=binds,
     )
 
 
@@ -167,6 +171,7 @@ def compose_env(
         "MLFLOW_REGISTRY_URI": tracking_uri,
         "MLFLOW_TRACKING_TOKEN": ctx.v2_key,
     }
+    runtime_vars |= environment.pip_env(platform.settings)
     return environment.layered(
         runtime_vars,
         *[{k: v for k, v in layer.items() if k != "PYTHONPATH"} for layer in layers],
