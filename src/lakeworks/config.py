@@ -88,7 +88,7 @@ class Settings(BaseSettings):
         gt=0,
         le=60,
         description="How long a git clone waits to connect to a remote host before it fails "
-        "with \"cannot reach <host>\" (offline installs fail fast).",
+        'with "cannot reach <host>" (offline installs fail fast).',
     )
     git_mirrors: dict[str, str] = Field(
         default={},

@@ -193,7 +193,7 @@ def _text(raw: dict[str, Any], key: str) -> str:
     value = raw.get(key)
     if value is None:
         return ""
-    if isinstance(value, (dict, list)):
+    if isinstance(value, dict | list):
         raise ValueError(f"{key} must be text")
     return str(value).strip()
 

@@ -137,8 +137,7 @@ def _explain(url: str, stderr: str) -> str:
     lowered = stderr.lower()
     if "could not resolve host" in lowered or "name or service not known" in lowered:
         return (
-            f"cannot reach {_host(url)}: the host name does not resolve ({detail}); "
-            f"{MIRROR_HINT}"
+            f"cannot reach {_host(url)}: the host name does not resolve ({detail}); {MIRROR_HINT}"
         )
     if "connection refused" in lowered or "timed out" in lowered or "unable to access" in lowered:
         return f"cannot reach {_host(url)}: {detail}; {MIRROR_HINT}"
