@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
-from typing import Any
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
+from tests.amps.conftest import wait_setup
 
 from lakeworks.amps import catalog, runner
 from lakeworks.entities.amps import SetupStatus, TaskStatus
@@ -31,14 +30,15 @@ def _api_key(platform: Platform, user: User) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-def test_customer_churn_installs_offline_and_works(
-    serving_client: TestClient,
-    serving_platform: Platform,
-    modeler: User,
-    modeler_principal: Principal,
-    amp_tick: Callable[..., Any],
-) -> None:
-    platform, who = serving_platform, modeler_principal
+def test_customer_churn_installs_offline_and_works(live_base: str, live_platform: Platform) -> None:
+    from lakeworks.services import users
+
+    platform = live_platform
+    modeler = users.create_user(
+        platform, None, username="modeler", password="correct horse battery", email="m@x.org"
+    )
+    who = Principal(user=modeler, via="api_key")
+    serving_client = httpx.Client(base_url=live_base, timeout=60)
     entry = catalog.load(platform.settings).get("customer-churn")
     assert entry.builtin and entry.directory is not None and not entry.problem
     setup = runner.create_project(
@@ -49,7 +49,7 @@ def test_customer_churn_installs_offline_and_works(
         environment={"HIVE_TABLE": "churn_test", "SIMULATION_CALLS": "90"},
     )
     project_id = setup.project_id
-    setup = amp_tick(project_id, {SetupStatus.SUCCEEDED, SetupStatus.FAILED}, timeout=1400)
+    setup = wait_setup(platform, project_id, {SetupStatus.SUCCEEDED, SetupStatus.FAILED}, 1400)
     timings = [(t.title, t.status.value, t.duration_seconds) for t in setup.tasks]
     total = (setup.finished_at - setup.created_at).total_seconds() if setup.finished_at else None
     print(f"\nCustomer churn install: {total} s end to end")
@@ -70,9 +70,7 @@ def test_customer_churn_installs_offline_and_works(
 
     # MLflow: several tuning runs and a registered model.
     headers = _api_key(platform, modeler)
-    search = serving_client.post(
-        "/mlflow/api/2.0/mlflow/registered-models/search", json={}, headers=headers
-    )
+    search = serving_client.get("/mlflow/api/2.0/mlflow/registered-models/search", headers=headers)
     assert search.status_code == 200, search.text
     assert "customer-churn" in [m["name"] for m in search.json().get("registered_models", [])]
 
@@ -100,7 +98,7 @@ def test_customer_churn_installs_offline_and_works(
     )
     assert read.status_code == 200, read.text
     records = read.json()["metrics"]
-    with_truth = [r for r in records if "final_label" in r["metrics"]]
+    with_truth = [r for r in records if "actual" in r["metrics"]]
     assert len(with_truth) == 90
     assert [r for r in records if r["predictionUuid"] == "" and "accuracy" in r["metrics"]]
 

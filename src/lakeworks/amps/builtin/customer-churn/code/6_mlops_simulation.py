@@ -40,5 +40,5 @@ print(f"{len(made)} predictions in {time.time() - started:.1f} s")
 for i, (uuid, predicted, churned) in enumerate(made):
     drift = 0.45 * i / max(1, len(made) - 1)
     actual = (not churned) if random.random() < drift else churned
-    cdsw.track_delayed_metrics({"final_label": int(actual)}, uuid)
+    cdsw.track_delayed_metrics({"actual": int(actual)}, uuid)
 print("Reported", len(made), "true outcomes with cdsw.track_delayed_metrics")

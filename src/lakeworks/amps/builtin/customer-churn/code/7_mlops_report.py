@@ -26,10 +26,10 @@ model = found.models[0]
 
 records = cdsw.read_metrics(model_crn=model.crn)["metrics"]
 frame = pd.json_normalize(records)
-if "metrics.final_label" not in frame:
+if "metrics.actual" not in frame:
     raise SystemExit("No prediction has a true outcome yet: run the MLOps simulation job first.")
-frame = frame.dropna(subset=["metrics.final_label"]).sort_values("startTimeStampMs")
-frame["correct"] = frame["metrics.prediction"].astype(int) == frame["metrics.final_label"].astype(int)
+frame = frame.dropna(subset=["metrics.actual"]).sort_values("startTimeStampMs")
+frame["correct"] = frame["metrics.prediction"].astype(int) == frame["metrics.actual"].astype(int)
 frame["window"] = range(len(frame))
 frame["window"] = frame["window"] // WINDOW
 
