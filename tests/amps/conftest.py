@@ -25,6 +25,7 @@ import uvicorn
 from fastapi import FastAPI
 from tests.scheduler.conftest import RUNTIME_CACHE
 from tests.serving import conftest as serving
+from tests.tracking.fixtures import drop_pg_schemas, tracking_settings
 from tests.workload_cleanup import stop_live_workloads
 
 from lakeworks.amps import runner
@@ -94,9 +95,22 @@ def live_socket() -> Iterator[socket.socket]:
     sock.close()
 
 
+@pytest.fixture(scope="session")
+def _mlflow_schemas() -> Iterator[None]:
+    yield
+    drop_pg_schemas()
+
+
 @pytest.fixture
-def live_settings(settings: Settings, live_socket: socket.socket) -> Settings:
+def live_settings(
+    settings: Settings,
+    live_socket: socket.socket,
+    tmp_path_factory: pytest.TempPathFactory,
+    _mlflow_schemas: None,
+) -> Settings:
     port = live_socket.getsockname()[1]
+    # A migrated MLflow database (``lakeworks db upgrade`` does this on a real install).
+    settings = tracking_settings(settings, tmp_path_factory.mktemp("mlflow-template"))
     return settings.model_copy(
         update={
             "runtimes_dir": RUNTIME_CACHE,
