@@ -8,6 +8,9 @@ Provides (besides the serving fixtures re-exported from tests/serving/conftest.p
   with its own scheduler running, for AMPs whose workloads call the server (MLflow, the model
   gateway, API v2); every workload is stopped afterwards.
 - ``wait_setup(platform, project_id, statuses)``: polls a setup the server's scheduler drives.
+
+Tests marked ``slow`` (a whole AMP installed, 5-10 minutes on a busy machine) are skipped unless
+selected with ``-m slow`` (``.ci/run`` runs them as a step of their own).
 """
 
 from __future__ import annotations
@@ -43,6 +46,15 @@ serving_client = serving.serving_client
 serving_platform = serving.serving_platform
 serving_scheduler = serving.serving_scheduler
 serving_settings = serving.serving_settings
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "slow" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="installs a whole AMP (minutes): pytest -m slow (see .ci/run)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture
