@@ -9,6 +9,8 @@ import os
 
 import mlflow
 import mlflow.sklearn
+import pandas as pd
+import sklearn
 from pyspark.sql import SparkSession
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -51,6 +53,8 @@ with mlflow.start_run(run_id=run_id):
         artifact_path="model",
         registered_model_name="customer-churn",
         input_example=test[churn.FEATURES].head(2),
+        # Named, not inferred: inference loads the model again in a subprocess (slow).
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}"],
     )
 
 churn.save(churn.package(fitted, train))
