@@ -32,7 +32,7 @@ def record_of(customer_id):
 def ranked(explanation):
     biggest = max((abs(v) for v in explanation.values()), default=1.0) or 1.0
     return [
-        {"feature": f, "share": v, "width": round(100 * abs(v) / biggest, 1)}
+        {"feature": f, "share": v, "width": round(80 * abs(v) / biggest, 1)}
         for f, v in sorted(explanation.items(), key=lambda item: -abs(item[1]))
     ]
 
@@ -75,6 +75,11 @@ def customer(customer_id):
         choices=MODEL["choices"],
         numeric=churn.NUMERIC,
     )
+
+
+@app.route("/favicon.ico")
+def favicon():
+    return "", 204
 
 
 @app.route("/api/score", methods=["POST"])
