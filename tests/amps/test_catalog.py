@@ -382,3 +382,41 @@ def test_pip_settings_reach_workloads_as_pip_variables(settings: Settings, tmp_p
     assert env["PIP_TRUSTED_HOST"] == "pypi.internal" and "PIP_NO_INDEX" not in env
     from_env = Settings(_env_file=None, data_dir=tmp_path, git_mirrors={"a/": "b/"})  # type: ignore[call-arg]
     assert from_env.git_mirrors == {"a/": "b/"}
+
+
+def test_the_pip_mirror_reaches_workloads_below_the_project_layer(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    from lakeworks.entities.workloads import Resources, WorkloadKind
+    from lakeworks.services import users
+    from lakeworks.services.runtime_env import PreparedRuntime, compose_env
+    from lakeworks.services.workloads import LaunchContext
+
+    mirrored = settings.model_copy(update={"pip_index_url": "http://pypi.internal/simple"})
+    platform = Platform(mirrored, store)
+    alice = users.create_user(
+        platform, None, username="alice", password="correct horse battery", email="a@x.org"
+    )
+    project = projects.create(
+        platform, Principal(user=alice, via="cli"), name="P", source=projects.parse_source("", "")
+    )
+    runtime = PreparedRuntime(
+        directory=tmp_path / "runtime", python="python3", base_env={}, site_dir=tmp_path
+    )
+
+    def env_with(layers: list[dict[str, object]]) -> dict[str, str]:
+        return compose_env(
+            platform,
+            runtime,
+            LaunchContext(engine_id="e" * 16, project_home="/home/cdsw", v1_key="a", v2_key="b"),
+            project=project,
+            user=alice,
+            kind=WorkloadKind.JOB_RUN,
+            resources=Resources(),
+            layers=layers,
+        )
+
+    assert env_with([])["PIP_INDEX_URL"] == "http://pypi.internal/simple"
+    assert env_with([])["PIP_TIMEOUT"] == "10"
+    own = env_with([{"PIP_INDEX_URL": "http://own/simple"}])
+    assert own["PIP_INDEX_URL"] == "http://own/simple"
