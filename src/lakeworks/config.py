@@ -83,6 +83,46 @@ class Settings(BaseSettings):
     git_timeout_seconds: int = Field(
         default=120, gt=0, description="Time limit for cloning a project's git repository."
     )
+    git_connect_timeout_seconds: int = Field(
+        default=10,
+        gt=0,
+        le=60,
+        description="How long a git clone waits to connect to a remote host before it fails "
+        'with "cannot reach <host>" (offline installs fail fast).',
+    )
+    git_mirrors: dict[str, str] = Field(
+        default={},
+        description="Git URL prefixes mapped to local mirrors, as JSON: "
+        '`{"https://github.com/": "/srv/git-mirror/"}` clones `https://github.com/org/amp` '
+        "from `/srv/git-mirror/org/amp` (a path or any git URL). Used for projects and AMPs "
+        "created from git; the longest matching prefix wins.",
+    )
+    amp_catalogs: list[str] = Field(
+        default=[],
+        description="More AMP catalogs for the AMPs page, as a JSON list of catalog YAML files "
+        "(CML's format: `{name, entries: [{title, label, short_description, "
+        "long_description, image_path, tags, git_url, is_prototype}]}`; an entry may give a "
+        "local `path` instead of `git_url`) or directories holding such files. The AMPs "
+        "shipped with Lakeworks are always listed.",
+    )
+    pip_index_url: str = Field(
+        default="",
+        description="Package index mirror every workload's pip uses (`PIP_INDEX_URL`), e.g. "
+        "`http://pypi.internal/simple`; a project's own `PIP_INDEX_URL` wins.",
+    )
+    pip_extra_index_url: str = Field(
+        default="", description="Second package index for workloads (`PIP_EXTRA_INDEX_URL`)."
+    )
+    pip_trusted_host: str = Field(
+        default="", description="Hosts pip may reach over plain HTTP (`PIP_TRUSTED_HOST`)."
+    )
+    pip_find_links: Path | None = Field(
+        default=None,
+        description="A wheelhouse: a directory of wheels that pip in every workload (AMP "
+        "bootstrap tasks, model builds) looks in first (`PIP_FIND_LINKS`); it is mounted "
+        "read-only into workloads. With `LAKEWORKS_PIP_INDEX_URL` empty, pip uses the "
+        "wheelhouse alone (`PIP_NO_INDEX`), so offline installs never wait on PyPI.",
+    )
     session_max_age_seconds: int = Field(
         default=8 * 3600, gt=0, description="How long a browser login lasts."
     )
@@ -343,7 +383,7 @@ class Settings(BaseSettings):
             raise ValueError("ports must be between 1 and 65535")
         return ",".join(ports)
 
-    @field_validator("data_dir", "runtimes_dir")
+    @field_validator("data_dir", "runtimes_dir", "pip_find_links")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         # Workloads bind these paths into their sandbox, where a relative path means nothing

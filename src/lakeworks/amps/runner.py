@@ -298,6 +298,7 @@ def create_project(
     git_url: str = "",
     git_ref: str = "",
     archive: Path | None = None,
+    directory: Path | None = None,
     description: str = "",
     visibility: str = "private",
     team_name: str = "",
@@ -305,12 +306,15 @@ def create_project(
     shared_memory_limit: int = 64,
 ) -> AmpSetup:
     """Create a project from the AMP at ``git_url`` (a remote, or a repository on this
-    server's disk) or in an uploaded ``archive``, and start its setup. A missing or bad
+    server's disk), in an uploaded ``archive`` or in a ``directory`` of this server (an AMP of
+    the catalog; never a path from user input), and start its setup. A missing or bad
     ``.project-metadata.yaml``, or a required variable without a value, refuses the whole
     thing: the project is removed again.
     """
     if archive is not None:
         source = projects.ProjectSourceSpec(ProjectSource.ARCHIVE, archive=archive)
+    elif directory is not None:
+        source = projects.ProjectSourceSpec(ProjectSource.LOCAL, directory=directory)
     elif not git_url.strip():
         raise InvalidInput('An AMP project needs a git_url (template "amp").')
     else:

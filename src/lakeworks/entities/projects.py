@@ -44,6 +44,7 @@ class ProjectSource(enum.StrEnum):
     GIT = "git"
     ARCHIVE = "archive"
     TEMPLATE = "template"
+    LOCAL = "local"  # a directory on the server (the AMPs shipped with Lakeworks, catalogs)
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,25 @@ def identity(
     }
 
 
+def pip_env(settings: Settings) -> dict[str, str]:
+    """The site's package mirror for pip in workloads (compat §14): an index, a wheelhouse
+    (alone when no index is set, so offline installs never wait on PyPI), and short network
+    timeouts so an unreachable index fails fast. Below the user layers: a project may
+    override any of them."""
+    env = {"PIP_TIMEOUT": "10", "PIP_RETRIES": "1"}
+    if settings.pip_index_url:
+        env["PIP_INDEX_URL"] = settings.pip_index_url
+    if settings.pip_extra_index_url:
+        env["PIP_EXTRA_INDEX_URL"] = settings.pip_extra_index_url
+    if settings.pip_trusted_host:
+        env["PIP_TRUSTED_HOST"] = settings.pip_trusted_host
+    if settings.pip_find_links is not None:
+        env["PIP_FIND_LINKS"] = str(settings.pip_find_links)
+        if not settings.pip_index_url:
+            env["PIP_NO_INDEX"] = "1"
+    return env
+
+
 def layered(
     defaults: Mapping[str, str],
     *layers: Mapping[str, object],
@@ -179,12 +198,16 @@ def prepare(platform: Platform, identifier: str, *, since: float | None = None) 
         raise RuntimeFailed(failure_reason(exc)) from exc
     python = str(directory / "bin" / "python")
     base_prefix = Path(builder.base_prefix(directory))
+    binds = [site_dir(), base_prefix]
+    wheelhouse = platform.settings.pip_find_links
+    if wheelhouse is not None and wheelhouse.is_dir():
+        binds.append(wheelhouse)  # PIP_FIND_LINKS: the same path inside the sandbox
     return PreparedRuntime(
         directory=directory,
         python=python,
         base_env=dict(RUNTIME_ENV_DEFAULTS),
         site_dir=site_dir(),
-        ro_binds=[site_dir(), base_prefix],
+        ro_binds=binds,
     )
 
 
@@ -257,6 +280,7 @@ def compose(
         "MLFLOW_REGISTRY_URI": tracking_uri,
         "MLFLOW_TRACKING_TOKEN": ctx.v2_key,
     }
+    runtime_vars |= pip_env(platform.settings)
     return layered(
         runtime_vars,
         *[{k: v for k, v in layer.items() if k != "PYTHONPATH"} for layer in layers],

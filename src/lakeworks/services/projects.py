@@ -82,6 +82,7 @@ class ProjectSourceSpec:
     git_url: str = ""
     git_ref: str = ""
     archive: Path | None = None
+    directory: Path | None = None  # LOCAL: copied as it is (never from user input)
 
 
 def parse_source(template: str, git_url: str, archive: Path | None = None) -> ProjectSourceSpec:
@@ -177,7 +178,12 @@ def _populate(platform: Platform, source: ProjectSourceSpec, dest: Path) -> None
     if source.kind is ProjectSource.GIT:
         try:
             gitsource.clone(
-                source.git_url, dest, ref=source.git_ref, timeout=settings.git_timeout_seconds
+                source.git_url,
+                dest,
+                ref=source.git_ref,
+                timeout=settings.git_timeout_seconds,
+                mirrors=settings.git_mirrors,
+                connect_timeout=settings.git_connect_timeout_seconds,
             )
         except gitsource.CloneFailed as exc:
             raise InvalidInput(f"The project could not be created from git: {exc}") from exc
@@ -190,6 +196,15 @@ def _populate(platform: Platform, source: ProjectSourceSpec, dest: Path) -> None
             dest,
             max_bytes=settings.max_archive_bytes,
             max_members=settings.max_archive_members,
+        )
+    elif source.kind is ProjectSource.LOCAL:
+        assert source.directory is not None
+        shutil.copytree(
+            source.directory,
+            dest,
+            dirs_exist_ok=True,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"),
         )
     elif source.kind is ProjectSource.TEMPLATE:
         template = resources.files(TEMPLATES_PACKAGE) / source.template

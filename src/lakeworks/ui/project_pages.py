@@ -26,7 +26,7 @@ SCOPES = {
     "visible": "All you can see",
     "all": "Every project",
 }
-SOURCES = ("blank", "template", "git", "upload")
+SOURCES = ("blank", "template", "git", "upload", "amp")
 README_NAMES = ("readme.md", "readme.markdown", "readme.txt", "readme")
 
 
@@ -80,9 +80,16 @@ def _new_form(
 
 
 @router.get("/projects/new")
-def new_project_form(request: Request, principal: UserDep, source: str = "blank") -> Response:
+def new_project_form(
+    request: Request, principal: UserDep, source: str = "blank", git_url: str = ""
+) -> Response:
     return _new_form(
-        request, {"source": source if source in SOURCES else "blank", "visibility": "private"}
+        request,
+        {
+            "source": source if source in SOURCES else "blank",
+            "visibility": "private",
+            "amp_git_url": git_url,
+        },
     )
 
 
@@ -99,7 +106,17 @@ def create_project(
     git_url: Annotated[str, Form()] = "",
     git_ref: Annotated[str, Form()] = "",
     archive: Annotated[UploadFile | None, File()] = None,
+    amp_git_url: Annotated[str, Form()] = "",
+    amp_git_ref: Annotated[str, Form()] = "",
 ) -> Response:
+    if source == "amp":
+        # An AMP is configured before its project exists (its variables, its runtime).
+        if not amp_git_url.strip():
+            error = "Give the git URL of the AMP's repository."
+            form = {"name": name, "source": source, "visibility": visibility}
+            return _new_form(request, form, status=400, error=error)
+        query = {"git_url": amp_git_url.strip(), "git_ref": amp_git_ref.strip(), "name": name}
+        return redirect("/amps/configure", query=query)
     form = {
         "name": name,
         "description": description,

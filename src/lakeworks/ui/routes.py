@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from lakeworks.ui import (
     account_pages,
     admin_pages,
+    amp_catalog_pages,
     amp_pages,
     application_pages,
     auth_pages,
@@ -29,6 +30,7 @@ router = APIRouter(include_in_schema=False)
 for module in (
     auth_pages,
     project_pages,
+    amp_catalog_pages,
     amp_pages,
     file_pages,
     collaborator_pages,
