@@ -389,7 +389,7 @@ def test_the_pip_mirror_reaches_workloads_below_the_project_layer(
 ) -> None:
     from lakeworks.entities.workloads import Resources, WorkloadKind
     from lakeworks.services import users
-    from lakeworks.services.environment import PreparedRuntime, compose_env
+    from lakeworks.services.environment import PreparedRuntime, compose
     from lakeworks.services.workloads import LaunchContext
 
     mirrored = settings.model_copy(update={"pip_index_url": "http://pypi.internal/simple"})
@@ -405,7 +405,7 @@ def test_the_pip_mirror_reaches_workloads_below_the_project_layer(
     )
 
     def env_with(layers: list[dict[str, object]]) -> dict[str, str]:
-        return compose_env(
+        return compose(
             platform,
             runtime,
             LaunchContext(engine_id="e" * 16, project_home="/home/cdsw", v1_key="a", v2_key="b"),
