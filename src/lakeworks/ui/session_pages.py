@@ -325,7 +325,11 @@ async def console_socket(websocket: WebSocket, project_id: str, session_id: str)
             if websocket.client_state is WebSocketState.CONNECTED:
                 await websocket.send_json(message)
 
-    bridge = console.Bridge(endpoint, send)
+    transcript = console.Transcript(
+        console.transcript_path(platform.settings.data_dir, endpoint.session.id)
+    )
+    await send({"type": "transcript", "messages": transcript.read()})
+    bridge = console.Bridge(endpoint, send, transcript)
     try:
         await bridge.open()
         while True:
@@ -347,4 +351,6 @@ async def console_socket(websocket: WebSocket, project_id: str, session_id: str)
         with contextlib.suppress(RuntimeError):
             await websocket.close(code=1011, reason=reason[:120])
     finally:
+        # Code still running when the browser left: its output still goes to the transcript.
+        await bridge.linger()
         await bridge.close()
