@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -265,6 +266,19 @@ class Settings(BaseSettings):
         default="",
         description="Spark master for workloads (`spark://host:7077`, `k8s://https://...`); "
         "empty: local mode inside the workload.",
+    )
+    spark_metastore: Literal["shared", "embedded"] = Field(
+        default="shared",
+        description="Spark's Hive metastore: `shared`, a Derby network server the Lakeworks "
+        "server starts (with its scheduler) and stops, a database per project, so a "
+        "project's Spark workloads use its tables at once; `embedded`, Derby inside each "
+        "workload's JVM (one Spark workload per project at a time).",
+    )
+    spark_metastore_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Loopback port of the shared metastore; 0: a free port at each start.",
     )
 
     # Applications and the authenticating proxy (issue 6) -------------------------------

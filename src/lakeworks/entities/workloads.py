@@ -84,7 +84,8 @@ class WorkloadSpec:
     otherwise. ``runtime_dir`` is the Python environment (a venv) the workload uses; it is
     mounted read-only where possible. ``ports`` names the ports the workload wants (e.g.
     ``["CDSW_APP_PORT", "CDSW_READONLY_PORT"]``): the executor picks free ones and puts them
-    in the environment under those names.
+    in the environment under those names. ``host_ports`` are ports of the machine's loopback
+    this workload may reach besides the executor's own list (e.g. the Spark metastore).
     """
 
     workload_id: str
@@ -97,6 +98,7 @@ class WorkloadSpec:
     resources: Resources = field(default_factory=Resources)
     ports: list[str] = field(default_factory=list)
     extra_ro_binds: list[Path] = field(default_factory=list)  # e.g. the in-workload libraries
+    host_ports: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakeworks.config import Settings
+from lakeworks.data.metastore import Connection, DerbyMetastore, MetastoreUnavailable
 from lakeworks.entities.audit import Outcome
 from lakeworks.entities.users import User
 from lakeworks.errors import LakeworksError, PermissionDenied, Unauthenticated
@@ -17,6 +19,8 @@ from lakeworks.runtimes.manager import RuntimeManager
 from lakeworks.services.login_throttle import LoginThrottle
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import Store, UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,9 @@ class Platform:
         # read that wait as a start the server abandoned.
         self._launching: set[str] = set()
         self._launching_lock = threading.Lock()
+        self.metastore = DerbyMetastore(
+            settings.data_dir / "metastore", settings.secret_key, settings.spark_metastore_port
+        )
 
     @property
     def runtimes(self) -> RuntimeManager:
@@ -124,6 +131,21 @@ class Platform:
     def is_launching(self, key: str) -> bool:
         with self._launching_lock:
             return key in self._launching
+
+    def spark_metastore(self, project_id: str) -> Connection | None:
+        """The project's shared Spark metastore, or None where it does not run (Spark then
+        embeds Derby in the workload, as before)."""
+        if self.settings.spark_metastore != "shared" or not self.metastore.running:
+            return None
+        try:
+            return self.metastore.connection(project_id)
+        except MetastoreUnavailable as exc:
+            log.warning("Spark metastore of project %s: %s", project_id, exc)
+            return None
+
+    def metastore_ports(self) -> list[int]:
+        """Loopback ports every workload may reach for the shared services (the metastore)."""
+        return [self.metastore.port] if self.metastore.running else []
 
     def use_runtimes(self, manager: RuntimeManager) -> None:
         """Replace the runtime manager (tests give one with a slow or failing build)."""

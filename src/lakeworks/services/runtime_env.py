@@ -158,6 +158,7 @@ def compose_env(
         ctx.project_home,
         platform.settings.spark_master,
         ui=False,
+        metastore=platform.spark_metastore(project.id),
     )
     # MLflow points at the embedded tracking server by default; these sit below the user
     # layers, so a project or job value wins, including "" (MLflow then uses ./mlruns).

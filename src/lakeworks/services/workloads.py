@@ -164,6 +164,7 @@ def launch(
             resources=resources,
             ports=list(ports or []),
             extra_ro_binds=list(extra_ro_binds or []),
+            host_ports=platform.metastore_ports(),
         )
         handle = executor.start(spec)
     except (StartFailed, InvalidInput, OSError) as exc:
