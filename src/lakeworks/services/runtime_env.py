@@ -148,6 +148,9 @@ def compose_env(
         v2_key=ctx.v2_key,
     )
     identity |= dict(extra_identity or {})
+    # Where the project really is for this workload (``/home/cdsw`` under the sandbox): the
+    # workload site's ``sitecustomize`` maps MLflow's ``/home/cdsw`` artifact paths onto it.
+    identity["LAKEWORKS_PROJECT_HOME"] = ctx.project_home
     pythonpath = next(
         (str(layer["PYTHONPATH"]) for layer in reversed(layers) if "PYTHONPATH" in layer), ""
     )
