@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.scheduler.conftest import RUNTIME_CACHE
 
 from lakeworks.data import metastore
 from lakeworks.data.spark import java_home
@@ -89,3 +90,22 @@ def test_a_restarted_server_keeps_the_projects_tables(derby: metastore.DerbyMeta
 def test_it_refuses_what_is_not_a_project_id(derby: metastore.DerbyMetastore) -> None:
     with pytest.raises(ValueError):
         derby.connection("../x;create=true")
+
+
+def test_a_new_project_database_gets_the_metastore_tables_first(
+    derby: metastore.DerbyMetastore,
+) -> None:
+    """Created once by the server (DataNucleus' SchemaTool with the runtime's jars), so two
+    Spark workloads starting at once never race to create them."""
+    jars = next(
+        (j for r in sorted(RUNTIME_CACHE.glob("python3*")) if (j := metastore.spark_jars(r))),
+        None,
+    )
+    if jars is None:
+        pytest.skip(f"no runtime with Spark in {RUNTIME_CACHE} (scripts/test builds one)")
+    alpha = derby.connection("alph-aaaa-1111-2222", jars)
+    tables = ij(connect(alpha), "select tablename from sys.systables where tabletype = 'T'")
+    for table in ("DBS", "TBLS", "SDS", "COLUMNS_V2", "BUCKETING_COLS", "SEQUENCE_TABLE"):
+        assert f"\n{table} " in tables, tables
+    assert derby.connection("alph-aaaa-1111-2222", jars) == alpha  # once: marked done
+    assert (derby.home / "project_alph-aaaa-1111-2222.schema").is_file()

@@ -31,13 +31,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import re
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +51,12 @@ SERVER_JARS = ("derby.jar", "derbynet.jar", "derbytools.jar")
 CLIENT_JAR = "derbyclient.jar"
 ADMIN = "lakeworks"
 START_TIMEOUT = 60.0
-PROVISION_TIMEOUT = 120.0
+PROVISION_TIMEOUT = 180.0
 LOOPBACK = "127.0.0.1"
 _PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+SCHEMA_MARK = "hive-metastore tables created\n"
+
+log = logging.getLogger(__name__)
 
 
 class MetastoreUnavailable(RuntimeError):
@@ -79,6 +85,11 @@ def available() -> str:
     if not java_home():
         return "no Java runtime is installed (apt-get install openjdk-17-jre-headless)"
     return ""
+
+
+def spark_jars(runtime_dir: Path) -> Path | None:
+    """The ``pyspark/jars`` folder of a runtime (a virtual environment), if it has one."""
+    return next(iter(sorted(runtime_dir.glob("lib/python*/base-packages/pyspark/jars"))), None)
 
 
 def _free_port() -> int:
@@ -116,6 +127,7 @@ class DerbyMetastore:
             if why:
                 raise MetastoreUnavailable(why)
             self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._end_leftover()
             properties = self.home / "derby.properties"
             properties.write_text(
                 "derby.connection.requireAuthentication=true\n"
@@ -128,9 +140,8 @@ class DerbyMetastore:
             )
             properties.chmod(0o600)
             self.port = self._wanted_port or _free_port()
-            java = str(Path(java_home(), "bin", "java"))
             argv = [
-                java,
+                self._java(),
                 "-Xmx256m",
                 f"-Dderby.system.home={self.home}",
                 "-cp",
@@ -142,18 +153,16 @@ class DerbyMetastore:
                 "-p",
                 str(self.port),
             ]
-            log = (self.home / "server.log").open("ab")
-            try:
+            with (self.home / "server.log").open("ab") as server_log:
                 self._process = subprocess.Popen(
                     argv,
                     cwd=self.home,
                     stdin=subprocess.DEVNULL,
-                    stdout=log,
+                    stdout=server_log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-            finally:
-                log.close()
+            (self.home / "server.pid").write_text(str(self._process.pid))
             deadline = time.monotonic() + START_TIMEOUT
             while not self._answers():
                 if self._process.poll() is not None or time.monotonic() > deadline:
@@ -161,6 +170,21 @@ class DerbyMetastore:
                     tail = (self.home / "server.log").read_bytes()[-1500:].decode(errors="replace")
                     raise MetastoreUnavailable(f"the Derby network server did not start: {tail}")
                 time.sleep(0.2)
+
+    def _end_leftover(self) -> None:
+        """End a server a previous Lakeworks process left running on this home (it was
+        killed without its shutdown): two servers must not open the same databases."""
+        try:
+            pid = int((self.home / "server.pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if f"-Dderby.system.home={self.home}".encode() not in cmdline:
+            return  # the pid was reused by something else
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def _answers(self) -> bool:
         try:
@@ -182,11 +206,16 @@ class DerbyMetastore:
                     self._kill()
             self._process = None
             self._provisioned.clear()
+            (self.home / "server.pid").unlink(missing_ok=True)
 
     def _kill(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait(10)
+
+    @staticmethod
+    def _java() -> str:
+        return str(Path(java_home(), "bin", "java"))
 
     # Projects -----------------------------------------------------------------------
 
@@ -201,24 +230,37 @@ class DerbyMetastore:
     def database_of(project_id: str) -> str:
         return f"project_{project_id}"
 
-    def connection(self, project_id: str) -> Connection:
-        """The project's metastore connection, its database created on first use."""
+    def connection(self, project_id: str, jars: Path | None = None) -> Connection:
+        """The project's metastore connection, its database created on first use.
+
+        With ``jars`` (a runtime's ``pyspark/jars``), a new database also gets the metastore's
+        tables before any workload connects (``_create_schema``)."""
         if not _PROJECT_ID.match(project_id):
             raise ValueError(f"not a project id: {project_id!r}")
         if not self.running:
             raise MetastoreUnavailable("the shared Spark metastore is not running")
-        if project_id not in self._provisioned:
-            with self._lock:
-                if project_id not in self._provisioned:
-                    self._provision(project_id)
-                    self._provisioned.add(project_id)
-        return Connection(
+        connection = Connection(
             url=f"jdbc:derby://{LOOPBACK}:{self.port}/{self.database_of(project_id)}",
             driver="org.apache.derby.jdbc.ClientDriver",
             user=self.user_of(project_id),
             password=self._password(project_id),
             classpath=str(JARS / CLIENT_JAR),
         )
+        if project_id in self._provisioned and (jars is None or self._has_schema(project_id)):
+            return connection
+        with self._lock:
+            if project_id not in self._provisioned:
+                self._provision(project_id)
+                self._provisioned.add(project_id)
+            if jars is not None and not self._has_schema(project_id):
+                try:
+                    self._create_schema(connection, jars)
+                    self._schema_marker(project_id).write_text(SCHEMA_MARK)
+                except MetastoreUnavailable as exc:
+                    # Spark still creates the tables on first use (DataNucleus'
+                    # autoCreateAll); only two first uses at once may then collide.
+                    log.warning("metastore tables of project %s: %s", project_id, exc)
+        return connection
 
     def _provision(self, project_id: str) -> None:
         """Create the database (if new) as the administrator and (re)set its one user and
@@ -233,25 +275,114 @@ class DerbyMetastore:
             "derby.database.defaultConnectionMode": "noAccess",
             "derby.database.fullAccessUsers": f"{ADMIN},{user}",
         }
-        script = f"connect '{url}';\n" + "".join(
-            f"CALL SYSCS_UTIL.SYSCS_SET_DATABASE_PROPERTY('{key}', '{value}');\n"
-            for key, value in props.items()
+        self._ij(
+            f"connect '{url}'",
+            *(
+                f"CALL SYSCS_UTIL.SYSCS_SET_DATABASE_PROPERTY('{key}', '{value}')"
+                for key, value in props.items()
+            ),
+            what="create the project's metastore database",
         )
-        script += "exit;\n"
-        java = str(Path(java_home(), "bin", "java"))
+
+    def _schema_marker(self, project_id: str) -> Path:
+        return self.home / f"{self.database_of(project_id)}.schema"
+
+    def _has_schema(self, project_id: str) -> bool:
+        try:
+            return self._schema_marker(project_id).read_text() == SCHEMA_MARK
+        except OSError:
+            return False
+
+    def _create_schema(self, connection: Connection, jars: Path) -> None:
+        """Create the Hive metastore's tables in a new project database, once, before any
+        workload uses it: left to Spark, two first uses at once race to create them (Derby
+        deadlocks, duplicate rows, stack traces in both logs).
+
+        DataNucleus' own ``SchemaTool`` does it from the metastore's mapping (``package.jdo``
+        in the runtime's ``hive-metastore`` jar) with the settings Hive's ObjectStore uses,
+        as the project's user (the tables land in its schema, where Spark looks). Only the
+        platform's runtime jars and Derby's client are on the class path, nothing of the
+        project's."""
+        metastore_jar = next(iter(sorted(jars.glob("hive-metastore-*.jar"))), None)
+        if metastore_jar is None:
+            raise MetastoreUnavailable(f"no hive-metastore jar in {jars}")
+        with tempfile.TemporaryDirectory(prefix="metastore-schema-") as scratch:
+            work = Path(scratch)
+            try:
+                with zipfile.ZipFile(metastore_jar) as jar:
+                    (work / "package.jdo").write_bytes(jar.read("package.jdo"))
+            except (OSError, KeyError, zipfile.BadZipFile) as exc:
+                raise MetastoreUnavailable(f"cannot read {metastore_jar}: {exc}") from exc
+            settings = {
+                "javax.jdo.option.ConnectionURL": connection.url,
+                "javax.jdo.option.ConnectionDriverName": connection.driver,
+                "javax.jdo.option.ConnectionUserName": connection.user,
+                "javax.jdo.option.ConnectionPassword": connection.password,
+                "datanucleus.schema.autoCreateAll": "true",
+                "datanucleus.identifierFactory": "datanucleus1",
+                "datanucleus.rdbms.useLegacyNativeValueStrategy": "true",
+                "datanucleus.storeManagerType": "rdbms",
+            }
+            props = work / "schema.properties"
+            props.touch(mode=0o600)
+            props.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+            argv = [
+                self._java(),
+                "-cp",
+                f"{jars}/*:{connection.classpath}",
+                "org.datanucleus.store.schema.SchemaTool",
+                "-create",
+                "-api",
+                "JDO",
+                "-props",
+                str(props),
+                str(work / "package.jdo"),
+            ]
+            self._run(argv, work, "create the metastore's tables")
+        # DataNucleus makes its id table on first use too: here, so that is not raced either.
+        self._ij(
+            f"connect '{connection.url};user={connection.user};password={connection.password}'",
+            "CREATE TABLE SEQUENCE_TABLE (SEQUENCE_NAME VARCHAR(255) NOT NULL PRIMARY KEY, "
+            "NEXT_VAL BIGINT NOT NULL)",
+            what="create the metastore's id table",
+            tolerate=("X0Y32",),  # it exists already
+        )
+
+    def _ij(self, *statements: str, what: str, tolerate: tuple[str, ...] = ()) -> None:
+        """Run SQL statements with Derby's ``ij`` (over its network client); raise on an
+        error other than the ``tolerate``d SQL states."""
+        script = "".join(statement + ";\n" for statement in (*statements, "exit"))
         classpath = ":".join(str(JARS / name) for name in (CLIENT_JAR, "derbytools.jar"))
+        output = self._run(
+            [self._java(), "-cp", classpath, "org.apache.derby.tools.ij"],
+            self.home,
+            what,
+            stdin=script.encode(),
+        )
+        errors = [
+            line
+            for line in output.splitlines()
+            if "ERROR" in line and not any(state in line for state in tolerate)
+        ]
+        if errors:
+            raise MetastoreUnavailable(f"could not {what}: {self._redact(chr(10).join(errors))}")
+
+    def _run(self, argv: list[str], cwd: Path, what: str, stdin: bytes = b"") -> str:
         try:
             done = subprocess.run(
-                [java, "-cp", classpath, "org.apache.derby.tools.ij"],
-                input=script.encode(),
+                argv,
+                input=stdin,
                 capture_output=True,
                 timeout=PROVISION_TIMEOUT,
-                cwd=self.home,
+                cwd=cwd,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise MetastoreUnavailable(f"could not create the project's metastore: {exc}") from exc
+            raise MetastoreUnavailable(f"could not {what}: {exc}") from exc
         output = done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
-        if done.returncode != 0 or "ERROR" in output:
-            secret_free = output.replace(self._password(ADMIN), "***")
-            raise MetastoreUnavailable(f"could not create the project's metastore: {secret_free}")
+        if done.returncode != 0:
+            raise MetastoreUnavailable(f"could not {what}: {self._redact(output)[-2000:]}")
+        return output
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._password(ADMIN), "***")

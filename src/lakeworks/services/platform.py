@@ -7,10 +7,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lakeworks.config import Settings
-from lakeworks.data.metastore import Connection, DerbyMetastore, MetastoreUnavailable
+from lakeworks.data.metastore import (
+    Connection,
+    DerbyMetastore,
+    MetastoreUnavailable,
+    spark_jars,
+)
 from lakeworks.entities.audit import Outcome
 from lakeworks.entities.users import User
 from lakeworks.errors import LakeworksError, PermissionDenied, Unauthenticated
@@ -132,13 +138,17 @@ class Platform:
         with self._launching_lock:
             return key in self._launching
 
-    def spark_metastore(self, project_id: str) -> Connection | None:
+    def spark_metastore(
+        self, project_id: str, runtime_dir: Path | None = None
+    ) -> Connection | None:
         """The project's shared Spark metastore, or None where it does not run (Spark then
-        embeds Derby in the workload, as before)."""
+        embeds Derby in the workload, as before). With the workload's runtime, a project's
+        new database gets the metastore's tables first (from the runtime's Spark jars)."""
         if self.settings.spark_metastore != "shared" or not self.metastore.running:
             return None
         try:
-            return self.metastore.connection(project_id)
+            jars = spark_jars(runtime_dir) if runtime_dir is not None else None
+            return self.metastore.connection(project_id, jars)
         except MetastoreUnavailable as exc:
             log.warning("Spark metastore of project %s: %s", project_id, exc)
             return None

@@ -161,7 +161,7 @@ def compose_env(
         ctx.project_home,
         platform.settings.spark_master,
         ui=False,
-        metastore=platform.spark_metastore(project.id),
+        metastore=platform.spark_metastore(project.id, runtime.directory),
     )
     # MLflow points at the embedded tracking server by default; these sit below the user
     # layers, so a project or job value wins, including "" (MLflow then uses ./mlruns).

@@ -249,7 +249,7 @@ def _start_engine(
                 ctx.project_home,
                 platform.settings.spark_master,
                 ui=True,
-                metastore=platform.spark_metastore(project.id),
+                metastore=platform.spark_metastore(project.id, runtime.directory),
             )
         env = runtime_env.compose_env(
             platform,

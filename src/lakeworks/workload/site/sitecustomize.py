@@ -72,7 +72,7 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
                 return loader.create_module(spec)
 
             def exec_module(self, module: ModuleType) -> None:
-                loader.exec_module(module)  # type: ignore[attr-defined]
+                loader.exec_module(module)
                 _patch(module, home)
 
         spec.loader = _Loader()
