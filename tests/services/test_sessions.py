@@ -274,6 +274,9 @@ def test_workbench_console_runs_code_with_rich_output(
         collect(ws, lambda m: m["type"] == "cleared")
     with web.websocket_connect(url) as ws:
         assert ws.receive_json() == {"type": "transcript", "messages": []}
+        collect(ws, lambda m: m["type"] == "ready")
+        ws.send_text(json.dumps({"op": "execute", "code": "print('kept' + ' for later')"}))
+        collect(ws, idle_after(ws.receive_json()["msg_id"]))
 
     # A huge message is refused: the socket closes with 1009, the server keeps serving.
     with web.websocket_connect(url) as ws:
@@ -289,6 +292,15 @@ def test_workbench_console_runs_code_with_rich_output(
     with pytest.raises(WebSocketDisconnect) as refused, web.websocket_connect(url) as ws:
         ws.receive_json()
     assert refused.value.code == 4404
+
+    # Once the session has ended, its page still shows the console's history to its owner.
+    sessions.stop(lw, people["alice"], project.id, session.id)
+    wait_status(lw, session.id, SessionStatus.STOPPED)
+    web.cookies.clear()
+    login(web, "alice")
+    page = web.get(f"/projects/{project.id}/sessions/{session.id}").text
+    assert "Console history" in page
+    assert "print(&#39;kept&#39; + &#39; for later&#39;)" in page and "kept for later" in page
 
 
 # Idle timeout, permissions, bad input ---------------------------------------------------

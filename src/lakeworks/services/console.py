@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,44 @@ async def _ready(client: AsyncKernelClient, timeout: float) -> None:
             if loop.time() >= deadline:
                 raise InvalidState(f"The console kernel did not answer: {exc}") from exc
             await asyncio.sleep(0.05)
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def history(transcript: Transcript) -> list[tuple[str, str]]:
+    """A transcript as ``(kind, text)`` blocks for a page without the console (an ended
+    session): ``in`` (code run), ``out``, ``err``, ``rich`` (what only a live console draws).
+
+    Example::
+
+        history(Transcript(path))  # [("in", "print(1)"), ("out", "1\\n")]
+    """
+    blocks: list[tuple[str, str]] = []
+    for message in transcript.read():
+        content = message.get("content")
+        if not isinstance(content, dict):
+            continue
+        kind = message.get("type")
+        if kind == "execute_input":
+            blocks.append(("in", str(content.get("code", ""))))
+        elif kind == "stream":
+            name = "err" if content.get("name") == "stderr" else "out"
+            blocks.append((name, str(content.get("text", ""))))
+        elif kind == "error":
+            traceback = content.get("traceback") or [
+                f"{content.get('ename')}: {content.get('evalue')}"
+            ]
+            blocks.append(("err", ANSI.sub("", "\n".join(str(line) for line in traceback))))
+        elif kind in ("display_data", "execute_result"):
+            data = content.get("data")
+            if not isinstance(data, dict):
+                data = {}
+            if "text/html" in data or any(k.startswith("image/") for k in data):
+                blocks.append(("rich", "[a table or image, shown in the live console]"))
+            else:
+                blocks.append(("out", str(data.get("text/plain", ""))))
+    return blocks
 
 
 def parse(text: str) -> dict[str, Any]:

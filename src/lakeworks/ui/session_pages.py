@@ -203,6 +203,13 @@ def session_page(
         scripts = _project_files(platform, principal, project_id)
     workload_id = session.workload_id or ""
     scheme = "https" if platform.settings.https else "http"
+    # An ended workbench session still shows its console's history (to its owner only: the
+    # code and output may hold what only they should read).
+    history: list[tuple[str, str]] = []
+    if owner and session.editor is Editor.WORKBENCH and session.status.is_final:
+        history = console.history(
+            console.Transcript(console.transcript_path(platform.settings.data_dir, session.id))
+        )
     return render(
         request,
         "sessions/session.html",
@@ -214,6 +221,7 @@ def session_page(
             "can_stop": not session.status.is_final
             and sessions.can_stop(platform, principal, session),
             "scripts": scripts,
+            "history": history,
             "engine_url": f"{scheme}://{workload_id}.{platform.settings.domain}/"
             if workload_id
             else "",
