@@ -149,7 +149,8 @@ class Platform:
         try:
             jars = spark_jars(runtime_dir) if runtime_dir is not None else None
             return self.metastore.connection(project_id, jars)
-        except MetastoreUnavailable as exc:
+        except (MetastoreUnavailable, OSError, ValueError) as exc:
+            # The workload still starts; its Spark embeds Derby (one at a time per project).
             log.warning("Spark metastore of project %s: %s", project_id, exc)
             return None
 
