@@ -20,6 +20,7 @@ from tests.ui.test_ui_browser import sign_in
 
 from lakeworks.config import Settings
 from lakeworks.entities.users import User
+from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import projects, sessions, workloads
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import Store
@@ -183,6 +184,22 @@ def test_jupyterlab_workbench_and_refusal(
     expect(page.locator("[data-kernel-state]")).to_have_text("ready", timeout=60_000)
     expect(output).to_contain_text("779")
     expect(page.frame_locator(".wb-html").locator("table")).to_contain_text("Oslo")
+    # Stopped, the session's page still shows what its console ran and printed.
+    page.get_by_role("button", name="Stop").click()
+    history = page.get_by_label("Console history")
+    scheduler = Scheduler(platform)  # the tests' server runs no scheduler of its own
+    try:
+        for _ in range(60):  # the page shows the history once the session has ended
+            scheduler.tick()
+            page.reload()
+            if history.count():
+                break
+            page.wait_for_timeout(500)
+    finally:
+        scheduler.stop()
+    expect(history).to_contain_text("print(df.rain_mm.sum())")
+    expect(history).to_contain_text("779")
+    page.screenshot(path=str(SHOTS / "workbench-ended.png"))
 
     # Someone without membership is refused, in the UI and at the proxy.
     page.context.clear_cookies()
