@@ -104,7 +104,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         try:
             yield
         finally:
-            platform.metastore.stop()
+            platform.metastore.close()
             metrics_writer.stop()
             await close_http_client()
             if scheduler is not None:

@@ -109,3 +109,11 @@ def test_a_new_project_database_gets_the_metastore_tables_first(
         assert f"\n{table} " in tables, tables
     assert derby.connection("alph-aaaa-1111-2222", jars) == alpha  # once: marked done
     assert (derby.home / "project_alph-aaaa-1111-2222.schema").is_file()
+
+
+def test_a_closed_metastore_does_not_start_again(tmp_path: Path) -> None:
+    """The server's shutdown may come before its start-up thread started the JVM."""
+    server = metastore.DerbyMetastore(tmp_path / "metastore", "a-secret-key-for-this-test-only")
+    server.close()
+    server.start()
+    assert not server.running

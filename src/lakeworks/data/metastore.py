@@ -111,6 +111,7 @@ class DerbyMetastore:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._provisioned: set[str] = set()
+        self._closed = False
 
     # Lifecycle ----------------------------------------------------------------------
 
@@ -119,9 +120,10 @@ class DerbyMetastore:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
-        """Start the server and wait until it answers; a no-op when it runs."""
+        """Start the server and wait until it answers; a no-op when it runs or after
+        ``close``."""
         with self._lock:
-            if self.running:
+            if self.running or self._closed:
                 return
             why = available()
             if why:
@@ -207,6 +209,13 @@ class DerbyMetastore:
             self._process = None
             self._provisioned.clear()
             (self.home / "server.pid").unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Stop the server for good: a ``start`` still on its way (the server's start-up
+        thread, when the server shuts down at once) does nothing, so no JVM outlives it."""
+        with self._lock:
+            self._closed = True
+        self.stop()
 
     def _kill(self) -> None:
         if self._process is not None and self._process.poll() is None:
