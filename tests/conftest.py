@@ -128,6 +128,8 @@ def settings(tmp_path: Path, store: Store) -> Settings:
         max_archive_bytes=4 * 1024 * 1024,
         max_archive_members=500,
         scheduler_enabled=False,  # tests drive ticks themselves (Scheduler.tick)
+        # A JVM per server otherwise; the shared metastore's tests opt in (tests/data).
+        spark_metastore="embedded",
     )
 
 

@@ -25,6 +25,7 @@ from lakeworks.api.limits import BodySizeLimit
 from lakeworks.api.routes import router as api_router
 from lakeworks.api.v1 import router as v1_router
 from lakeworks.config import Settings, check_secret_key
+from lakeworks.data.metastore import MetastoreUnavailable
 from lakeworks.errors import LakeworksError
 from lakeworks.metrics.writer import MetricsWriter
 from lakeworks.proxy import sessions as session_proxy
@@ -54,6 +55,16 @@ def _build_default_runtime(platform: Platform) -> None:
             log.info("building the default runtime (Python %s) in the background", python)
     except LakeworksError as exc:
         log.warning("cannot build the default runtime: %s", exc.message)
+
+
+def _start_metastore(platform: Platform) -> None:
+    """Start the shared Spark metastore (a JVM: seconds) off the start-up path; until it
+    answers, and where it cannot run, workloads' Spark embeds Derby as before."""
+    try:
+        platform.metastore.start()
+        log.info("Spark metastore (Derby network server) on port %s", platform.metastore.port)
+    except MetastoreUnavailable as exc:
+        log.warning("no shared Spark metastore: %s", exc)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -87,10 +98,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             threading.Thread(
                 target=_build_default_runtime, args=(platform,), name="runtime-default", daemon=True
             ).start()
+        if scheduler is not None and settings.spark_metastore == "shared":
+            threading.Thread(
+                target=_start_metastore, args=(platform,), name="spark-metastore", daemon=True
+            ).start()
         metrics_writer.start()
         try:
             yield
         finally:
+            platform.metastore.close()
             metrics_writer.stop()
             await close_http_client()
             if scheduler is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -319,6 +320,19 @@ class Settings(BaseSettings):
         description="`cml.data_v1.get_connection` with a name that no connection has: false "
         "gives an error listing the names there are; true resolves it to the built-in `spark` "
         "connection with a warning (CML projects hard-code other workspaces' names).",
+    )
+    spark_metastore: Literal["shared", "embedded"] = Field(
+        default="shared",
+        description="Spark's Hive metastore: `shared`, a Derby network server the Lakeworks "
+        "server starts (with its scheduler) and stops, a database per project, so a "
+        "project's Spark workloads use its tables at once; `embedded`, Derby inside each "
+        "workload's JVM (one Spark workload per project at a time).",
+    )
+    spark_metastore_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Loopback port of the shared metastore; 0: a free port at each start.",
     )
 
     # Applications and the authenticating proxy (issue 6) -------------------------------

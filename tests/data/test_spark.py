@@ -1,13 +1,15 @@
 """The Spark add-on: ``SparkSession.builder.getOrCreate()`` with no configuration, Hive tables
-on the project's metastore: a job writes a table, a later job reads it. (Two JVM starts: slow.)"""
+on the project's metastore: a job writes a table, a later job reads it; with the shared
+metastore (a Derby network server), two jobs of one project at once write and read each
+other's tables. (JVM starts: slow.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from lakeworks.data import spark
+from lakeworks.data import metastore, spark
 from lakeworks.entities.jobs import JobRun, RunStatus
 from lakeworks.entities.projects import Project
 from lakeworks.services import jobs, workloads
@@ -32,6 +34,35 @@ print("TOTAL", total)
 print("TABLES", [t.name for t in spark.catalog.listTables()])
 spark.stop()
 """
+
+
+# Each job writes its table, then waits (its JVM still connected to the metastore) until the
+# other job's table appears and reads it: both Spark drivers use the catalog at once.
+TOGETHER = """
+import sys, time
+from pyspark.sql import SparkSession
+me, other = sys.argv[1], sys.argv[2]
+spark = SparkSession.builder.getOrCreate()
+print("METASTORE", spark.sparkContext.getConf().get("spark.hadoop.javax.jdo.option.ConnectionURL"))
+spark.createDataFrame([(me, 1)], ["who", "n"]).write.mode("overwrite").saveAsTable("from_" + me)
+deadline = time.time() + 400
+while not spark.catalog.tableExists("from_" + other):
+    if time.time() > deadline:
+        raise SystemExit("the other job's table never appeared")
+    time.sleep(1)
+print("READ", spark.sql(f"SELECT who FROM from_{other}").collect()[0]["who"])
+spark.stop()
+"""
+
+
+@pytest.fixture
+def shared_metastore(job_platform: Platform) -> Iterator[metastore.DerbyMetastore]:
+    missing = metastore.available()
+    if missing:
+        pytest.skip(missing)
+    job_platform.metastore.start()
+    yield job_platform.metastore
+    job_platform.metastore.stop()
 
 
 def test_spark_defaults_text() -> None:
@@ -78,3 +109,49 @@ def test_a_table_written_by_one_job_is_read_by_a_later_one(
     read = run("read.py")
     assert "TOTAL 779" in read
     assert "TABLES ['rain']" in read
+
+
+@pytest.mark.timeout(1200)  # two Spark drivers at once on a shared, slow machine
+def test_two_jobs_of_a_project_share_the_metastore_at_once(
+    job_platform: Platform,
+    owner_principal: Principal,
+    project: Project,
+    wait_for: Callable[..., JobRun],
+    shared_metastore: metastore.DerbyMetastore,
+) -> None:
+    root = job_platform.settings.projects_dir / project.id
+    (root / "together.py").write_text(TOGETHER)
+    started = []
+    for me, other in (("a", "b"), ("b", "a")):
+        job = jobs.create(
+            job_platform,
+            owner_principal,
+            project.id,
+            JobFields(
+                name=f"spark {me}",
+                script="together.py",
+                arguments=f"{me} {other}",
+                memory_mb=4096,
+                cpu=1,
+                timeout_seconds=900,
+            ),
+        )
+        started.append(jobs.trigger(job_platform, owner_principal, project.id, job.id))
+    logs = {}
+    for me, run in zip("ab", started, strict=True):
+        ended = wait_for(run.id, {RunStatus.SUCCEEDED, RunStatus.FAILED}, timeout=900)
+        assert ended.workload_id
+        log, _ = workloads.read_log(job_platform, workloads.get(job_platform, ended.workload_id))
+        logs[me] = log.decode(errors="replace")
+        assert ended.status is RunStatus.SUCCEEDED, logs[me][-4000:]
+    url = f"jdbc:derby://127.0.0.1:{shared_metastore.port}/project_{project.id}"
+    assert f"METASTORE {url}" in logs["a"]
+    assert "READ b" in logs["a"]
+    assert "READ a" in logs["b"]
+    assert "XSDB6" not in logs["a"] + logs["b"]
+    # The metastore's tables were made before either job connected: no megabytes of stack
+    # traces from two first uses racing to create them (Hive still retries its default rows).
+    assert all(len(log) < 300_000 for log in logs.values())
+    # The tables' data is in the project's warehouse; the catalog is not in the project.
+    assert (root / ".lakeworks/spark/warehouse/from_a").is_dir()
+    assert not (root / ".lakeworks/spark/metastore_db").exists()

@@ -153,9 +153,35 @@ def test_jupyterlab_answers_through_the_proxy_for_its_owner_only(
     assert notification["schema"]["properties"]["fetchNews"]["default"] == "false"
     assert notification["schema"]["properties"]["checkForUpdates"]["default"] is False
 
-    # A terminal opens inside the session: the shell has the session's environment.
+    # A terminal opens inside the session: a shell on a real PTY, whose output comes raw
+    # (escape sequences included) and whose size follows the browser's (set_size).
     name = sessions.new_terminal(lw, people["alice"], session.id)
     assert name
+    with web.websocket_connect(f"/sessions/{session.id}/terminals/websocket/{name}") as ws:
+        ws.send_text(json.dumps(["set_size", 37, 113, 600, 900]))
+        ws.send_text(
+            json.dumps(["stdin", "stty size; printf '\\033[31m%s\\033[0m\\n' $MY_PROJECT_VAR\r"])
+        )
+        seen = ""
+        for _ in range(200):
+            kind, *data = ws.receive_json()
+            if kind == "stdout":
+                seen += data[0]
+            if "37 113" in seen and "\x1b[31mfrom-project\x1b[0m" in seen:
+                break
+        else:
+            raise AssertionError(f"the terminal never showed its size and colour: {seen!r}")
+        # Resizing again reaches the PTY (a full-screen program would redraw to fit).
+        ws.send_text(json.dumps(["set_size", 20, 70, 300, 500]))
+        ws.send_text(json.dumps(["stdin", "stty size\r"]))
+        for _ in range(200):
+            kind, *data = ws.receive_json()
+            if kind == "stdout":
+                seen += data[0]
+            if "20 70" in seen:
+                break
+        else:
+            raise AssertionError(f"the resize never reached the PTY: {seen[-500:]!r}")
 
     for other in ("bob", "dave"):  # a contributor who is not the owner; a non-member
         web.cookies.clear()
@@ -232,6 +258,26 @@ def test_workbench_console_runs_code_with_rich_output(
             "".join(m["content"].get("text", "") for m in out if m["type"] == "stream") == "False\n"
         )
 
+    # The console's history is kept by the server: a new connection (the page opened again)
+    # first gets what was shown before, without the kernel's status chatter.
+    with web.websocket_connect(url) as ws:
+        history = ws.receive_json()
+        assert history["type"] == "transcript"
+        kept = history["messages"]
+        assert {m["type"] for m in kept} <= {"execute_input", "stream", "display_data", "error"}
+        assert any(m["type"] == "execute_input" and m["content"]["code"] == show for m in kept)
+        assert any("Oslo" in m["content"].get("data", {}).get("text/html", "") for m in kept)
+        assert kept[-1]["content"].get("text") == "False\n"
+        collect(ws, lambda m: m["type"] == "ready")
+        # Clear forgets it, for this page and the next.
+        ws.send_text(json.dumps({"op": "clear"}))
+        collect(ws, lambda m: m["type"] == "cleared")
+    with web.websocket_connect(url) as ws:
+        assert ws.receive_json() == {"type": "transcript", "messages": []}
+        collect(ws, lambda m: m["type"] == "ready")
+        ws.send_text(json.dumps({"op": "execute", "code": "print('kept' + ' for later')"}))
+        collect(ws, idle_after(ws.receive_json()["msg_id"]))
+
     # A huge message is refused: the socket closes with 1009, the server keeps serving.
     with web.websocket_connect(url) as ws:
         collect(ws, lambda m: m["type"] == "ready")
@@ -246,6 +292,15 @@ def test_workbench_console_runs_code_with_rich_output(
     with pytest.raises(WebSocketDisconnect) as refused, web.websocket_connect(url) as ws:
         ws.receive_json()
     assert refused.value.code == 4404
+
+    # Once the session has ended, its page still shows the console's history to its owner.
+    sessions.stop(lw, people["alice"], project.id, session.id)
+    wait_status(lw, session.id, SessionStatus.STOPPED)
+    web.cookies.clear()
+    login(web, "alice")
+    page = web.get(f"/projects/{project.id}/sessions/{session.id}").text
+    assert "Console history" in page
+    assert "print(&#39;kept&#39; + &#39; for later&#39;)" in page and "kept for later" in page
 
 
 # Idle timeout, permissions, bad input ---------------------------------------------------

@@ -20,6 +20,7 @@ from tests.ui.test_ui_browser import sign_in
 
 from lakeworks.config import Settings
 from lakeworks.entities.users import User
+from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import projects, sessions, workloads
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import Store
@@ -124,8 +125,27 @@ def test_jupyterlab_workbench_and_refusal(
     page.screenshot(path=str(SHOTS / "jupyterlab.png"))
     assert page.get_by_text("notified about official Jupyter news").count() == 0
     lab_session = lab_url.split("/")[2]
-    # Stop it from the server side first, so JupyterLab's sockets close from the app's end.
+
+    # The session's terminal (xterm.js on a PTY): colours render, full-screen programs work.
     owner = Principal(user=alice, via="session")
+    terminal = sessions.new_terminal(platform, owner, lab_session)
+    shell = page.context.new_page()
+    shell.goto(f"{server}/projects/{project.id}/sessions/{lab_session}/terminals/{terminal}")
+    expect(shell.locator("[data-terminal-state]")).to_have_text("connected")
+    rows = shell.locator(".xterm-rows")
+    shell.locator(".xterm").click()
+    shell.keyboard.type("printf '\\033[31m%s\\033[0m\\n' RED-$((6*7))")
+    shell.keyboard.press("Enter")
+    expect(rows.locator("span.xterm-fg-1")).to_have_text("RED-42")
+    shell.keyboard.type("top -d 1")
+    shell.keyboard.press("Enter")
+    expect(rows).to_contain_text("load average")
+    expect(rows).to_contain_text("PID")
+    shell.screenshot(path=str(SHOTS / "terminal-top.png"))
+    shell.keyboard.press("q")
+    expect(rows).not_to_contain_text("load average")  # top left the alternate screen
+    shell.close()
+    # Stop it from the server side first, so JupyterLab's sockets close from the app's end.
     stopped = sessions.stop(platform, owner, project.id, lab_session)
     assert stopped.workload_id
     platform.executor.stop(workloads.get(platform, stopped.workload_id).handle, 2.0)
@@ -139,6 +159,17 @@ def test_jupyterlab_workbench_and_refusal(
     expect(page.locator("[data-kernel-state]")).to_have_text("ready", timeout=120_000)
     page.get_by_label("File", exact=True).select_option("analysis.py")
     expect(page.locator("[data-code]")).to_have_value(ANALYSIS)
+    # The editor is CodeMirror: Python highlighted, lines numbered.
+    cm = page.locator(".wb-code-host .CodeMirror")
+    expect(cm.locator(".cm-keyword").first).to_have_text("import")
+    expect(cm.locator(".CodeMirror-linenumber").filter(has_text="3")).to_have_count(1)
+    # Ctrl+Enter runs the line the cursor is on, then the next one (as CML's workbench).
+    cm.locator(".CodeMirror-line").first.click()
+    page.keyboard.press("Control+Enter")
+    page.keyboard.press("Control+Enter")
+    output = page.locator("[data-output]")
+    expect(output.locator(".wb-in")).to_have_count(2)
+    expect(output.locator(".wb-in").nth(1)).to_contain_text("df = pd.DataFrame")
     page.get_by_role("button", name="Run file").click()
     table = page.frame_locator(".wb-html").locator("table")
     expect(table).to_contain_text("Oslo", timeout=60_000)
@@ -146,7 +177,29 @@ def test_jupyterlab_workbench_and_refusal(
     # The console takes typed code too.
     page.get_by_label("Console input").fill("print(df.rain_mm.sum())")
     page.get_by_label("Console input").press("Enter")
-    expect(page.locator("[data-output]")).to_contain_text("779")
+    expect(output).to_contain_text("779")
+    page.screenshot(path=str(SHOTS / "workbench.png"))
+    # Leaving and coming back shows the console's history (kept by the server).
+    page.reload()
+    expect(page.locator("[data-kernel-state]")).to_have_text("ready", timeout=60_000)
+    expect(output).to_contain_text("779")
+    expect(page.frame_locator(".wb-html").locator("table")).to_contain_text("Oslo")
+    # Stopped, the session's page still shows what its console ran and printed.
+    page.get_by_role("button", name="Stop").click()
+    history = page.get_by_label("Console history")
+    scheduler = Scheduler(platform)  # the tests' server runs no scheduler of its own
+    try:
+        for _ in range(60):  # the page shows the history once the session has ended
+            scheduler.tick()
+            page.reload()
+            if history.count():
+                break
+            page.wait_for_timeout(500)
+    finally:
+        scheduler.stop()
+    expect(history).to_contain_text("print(df.rain_mm.sum())")
+    expect(history).to_contain_text("779")
+    page.screenshot(path=str(SHOTS / "workbench-ended.png"))
 
     # Someone without membership is refused, in the UI and at the proxy.
     page.context.clear_cookies()

@@ -5,11 +5,14 @@ writes one per project, under the project's data (``.lakeworks/spark/conf``), so
 
 - the master is local mode (``local[*]``, bounded by the workload's CPU limit) unless the
   ``spark_master`` setting names a standalone (``spark://``) or Kubernetes (``k8s://``) master;
-- Hive support is on, with an embedded Derby metastore and a warehouse in the project
-  (``.lakeworks/spark/metastore_db`` and ``.lakeworks/spark/warehouse``): tables written by a
-  session are there for the project's later sessions, jobs and applications, and no other
-  project sees them. Embedded Derby admits one JVM at a time: two Spark workloads of one
-  project at once get "Another instance of Derby may have already booted the database";
+- Hive support is on, with a warehouse in the project (``.lakeworks/spark/warehouse``) and
+  the project's database on the shared metastore (``data/metastore.py``: a Derby network
+  server, one database and one user per project): tables written by a session are there for
+  the project's other sessions, jobs and applications, at the same time, and no other
+  project sees them. Where the shared metastore does not run, Derby is embedded
+  (``.lakeworks/spark/metastore_db``), which admits one JVM at a time: two Spark workloads
+  of one project at once get "Another instance of Derby may have already booted the
+  database";
 - scratch space (``spark.local.dir``) is in the workload's private ``/tmp``;
 - the Spark UI listens on ``SPARK_UI_PORT`` when the workload has one (sessions with the
   Spark add-on), else it is off, so unrelated workloads never race for port 4040.
@@ -22,9 +25,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lakeworks import safe_paths
 from lakeworks.errors import LakeworksError
+
+if TYPE_CHECKING:
+    from lakeworks.data.metastore import Connection
 
 SPARK_DIR = ".lakeworks/spark"
 JAVA_VERSIONS = ("17", "11")  # Spark 3.5 runs on Java 8/11/17, not on newer ones
@@ -45,7 +52,9 @@ def java_home() -> str:
     return str(Path(java).resolve().parent.parent) if java else ""
 
 
-def defaults(project_home: str, master: str, *, ui: bool) -> str:
+def defaults(
+    project_home: str, master: str, *, ui: bool, metastore: Connection | None = None
+) -> str:
     """The ``spark-defaults.conf`` text for a project seen at ``project_home``."""
     base = f"{project_home}/{SPARK_DIR}"
     lines = {
@@ -55,6 +64,16 @@ def defaults(project_home: str, master: str, *, ui: bool) -> str:
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={base}/metastore_db;create=true"
         ),
+    }
+    if metastore is not None:
+        lines |= {
+            "spark.hadoop.javax.jdo.option.ConnectionURL": metastore.url,
+            "spark.hadoop.javax.jdo.option.ConnectionDriverName": metastore.driver,
+            "spark.hadoop.javax.jdo.option.ConnectionUserName": metastore.user,
+            "spark.hadoop.javax.jdo.option.ConnectionPassword": metastore.password,
+            "spark.driver.extraClassPath": metastore.classpath,
+        }
+    lines |= {
         "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
         "spark.hadoop.hive.metastore.schema.verification": "false",
         "spark.local.dir": "/tmp/spark-local",
@@ -67,14 +86,21 @@ def defaults(project_home: str, master: str, *, ui: bool) -> str:
     return "".join(f"{key} {value}\n" for key, value in lines.items())
 
 
-def prepare(project_dir: Path, project_home: str, master: str, *, ui: bool) -> dict[str, str]:
+def prepare(
+    project_dir: Path,
+    project_home: str,
+    master: str,
+    *,
+    ui: bool,
+    metastore: Connection | None = None,
+) -> dict[str, str]:
     """Write the project's Spark configuration; return the variables that select it.
 
     The folder is the project's, so a workload may have planted links in it (``conf`` ->
     ``/etc``, ``spark-defaults.conf.new`` -> a host file): the file is read and replaced
     through ``safe_paths``, never through a link, and a link on the way fails the start.
     """
-    text = defaults(project_home, master, ui=ui).encode()
+    text = defaults(project_home, master, ui=ui, metastore=metastore).encode()
     # One file per variant (UI or not): concurrent workloads never rewrite a file in use.
     name = "conf-ui" if ui else "conf"
     conf = f"{SPARK_DIR}/{name}/spark-defaults.conf"

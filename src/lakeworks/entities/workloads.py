@@ -84,7 +84,8 @@ class WorkloadSpec:
     otherwise. ``runtime_dir`` is the Python environment (a venv) the workload uses; it is
     mounted read-only where possible. ``ports`` names the ports the workload wants (e.g.
     ``["CDSW_APP_PORT", "CDSW_READONLY_PORT"]``): the executor picks free ones and puts them
-    in the environment under those names.
+    in the environment under those names. ``host_ports`` are ports of the machine's loopback
+    this workload may reach besides the executor's own list (e.g. the Spark metastore).
     """
 
     workload_id: str
@@ -100,6 +101,7 @@ class WorkloadSpec:
     # Writable folders outside the project, seen at the same path (the project's Iceberg
     # warehouse); they belong to the workload's user like the project does.
     extra_rw_binds: list[Path] = field(default_factory=list)
+    host_ports: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

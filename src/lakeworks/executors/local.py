@@ -231,7 +231,7 @@ class LocalExecutor(Executor):
             raise
         netns: dict[str, int] = {}
         if self._pasta:
-            netns = self._connect(pid, start_time, ports, cgroup_paths)
+            netns = self._connect(pid, start_time, ports, spec.host_ports, cgroup_paths)
         return {
             "executor": self.name,
             "workload_id": spec.workload_id,
@@ -350,7 +350,12 @@ class LocalExecutor(Executor):
         return argv + network.inner_prefix() if self._pasta else argv
 
     def _connect(
-        self, pid: int, start_time: int, ports: list[int], cgroup_paths: list[Path]
+        self,
+        pid: int,
+        start_time: int,
+        ports: list[int],
+        host_ports: list[int],
+        cgroup_paths: list[Path],
     ) -> dict[str, int]:
         """Attach pasta to the new workload's network namespace; on failure end the workload
         (it has not run anything yet: it waits for the network) and raise ``StartFailed``."""
@@ -359,7 +364,8 @@ class LocalExecutor(Executor):
         try:
             inner = network.namespace_pid(pid)
             inner_stat = read_stat(inner)
-            pasta_pid = network.attach(self._pasta, inner, ports, list(self._host_ports))
+            allowed = [*self._host_ports, *host_ports]
+            pasta_pid = network.attach(self._pasta, inner, ports, allowed)
             pasta_stat = read_stat(pasta_pid)
             if pasta_stat is not None:
                 pasta = {"pasta_pid": pasta_pid, "pasta_start_time": pasta_stat.start_time}

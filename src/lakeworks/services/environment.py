@@ -261,6 +261,9 @@ def compose(
         v2_key=ctx.v2_key,
     )
     identity_vars |= dict(extra_identity or {})
+    # Where the project really is for this workload (``/home/cdsw`` under the sandbox): the
+    # workload site's ``sitecustomize`` maps MLflow's ``/home/cdsw`` artifact paths onto it.
+    identity_vars["LAKEWORKS_PROJECT_HOME"] = ctx.project_home
     pythonpath = next(
         (str(layer["PYTHONPATH"]) for layer in reversed(layers) if "PYTHONPATH" in layer), ""
     )
@@ -271,6 +274,7 @@ def compose(
         ctx.project_home,
         platform.settings.spark_master,
         ui=False,
+        metastore=platform.spark_metastore(project.id, runtime.directory),
     )
     # MLflow points at the embedded tracking server by default; these sit below the user
     # layers, so a project or job value wins, including "" (MLflow then uses ./mlruns).

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from lakeworks.config import Settings
+from lakeworks.data.metastore import (
+    Connection,
+    DerbyMetastore,
+    MetastoreUnavailable,
+    spark_jars,
+)
 from lakeworks.entities.audit import Outcome
 from lakeworks.entities.users import User
 from lakeworks.errors import LakeworksError, PermissionDenied, Unauthenticated
@@ -25,6 +33,8 @@ if TYPE_CHECKING:
 # How a principal reached the platform: a browser session, an API v2 key, a v1 key, the
 # local command line, or an AMP setup acting for its project's creator.
 Via = Literal["session", "api_key", "v1_key", "cli", "amp"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,9 @@ class Platform:
         # read that wait as a start the server abandoned.
         self._launching: set[str] = set()
         self._launching_lock = threading.Lock()
+        self.metastore = DerbyMetastore(
+            settings.data_dir / "metastore", settings.secret_key, settings.spark_metastore_port
+        )
         self._iceberg: IcebergCatalogs | None = None
 
     @property
@@ -174,6 +187,26 @@ class Platform:
     def is_launching(self, key: str) -> bool:
         with self._launching_lock:
             return key in self._launching
+
+    def spark_metastore(
+        self, project_id: str, runtime_dir: Path | None = None
+    ) -> Connection | None:
+        """The project's shared Spark metastore, or None where it does not run (Spark then
+        embeds Derby in the workload, as before). With the workload's runtime, a project's
+        new database gets the metastore's tables first (from the runtime's Spark jars)."""
+        if self.settings.spark_metastore != "shared" or not self.metastore.running:
+            return None
+        try:
+            jars = spark_jars(runtime_dir) if runtime_dir is not None else None
+            return self.metastore.connection(project_id, jars)
+        except (MetastoreUnavailable, OSError, ValueError) as exc:
+            # The workload still starts; its Spark embeds Derby (one at a time per project).
+            log.warning("Spark metastore of project %s: %s", project_id, exc)
+            return None
+
+    def metastore_ports(self) -> list[int]:
+        """Loopback ports every workload may reach for the shared services (the metastore)."""
+        return [self.metastore.port] if self.metastore.running else []
 
     def use_runtimes(self, manager: RuntimeManager) -> None:
         """Replace the runtime manager (tests give one with a slow or failing build)."""

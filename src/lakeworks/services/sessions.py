@@ -248,6 +248,7 @@ def _start_engine(
                 ctx.project_home,
                 platform.settings.spark_master,
                 ui=True,
+                metastore=platform.spark_metastore(project.id, runtime.directory),
             )
         if session.kernel_key_sealed:
             env["LAKEWORKS_KERNEL_KEY"] = kernel_key(platform, session)

@@ -268,6 +268,7 @@ def spawn(
             + ([] if own_files else [warehouse])
             + ([Path(spark_jar)] if spark_jar else []),
             extra_rw_binds=[warehouse] if own_files else [],
+            host_ports=platform.metastore_ports(),
         )
         handle = executor.start(spec)
     except (StartFailed, InvalidInput, OSError) as exc:

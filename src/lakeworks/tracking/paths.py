@@ -3,8 +3,9 @@
 MLflow clients inside workloads write artifacts straight to the run's ``artifact_uri``, a path
 in the project mounted at ``/home/cdsw`` (CML compat §9). The server reads the same files from
 ``<projects_dir>/<project_id>/...``. Without bubblewrap the local executor runs workloads in
-the real project directory, where ``/home/cdsw`` is not the project: artifact logging then needs
-the sandbox (metrics, params and the registry work either way).
+the real project directory, where ``/home/cdsw`` is not the project: there the workload site's
+``sitecustomize`` points MLflow's local artifact store at the project
+(``LAKEWORKS_PROJECT_HOME``), so artifacts land in the same place in every mode.
 """
 
 from __future__ import annotations

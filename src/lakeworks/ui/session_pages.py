@@ -204,6 +204,13 @@ def session_page(
         scripts = _project_files(platform, principal, project_id)
     workload_id = session.workload_id or ""
     scheme = "https" if platform.settings.https else "http"
+    # An ended workbench session still shows its console's history (to its owner only: the
+    # code and output may hold what only they should read).
+    history: list[tuple[str, str]] = []
+    if owner and session.editor is Editor.WORKBENCH and session.status.is_final:
+        history = console.history(
+            console.Transcript(console.transcript_path(platform.settings.data_dir, session.id))
+        )
     return render(
         request,
         "sessions/session.html",
@@ -215,6 +222,7 @@ def session_page(
             "can_stop": not session.status.is_final
             and sessions.can_stop(platform, principal, session),
             "scripts": scripts,
+            "history": history,
             "engine_url": f"{scheme}://{workload_id}.{platform.settings.domain}/"
             if workload_id
             else "",
@@ -326,7 +334,11 @@ async def console_socket(websocket: WebSocket, project_id: str, session_id: str)
             if websocket.client_state is WebSocketState.CONNECTED:
                 await websocket.send_json(message)
 
-    bridge = console.Bridge(endpoint, send)
+    transcript = console.Transcript(
+        console.transcript_path(platform.settings.data_dir, endpoint.session.id)
+    )
+    await send({"type": "transcript", "messages": transcript.read()})
+    bridge = console.Bridge(endpoint, send, transcript)
     try:
         await bridge.open()
         while True:
@@ -348,4 +360,6 @@ async def console_socket(websocket: WebSocket, project_id: str, session_id: str)
         with contextlib.suppress(RuntimeError):
             await websocket.close(code=1011, reason=reason[:120])
     finally:
+        # Code still running when the browser left: its output still goes to the transcript.
+        await bridge.linger()
         await bridge.close()

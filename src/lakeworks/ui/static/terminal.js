@@ -1,42 +1,40 @@
-// A minimal terminal: Jupyter's terminal websocket (a shell inside the session), rendered in a
-// <pre>. Enough for commands and their output; full-screen programs (vim, top) need JupyterLab's.
+// The session's terminal: xterm.js (vendored) on Jupyter's terminal websocket (terminado: a
+// shell on a real PTY inside the session). The PTY's output arrives as it was written, escape
+// sequences included, so colours and full-screen programs (top, vim, less) work; the page
+// sends keystrokes as typed and the terminal's size whenever it changes (the PTY's rows and
+// columns follow, so programs redraw to fit).
 (function () {
   "use strict";
-  const screen = document.querySelector("[data-terminal]");
-  if (!screen) return;
+  const host = document.querySelector("[data-terminal]");
+  if (!host || !window.Terminal) return;
+  const state = document.querySelector("[data-terminal-state]");
+  const term = new window.Terminal({
+    cursorBlink: true, fontSize: 13, scrollback: 5000, convertEol: false,
+    fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace",
+    theme: { background: "#111827", foreground: "#e5e7eb" },
+  });
+  const fit = new window.FitAddon.FitAddon();
+  term.loadAddon(fit);
+  term.open(host);
+  fit.fit();
+  window.lakeworksTerminal = term; // for the page's tests and the browser console
+
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}${screen.dataset.socket}`);
-  const MAX_CHARS = 200000;
-  function render(text) {
-    // Drop escape sequences (colours, bracketed paste, titles); apply backspaces and CRs.
-    text = text.replace(/\u001b\][^\u0007]*\u0007/g, "").replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "").replace(/\u001b[()][A-Z0-9]/g, "");
-    let current = screen.textContent;
-    for (const ch of text) {
-      if (ch === "\b") current = current.slice(0, -1);
-      else if (ch === "\r") continue;
-      else if (ch === "\u0007") continue;
-      else current += ch;
-    }
-    screen.textContent = current.length > MAX_CHARS ? current.slice(-MAX_CHARS) : current;
-    screen.scrollTop = screen.scrollHeight;
-  }
+  const socket = new WebSocket(`${scheme}://${location.host}${host.dataset.socket}`);
+  const send = (message) => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify(message));
+  const sendSize = () => send(["set_size", term.rows, term.cols, host.clientHeight, host.clientWidth]);
+  socket.onopen = () => { sendSize(); term.focus(); if (state) state.textContent = "connected"; };
   socket.onmessage = (event) => {
     const [kind, data] = JSON.parse(event.data);
-    if (kind === "stdout") render(data);
-    if (kind === "disconnect") render("\n[the terminal ended]\n");
+    if (kind === "stdout") term.write(data);
+    if (kind === "disconnect") { term.write("\r\n[the terminal ended]\r\n"); if (state) state.textContent = "ended"; }
   };
-  socket.onclose = () => render("\n[disconnected]\n");
-  socket.onopen = () => screen.focus();
-  const send = (data) => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify(["stdin", data]));
-  const keys = { Enter: "\r", Backspace: "\u007f", Tab: "\t", Escape: "\u001b", ArrowUp: "\u001b[A", ArrowDown: "\u001b[B", ArrowRight: "\u001b[C", ArrowLeft: "\u001b[D" };
-  screen.addEventListener("keydown", (event) => {
-    if (event.ctrlKey && event.key.length === 1) {
-      const code = event.key.toUpperCase().charCodeAt(0) - 64;
-      if (code > 0 && code < 32) { send(String.fromCharCode(code)); event.preventDefault(); }
-      return;
-    }
-    if (keys[event.key]) { send(keys[event.key]); event.preventDefault(); return; }
-    if (event.key.length === 1 && !event.metaKey) { send(event.key); event.preventDefault(); }
+  socket.onclose = () => { if (state && state.textContent !== "ended") state.textContent = "disconnected"; };
+  term.onData((data) => send(["stdin", data]));
+  term.onResize(() => sendSize());
+  let pending = 0;
+  window.addEventListener("resize", () => {
+    clearTimeout(pending);
+    pending = setTimeout(() => fit.fit(), 100);
   });
-  screen.addEventListener("paste", (event) => { send(event.clipboardData.getData("text")); event.preventDefault(); });
 })();

@@ -1,5 +1,7 @@
-// The workbench: a project file on the left, a console (a Jupyter kernel in the session) on
-// the right. Protocol with the server: see services/console.py.
+// The workbench: a project file on the left (CodeMirror 5, vendored), a console (a Jupyter
+// kernel in the session) on the right. Protocol with the server: see services/console.py.
+// As in CML's workbench, Ctrl/Cmd+Enter runs the selection, or the line the cursor is on and
+// moves to the next line; Ctrl/Cmd+S saves; Ctrl/Cmd+Shift+Enter runs the whole file.
 (function () {
   "use strict";
   const root = document.querySelector("[data-workbench]");
@@ -10,6 +12,24 @@
   const code = $("[data-code]"), output = $("[data-output]"), input = $("[data-input]");
   const fileSelect = $("[data-file]"), fileState = $("[data-file-state]"), kernelState = $("[data-kernel-state]");
   let socket = null, ready = false;
+  // The editor: CodeMirror over the textarea (kept in step with it, so forms and tests can
+  // read the textarea); the plain textarea stays usable if the vendored script did not load.
+  const editor = window.CodeMirror ? window.CodeMirror.fromTextArea(code, {
+    mode: "python", lineNumbers: true, indentUnit: 4, tabSize: 4, indentWithTabs: false,
+    matchBrackets: true, autoCloseBrackets: true, viewportMargin: 50,
+    extraKeys: {
+      "Ctrl-Enter": () => runSelection(), "Cmd-Enter": () => runSelection(),
+      "Shift-Ctrl-Enter": () => runFile(), "Shift-Cmd-Enter": () => runFile(),
+      "Ctrl-S": () => save(), "Cmd-S": () => save(),
+      Tab: (cm) => cm.somethingSelected() ? cm.execCommand("indentMore") : cm.replaceSelection("    ", "end"),
+      "Shift-Tab": (cm) => cm.execCommand("indentLess"),
+    },
+  }) : null;
+  if (editor) editor.on("change", () => editor.save());
+  const text = () => (editor ? editor.getValue() : code.value);
+  function setText(value) {
+    if (editor) { editor.setValue(value); editor.clearHistory(); editor.save(); } else code.value = value;
+  }
   const inputHistory = []; let historyAt = 0;
   const cells = new Map(); // parent msg id -> output element
 
@@ -18,10 +38,10 @@
     return `/api/v2/projects/${project}/files/${encoded}${verb || ""}`;
   }
   async function load(path) {
-    if (!path) { code.value = ""; return; }
+    if (!path) { setText(""); return; }
     fileState.textContent = "loading…";
     const answer = await fetch(filesUrl(path, ":download"));
-    code.value = answer.ok ? await answer.text() : "";
+    setText(answer.ok ? await answer.text() : "");
     fileState.textContent = answer.ok ? "" : "could not load the file";
     code.dataset.path = path;
     window.history.replaceState(null, "", `#${encodeURIComponent(path)}`);
@@ -29,7 +49,7 @@
   async function save() {
     const path = fileSelect.value;
     if (!path) { fileState.textContent = "choose a file first"; return false; }
-    const answer = await fetch(filesUrl(path), { method: "PUT", body: code.value, headers: { "X-CSRF-Token": csrf } });
+    const answer = await fetch(filesUrl(path), { method: "PUT", body: text(), headers: { "X-CSRF-Token": csrf } });
     fileState.textContent = answer.ok ? "saved" : "could not save";
     return answer.ok;
   }
@@ -96,6 +116,11 @@
       case "display_data": case "execute_result": append(msg.parent, richBlock(c.data || {})); break;
       case "error": append(msg.parent, textBlock(stripAnsi((c.traceback || [c.ename + ": " + c.evalue]).join("\n")), "wb-error")); break;
       case "refused": append("", textBlock(c.message || msg.message, "wb-error")); break;
+      case "transcript": // the console's history, kept by the server: shown again on return
+        output.textContent = ""; cells.clear();
+        for (const old of msg.messages || []) handle(old);
+        break;
+      case "cleared": output.textContent = ""; cells.clear(); break;
       default: break;
     }
   }
@@ -114,6 +139,16 @@
     if (!socket || socket.readyState !== WebSocket.OPEN) { kernelState.textContent = "not connected yet"; return; }
     socket.send(JSON.stringify({ op: "execute", code: source }));
   }
+  function runFile() { run(text()); }
+  function runSelection() {
+    if (!editor) { run(selection()); return; }
+    if (editor.somethingSelected()) { run(editor.getSelection()); return; }
+    const line = editor.getCursor().line;
+    run(editor.getLine(line));
+    // The next line, as CML's workbench does (a new one at the end of the file).
+    if (line === editor.lastLine()) editor.replaceRange("\n", { line, ch: editor.getLine(line).length });
+    editor.setCursor({ line: line + 1, ch: 0 });
+  }
   function selection() {
     const start = code.selectionStart, end = code.selectionEnd;
     if (start !== end) return code.value.slice(start, end);
@@ -125,13 +160,16 @@
 
   fileSelect.addEventListener("change", () => load(fileSelect.value));
   $("[data-save]").addEventListener("click", save);
-  $("[data-run-file]").addEventListener("click", () => run(code.value));
-  $("[data-run-selection]").addEventListener("click", () => run(selection()));
+  $("[data-run-file]").addEventListener("click", runFile);
+  $("[data-run-selection]").addEventListener("click", () => { runSelection(); if (editor) editor.focus(); });
   $("[data-interrupt]").addEventListener("click", () => socket && socket.send(JSON.stringify({ op: "interrupt" })));
   $("[data-restart]").addEventListener("click", () => socket && socket.send(JSON.stringify({ op: "restart" })));
-  $("[data-clear]").addEventListener("click", () => { output.textContent = ""; cells.clear(); });
-  code.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); run(selection()); }
+  $("[data-clear]").addEventListener("click", () => {
+    output.textContent = ""; cells.clear();
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ op: "clear" }));
+  });
+  code.addEventListener("keydown", (event) => { // the plain textarea, without CodeMirror
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); runSelection(); }
     if (event.key === "s" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); save(); }
     if (event.key === "Tab") {
       event.preventDefault();
