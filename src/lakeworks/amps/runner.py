@@ -193,27 +193,27 @@ def advance(platform: Platform, project_id: str) -> None:
         if creator is None or not creator.is_active:
             _fail(platform, setup, current, "The AMP's creator no longer has an active account.")
             return
-        who = Principal(user=creator, via="amp")
         if current.status is TaskStatus.FAILED:  # a setup resumed elsewhere, not yet moved
             return
-        if current.status is TaskStatus.PENDING:
-            if not _claim(platform, current):
-                return
-            if not _begin(platform, who, setup, current):
-                return
-            continue
-        # Running: a task whose start was interrupted (nothing recorded) starts again.
-        if not current.entity_id and not current.tracked_id:
-            if platform.is_launching(_key(current)) or not _begin(platform, who, setup, current):
-                return
-            continue
-        outcome = tasks.poll(platform, current)
-        if outcome is None:
+        if not _step(platform, Principal(user=creator, via="amp"), setup, current):
             return
-        if outcome:
-            _fail(platform, setup, current, outcome)
-            return
-        _complete(platform, current)
+
+
+def _step(platform: Platform, who: Principal, setup: AmpSetup, current: AmpTask) -> bool:
+    """Move the current task on; True when the next one may go at once."""
+    if current.status is TaskStatus.PENDING:
+        return _claim(platform, current) and _begin(platform, who, setup, current)
+    # Running: a task whose start was interrupted (nothing recorded) starts again.
+    if not current.entity_id and not current.tracked_id:
+        return not platform.is_launching(_key(current)) and _begin(platform, who, setup, current)
+    outcome = tasks.poll(platform, current)
+    if outcome is None:
+        return False
+    if outcome:
+        _fail(platform, setup, current, outcome)
+        return False
+    _complete(platform, current)
+    return True
 
 
 def _key(task: AmpTask) -> str:

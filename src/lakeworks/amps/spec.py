@@ -446,28 +446,35 @@ def _check_task(
     key: str,
     labels: dict[str, set[str]],
 ) -> None:
-    label = fields.get("entity_label", "")
+    _check_labels(task_type, fields.get("entity_label", ""), item, line, key, labels)
+    _check_values(fields, item, line, key)
+
+
+# Task types that name a new entity (a label used once), and those that refer to one made by
+# an earlier task.
+_DEFINES = {"create_job": "job", "create_model": "model"}
+_REFERS = {"run_job": "job", "build_model": "model", "deploy_model": "model"}
+
+
+def _check_labels(
+    task_type: str, label: str, item: Any, line: int, key: str, labels: dict[str, set[str]]
+) -> None:
     label_line = _line_of(item, "entity_label", line)
-    if task_type == "create_job":
-        if label in labels["job"]:
-            raise _Bad(label_line, f"{key}.entity_label", f"job label {label!r} is used twice")
-        labels["job"].add(label)
-    elif task_type == "create_model":
-        if label in labels["model"]:
-            raise _Bad(label_line, f"{key}.entity_label", f"model label {label!r} is used twice")
-        labels["model"].add(label)
-    elif task_type == "run_job" and label not in labels["job"]:
+    if task_type in _DEFINES:
+        kind = _DEFINES[task_type]
+        if label in labels[kind]:
+            raise _Bad(label_line, f"{key}.entity_label", f"{kind} label {label!r} is used twice")
+        labels[kind].add(label)
+    elif task_type in _REFERS and label not in labels[_REFERS[task_type]]:
+        kind = _REFERS[task_type]
         raise _Bad(
             label_line,
             f"{key}.entity_label",
-            f"no earlier create_job task has entity_label {label!r}",
+            f"no earlier create_{kind} task has entity_label {label!r}",
         )
-    elif task_type in ("build_model", "deploy_model") and label not in labels["model"]:
-        raise _Bad(
-            label_line,
-            f"{key}.entity_label",
-            f"no earlier create_model task has entity_label {label!r}",
-        )
+
+
+def _check_values(fields: dict[str, Any], item: Any, line: int, key: str) -> None:
     for name in ("cpu", "memory", "gpu", "replicas", "timeout"):
         if name in fields and fields[name] < 0:
             raise _Bad(_line_of(item, name, line), f"{key}.{name}", "must not be negative")

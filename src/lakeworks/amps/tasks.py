@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from lakeworks.services import (
 )
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.tables import utcnow
+from lakeworks.store.uow import UnitOfWork
 
 DEFAULT_MEMORY_GB = 1.0
 
@@ -219,44 +221,66 @@ def _start_application(
 
 def poll(platform: Platform, task: AmpTask) -> str | None:
     """``None`` while the task's work goes on, ``""`` when it succeeded, else why it failed."""
+    poller = _POLLERS.get(task.type)
+    if poller is None:
+        return ""  # a task that finished when it began
     with platform.read() as uow:
-        if task.type in ("run_session", "run_experiment", "run_job"):
-            run = uow.jobs.get_run(task.tracked_id)
-            if run is None:
-                return "The job run disappeared."
-            if not run.status.is_final:
-                return None
-            if run.status is RunStatus.SUCCEEDED:
-                return ""
-            return f"The job run ended {run.status.value}: {run.reason or 'no reason given'}"
-        if task.type == "build_model":
-            build = uow.models.get_build(task.tracked_id)
-            if build is None:
-                return "The model build disappeared."
-            if not build.status.is_final:
-                return None
-            if build.status is BuildStatus.BUILT:
-                return ""
-            return f"The model build ended {build.status.value}: {build.reason or 'see its log'}"
-        if task.type == "deploy_model":
-            deployment = uow.models.get_deployment(task.tracked_id)
-            if deployment is None:
-                return "The model deployment disappeared."
-            if deployment.status is DeploymentStatus.DEPLOYED:
-                return ""
-            if deployment.status in (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING):
-                return None
-            return f"The model deployment is {deployment.status.value}; see its replicas' logs."
-        if task.type == "start_application":
-            app = uow.applications.get(task.entity_id)
-            if app is None:
-                return "The application disappeared."
-            if app.status is AppStatus.RUNNING:
-                return ""
-            if app.status in (AppStatus.STARTING, AppStatus.UNKNOWN):
-                return None
-            return f"The application is {app.status.value}: {app.reason or 'see its log'}"
-    return ""
+        return poller(uow, task)
+
+
+def _poll_run(uow: UnitOfWork, task: AmpTask) -> str | None:
+    run = uow.jobs.get_run(task.tracked_id)
+    if run is None:
+        return "The job run disappeared."
+    if not run.status.is_final:
+        return None
+    if run.status is RunStatus.SUCCEEDED:
+        return ""
+    return f"The job run ended {run.status.value}: {run.reason or 'no reason given'}"
+
+
+def _poll_build(uow: UnitOfWork, task: AmpTask) -> str | None:
+    build = uow.models.get_build(task.tracked_id)
+    if build is None:
+        return "The model build disappeared."
+    if not build.status.is_final:
+        return None
+    if build.status is BuildStatus.BUILT:
+        return ""
+    return f"The model build ended {build.status.value}: {build.reason or 'see its log'}"
+
+
+def _poll_deployment(uow: UnitOfWork, task: AmpTask) -> str | None:
+    deployment = uow.models.get_deployment(task.tracked_id)
+    if deployment is None:
+        return "The model deployment disappeared."
+    if deployment.status is DeploymentStatus.DEPLOYED:
+        return ""
+    if deployment.status in (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING):
+        return None
+    return f"The model deployment is {deployment.status.value}; see its replicas' logs."
+
+
+def _poll_application(uow: UnitOfWork, task: AmpTask) -> str | None:
+    app = uow.applications.get(task.entity_id)
+    if app is None:
+        return "The application disappeared."
+    if app.status is AppStatus.RUNNING:
+        return ""
+    if app.status in (AppStatus.STARTING, AppStatus.UNKNOWN):
+        return None
+    return f"The application is {app.status.value}: {app.reason or 'see its log'}"
+
+
+# Tasks whose work goes on after they began, and how to see how it went.
+_POLLERS: dict[str, Callable[[UnitOfWork, AmpTask], str | None]] = {
+    "run_session": _poll_run,
+    "run_experiment": _poll_run,
+    "run_job": _poll_run,
+    "build_model": _poll_build,
+    "deploy_model": _poll_deployment,
+    "start_application": _poll_application,
+}
 
 
 def set_project_env(

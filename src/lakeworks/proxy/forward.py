@@ -420,58 +420,70 @@ async def _forward_websocket(
         return
     accept: Message = {"type": "websocket.accept", "subprotocol": upstream.subprotocol}
     await send(accept)
-    client_close: tuple[int, str] | None = None
+    relay = _Relay(receive, send, upstream, limit)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(relay.browser_to_app, tasks)
+            tasks.start_soon(relay.app_to_browser, tasks)
+    except* OSError:
+        # The browser went away mid-send (the server raises ClientDisconnected, an OSError):
+        # an ordinary end of the conversation, not an error.
+        relay.client_close = relay.client_close or (1001, "client went away")
+    finally:
+        # Always close the upstream, also when cancelled or the browser vanished, so no
+        # transport is left open.
+        code, reason = relay.client_close or (1000, "")
+        code = 1000 if code in UNSENDABLE_CLOSE else code
+        with anyio.CancelScope(shield=True):
+            await upstream.close(code=code, reason=reason[:120])
 
-    async def browser_to_app(tasks: anyio.abc.TaskGroup) -> None:
-        nonlocal client_close
+
+class _Relay:
+    """The two directions of one proxied websocket; ``client_close`` is how the browser
+    ended it (None while it has not)."""
+
+    def __init__(
+        self, receive: Receive, send: Send, upstream: ClientConnection, limit: int
+    ) -> None:
+        self.receive = receive
+        self.send = send
+        self.upstream = upstream
+        self.limit = limit
+        self.client_close: tuple[int, str] | None = None
+
+    async def browser_to_app(self, tasks: anyio.abc.TaskGroup) -> None:
         while True:
-            message = await receive()
+            message = await self.receive()
             if message["type"] == "websocket.disconnect":
-                client_close = (int(message.get("code", 1000)), message.get("reason") or "")
+                self.client_close = (int(message.get("code", 1000)), message.get("reason") or "")
                 break
             data: str | bytes | None = message.get("text")
             if data is None:
                 data = message.get("bytes") or b""
             size = len(data.encode()) if isinstance(data, str) else len(data)
-            if size > limit:
-                client_close = (1009, "message too big")
-                await send({"type": "websocket.close", "code": 1009, "reason": "too big"})
+            if size > self.limit:
+                self.client_close = (1009, "message too big")
+                await self.send({"type": "websocket.close", "code": 1009, "reason": "too big"})
                 break
             try:
-                await upstream.send(data)
+                await self.upstream.send(data)
             except ConnectionClosed:
                 break
         tasks.cancel_scope.cancel()
 
-    async def app_to_browser(tasks: anyio.abc.TaskGroup) -> None:
+    async def app_to_browser(self, tasks: anyio.abc.TaskGroup) -> None:
         try:
-            async for data in upstream:
+            async for data in self.upstream:
                 if isinstance(data, str):
-                    await send({"type": "websocket.send", "text": data})
+                    await self.send({"type": "websocket.send", "text": data})
                 else:
-                    await send({"type": "websocket.send", "bytes": data})
+                    await self.send({"type": "websocket.send", "bytes": data})
         except ConnectionClosed:
             pass
-        if client_close is None:
-            code, reason = _close_of(upstream)
-            await send({"type": "websocket.close", "code": code, "reason": reason})
+        if self.client_close is None:
+            code, reason = _close_of(self.upstream)
+            await self.send({"type": "websocket.close", "code": code, "reason": reason})
         tasks.cancel_scope.cancel()
-
-    try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(browser_to_app, tasks)
-            tasks.start_soon(app_to_browser, tasks)
-    except* OSError:
-        # The browser went away mid-send (the server raises ClientDisconnected, an OSError):
-        # an ordinary end of the conversation, not an error.
-        client_close = client_close or (1001, "client went away")
-    finally:
-        # Always close the upstream, also when cancelled or the browser vanished, so no
-        # transport is left open.
-        code, reason = client_close or (1000, "")
-        code = 1000 if code in UNSENDABLE_CLOSE else code
-        with anyio.CancelScope(shield=True):
-            await upstream.close(code=code, reason=reason[:120])
 
 
 def _close_of(upstream: ClientConnection) -> tuple[int, str]:
