@@ -59,7 +59,12 @@ from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.tracking.access import authorize as _authorize
 from lakeworks.tracking.access import readable_projects
-from lakeworks.tracking.embedded import Tracking, bind_handlers, tracking_for
+from lakeworks.tracking.embedded import (
+    Tracking,
+    bind_handlers,
+    configure_mlflow_server,
+    tracking_for,
+)
 from lakeworks.tracking.paths import server_path
 from lakeworks.tracking.registry import version_source_dir
 from lakeworks.tracking.scope import (
@@ -734,6 +739,8 @@ async def _send_error(send: Send, error: LakeworksError) -> None:
 def mlflow_asgi_app() -> ASGIApp:
     """MLflow's Flask app (tracking REST API and UI) as an ASGI app."""
     from a2wsgi import WSGIMiddleware
+
+    configure_mlflow_server()
     from mlflow.server import app as flask_app
 
     # MLflow's React UI builds its request URLs from the page's location, so mounting it
