@@ -43,7 +43,7 @@ with mlflow.start_run() as run:
     )
 print("RUN_ID", run.info.run_id, "MODEL_ID", info.model_id, "URI", info.model_uri)
 loaded = mlflow.pyfunc.load_model(info.model_uri)
-print("LOADED", list(loaded.predict(X[[0, 100]])))
+print("LOADED", [int(v) for v in loaded.predict(X[[0, 100]])])
 print("VERSION", info.registered_model_version)
 """
 
