@@ -145,8 +145,15 @@ RULES: dict[str, tuple[str, str]] = {
     "logged-models/{id}/tags": ("logged_model", "write"),
     "logged-models/{id}/tags/{key}": ("logged_model", "write"),
     "logged-models/{id}/params": ("logged_model", "write"),
+    # MLflow 3's UI: which store and features the server has (nothing of any project).
+    "server-info": ("none", "read"),
 }
-_API_PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/")
+_API_PREFIXES = (
+    "/api/2.0/mlflow/",
+    "/ajax-api/2.0/mlflow/",
+    "/api/3.0/mlflow/",
+    "/ajax-api/3.0/mlflow/",
+)
 _AUDITED = {
     "experiments/create": "experiment.create",
     "experiments/delete": "experiment.delete",
@@ -324,6 +331,12 @@ class TrackingGate:
             endpoint = path.lstrip("/")
         if endpoint == "gateway-proxy" and method == "GET":
             await _send(send, 200, b'{"endpoints": []}', [(b"content-type", b"application/json")])
+            return
+        if path == "/graphql" and method == "POST":
+            tracking = await anyio.to_thread.run_sync(self._check_graphql, principal, body)
+            bind_handlers(tracking)
+            status, headers, content = await self._call_mlflow(scope, body)
+            await _send(send, status, content, headers)
             return
         endpoint, path_params = _endpoint_of(endpoint)
         if not endpoint or (endpoint not in RULES and endpoint not in _ARTIFACT_ENDPOINTS):
@@ -544,6 +557,26 @@ class TrackingGate:
             params["model_id"] = model_id
             if not _first(params.get("run_id")) and logged.source_run_id:
                 params["run_id"] = logged.source_run_id
+
+    def _check_graphql(self, principal: Principal, body: bytes) -> Tracking:
+        """Refuse a GraphQL request unless every object it reads is readable (``graphql``)."""
+        from lakeworks.tracking.graphql import objects
+
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise InvalidInput("The request body is not valid JSON.") from exc
+        tracking = tracking_for(self.platform)
+        scope = tracking.scope
+        for kind, object_id in objects(request):
+            if kind == "experiment":
+                project = scope.experiment_project(object_id)
+                what = f"Experiment {object_id!r}"
+            else:
+                project = scope.run_project(object_id)
+                what = f"Run {object_id!r}"
+            self._authorize(principal, project, write=False, what=what)
+        return tracking
 
     def _creation_project(self, principal: Principal, params: dict[str, Any]) -> str:
         tagged = ""
