@@ -54,37 +54,8 @@ def tracking_for(platform: Platform) -> Tracking:
         return tracking
 
 
-_configured = False
-
-
-def configure_mlflow_server() -> None:
-    """Set MLflow's server modules up for embedding, once per process, before they are used.
-
-    - MLflow 3's own security middleware (Host allow-list, CORS for localhost origins, its
-      cross-origin checks) is left off: the gate in front of it authenticates every request
-      and checks the origin of browser writes, and Lakeworks answers on whatever host it is
-      configured for. MLflow reads the switch when ``mlflow.server`` is first imported.
-    - MLflow's basic-auth app (``mlflow.server.auth``) is not part of Lakeworks: the gate
-      scopes every object to its project. MLflow's handlers import it on every ``runs/search``
-      and skip its filter when the import fails, which it does (it needs Flask-WTF) after
-      running half the module and a deprecation warning each time; marking it absent makes
-      that import fail at once.
-    """
-    global _configured
-    with _lock:
-        if _configured:
-            return
-        import os
-        import sys
-
-        os.environ.setdefault("MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE", "true")
-        sys.modules.setdefault("mlflow.server.auth", None)  # type: ignore[arg-type]
-        _configured = True
-
-
 def bind_handlers(tracking: Tracking) -> None:
     """Point MLflow's request handlers at ``tracking``'s stores."""
-    configure_mlflow_server()
     from mlflow.server import handlers
 
     if handlers._tracking_store is not tracking.store:

@@ -59,12 +59,7 @@ from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.tracking.access import authorize as _authorize
 from lakeworks.tracking.access import readable_projects
-from lakeworks.tracking.embedded import (
-    Tracking,
-    bind_handlers,
-    configure_mlflow_server,
-    tracking_for,
-)
+from lakeworks.tracking.embedded import Tracking, bind_handlers, tracking_for
 from lakeworks.tracking.paths import server_path
 from lakeworks.tracking.registry import version_source_dir
 from lakeworks.tracking.scope import (
@@ -135,25 +130,8 @@ RULES: dict[str, tuple[str, str]] = {
     "model-versions/transition-stage": ("model", "write"),
     "model-versions/set-tag": ("model", "write"),
     "model-versions/delete-tag": ("model", "write"),
-    # MLflow 3: a run's outputs and logged models (what 3.x clients' ``log_model`` makes).
-    # ``{id}`` stands for the logged model id in the path; ``_endpoint_of`` puts it in
-    # ``model_id``.
-    "runs/outputs": ("run", "write"),
-    "logged-models": ("experiment", "write"),
-    "logged-models/search": ("experiments", "read"),
-    "logged-models/{id}": ("logged_model", "by_method"),
-    "logged-models/{id}/tags": ("logged_model", "write"),
-    "logged-models/{id}/tags/{key}": ("logged_model", "write"),
-    "logged-models/{id}/params": ("logged_model", "write"),
-    # MLflow 3's UI: which store and features the server has (nothing of any project).
-    "server-info": ("none", "read"),
 }
-_API_PREFIXES = (
-    "/api/2.0/mlflow/",
-    "/ajax-api/2.0/mlflow/",
-    "/api/3.0/mlflow/",
-    "/ajax-api/3.0/mlflow/",
-)
+_API_PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/")
 _AUDITED = {
     "experiments/create": "experiment.create",
     "experiments/delete": "experiment.delete",
@@ -332,17 +310,9 @@ class TrackingGate:
         if endpoint == "gateway-proxy" and method == "GET":
             await _send(send, 200, b'{"endpoints": []}', [(b"content-type", b"application/json")])
             return
-        if path == "/graphql" and method == "POST":
-            tracking = await anyio.to_thread.run_sync(self._check_graphql, principal, body)
-            bind_handlers(tracking)
-            status, headers, content = await self._call_mlflow(scope, body)
-            await _send(send, status, content, headers)
-            return
-        endpoint, path_params = _endpoint_of(endpoint)
         if not endpoint or (endpoint not in RULES and endpoint not in _ARTIFACT_ENDPOINTS):
             raise NotFound(f"MLflow endpoint {path!r} is not available in Lakeworks.")
         params = _parse_params(scope, method, body)
-        params.update(path_params)
         call = Call(endpoint=endpoint, method=method, params=params)
         if endpoint in _ARTIFACT_ENDPOINTS or endpoint == "artifacts/list":
             status, headers, content = await anyio.to_thread.run_sync(
@@ -400,7 +370,7 @@ class TrackingGate:
         """Refuse the call unless the principal may make it; adjust its parameters."""
         tracking = tracking_for(self.platform)
         kind, access = RULES[call.endpoint]
-        if access in ("alias", "by_method"):
+        if access == "alias":
             access = "read" if call.method == "GET" else "write"
         write = access == "write"
         params = call.params
@@ -457,11 +427,6 @@ class TrackingGate:
                     write=False,
                     what=f"Run {run_id!r}",
                 )
-        elif kind == "logged_model":
-            model_id = _first(params.get("model_id"))
-            project = scope.logged_model_project(model_id)
-            self._authorize(principal, project, write=write, what=f"Logged model {model_id!r}")
-            call.project_id = project
         elif kind == "model":
             name = _first(params.get("name"))
             if not name:
@@ -509,73 +474,10 @@ class TrackingGate:
                 raise PermissionDenied(
                     f"Run {run_id!r} is not in the project of registered model {name!r}."
                 )
-            self._version_source(tracking, params, project, name)
             params["tags"] = _with_tags(params.get("tags"), {VERSION_ID_TAG: public_id()})
             call.body_changed = True
             call.project_id = project
 
-        return tracking
-
-    @staticmethod
-    def _version_source(
-        tracking: Tracking, params: dict[str, Any], project: str, name: str
-    ) -> None:
-        """Check a new version's MLflow 3 source against the model's project, and name a
-        logged model's files by their path.
-
-        MLflow 3 clients register ``models:/<model_id>``; MLflow's registry store would look
-        that logged model up through a client of the process's default tracking URI, which
-        is not this platform's store. The version's source becomes the logged model's
-        artifact location instead (as MLflow itself stores it as the version's storage
-        location), with ``model_id`` kept, so MLflow's own checks apply and the version
-        loads from the project's files like any other.
-        """
-        scope = tracking.scope
-        source = _first(params.get("source"))
-        model_id = _first(params.get("model_id"))
-        reference = source[len("models:/") :].strip("/") if source.startswith("models:/") else ""
-        if reference and "/" in reference:  # another version: models:/<name>/<version>
-            other = reference.split("/", 1)[0]
-            if scope.model_project(other) != project:
-                raise PermissionDenied(
-                    f"Registered model {other!r} is not in the project of {name!r}."
-                )
-            return
-        if reference:
-            if model_id and model_id != reference:
-                raise InvalidInput(f"Source {source!r} names another logged model than model_id.")
-            model_id = reference
-        if not model_id:
-            return
-        if scope.logged_model_project(model_id) != project:
-            raise PermissionDenied(
-                f"Logged model {model_id!r} is not in the project of registered model {name!r}."
-            )
-        if reference:
-            logged = tracking.store.get_logged_model(model_id)
-            params["source"] = logged.artifact_location
-            params["model_id"] = model_id
-            if not _first(params.get("run_id")) and logged.source_run_id:
-                params["run_id"] = logged.source_run_id
-
-    def _check_graphql(self, principal: Principal, body: bytes) -> Tracking:
-        """Refuse a GraphQL request unless every object it reads is readable (``graphql``)."""
-        from lakeworks.tracking.graphql import objects
-
-        try:
-            request = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise InvalidInput("The request body is not valid JSON.") from exc
-        tracking = tracking_for(self.platform)
-        scope = tracking.scope
-        for kind, object_id in objects(request):
-            if kind == "experiment":
-                project = scope.experiment_project(object_id)
-                what = f"Experiment {object_id!r}"
-            else:
-                project = scope.run_project(object_id)
-                what = f"Run {object_id!r}"
-            self._authorize(principal, project, write=False, what=what)
         return tracking
 
     def _creation_project(self, principal: Principal, params: dict[str, Any]) -> str:
@@ -692,23 +594,15 @@ class TrackingGate:
             if not target.is_relative_to(root):
                 raise InvalidInput(f"Artifact path {relative!r} is outside the model.")
             return self._file_response(project, target, relative)
-        if call.endpoint.startswith("logged-models/"):
-            model_id = _first(params.get("model_id"))
-            project = tracking.scope.logged_model_project(model_id)
-            self._authorize(principal, project, write=False, what=f"Logged model {model_id!r}")
-            root_uri = tracking.store.get_logged_model(model_id).artifact_location
-            relative = _first(
-                params.get("artifact_file_path") or params.get("artifact_directory_path")
-            )
-        else:
-            run_id = _first(params.get("run_id") or params.get("run_uuid"))
-            if not run_id:
-                raise InvalidInput("The request names no run (run_id).")
-            project = tracking.scope.run_project(run_id)
-            self._authorize(principal, project, write=False, what=f"Run {run_id!r}")
-            root_uri = tracking.store.get_run(run_id).info.artifact_uri
+        run_id = _first(params.get("run_id") or params.get("run_uuid"))
+        if not run_id:
+            raise InvalidInput("The request names no run (run_id).")
+        project = tracking.scope.run_project(run_id)
+        self._authorize(principal, project, write=False, what=f"Run {run_id!r}")
+        run = tracking.store.get_run(run_id)
+        root_uri = run.info.artifact_uri
         target = server_path(self.platform.settings, project, root_uri, relative)
-        if call.endpoint in ("get-artifact", "logged-models/{id}/artifacts/files"):
+        if call.endpoint == "get-artifact":
             return self._file_response(project, target, relative)
         files = []
         if target.is_dir():
@@ -726,29 +620,7 @@ class TrackingGate:
         return 200, [(b"content-type", b"application/json")], body
 
 
-_ARTIFACT_ENDPOINTS = {
-    "get-artifact",
-    "model-versions/get-artifact",
-    # MLflow 3's logged models: listed and served from the project, as runs' artifacts are.
-    "logged-models/{id}/artifacts/directories",
-    "logged-models/{id}/artifacts/files",
-}
-
-
-def _endpoint_of(endpoint: str) -> tuple[str, dict[str, str]]:
-    """``logged-models/m-1/tags`` -> (``logged-models/{id}/tags``, {"model_id": "m-1"}): the
-    rule key of an endpoint with ids in its path, and those ids as parameters."""
-    parts = endpoint.split("/")
-    if len(parts) < 2 or parts[0] != "logged-models" or parts[1] in ("search", ""):
-        return endpoint, {}
-    found = {"model_id": parts[1]}
-    rest = parts[2:]
-    if len(rest) == 2 and rest[0] == "tags":
-        found["tag_key"] = rest[1]
-        rest = ["tags", "{key}"]
-    return "/".join(["logged-models", "{id}", *rest]), found
-
-
+_ARTIFACT_ENDPOINTS = {"get-artifact", "model-versions/get-artifact"}
 # Served inline; anything else is a download, so an artifact can never run script in our origin.
 _INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "application/json", "text/plain"}
 
@@ -862,8 +734,6 @@ async def _send_error(send: Send, error: LakeworksError) -> None:
 def mlflow_asgi_app() -> ASGIApp:
     """MLflow's Flask app (tracking REST API and UI) as an ASGI app."""
     from a2wsgi import WSGIMiddleware
-
-    configure_mlflow_server()
     from mlflow.server import app as flask_app
 
     # MLflow's React UI builds its request URLs from the page's location, so mounting it

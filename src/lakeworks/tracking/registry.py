@@ -57,30 +57,14 @@ def find_version(tracking: Tracking, version_id: str) -> Any:
 
 
 def version_source_dir(
-    settings: Settings, tracking: Tracking, project_id: str, version: Any, *, depth: int = 0
+    settings: Settings, tracking: Tracking, project_id: str, version: Any
 ) -> Path:
-    """The directory on the server's disk that a model version's ``source`` names: a run's
-    artifact path (``runs:/<run>/<path>``, MLflow 2 clients), an MLflow 3 logged model
-    (``models:/<model_id>``, what 3.x clients' ``log_model(registered_model_name=...)``
-    registers), another version (``models:/<name>/<version>``) or a path."""
+    """The directory on the server's disk that a model version's ``source`` names."""
     source = str(version.source)
     if source.startswith("runs:/"):
         run_id, _, path = source[len("runs:/") :].partition("/")
         run = tracking.store.get_run(run_id)
         return server_path(settings, project_id, run.info.artifact_uri, path)
-    if source.startswith("models:/"):
-        reference = source[len("models:/") :].strip("/")
-        name, _, number = reference.partition("/")
-        if number and depth < 3:
-            if tracking.scope.model_project(name) != project_id:
-                raise NotFound(f"Model version source {source!r} is in another project.")
-            other = tracking.registry.get_model_version(name, number)
-            return version_source_dir(settings, tracking, project_id, other, depth=depth + 1)
-        model_id = getattr(version, "model_id", None) or reference
-        if tracking.scope.logged_model_project(model_id) != project_id:
-            raise NotFound(f"Logged model {model_id!r} is in another project.")
-        logged = tracking.store.get_logged_model(model_id)
-        return server_path(settings, project_id, logged.artifact_location)
     return server_path(settings, project_id, source)
 
 

@@ -2,8 +2,7 @@
 
 An experiment belongs to the project named by its tag ``lakeworks.project_id`` (set by Lakeworks
 when the experiment is created, and never settable by clients); a run belongs to its
-experiment's project, and so does a logged model (MLflow 3's ``log_model`` makes one per model,
-in a run's experiment); a registered model to the project in its own ``lakeworks.project_id`` tag
+experiment's project; a registered model to the project in its own ``lakeworks.project_id`` tag
 (the project it was registered from). Objects without the tag (MLflow's ``Default`` experiment)
 belong to no project: only site administrators see them.
 
@@ -65,7 +64,6 @@ class Scope:
         self.registry = registry
         self._experiments = _Lru()  # experiment id -> project id ("" = none)
         self._runs = _Lru()  # run id -> experiment id
-        self._logged = _Lru()  # logged model id (MLflow 3) -> experiment id
         self._models = _Lru()  # registered model name -> project id ("" = none)
 
     @staticmethod
@@ -111,18 +109,6 @@ class Scope:
 
     def run_project(self, run_id: str) -> str:
         return self.experiment_project(self.run_experiment(run_id))
-
-    def logged_model_project(self, model_id: str) -> str:
-        """The project id of an MLflow 3 logged model (its experiment's); ``NotFound`` if the
-        logged model does not exist."""
-        key = str(model_id)
-        experiment = self._lookup(
-            self._logged,
-            key,
-            lambda: str(self.tracking.get_logged_model(key).experiment_id),
-            "Logged model",
-        )
-        return self.experiment_project(experiment)
 
     def model_project(self, name: str) -> str:
         """The project id of a registered model ("" for none); ``NotFound`` if missing."""
