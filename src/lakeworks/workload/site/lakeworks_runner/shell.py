@@ -77,6 +77,7 @@ def kernel_system(self: Any, cmd: str) -> None:
     process = subprocess.Popen(
         [_bash(), "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
+    assert process.stdout is not None and process.stderr is not None  # both piped above
     streams = {process.stdout: sys.stdout, process.stderr: sys.stderr}
     # A character split across two reads is decoded whole.
     decoders = {pipe: codecs.getincrementaldecoder("utf-8")("replace") for pipe in streams}
@@ -103,7 +104,7 @@ def kernel_system(self: Any, cmd: str) -> None:
         code = -2
     finally:
         for pipe in streams:
-            pipe.close()  # type: ignore[union-attr]
+            pipe.close()
     self.user_ns["_exit_code"] = code
 
 
