@@ -82,9 +82,18 @@ def test_admins_see_every_runtime_build_one_ahead_and_read_its_log(
     headers = api_headers(admin)
     listed = client.get("/api/v2/admin/runtimes", headers=headers)
     assert listed.status_code == 200, listed.text
-    (row,) = listed.json()["runtimes"]
+    row, lean = listed.json()["runtimes"]
     assert row["python_version"] == python and row["state"] == "not built"
     assert row["is_default"] is True and row["size_bytes"] is None
+    assert (row["edition"], row["key"]) == ("Standard", python)
+    # Every Python has a Lean edition too, built on its own (on first use, or here).
+    assert (lean["python_version"], lean["edition"], lean["key"]) == (
+        python,
+        "Lean",
+        f"{python}-lean",
+    )
+    assert lean["state"] == "not built" and lean["is_default"] is False
+    assert lean["name"].startswith(f"python{python}-lean-")
 
     started = client.post(f"/api/v2/admin/runtimes/{python}/build", headers=headers)
     assert started.status_code == 200, started.text
@@ -128,6 +137,12 @@ def test_bad_runtime_names_are_clear_errors(
     headers = api_headers(admin)
     missing = client.post("/api/v2/admin/runtimes/3.99/build", headers=headers)
     assert missing.status_code == 404 and "3.99" in missing.json()["message"]
+    python = app_platform.runtimes.default_python()
+    edition = client.post(f"/api/v2/admin/runtimes/{python}-gpu/build", headers=headers)
+    assert edition.status_code == 400 and "no edition 'gpu'" in edition.json()["message"]
+    for bad in ("lean", "3.11-", "3.11-Lean-x", "python3.11"):
+        answer = client.get(f"/api/v2/runtimes/builds/{bad}/log", headers=headers)
+        assert answer.status_code == 400, (bad, answer.text)
     gone = client.delete("/api/v2/admin/runtimes/python3.11-notthere", headers=headers)
     assert gone.status_code == 404 and "notthere" in gone.json()["message"]
     # A path is not a runtime name: nothing outside the runtimes directory is touched.
@@ -183,6 +198,9 @@ def test_a_run_waiting_for_its_runtime_follows_the_build_log_on_its_page() -> No
     message = RuntimePreparing("3.9", Path("/x")).message
     assert message == "Preparing runtime Python 3.9 (first use, about 2 minutes)"
     assert preparing_python(message) == "3.9"
+    lean = RuntimePreparing("3.11-lean", Path("/x")).message
+    assert lean == "Preparing runtime Python 3.11 Lean (first use, about 2 minutes)"
+    assert preparing_python(lean) == "3.11-lean"
     assert preparing_python("could not start: Python 3.9 is missing") is None
 
 

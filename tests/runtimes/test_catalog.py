@@ -43,16 +43,16 @@ def warnings_seen() -> list[str]:
 # Rows ----------------------------------------------------------------------------------------
 
 
-def test_every_python_is_listed_under_every_editor(host: Catalog) -> None:
+def test_every_python_is_listed_under_every_editor_in_every_edition(host: Catalog) -> None:
     rows = [runtime.api_fields() for runtime in host.runtimes]
-    assert len(rows) == 4 * 3
-    assert {(row["kernel"], row["editor"]) for row in rows} == {
-        (f"Python {python}", editor)
+    assert len(rows) == 4 * 3 * 2
+    assert {(row["kernel"], row["editor"], row["edition"]) for row in rows} == {
+        (f"Python {python}", editor, edition)
         for python in ("3.9", "3.11", "3.12", "3.13")
         for editor in ("Workbench", "PBJ Workbench", "JupyterLab")
+        for edition in ("Standard", "Lean")
     }
     for row in rows:
-        assert row["edition"] == "Standard"
         assert row["status"] == "ENABLED"
         Version(row["full_version"])  # parses, as cmlapi users expect
         assert set(row) == {
@@ -67,21 +67,26 @@ def test_every_python_is_listed_under_every_editor(host: Catalog) -> None:
         }
     identifiers = [row["image_identifier"] for row in rows]
     assert len(set(identifiers)) == len(identifiers)
-    assert "ml-runtime-pbj-workbench-python3.11-standard:" in identifiers[4]
+    assert "ml-runtime-pbj-workbench-python3.11-standard:" in identifiers[7]
+    assert "ml-runtime-pbj-workbench-python3.11-lean:" in identifiers[10]
+    lean = [row for row in rows if row["edition"] == "Lean"]
+    assert all("MLflow 2 client only" in row["description"] for row in lean)
 
 
 def test_a_cml_style_filter_finds_rows_with_exact_editor_matching(host: Catalog) -> None:
     found = host.search({"kernel": "Python 3.9", "editor": "Workbench", "edition": "Standard"})
     assert [(r.kernel, r.editor) for r in found] == [("Python 3.9", "Workbench")]
     pbj = host.search({"editor": "PBJ Workbench"})
-    assert {r.editor for r in pbj} == {"PBJ Workbench"} and len(pbj) == 4
+    assert {r.editor for r in pbj} == {"PBJ Workbench"} and len(pbj) == 8
+    lean = host.search({"kernel": "Python 3.11", "editor": "Workbench", "edition": "Lean"})
+    assert [(r.kernel, r.edition, r.key) for r in lean] == [("Python 3.11", "Lean", "3.11-lean")]
     assert host.search({"editor": "workbench"}) == []
     assert host.search({"kernel": "Python 3.1"}) == []
 
 
 def test_description_filters_by_case_insensitive_substring(host: Catalog) -> None:
-    assert len(host.search({"description": "JUPYTERLAB EDITOR"})) == 4
-    assert len(host.search({"description": "python 3.12.1"})) == 3
+    assert len(host.search({"description": "JUPYTERLAB EDITOR"})) == 8
+    assert len(host.search({"description": "python 3.12.1"})) == 6
 
 
 def test_an_unknown_filter_key_is_a_clear_error(host: Catalog) -> None:
@@ -149,7 +154,30 @@ def test_cloudera_identifiers_map_without_warnings(
     host: Catalog, warnings_seen: list[str], identifier: str, python: str, editor: str
 ) -> None:
     runtime = host.resolve(identifier, warn=warnings_seen.append)
-    assert (runtime.python_version, runtime.editor) == (python, editor)
+    assert (runtime.python_version, runtime.editor, runtime.edition) == (
+        python,
+        editor,
+        "Standard",
+    )
+    assert warnings_seen == []
+
+
+def test_an_identifier_naming_the_lean_edition_gets_it(
+    host: Catalog, warnings_seen: list[str]
+) -> None:
+    runtime = host.resolve(
+        "lakeworks.local/runtimes/ml-runtime-jupyterlab-python3.11-lean:2020.01.1-b1",
+        warn=warnings_seen.append,
+    )
+    assert (runtime.python_version, runtime.editor, runtime.edition, runtime.key) == (
+        "3.11",
+        "JupyterLab",
+        "Lean",
+        "3.11-lean",
+    )
+    assert warnings_seen == []
+    amp = host.resolve_kernel("Python 3.9", edition="lean", warn=warnings_seen.append)
+    assert (amp.key, amp.editor) == ("3.9-lean", "Workbench")
     assert warnings_seen == []
 
 
@@ -190,7 +218,7 @@ def test_unknown_identifiers_fall_back_with_a_warning(
     host: Catalog, warnings_seen: list[str], identifier: str, python: str, warning: str
 ) -> None:
     runtime = host.resolve(identifier, warn=warnings_seen.append)
-    assert runtime.python_version == python
+    assert runtime.python_version == python and runtime.edition == "Standard"
     assert any(warning in seen for seen in warnings_seen), warnings_seen
 
 
@@ -236,7 +264,10 @@ def installed_catalog(host: Catalog) -> Iterator[Catalog]:
 
 def test_module_functions_use_the_process_catalog(installed_catalog: Catalog) -> None:
     rows = catalog.list_runtimes({"editor": "JupyterLab", "kernel": "Python 3.11"})
-    assert [row["kernel"] for row in rows] == ["Python 3.11"]
+    assert [(row["kernel"], row["edition"]) for row in rows] == [
+        ("Python 3.11", "Standard"),
+        ("Python 3.11", "Lean"),
+    ]
     assert catalog.resolve(rows[0]["image_identifier"]).editor == "JupyterLab"
     assert catalog.resolve(None).python_version == "3.12"
 

@@ -84,12 +84,19 @@ def test_every_workload_form_offers_the_same_runtime_choices(
     choices = seen[0]
     assert choices[0][0] == "" and choices[0][1].startswith("Default — Python 3.11")
     assert choices[0][2]  # nothing chosen yet: the default
+    # Every Python in every edition: "Python 3.9 · Standard · <release>".
     by_label = {
-        label.split(" · ")[0]: (value, disabled) for value, label, _, disabled in choices[1:]
+        tuple(label.split(" · ")[:2]): (value, disabled)
+        for value, label, _, disabled in choices[1:]
     }
-    assert set(by_label) == {"Python 3.9", "Python 3.11", "Python 3.14"}
-    assert "python3.9-standard" in by_label["Python 3.9"][0]
-    assert by_label["Python 3.14"][1] is True  # listed, not selectable, with the reason
+    assert set(by_label) == {
+        (python, edition)
+        for python in ("Python 3.9", "Python 3.11", "Python 3.14")
+        for edition in ("Standard", "Lean")
+    }
+    assert "python3.9-standard:" in by_label["Python 3.9", "Standard"][0]
+    assert "python3.9-lean:" in by_label["Python 3.9", "Lean"][0]
+    assert by_label["Python 3.14", "Lean"][1] is True  # listed, not selectable, with the reason
     assert all("first use builds it" in label for _, label, _, disabled in choices if not disabled)
 
 
@@ -97,7 +104,11 @@ def test_a_chosen_runtime_is_stored_and_shown_again(
     client: TestClient, platform: Platform, project: Project, alice: User, catalog: Catalog
 ) -> None:
     token = login(client, "alice")
-    wanted = next(r.image_identifier for r in catalog.runtimes if r.python_version == "3.9")
+    wanted = next(
+        r.image_identifier
+        for r in catalog.runtimes
+        if r.python_version == "3.9" and r.edition == "Lean"
+    )
     job_id = create(client, project, token, runtime_identifier=wanted)
     assert only_job(platform, alice, project, job_id).runtime_identifier == wanted
     page = client.get(f"/projects/{project.id}/jobs/{job_id}/edit").text

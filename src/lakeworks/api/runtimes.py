@@ -38,6 +38,8 @@ def list_runtime_addons(principal: PrincipalDep) -> dict[str, Any]:
 def state_fields(state: RuntimeState) -> dict[str, Any]:
     return {
         "python_version": state.python,
+        "edition": state.edition,
+        "key": state.key,
         "full_version": state.full_version,
         "name": state.name,
         "state": state.state,
@@ -61,7 +63,8 @@ def list_runtime_builds(platform: PlatformDep, principal: PrincipalDep) -> dict[
 def build_runtime(
     platform: PlatformDep, principal: PrincipalDep, python_version: str
 ) -> dict[str, Any]:
-    """Start building a runtime ahead of its first use (does nothing when it is built)."""
+    """Start building a runtime ahead of its first use (does nothing when it is built).
+    ``python_version`` is ``3.11`` (Standard) or ``3.11-lean`` (another edition)."""
     return state_fields(runtimes.build(platform, principal, python_version))
 
 

@@ -8,7 +8,7 @@ Operators script set-up with these commands, so their forms are stable:
     lakeworks admin create-api-key USERNAME
     lakeworks demo
     lakeworks runtimes list
-    lakeworks runtimes build [PYTHON_VERSION] [--all] [--quiet]
+    lakeworks runtimes build [PYTHON_VERSION] [--all] [--edition lean] [--quiet]
     lakeworks runtimes remove NAME
 """
 
@@ -293,8 +293,8 @@ def runtimes_list() -> None:
         mark = " (default)" if state.is_default else ""
         reason = f": {state.reason.splitlines()[-1]}" if state.reason else ""
         click.echo(
-            f"Python {state.full_version:<8} {state.state:<11} {size:>9}  {state.path}"
-            f"{mark}{reason}"
+            f"Python {state.full_version:<8} {state.edition:<9} {state.state:<11} {size:>9}  "
+            f"{state.path}{mark}{reason}"
         )
     for path in manager.stale():
         click.echo(f"stale (an earlier release)        {path}")
@@ -303,14 +303,25 @@ def runtimes_list() -> None:
 @runtimes.command("build")
 @click.argument("python_version", required=False)
 @click.option("--all", "build_all", is_flag=True, help="Build every available Python's runtime.")
+@click.option(
+    "--edition",
+    default="Standard",
+    show_default=True,
+    help="The runtime edition to build (Standard, Lean).",
+)
 @click.option("--quiet", is_flag=True, help="Only the build log file gets the tools' output.")
-def runtimes_build(python_version: str | None, build_all: bool, quiet: bool) -> None:
+def runtimes_build(python_version: str | None, build_all: bool, edition: str, quiet: bool) -> None:
     """Build a runtime now, in the foreground, printing the build's output (default: the
-    default runtime's Python). Does nothing for a runtime that is built."""
+    default runtime's Python). Does nothing for a runtime that is built. PYTHON_VERSION may
+    name an edition too (`3.11-lean`)."""
     import time
 
-    from lakeworks.runtimes import builder
+    from lakeworks.runtimes import editions
 
+    chosen = editions.by_name(edition)
+    if chosen is None:
+        names = ", ".join(e.name for e in editions.EDITIONS)
+        raise click.UsageError(f"No edition {edition!r} (editions: {names}).")
     settings = _settings()
     manager = _runtime_manager(settings)
     try:
@@ -319,15 +330,12 @@ def runtimes_build(python_version: str | None, build_all: bool, quiet: bool) -> 
         else:
             versions = [python_version or manager.default_python()]
         for version in versions:
-            interpreter = manager.catalog.interpreter(version)
+            key = version if "-" in version else editions.runtime_key(version, chosen)
             started = time.monotonic()
-            path = builder.ensure_runtime(
-                version,
-                settings.resolved_runtimes_dir,
-                interpreter=interpreter,
-                log=None if quiet else lambda text: click.echo(text, nl=False, err=True),
+            path = manager.build_now(
+                key, log=None if quiet else lambda text: click.echo(text, nl=False, err=True)
             )
-            click.echo(f"Python {version}: {path} ({time.monotonic() - started:.0f} s)")
+            click.echo(f"Python {key}: {path} ({time.monotonic() - started:.0f} s)")
     except LakeworksError as exc:
         raise _fail(exc) from exc
 

@@ -1,8 +1,9 @@
 """Build runtimes (shared, read-only Python environments) with uv, and the environment that
 workloads get to use one (DESIGN §5).
 
-A runtime is a virtual environment of one host interpreter with the locked packages of
-``base-requirements.txt``, built once into ``<runtimes_dir>/python<X.Y>-<hash>``; the hash
+A runtime is a virtual environment of one host interpreter with the locked packages of an
+edition (``editions``: ``base-requirements.txt`` for Standard), built once into
+``<runtimes_dir>/python<X.Y>-<hash>`` (``python<X.Y>-<edition>-<hash>`` for others); the hash
 covers the lock, the interpreter and the build recipe, so a change builds a new runtime beside
 the old one. Builds happen in a temporary directory that is renamed into place when complete,
 under a lock file, so concurrent servers never see or make a half-built runtime. A built runtime
@@ -42,10 +43,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lakeworks.errors import LakeworksError
+from lakeworks.runtimes import editions
 from lakeworks.runtimes.catalog import Interpreter, host_catalog
 from lakeworks.workload import site_dir
 
-REQUIREMENTS = Path(__file__).with_name("base-requirements.txt")
+REQUIREMENTS = editions.STANDARD.requirements
 MARKER = "lakeworks-runtime.json"
 # Bump when the recipe below changes what a built runtime contains.
 BUILD_FORMAT = 3
@@ -111,24 +113,8 @@ def _install():
 _install()
 '''
 
-# What a runtime must import; checked before a build is accepted.
-BASE_IMPORTS = (
-    "IPython",
-    "ipykernel",
-    "nbclient",
-    "nbformat",
-    "pandas",
-    "sklearn",
-    "mlflow",
-    "jupyterlab",
-    "jupyter_server_terminals",
-    "pyspark",
-    "streamlit",
-    "flask",
-    "requests",
-    "packaging",
-    "pip",
-)
+# What a Standard runtime must import; checked before a build is accepted.
+BASE_IMPORTS = editions.STANDARD.imports
 # Run by the new runtime: imports, user site on, host packages off. The answer (the host
 # interpreter's prefix) goes to the file named by argv[2], a channel only this check writes:
 # packages may print anything at import (deprecation and end-of-life warnings do), and that
@@ -170,20 +156,28 @@ def _uv() -> str:
     return located
 
 
-def runtime_name(interpreter: Interpreter, requirements: Path = REQUIREMENTS) -> str:
-    """``python<X.Y>-<hash>``: the hash covers the lock, the interpreter and the recipe."""
+def runtime_name(
+    interpreter: Interpreter, requirements: Path = REQUIREMENTS, edition: str = ""
+) -> str:
+    """``python<X.Y>-<hash>``, or ``python<X.Y>-<edition>-<hash>`` for an edition other than
+    Standard (``edition`` is its slug): the hash covers the lock, the interpreter and the
+    recipe."""
     digest = hashlib.sha256()
     digest.update(requirements.read_bytes())
     digest.update(f"\0{interpreter.path.resolve()}\0{interpreter.full_version}".encode())
     digest.update(f"\0{BUILD_FORMAT}\0{_SITE_HOOK}".encode())
-    return f"python{interpreter.python}-{digest.hexdigest()[:12]}"
+    label = f"-{edition}" if edition and edition != editions.STANDARD.slug else ""
+    return f"python{interpreter.python}{label}-{digest.hexdigest()[:12]}"
 
 
 def runtime_path(
-    interpreter: Interpreter, runtimes_dir: Path, requirements: Path = REQUIREMENTS
+    interpreter: Interpreter,
+    runtimes_dir: Path,
+    requirements: Path = REQUIREMENTS,
+    edition: str = "",
 ) -> Path:
     """Where the runtime for ``interpreter`` is (or will be) built."""
-    return runtimes_dir / runtime_name(interpreter, requirements)
+    return runtimes_dir / runtime_name(interpreter, requirements, edition)
 
 
 def is_built(runtime_dir: Path) -> bool:
@@ -443,6 +437,7 @@ def ensure_runtime(
     imports: Sequence[str] = BASE_IMPORTS,
     log: Log | None = None,
     timeout: float = 1800.0,
+    edition: str = "",
 ) -> Path:
     """The runtime directory for Python ``version`` (``"3.11"``), built first if missing.
 
@@ -452,7 +447,8 @@ def ensure_runtime(
     several processes at once: one builds, the others wait and then use it. ``log`` receives
     the build tools' output. Raises ``NotFound`` when no interpreter has that version, and
     ``RuntimeBuildError`` when the build fails (for example, no package index is reachable).
-    ``imports`` are the modules the new runtime must import before it is accepted.
+    ``imports`` are the modules the new runtime must import before it is accepted;
+    ``edition`` (a slug, ``editions``) names an edition other than Standard in the directory.
 
     Example::
 
@@ -466,7 +462,7 @@ def ensure_runtime(
             f"{interpreter.path} is Python {interpreter.python}, not {version}."
         )
     runtimes_dir.mkdir(parents=True, exist_ok=True)
-    target = runtime_path(interpreter, runtimes_dir, requirements)
+    target = runtime_path(interpreter, runtimes_dir, requirements, edition)
     if is_built(target):
         return target
     with _locked(runtimes_dir / f".{target.name}.lock"):

@@ -1,11 +1,12 @@
 """The runtime catalog: which Python interpreters this host has, and the API v2 rows for them.
 
 CML names a runtime by an image identifier and describes it by editor, kernel and edition
-(compat §1.6). Lakeworks has one runtime per Python version (a shared environment, see
-``builder``); the editor only changes the session front end, so each Python is listed under
-every editor, with edition ``Standard``. Identifiers from Cloudera
-(``docker.repository.cloudera.com/cloudera/cdsw/ml-runtime-<editor>-python<X.Y>-<edition>:<v>``)
-map to the row for Python X.Y; nothing is ever pulled.
+(compat §1.6). Lakeworks has one runtime per Python version and edition (a shared environment,
+see ``builder``; the editions are in ``editions``: ``Standard`` and ``Lean``); the editor only
+changes the session front end, so each runtime is listed under every editor. Identifiers from
+Cloudera (``docker.repository.cloudera.com/cloudera/cdsw/ml-runtime-<editor>-python<X.Y>-
+<edition>:<v>``) map to the row for Python X.Y and that edition (Standard when Lakeworks has
+no such edition); nothing is ever pulled.
 
 Example::
 
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeworks.errors import InvalidInput, NotFound
+from lakeworks.runtimes.editions import EDITIONS, STANDARD, Edition, by_name, by_slug, runtime_key
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ EDITOR_SLUGS = {
     "PBJ Workbench": "pbj-workbench",
     "JupyterLab": "jupyterlab",
 }
-EDITION = "Standard"
+EDITION = STANDARD.name  # the default edition
 # The release of Lakeworks' runtimes, in CML's ``YYYY.MM.P-bN`` form (parses with
 # ``packaging.version``). Bump it when base-requirements.txt changes.
 RELEASE = "2026.12.1-b1"
@@ -111,11 +113,17 @@ class Runtime:
     full_version: str
     status: str
     interpreter: Interpreter = field(compare=False)
+    packages: Edition = field(default=STANDARD, compare=False)  # the edition's lock
 
     @property
     def python_version(self) -> str:
         """``"3.11"``: the Python of this runtime (what ``builder.ensure_runtime`` takes)."""
         return self.interpreter.python
+
+    @property
+    def key(self) -> str:
+        """``"3.11"`` (Standard) or ``"3.11-lean"``: what the ``RuntimeManager`` builds."""
+        return runtime_key(self.interpreter.python, self.packages)
 
     def api_fields(self) -> dict[str, Any]:
         """The row as API v2 returns it."""
@@ -142,9 +150,14 @@ def unavailable_reason(interpreter: Interpreter) -> str:
     return ""
 
 
-def image_identifier(editor: str, python: str, release: str = RELEASE) -> str:
+def image_identifier(
+    editor: str, python: str, release: str = RELEASE, edition: Edition = STANDARD
+) -> str:
     """Lakeworks' identifier, shaped like CML's so that code parsing those parses it too."""
-    return f"{IMAGE_REPOSITORY}/ml-runtime-{EDITOR_SLUGS[editor]}-python{python}-standard:{release}"
+    return (
+        f"{IMAGE_REPOSITORY}/ml-runtime-{EDITOR_SLUGS[editor]}-python{python}-{edition.slug}"
+        f":{release}"
+    )
 
 
 # Discovery ---------------------------------------------------------------------------------
@@ -296,8 +309,9 @@ class Catalog:
         self._running = running_python
         self.release = release
         self.runtimes = [
-            self._row(editor, interpreter)
+            self._row(editor, interpreter, edition)
             for interpreter in self.interpreters
+            for edition in EDITIONS
             for editor in EDITORS
         ]
         self._default_python = default_python
@@ -307,22 +321,20 @@ class Catalog:
         """The catalog of this host's interpreters (see ``host_candidates``)."""
         return cls(discover_interpreters(host_candidates()), default_python=default_python)
 
-    def _row(self, editor: str, interpreter: Interpreter) -> Runtime:
+    def _row(self, editor: str, interpreter: Interpreter, edition: Edition) -> Runtime:
         python = interpreter.python
-        description = (
-            f"Python {interpreter.full_version} with IPython, Jupyter, pandas, "
-            f"scikit-learn and MLflow 2 ({editor} editor)"
-        )
+        description = f"Python {interpreter.full_version} with {edition.summary} ({editor} editor)"
         why_not = unavailable_reason(interpreter)
         return Runtime(
-            image_identifier=image_identifier(editor, python, self.release),
+            image_identifier=image_identifier(editor, python, self.release, edition),
             editor=editor,
             kernel=f"Python {python}",
-            edition=EDITION,
+            edition=edition.name,
             description=f"Unavailable: {why_not}" if why_not else description,
             full_version=self.release,
             status="DISABLED" if why_not else "ENABLED",
             interpreter=interpreter,
+            packages=edition,
         )
 
     @property
@@ -374,8 +386,9 @@ class Catalog:
         - empty or ``None``: the default runtime;
         - a Lakeworks identifier: that row;
         - a Cloudera identifier (``…/ml-runtime-<editor>-python<X.Y>-<edition>:<tag>``): the
-          same editor on Python X.Y; the nearest Python (then the older one) when X.Y is not
-          installed, and ``Standard`` for other editions, each with a warning;
+          same editor and edition on Python X.Y; the nearest Python (then the older one) when
+          X.Y is not installed, and ``Standard`` for editions Lakeworks lacks, each with a
+          warning;
         - anything else: the nearest Python named in it, else the default, with a warning.
 
         Warnings go to ``warn`` (e.g. the job's log); by default to this module's logger.
@@ -404,12 +417,15 @@ class Catalog:
         if editor is None:
             editor = "Workbench"
             say(f"Runtime {identifier!r}: editor {slug!r} is not available; using Workbench.")
-        if match["edition"].lower() != EDITION.lower():
+        edition = by_slug(match["edition"])
+        if edition is None:
+            edition = STANDARD
             say(
                 f"Runtime {identifier!r}: edition {match['edition']!r} is not available; "
                 f"using {EDITION}."
             )
-        return self._pick(editor, (int(match["major"]), int(match["minor"])), warn=say)
+        version = (int(match["major"]), int(match["minor"]))
+        return self._pick(editor, version, warn=say, edition=edition)
 
     def resolve_kernel(
         self,
@@ -426,14 +442,16 @@ class Catalog:
         if chosen_editor not in EDITORS:
             say(f"Editor {chosen_editor!r} is not available; using Workbench.")
             chosen_editor = "Workbench"
-        if edition and edition != EDITION:
+        packages = by_name(edition) if edition else STANDARD
+        if packages is None:
             say(f"Edition {edition!r} is not available; using {EDITION}.")
+            packages = STANDARD
         version = _parse_version(kernel or "")
         if version is None:
             if kernel and not re.fullmatch(r"(?i)python\s*3?", kernel.strip()):
                 say(f"Kernel {kernel!r} is not available; using the default Python.")
             version = self._default_version()
-        return self._pick(chosen_editor, version, warn=say)
+        return self._pick(chosen_editor, version, warn=say, edition=packages)
 
     def interpreter(self, python: str) -> Interpreter:
         """The interpreter for ``"3.11"``; ``NotFound`` if this host has none, and
@@ -470,7 +488,14 @@ class Catalog:
         major, minor = max(preferred or versions)
         return major, minor
 
-    def _pick(self, editor: str, version: tuple[int, int], *, warn: Warn) -> Runtime:
+    def _pick(
+        self,
+        editor: str,
+        version: tuple[int, int],
+        *,
+        warn: Warn,
+        edition: Edition = STANDARD,
+    ) -> Runtime:
         if not self.available:
             self._default_version()  # raises NotFound with the hint
         # Nearest minor version; on a tie the older one, whose wheels old pins are likelier
@@ -488,9 +513,13 @@ class Catalog:
                 f"{self._installed()}); using Python {interpreter.python}."
             )
         for runtime in self.runtimes:
-            if runtime.editor == editor and runtime.interpreter == interpreter:
+            if (
+                runtime.editor == editor
+                and runtime.interpreter == interpreter
+                and runtime.packages is edition
+            ):
                 return runtime
-        raise NotFound(f"No {editor} runtime for Python {interpreter.python}.")
+        raise NotFound(f"No {editor} {edition.name} runtime for Python {interpreter.python}.")
 
 
 # This host's catalog ---------------------------------------------------------------------------

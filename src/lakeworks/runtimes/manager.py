@@ -7,10 +7,11 @@ files there, see ``builder``), so several server processes sharing the directory
 restart loses nothing. Threads of this process add what the disk cannot say yet (a build that
 just started here).
 
-Workload services ask ``ready(python, since=...)``: it returns the runtime when it is built,
-starts a background build and raises ``RuntimePreparing`` when it is not, and raises
-``RuntimeBuildError`` when a build that started after ``since`` failed (so one failure fails
-the workloads that were waiting for it, and a later request tries again).
+Runtimes are named by key (``editions``): ``"3.11"`` is Python 3.11's Standard runtime,
+``"3.11-lean"`` its Lean one. Workload services ask ``ready(key, since=...)``: it returns the
+runtime when it is built, starts a background build and raises ``RuntimePreparing`` when it
+is not, and raises ``RuntimeBuildError`` when a build that started after ``since`` failed (so
+one failure fails the workloads that were waiting for it, and a later request tries again).
 
 Example::
 
@@ -37,6 +38,7 @@ from lakeworks.errors import InvalidState, NotFound
 from lakeworks.runtimes import builder
 from lakeworks.runtimes.builder import Log, RuntimeBuildError
 from lakeworks.runtimes.catalog import Catalog, Interpreter, host_catalog, unavailable_reason
+from lakeworks.runtimes.editions import EDITIONS, STANDARD, Edition, parse_key, runtime_key
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +61,28 @@ class RuntimePreparing(InvalidState):
 
     code = "runtime_preparing"
 
-    def __init__(self, python: str, log_path: Path) -> None:
-        super().__init__(f"Preparing runtime Python {python} (first use, {TYPICAL_BUILD})")
-        self.python = python
+    def __init__(self, key: str, log_path: Path) -> None:
+        python, edition = parse_key(key)
+        label = "" if edition is STANDARD else f" {edition.name}"
+        super().__init__(f"Preparing runtime Python {python}{label} (first use, {TYPICAL_BUILD})")
+        self.key = key
         self.log_path = log_path
 
 
-_PREPARING = re.compile(r"^Preparing runtime Python (?P<python>3\.\d+) ")
+_PREPARING = re.compile(
+    r"^Preparing runtime Python (?P<python>3\.\d+)(?: (?P<edition>[A-Za-z]+))? "
+)
 
 
 def preparing_python(reason: str) -> str | None:
-    """The Python whose runtime a workload waits for, read from its reason (the message of
-    ``RuntimePreparing``), so pages can follow that build's log; None otherwise."""
+    """The key of the runtime a workload waits for (``"3.11"``, ``"3.11-lean"``), read from its
+    reason (the message of ``RuntimePreparing``), so pages can follow that build's log; None
+    otherwise."""
     match = _PREPARING.match(reason or "")
-    return match["python"] if match else None
+    if match is None:
+        return None
+    edition = next((e for e in EDITIONS if e.name == match["edition"]), STANDARD)
+    return runtime_key(match["python"], edition)
 
 
 def failure_reason(error: RuntimeBuildError) -> str:
@@ -87,7 +97,7 @@ class RuntimeState:
 
     python: str  # "3.11"
     full_version: str  # "3.11.7"
-    name: str  # its directory name, python3.11-<hash>
+    name: str  # its directory name, python3.11-<hash> (python3.11-lean-<hash>)
     path: Path
     state: str  # built | building | failed | not built | unavailable
     reason: str  # why it failed, or why it is unavailable
@@ -95,15 +105,17 @@ class RuntimeState:
     built_at: str  # ISO time, when built
     is_default: bool
     log_path: Path
+    edition: str = STANDARD.name  # "Standard", "Lean"
+    key: str = ""  # what the manager's methods take: "3.11", "3.11-lean"
 
 
 class RuntimeManager:
     """Builds and tracks the runtimes under ``runtimes_dir``.
 
     ``default_python`` is ``LAKEWORKS_DEFAULT_PYTHON`` (empty: the catalog decides, see
-    ``Catalog.default``). ``requirements`` and ``imports`` are the runtime's lock and the
-    modules it must import (``builder``'s defaults); ``build`` replaces the uv build
-    altogether (tests use a slow or failing one).
+    ``Catalog.default``). ``requirements`` and ``imports`` are the Standard runtime's lock and
+    the modules it must import (``builder``'s defaults; other editions bring theirs);
+    ``build`` replaces the uv build altogether (tests use a slow or failing one).
     """
 
     def __init__(
@@ -121,7 +133,7 @@ class RuntimeManager:
         self._imports = tuple(imports)
         self._default_python = default_python
         self._catalog = catalog
-        self._build = build or self._build_with_uv
+        self._custom_build = build
         self._lock = threading.Lock()
         self._build_slots = threading.BoundedSemaphore(CONCURRENT_BUILDS)
         self._threads: dict[str, threading.Thread] = {}
@@ -140,59 +152,61 @@ class RuntimeManager:
         return self._catalog
 
     def default_python(self) -> str:
+        """The default runtime's key (its Python: the default runtime is Standard)."""
         return self.catalog.default().python_version
 
-    def _build_with_uv(self, interpreter: Interpreter, runtimes_dir: Path, output: Log) -> Path:
-        return builder.ensure_runtime(
-            interpreter.python,
-            runtimes_dir,
-            interpreter=interpreter,
-            requirements=self.requirements,
-            imports=self._imports,
-            log=output,
-            timeout=BUILD_TIMEOUT_SECONDS,
-        )
+    def _lock_of(self, edition: Edition) -> tuple[Path, Sequence[str]]:
+        if edition is STANDARD:
+            return self.requirements, self._imports
+        return edition.requirements, edition.imports
 
-    def _path(self, interpreter: Interpreter) -> Path:
-        return builder.runtime_path(interpreter, self.runtimes_dir, self.requirements)
+    def _path(self, interpreter: Interpreter, edition: Edition = STANDARD) -> Path:
+        requirements, _imports = self._lock_of(edition)
+        return builder.runtime_path(interpreter, self.runtimes_dir, requirements, edition.slug)
+
+    def _resolve(self, key: str) -> tuple[Interpreter, Edition]:
+        """The interpreter and edition of ``key`` (``InvalidInput``/``NotFound`` otherwise)."""
+        python, edition = parse_key(key)
+        return self.catalog.interpreter(python), edition
 
     # State ---------------------------------------------------------------------------------
 
-    def path_for(self, python: str) -> Path:
-        """Where the runtime for ``python`` is (or will be): this recipe's directory."""
+    def path_for(self, key: str) -> Path:
+        """Where the runtime ``key`` is (or will be): this recipe's directory."""
         with self._lock:
-            built = self._built.get(python)
+            built = self._built.get(key)
         if built is not None:
             return built
-        return self._path(self.catalog.interpreter(python))
+        return self._path(*self._resolve(key))
 
-    def log_path(self, python: str) -> Path:
-        return builder.build_log_path(self._path(self.catalog.interpreter(python)))
+    def log_path(self, key: str) -> Path:
+        return builder.build_log_path(self._path(*self._resolve(key)))
 
-    def is_built(self, python: str) -> bool:
-        """Whether ``python``'s runtime is ready (cheap: no size, no log)."""
-        return builder.is_built(self.path_for(python))
+    def is_built(self, key: str) -> bool:
+        """Whether runtime ``key`` is ready (cheap: no size, no log)."""
+        return builder.is_built(self.path_for(key))
 
-    def is_building(self, python: str) -> bool:
+    def is_building(self, key: str) -> bool:
         with self._lock:
-            thread = self._threads.get(python)
+            thread = self._threads.get(key)
         if thread is not None and thread.is_alive():
             return True
-        return builder.is_building(self.path_for(python))
+        return builder.is_building(self.path_for(key))
 
-    def _failure(self, python: str) -> tuple[str, float] | None:
+    def _failure(self, key: str) -> tuple[str, float] | None:
         with self._lock:
-            here = self._failed.get(python)
-        on_disk = builder.last_failure(self.path_for(python))
+            here = self._failed.get(key)
+        on_disk = builder.last_failure(self.path_for(key))
         candidates = [f for f in (here, on_disk) if f is not None]
         return max(candidates, key=lambda f: f[1]) if candidates else None
 
-    def state(self, python: str) -> RuntimeState:
+    def state(self, key: str) -> RuntimeState:
+        python, edition = parse_key(key)
         interpreter = next((i for i in self.catalog.interpreters if i.python == python), None)
         if interpreter is None:
             raise NotFound(f"Python {python} is not installed here.")
         why_not = unavailable_reason(interpreter)
-        path = self._path(interpreter) if why_not else self.path_for(python)
+        path = self._path(interpreter, edition) if why_not else self.path_for(key)
         size: int | None = None
         built_at = ""
         reason = why_not
@@ -202,14 +216,14 @@ class RuntimeManager:
             state = "built"
             size = builder.size_on_disk(path)
             built_at = _marker_time(path)
-        elif self.is_building(python):
+        elif self.is_building(key):
             state = "building"
-        elif (failure := self._failure(python)) is not None:
+        elif (failure := self._failure(key)) is not None:
             state, reason = "failed", failure[0]
         else:
             state = "not built"
         try:
-            is_default = self.default_python() == python
+            is_default = self.default_python() == key
         except NotFound:
             is_default = False
         return RuntimeState(
@@ -222,24 +236,36 @@ class RuntimeManager:
             size_bytes=size,
             built_at=built_at,
             is_default=is_default,
-            log_path=builder.build_log_path(self._path(interpreter)),
+            log_path=builder.build_log_path(self._path(interpreter, edition)),
+            edition=edition.name,
+            key=key,
         )
 
+    def keys(self) -> list[str]:
+        """Every runtime of the catalog: each Python (oldest first) in each edition."""
+        return [
+            runtime_key(i.python, edition)
+            for i in self.catalog.interpreters
+            for edition in EDITIONS
+        ]
+
     def states(self) -> list[RuntimeState]:
-        """Every interpreter of the catalog, oldest Python first."""
-        return [self.state(i.python) for i in self.catalog.interpreters]
+        """Every runtime of the catalog, oldest Python first, Standard before other editions."""
+        return [self.state(key) for key in self.keys()]
 
     def _current(self) -> dict[str, Path]:
-        """Directory name → path of this release's runtime of every catalog Python (cheap:
-        no sizes, no logs)."""
+        """Directory name → path of this release's runtime of every catalog Python and
+        edition (cheap: no sizes, no logs)."""
         paths = {}
         for interpreter in self.catalog.interpreters:
-            path = (
-                self.path_for(interpreter.python)
-                if not unavailable_reason(interpreter)
-                else self._path(interpreter)
-            )
-            paths[path.name] = path
+            for edition in EDITIONS:
+                key = runtime_key(interpreter.python, edition)
+                path = (
+                    self.path_for(key)
+                    if not unavailable_reason(interpreter)
+                    else self._path(interpreter, edition)
+                )
+                paths[path.name] = path
         return paths
 
     def stale(self) -> list[Path]:
@@ -258,81 +284,100 @@ class RuntimeManager:
 
     # Building ------------------------------------------------------------------------------
 
-    def build_in_background(self, python: str) -> bool:
-        """Start building ``python``'s runtime in a thread of this process, unless it is built
-        or already being built. True when a build started."""
-        interpreter = self.catalog.interpreter(python)  # NotFound / InvalidInput
-        if builder.is_built(self.path_for(python)):
+    def build_in_background(self, key: str) -> bool:
+        """Start building runtime ``key`` in a thread of this process, unless it is built or
+        already being built. True when a build started."""
+        interpreter, edition = self._resolve(key)  # InvalidInput / NotFound
+        if builder.is_built(self.path_for(key)):
             return False
         with self._lock:
-            running = self._threads.get(python)
+            running = self._threads.get(key)
             if running is not None and running.is_alive():
                 return False
             thread = threading.Thread(
                 target=self._run_build,
-                args=(interpreter,),
-                name=f"runtime-build-{python}",
+                args=(interpreter, edition),
+                name=f"runtime-build-{key}",
                 daemon=True,
             )
-            self._threads[python] = thread
+            self._threads[key] = thread
             thread.start()
         return True
 
-    def _run_build(self, interpreter: Interpreter) -> None:
-        python = interpreter.python
+    def build_now(self, key: str, *, log: Log | None = None) -> Path:
+        """Build runtime ``key`` in this thread (``lakeworks runtimes build``); ``log`` gets
+        the build tools' output. Returns at once when it is built."""
+        interpreter, edition = self._resolve(key)
+        requirements, imports = self._lock_of(edition)
+        return builder.ensure_runtime(
+            interpreter.python,
+            self.runtimes_dir,
+            interpreter=interpreter,
+            requirements=requirements,
+            imports=imports,
+            log=log,
+            timeout=BUILD_TIMEOUT_SECONDS,
+            edition=edition.slug,
+        )
+
+    def _run_build(self, interpreter: Interpreter, edition: Edition) -> None:
+        key = runtime_key(interpreter.python, edition)
         try:
             with self._build_slots:
                 started = time.monotonic()
-                path = self._build(interpreter, self.runtimes_dir, _discard)
+                if self._custom_build is not None:
+                    path = self._custom_build(interpreter, self.runtimes_dir, _discard)
+                else:
+                    path = self.build_now(runtime_key(interpreter.python, edition), log=_discard)
         except RuntimeBuildError as error:
-            log.warning("building the Python %s runtime failed: %s", python, error.message)
+            log.warning("building the runtime %s failed: %s", key, error.message)
             with self._lock:
-                self._failed[python] = (error.message, time.time())
+                self._failed[key] = (error.message, time.time())
             return
         except Exception as error:  # the outermost edge of a background thread
-            log.exception("building the Python %s runtime failed", python)
+            log.exception("building the runtime %s failed", key)
             with self._lock:
-                self._failed[python] = (f"internal error: {error}", time.time())
+                self._failed[key] = (f"internal error: {error}", time.time())
             return
         with self._lock:
-            self._built[python] = path
-            self._failed.pop(python, None)
-        log.info("built the Python %s runtime in %.0f s", python, time.monotonic() - started)
+            self._built[key] = path
+            self._failed.pop(key, None)
+        log.info("built the runtime %s in %.0f s", key, time.monotonic() - started)
 
-    def ready(self, python: str, *, since: float | None = None) -> Path:
-        """The built runtime for ``python``.
+    def ready(self, key: str, *, since: float | None = None) -> Path:
+        """The built runtime ``key`` (``"3.11"``, ``"3.11-lean"``).
 
         Not built: a build starts in the background (unless one runs) and ``RuntimePreparing``
         says so. ``since`` is when the caller asked (Unix time): a build that failed after it
         raises ``RuntimeBuildError``; an older failure is retried.
         """
-        path = self.path_for(python)
+        path = self.path_for(key)
         if builder.is_built(path):
             return path
-        if not self.is_building(python):
-            failure = self._failure(python)
+        if not self.is_building(key):
+            failure = self._failure(key)
             if failure is not None and since is not None and failure[1] >= since:
                 raise RuntimeBuildError(failure[0])
-            self.build_in_background(python)
-            path = self.path_for(python)
+            self.build_in_background(key)
+            path = self.path_for(key)
             if builder.is_built(path):  # a build that ended in between
                 return path
-        raise RuntimePreparing(python, self.log_path(python))
+        raise RuntimePreparing(key, self.log_path(key))
 
-    def wait(self, python: str, *, since: float, timeout: float = BUILD_TIMEOUT_SECONDS) -> Path:
-        """Block until ``python``'s runtime is built (``ready``'s errors, and
+    def wait(self, key: str, *, since: float, timeout: float = BUILD_TIMEOUT_SECONDS) -> Path:
+        """Block until runtime ``key`` is built (``ready``'s errors, and
         ``RuntimeBuildError`` after ``timeout``)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return self.ready(python, since=since)
+                return self.ready(key, since=since)
             except RuntimePreparing:
                 if time.monotonic() > deadline:
                     raise RuntimeBuildError(
-                        f"the Python {python} runtime was not ready within {timeout:.0f} s"
+                        f"the runtime {key} was not ready within {timeout:.0f} s"
                     ) from None
             with self._lock:
-                thread = self._threads.get(python)
+                thread = self._threads.get(key)
             if thread is not None and thread.is_alive():
                 thread.join(timeout=1.0)
             else:
@@ -356,9 +401,9 @@ class RuntimeManager:
         builder.build_log_path(path).unlink(missing_ok=True)
         builder.failure_path(path).unlink(missing_ok=True)
         with self._lock:
-            for python, built in list(self._built.items()):
+            for key, built in list(self._built.items()):
                 if built == path:
-                    del self._built[python]
+                    del self._built[key]
 
 
 def processes_using(path: Path) -> list[int]:

@@ -191,7 +191,7 @@ def prepare(platform: Platform, identifier: str, *, since: float | None = None) 
     runtimes = platform.runtimes
     try:
         runtime = runtimes.catalog.resolve(identifier or None)
-        directory = runtimes.ready(runtime.python_version, since=since)
+        directory = runtimes.ready(runtime.key, since=since)
     except (InvalidInput, NotFound) as exc:
         raise RuntimeFailed(f"could not start: {exc.message}") from exc
     except RuntimeBuildError as exc:
@@ -225,7 +225,7 @@ def await_runtime(
     except RuntimePreparing as preparing:
         waiting(preparing.message)
         try:
-            platform.runtimes.wait(preparing.python, since=since)
+            platform.runtimes.wait(preparing.key, since=since)
         except RuntimeBuildError as exc:
             raise RuntimeFailed(failure_reason(exc)) from exc
     return prepare(platform, identifier, since=since)

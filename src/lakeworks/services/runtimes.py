@@ -38,24 +38,25 @@ def stale(platform: Platform, principal: Principal) -> list[Path]:
     return platform.runtimes.stale()
 
 
-def build(platform: Platform, principal: Principal, python: str) -> RuntimeState:
-    """Start building ``python``'s runtime in the background (nothing if built or building)."""
-    with platform.command(principal, "runtime.build", target=python) as cmd:
+def build(platform: Platform, principal: Principal, key: str) -> RuntimeState:
+    """Start building runtime ``key`` (``"3.11"``, ``"3.11-lean"``) in the background (nothing
+    if built or building)."""
+    with platform.command(principal, "runtime.build", target=key) as cmd:
         _require_admin(principal)
-        started = platform.runtimes.build_in_background(python)
+        started = platform.runtimes.build_in_background(key)
         cmd.detail = {"started": started}
-    return platform.runtimes.state(python)
+    return platform.runtimes.state(key)
 
 
 def build_log(
-    platform: Platform, principal: Principal, python: str, offset: int = 0
+    platform: Platform, principal: Principal, key: str, offset: int = 0
 ) -> tuple[str, int, RuntimeState]:
-    """The build log of ``python``'s runtime from byte ``offset``: (text, next offset, state).
+    """The build log of runtime ``key`` from byte ``offset``: (text, next offset, state).
 
     Any signed-in user may follow it: people whose workloads wait for a build watch it from the
     run, session, app and build pages. It holds the build tools' output only.
     """
-    state = platform.runtimes.state(python)
+    state = platform.runtimes.state(key)
     try:
         with state.log_path.open("rb") as handle:
             handle.seek(max(offset, 0))

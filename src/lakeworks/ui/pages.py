@@ -150,26 +150,27 @@ def error_page(request: Request, exc: LakeworksError) -> Response:
 
 def runtime_options(request: Request, current: str = "") -> list[dict[str, Any]]:
     """The runtime picker's choices (every form that starts a workload uses the same one):
-    the default first (value ""), one row per Python of the catalog with its kernel, edition,
-    version and whether a first use still builds it, and ``current`` kept when it names a
-    runtime outside the list (an identifier given through the API, e.g. Cloudera's)."""
+    the default first (value ""), one row per Python and edition of the catalog (Standard,
+    Lean) with its kernel, edition, version and whether a first use still builds it, and
+    ``current`` kept when it names a runtime outside the list (an identifier given through the
+    API, e.g. Cloudera's)."""
     runtimes = platform_of(request).runtimes
     try:
         default = runtimes.catalog.default()
         rows = [r for r in runtimes.catalog.runtimes if r.editor == "Workbench"]
     except LakeworksError:
         return [{"value": "", "label": "Default runtime", "disabled": False, "note": ""}]
-    built = {python: runtimes.is_built(python) for python in runtimes.catalog.pythons()}
+    built = {row.key: runtimes.is_built(row.key) for row in rows if row.status == "ENABLED"}
 
-    def note(python: str) -> str:
-        return "" if built.get(python) else "first use builds it, about 2 minutes"
+    def note(key: str) -> str:
+        return "" if built.get(key) else "first use builds it, about 2 minutes"
 
     options = [
         {
             "value": "",
             "label": f"Default — {default.kernel} · {default.edition} · {default.full_version}",
             "disabled": False,
-            "note": note(default.python_version),
+            "note": note(default.key),
         }
     ]
     for row in rows:
@@ -179,7 +180,7 @@ def runtime_options(request: Request, current: str = "") -> list[dict[str, Any]]
                 "value": row.image_identifier,
                 "label": f"{row.kernel} · {row.edition} · {row.full_version}",
                 "disabled": not usable,
-                "note": note(row.python_version) if usable else row.description,
+                "note": note(row.key) if usable else row.description,
             }
         )
     current = (current or "").strip()

@@ -40,10 +40,11 @@ def build_runtime(
         form_error(request, exc)
         flash(request, exc.message, "error")
         return redirect("/admin/runtimes")
+    label = f"Python {state.python} {state.edition}"
     if state.state == "built":
-        flash(request, f"The Python {python} runtime is built.")
+        flash(request, f"The {label} runtime is built.")
     else:
-        flash(request, f"Building the Python {python} runtime (about 2 minutes).")
+        flash(request, f"Building the {label} runtime (about 2 minutes).")
     return redirect(f"/admin/runtimes/{python}/log")
 
 

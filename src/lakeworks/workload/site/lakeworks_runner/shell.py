@@ -77,7 +77,7 @@ def kernel_system(self: Any, cmd: str) -> None:
     process = subprocess.Popen(
         [_bash(), "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None and process.stderr is not None  # both piped above
     streams = {process.stdout: sys.stdout, process.stderr: sys.stderr}
     # A character split across two reads is decoded whole.
     decoders = {pipe: codecs.getincrementaldecoder("utf-8")("replace") for pipe in streams}
