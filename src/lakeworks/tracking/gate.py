@@ -192,6 +192,20 @@ def _error_response(error: LakeworksError) -> tuple[int, bytes]:
     return http_status(error), json.dumps(body).encode()
 
 
+# The check of each kind of endpoint (``RULES``), a method of ``TrackingGate``; the kinds not
+# here (searches, artifact listings) are filtered in their responses instead.
+_CHECKS = {
+    "experiment": "_check_experiment",
+    "experiments": "_check_experiments",
+    "run": "_check_run",
+    "runs": "_check_runs",
+    "model": "_check_model",
+    "new_experiment": "_check_new_experiment",
+    "new_model": "_check_new_model",
+    "new_version": "_check_new_version",
+}
+
+
 class TrackingGate:
     """ASGI app mounted at ``MOUNT_PATH``: checks each request, then hands it to MLflow."""
 
@@ -367,118 +381,110 @@ class TrackingGate:
     # Checks before MLflow sees the request ------------------------------------------------
 
     def _check(self, principal: Principal, call: Call) -> Tracking:
-        """Refuse the call unless the principal may make it; adjust its parameters."""
+        """Refuse the call unless the principal may make it; adjust its parameters.
+
+        ``RULES`` names each endpoint's kind (what it acts on) and access; each kind has its
+        check below (``_CHECKS``), as MLflow's own auth plugin keeps a validator per endpoint.
+        """
         tracking = tracking_for(self.platform)
         kind, access = RULES[call.endpoint]
         if access == "alias":
             access = "read" if call.method == "GET" else "write"
-        write = access == "write"
-        params = call.params
-        scope = tracking.scope
         _refuse_reserved_tags(call)
-        if kind == "experiment":
-            experiment_id = _first(params.get("experiment_id")) or "0"
-            project = scope.experiment_project(experiment_id)
-            self._authorize(
-                principal,
-                project,
-                write=write,
-                what=f"Experiment {experiment_id!r}",
-            )
-            call.project_id = project
-            tags = params.get("tags") or []
-            if call.endpoint == "runs/create" and isinstance(tags, list):
-                # Who ran it is the caller (its key says so), not the account the client
-                # guessed it from (``root`` or ``cdsw`` inside a workload).
-                params["user_id"] = principal.user.username
-                params["tags"] = [
-                    tag
-                    for tag in tags
-                    if not (isinstance(tag, dict) and tag.get("key") == USER_TAG)
-                ] + [{"key": USER_TAG, "value": principal.user.username}]
-                call.body_changed = True
-        elif kind == "experiments":
-            ids = _many(params.get("experiment_ids"))
-            for experiment_id in ids:
-                project = scope.experiment_project(experiment_id)
-                self._authorize(
-                    principal,
-                    project,
-                    write=False,
-                    what=f"Experiment {experiment_id!r}",
-                )
-            # CML's order when the caller gives none (compat §9, a documented deviation).
-            ascending = self.platform.settings.mlflow_run_order == "ascending"
-            if call.endpoint == "runs/search" and not params.get("order_by") and ascending:
-                params["order_by"] = ["attributes.start_time ASC"]
-                call.body_changed = True
-        elif kind == "run":
-            run_id = _first(params.get("run_id") or params.get("run_uuid"))
-            if not run_id:
-                raise InvalidInput("The request names no run (run_id).")
-            project = scope.run_project(run_id)
-            self._authorize(principal, project, write=write, what=f"Run {run_id!r}")
-            call.project_id = project
-        elif kind == "runs":
-            for run_id in _many(params.get("run_id")) + _many(params.get("run_ids")):
-                self._authorize(
-                    principal,
-                    scope.run_project(run_id),
-                    write=False,
-                    what=f"Run {run_id!r}",
-                )
-        elif kind == "model":
-            name = _first(params.get("name"))
-            if not name:
-                raise InvalidInput("The request names no registered model (name).")
-            project = scope.model_project(name)
-            self._authorize(
-                principal,
-                project,
-                write=write,
-                what=f"Registered model {name!r}",
-            )
-            call.project_id = project
-        elif kind == "new_experiment":
-            project = self._creation_project(principal, params)
-            self._authorize(principal, project, write=True, what="The project")
-            # Artifacts always live in the project (CML compat §9); the store's default
-            # location is /home/cdsw/.experiments/<experiment_id>.
-            params.pop("artifact_location", None)
-            params["tags"] = _with_tags(params.get("tags"), {PROJECT_TAG: project})
-            call.body_changed = True
-            call.project_id = project
-        elif kind == "new_model":
-            from lakeworks.services.ids import public_id
-
-            project = self._creation_project(principal, params)
-            self._authorize(principal, project, write=True, what="The project")
-            params["tags"] = _with_tags(
-                params.get("tags"), {PROJECT_TAG: project, MODEL_ID_TAG: public_id()}
-            )
-            call.body_changed = True
-            call.project_id = project
-        elif kind == "new_version":
-            from lakeworks.services.ids import public_id
-
-            name = _first(params.get("name"))
-            project = scope.model_project(name)
-            self._authorize(
-                principal,
-                project,
-                write=True,
-                what=f"Registered model {name!r}",
-            )
-            run_id = _first(params.get("run_id"))
-            if run_id and scope.run_project(run_id) != project:
-                raise PermissionDenied(
-                    f"Run {run_id!r} is not in the project of registered model {name!r}."
-                )
-            params["tags"] = _with_tags(params.get("tags"), {VERSION_ID_TAG: public_id()})
-            call.body_changed = True
-            call.project_id = project
-
+        method = _CHECKS.get(kind)  # searches and artifact reads are scoped on the way out
+        if method is not None:
+            getattr(self, method)(principal, call, tracking.scope, access == "write")
         return tracking
+
+    def _check_experiment(self, principal: Principal, call: Call, scope: Any, write: bool) -> None:
+        params = call.params
+        experiment_id = _first(params.get("experiment_id")) or "0"
+        project = scope.experiment_project(experiment_id)
+        self._authorize(principal, project, write=write, what=f"Experiment {experiment_id!r}")
+        call.project_id = project
+        tags = params.get("tags") or []
+        if call.endpoint == "runs/create" and isinstance(tags, list):
+            # Who ran it is the caller (its key says so), not the account the client guessed
+            # it from (``root`` or ``cdsw`` inside a workload).
+            params["user_id"] = principal.user.username
+            params["tags"] = [
+                tag for tag in tags if not (isinstance(tag, dict) and tag.get("key") == USER_TAG)
+            ] + [{"key": USER_TAG, "value": principal.user.username}]
+            call.body_changed = True
+
+    def _check_experiments(self, principal: Principal, call: Call, scope: Any, write: bool) -> None:
+        params = call.params
+        for experiment_id in _many(params.get("experiment_ids")):
+            project = scope.experiment_project(experiment_id)
+            self._authorize(principal, project, write=False, what=f"Experiment {experiment_id!r}")
+        # CML's order when the caller gives none (compat §9, a documented deviation).
+        ascending = self.platform.settings.mlflow_run_order == "ascending"
+        if call.endpoint == "runs/search" and not params.get("order_by") and ascending:
+            params["order_by"] = ["attributes.start_time ASC"]
+            call.body_changed = True
+
+    def _check_run(self, principal: Principal, call: Call, scope: Any, write: bool) -> None:
+        run_id = _first(call.params.get("run_id") or call.params.get("run_uuid"))
+        if not run_id:
+            raise InvalidInput("The request names no run (run_id).")
+        project = scope.run_project(run_id)
+        self._authorize(principal, project, write=write, what=f"Run {run_id!r}")
+        call.project_id = project
+
+    def _check_runs(self, principal: Principal, call: Call, scope: Any, write: bool) -> None:
+        params = call.params
+        for run_id in _many(params.get("run_id")) + _many(params.get("run_ids")):
+            project = scope.run_project(run_id)
+            self._authorize(principal, project, write=False, what=f"Run {run_id!r}")
+
+    def _check_model(self, principal: Principal, call: Call, scope: Any, write: bool) -> None:
+        name = _first(call.params.get("name"))
+        if not name:
+            raise InvalidInput("The request names no registered model (name).")
+        project = scope.model_project(name)
+        self._authorize(principal, project, write=write, what=f"Registered model {name!r}")
+        call.project_id = project
+
+    def _check_new_experiment(
+        self, principal: Principal, call: Call, scope: Any, write: bool
+    ) -> None:
+        params = call.params
+        project = self._creation_project(principal, params)
+        self._authorize(principal, project, write=True, what="The project")
+        # Artifacts always live in the project (CML compat §9); the store's default location
+        # is /home/cdsw/.experiments/<experiment_id>.
+        params.pop("artifact_location", None)
+        params["tags"] = _with_tags(params.get("tags"), {PROJECT_TAG: project})
+        call.body_changed = True
+        call.project_id = project
+
+    def _check_new_model(self, principal: Principal, call: Call, scope: Any, write: bool) -> None:
+        from lakeworks.services.ids import public_id
+
+        params = call.params
+        project = self._creation_project(principal, params)
+        self._authorize(principal, project, write=True, what="The project")
+        params["tags"] = _with_tags(
+            params.get("tags"), {PROJECT_TAG: project, MODEL_ID_TAG: public_id()}
+        )
+        call.body_changed = True
+        call.project_id = project
+
+    def _check_new_version(self, principal: Principal, call: Call, scope: Any, write: bool) -> None:
+        from lakeworks.services.ids import public_id
+
+        params = call.params
+        name = _first(params.get("name"))
+        project = scope.model_project(name)
+        self._authorize(principal, project, write=True, what=f"Registered model {name!r}")
+        run_id = _first(params.get("run_id"))
+        if run_id and scope.run_project(run_id) != project:
+            raise PermissionDenied(
+                f"Run {run_id!r} is not in the project of registered model {name!r}."
+            )
+        params["tags"] = _with_tags(params.get("tags"), {VERSION_ID_TAG: public_id()})
+        call.body_changed = True
+        call.project_id = project
 
     def _creation_project(self, principal: Principal, params: dict[str, Any]) -> str:
         tagged = ""
