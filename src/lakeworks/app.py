@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import typing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -37,6 +38,9 @@ from lakeworks.store.uow import Store
 from lakeworks.tracking.gate import MOUNT_PATH as MLFLOW_PATH
 from lakeworks.tracking.gate import TrackingGate
 from lakeworks.ui.routes import router as ui_router
+
+if typing.TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("lakeworks")
 
@@ -163,3 +167,22 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(ModelGateway, platform=platform)
     app.add_middleware(SecurityHeaders, settings=settings)  # outermost: every response
     return app
+
+
+def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """How ``lakeworks server`` runs ``app`` (the benchmarks run it the same way).
+
+    Example::
+
+        uvicorn.Server(server_config(create_app(settings), settings)).run()
+    """
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=True,
+        server_header=False,
+    )
