@@ -268,7 +268,6 @@ class Lakeworks:
             runtimes_dir=runtimes_dir,
             port=self.port,
             public_url=f"http://127.0.0.1:{self.port}",
-            scheduler_tick_seconds=0.5,
             model_queue_seconds=30.0,
         )
         engine = make_engine(settings.resolved_database_url)
