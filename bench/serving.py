@@ -90,6 +90,48 @@ async def endpoint(request: Request):
 """
 )
 
+CALLS = 300
+# In a job (cdsw.call_model, as CML documents it) and outside (a kept-alive http.client).
+IN_JOB = f"""
+import os, time, cdsw
+ROW = {ROW!r}
+cdsw.call_model(os.environ["BENCH_KEY"], ROW)
+took = []
+for _ in range({CALLS}):
+    started = time.perf_counter()
+    answer = cdsw.call_model(os.environ["BENCH_KEY"], ROW)
+    took.append(time.perf_counter() - started)
+assert answer["success"], answer
+took.sort()
+print("P50", took[len(took) // 2] * 1000, "P99", took[int(len(took) * 0.99)] * 1000)
+"""
+OUTSIDE = f"""
+import http.client, json, sys, time
+port, key, api_key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+body = json.dumps({{"accessKey": key, "request": {ROW!r}}})
+headers = {{"Content-Type": "application/json", "Authorization": "Bearer " + api_key}}
+connection = http.client.HTTPConnection("127.0.0.1", port)
+def call():
+    connection.request("POST", "/model", body, headers)
+    return json.loads(connection.getresponse().read())
+call()
+took = []
+for _ in range({CALLS}):
+    started = time.perf_counter()
+    answer = call()
+    took.append(time.perf_counter() - started)
+assert answer["success"], answer
+took.sort()
+print("P50", took[len(took) // 2] * 1000, "P99", took[int(len(took) * 0.99)] * 1000)
+"""
+
+
+def p50_p99(text: str) -> tuple[float, float]:
+    found = re.search(r"P50 ([0-9.]+) P99 ([0-9.]+)", text)
+    assert found, text
+    return float(found.group(1)), float(found.group(2))
+
+
 MLFLOW_SAVE = """
 mlflow.sklearn.save_model(model, path, pyfunc_predict_fn="predict_proba")
 # served with: mlflow models serve -m path -w 1 --env-manager local
@@ -340,7 +382,28 @@ class Lakeworks:
             assert time.monotonic() < deadline, "deployment did not become ready"
             time.sleep(0.5)
         key = auth.create_workload_key(platform, user, None, timedelta(hours=2), ApiKeyKind.V2)
+        self.last: tuple[Any, str] = (principal, project.id)
         return models.access_key(platform, model), key.secret, deployment.id
+
+    def run_job(self, where: tuple[Any, str], script: str, env: dict[str, str]) -> str:
+        """Run ``script`` as a job in project ``where`` (principal, project id); its log."""
+        from lakeworks.services import jobs
+
+        principal, project_id = where
+        (self.platform.settings.projects_dir / project_id / "calls.py").write_text(script)
+        job = jobs.create(
+            self.platform, principal, project_id,
+            jobs.JobFields(name="calls", script="calls.py", environment=env),
+        )  # fmt: skip
+        run = jobs.trigger(self.platform, principal, project_id, job.id)
+        deadline = time.monotonic() + 300
+        while not run.status.is_final:
+            assert time.monotonic() < deadline, "the job did not finish"
+            time.sleep(0.2)
+            run = jobs.get_run(self.platform, principal, project_id, job.id, run.id)
+        text = jobs.run_log(self.platform, principal, project_id, job.id, run.id)[0].decode()
+        assert run.status is jobs.RunStatus.SUCCEEDED, text
+        return text
 
     def replica_port(self, deployment_id: str) -> int:
         with self.platform.read() as uow:
@@ -389,6 +452,7 @@ def main() -> None:
     # name -> (port, path, body, headers)
     targets: dict[str, tuple[int, str, bytes, dict[str, str]]] = {}
     lw: Lakeworks | None = None
+    in_workload: list[tuple[float, float]] = []
     try:
         (work / "fastapi_app.py").write_text(FASTAPI_APP)
         port = free_port()
@@ -424,6 +488,7 @@ def main() -> None:
             auth = {"Authorization": f"Bearer {api_key}"}
             targets[f"lakeworks-{replicas}"] = (lw.port, "/model", body, auth)
             if replicas == 1:
+                call_keys = (key, api_key, lw.last)
                 targets["replica"] = (
                     lw.replica_port(deployment_id),
                     "/predict",
@@ -446,6 +511,20 @@ def main() -> None:
                     results[name].setdefault(c, []).append(r)
                     print(f"{name:<15} {c:<4} {round_ + 1:<5} {r['rps']:10.0f} {r['p50']:11.2f} "
                           f"{r['p99']:10.2f}  {r['errors']:6d}", flush=True)  # fmt: skip
+        print(f"\ncdsw.call_model in a job vs an outside kept-alive client ({CALLS} calls, "
+              "one at a time, lakeworks-1; interleaved)", flush=True)  # fmt: skip
+        key1, api_key1, where = call_keys
+        for round_ in range(args.rounds):
+            outside = subprocess.run(
+                [sys.executable, "-c", OUTSIDE, str(lw.port), key1, api_key1],
+                capture_output=True, text=True, check=True,
+            ).stdout  # fmt: skip
+            inside = lw.run_job(where, IN_JOB, {"BENCH_KEY": key1})
+            (o50, o99), (i50, i99) = p50_p99(outside), p50_p99(inside)
+            in_workload.append((i50, o50))
+            print(f"  round {round_ + 1}: in a job p50 {i50:.2f} ms p99 {i99:.2f} ms; outside "
+                  f"p50 {o50:.2f} ms p99 {o99:.2f} ms; difference {i50 - o50:+.2f} ms",
+                  flush=True)  # fmt: skip
         stats = lw.metrics_written()
         if stats is not None:
             print(f"metrics writer: {stats}", flush=True)
@@ -485,9 +564,13 @@ def main() -> None:
     if 8 in levels:
         print(f"  2 replicas >= 1.8x mlflow at c=8: "
               f"{median(ratio('lakeworks-2', 'mlflow', 8)):.2f}x")  # fmt: skip
-    overhead = median(gateway_overhead(levels[0]))
+    gateway_p50 = median(gateway_overhead(levels[0]))
     print(f"  gateway p50 overhead over a bare replica <= 0.5 ms at c={levels[0]}: "
-          f"{overhead:+.2f} ms")  # fmt: skip
+          f"{gateway_p50:+.2f} ms")  # fmt: skip
+    if in_workload:
+        difference = median(i - o for i, o in in_workload)
+        print(f"  cdsw.call_model p50 within 2 ms of an outside kept-alive client: "
+              f"{difference:+.2f} ms")  # fmt: skip
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
