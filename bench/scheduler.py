@@ -61,7 +61,7 @@ class NoopRuntime:
     directory = Path("/nonexistent")
     ro_binds: list[Path] = []
 
-    def env(self, project_home: str) -> dict[str, str]:
+    def env(self, project_home: str, **_: object) -> dict[str, str]:
         return {}
 
     def command(self, script: str, arguments: str) -> list[str]:
@@ -144,6 +144,8 @@ def main() -> None:
     fired_in = (max(r.created_at for r in runs) - fire_at).total_seconds()
     jitter = [(r.created_at - fire_at).total_seconds() for r in runs]
     print(f"jobs due at once:        {len(runs)}")
+    batches = sorted({(r.created_at - fire_at).total_seconds() for r in runs})
+    print("fire batches at (s):     " + " ".join(f"{b:.2f}" for b in batches[:20]))
     print(f"all fired within:        {fired_in:.2f} s of the fire time")
     print(
         f"fire jitter p50 / p99:   {statistics.median(jitter) * 1000:.0f} ms / "

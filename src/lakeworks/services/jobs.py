@@ -23,6 +23,7 @@ from typing import Any
 
 from lakeworks import bounds
 from lakeworks.entities.jobs import (
+    DueFire,
     Job,
     JobRun,
     Recipient,
@@ -536,10 +537,10 @@ def fire_due(platform: Platform, now: datetime, limit: int = 500) -> list[str]:
     """
     created: list[str] = []
     with platform.store.transaction() as uow:
-        groups: dict[tuple[str, str, datetime | None], list[Job]] = {}
+        groups: dict[tuple[str, str, datetime | None], list[DueFire]] = {}
         for job in uow.jobs.due(now, limit):
             groups.setdefault((job.schedule, job.timezone, job.next_fire_at), []).append(job)
-        claimed: list[tuple[Job, datetime | None]] = []
+        claimed: list[tuple[DueFire, datetime | None]] = []
         for (schedule, timezone, seen), group in groups.items():
             upcoming = cron.next_fire(schedule, timezone, now)
             moved = set(uow.jobs.advance_fires([j.id for j in group], seen, upcoming))
