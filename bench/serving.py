@@ -18,6 +18,9 @@ bounded asyncio client below when wrk is not installed). For each concurrency th
 take turns (A B C A B C ...) for ``--rounds`` rounds, so a busy machine slows them alike; each
 round's ratio is printed, which shows the noise. Prints req/s, p50, p99; asserts nothing.
 
+Then ``cdsw.call_model`` from a sandboxed job (300 calls one after another) next to the same
+calls from an outside kept-alive ``http.client``, interleaved, and the goals of issue 17.
+
     uv run python bench/serving.py [--seconds 4] [--rounds 2]
 """
 
