@@ -62,7 +62,7 @@ def main() -> None:
     upgrade(engine)
     platform = Platform(settings, Store(engine))
     settings.projects_dir.mkdir(parents=True, exist_ok=True)
-    user = users.create_user(platform, None, username="bench", password="bench password 1")
+    user = users.create_user(platform, None, username="bench", password="a long dispatch secret 1")
     principal = Principal(user=user, via="cli")
     project = projects.create(
         platform, principal, name="Bench", source=projects.parse_source("", "")

@@ -156,7 +156,7 @@ def main() -> None:
     upgrade(engine)
     app = create_app(settings, Store(engine))
     platform = app.state.platform
-    user = users.create_user(platform, None, username="bench", password="bench password 1")
+    user = users.create_user(platform, None, username="bench", password="a long dispatch secret 1")
     principal = Principal(user=user, via="cli")
     key = auth.create_api_key(platform, principal, "bench").secret
     project = projects.create(

@@ -1,19 +1,27 @@
-"""Model serving: Lakeworks' gateway vs `mlflow models serve` vs a bare FastAPI app.
+"""Model serving: Lakeworks' gateway vs `mlflow models serve -w 1` vs a bare FastAPI app, doing
+the same work.
 
-One scikit-learn model (logistic regression on the telco churn data) served, in the same run on
-this machine, by:
+One scikit-learn logistic regression on the telco churn data (three features), and the same
+work per request in every contender: a one-row ``pandas.DataFrame`` of the three features, then
+``predict_proba``. Served, at the same time on this machine, by:
 
-  (a) Lakeworks: the real server (uvicorn) with its gateway, authentication on (Bearer key) and
-      metrics on (``@cml_model(metrics=True)``), 1 and 2 replicas; also one replica called
-      directly (the "bare replica", no gateway);
-  (b) ``mlflow models serve --env-manager local`` (MLflow 2.22.5);
-  (c) a bare FastAPI + uvicorn (uvloop, httptools) predict app, as the limit.
+  (a) Lakeworks: the real server (uvicorn configured as ``lakeworks server`` runs it) with its
+      gateway, authentication on (Bearer key) and metrics on (``@cml_model(metrics=True)``),
+      1 and 2 replicas; also one replica called directly (the "bare replica", no gateway);
+  (b) ``mlflow models serve -w 1 --env-manager local`` (MLflow's scoring server: uvicorn, one
+      worker), the sklearn flavour saved with ``pyfunc_predict_fn="predict_proba"``: MLflow
+      parses the ``dataframe_split`` body into the one-row DataFrame and calls predict_proba;
+  (c) a bare FastAPI + uvicorn (one worker) app with the same predict function, as the limit.
 
-Load comes from a separate process on loopback: N keep-alive connections, each sending one
-request after another for a fixed time (a bounded asyncio client). Prints req/s, p50 and p99 per
-target and concurrency (1, 8, 32) and the ratios the issue asks for; asserts nothing.
+Load comes from a separate process (``wrk``, one thread, N keep-alive connections; the
+bounded asyncio client below when wrk is not installed). For each concurrency the contenders
+take turns (A B C A B C ...) for ``--rounds`` rounds, so a busy machine slows them alike; each
+round's ratio is printed, which shows the noise. Prints req/s, p50, p99; asserts nothing.
 
-    uv run python bench/serving.py [--seconds 4]
+Then ``cdsw.call_model`` from a sandboxed job (300 calls one after another) next to the same
+calls from an outside kept-alive ``http.client``, interleaved, and the goals of issue 17.
+
+    uv run python bench/serving.py [--seconds 4] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -21,12 +29,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import multiprocessing
 import os
 import pickle
+import re
 import secrets
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,41 +52,99 @@ DATA = Path(os.environ.get("LAKEWORKS_BENCH_CHURN", "/work/shared/data/telco-cus
 FEATURES = ["tenure", "MonthlyCharges", "SeniorCitizen"]
 ROW = {"tenure": 3, "MonthlyCharges": 80.5, "SeniorCitizen": 0}
 
-PREDICT = """
+# The user code: the same predict body in Lakeworks and in the bare FastAPI app; MLflow's
+# scoring server builds the same DataFrame from ``dataframe_split`` and calls the same method.
+PREDICT_BODY = """
+def predict(args):
+    frame = pd.DataFrame([[args[k] for k in FEATURES]], columns=FEATURES)
+    return {"churn_probability": float(MODEL.predict_proba(frame)[0][1])}
+"""
+
+PREDICT = (
+    """
 import pickle
+import pandas as pd
 from cml.models_v1 import cml_model
 
 with open("model.pkl", "rb") as f:
     MODEL = pickle.load(f)
 FEATURES = ["tenure", "MonthlyCharges", "SeniorCitizen"]
 
+@cml_model(metrics=True)"""
+    + PREDICT_BODY
+)
 
-@cml_model(metrics=True)
-def predict(args):
-    row = [[float(args[k]) for k in FEATURES]]
-    return {"churn_probability": float(MODEL.predict_proba(row)[0][1])}
-"""
-
-FASTAPI_APP = """
-import pickle, sys
+FASTAPI_APP = (
+    """
+import pickle
+import pandas as pd
 from fastapi import FastAPI, Request
+
 app = FastAPI()
 with open("model.pkl", "rb") as f:
     MODEL = pickle.load(f)
 FEATURES = ["tenure", "MonthlyCharges", "SeniorCitizen"]
-
+"""
+    + PREDICT_BODY
+    + """
 @app.post("/predict")
-async def predict(request: Request):
-    args = (await request.json())["request"]
-    row = [[float(args[k]) for k in FEATURES]]
-    probability = float(MODEL.predict_proba(row)[0][1])
-    return {"success": True, "response": {"churn_probability": probability}}
+async def endpoint(request: Request):
+    return {"success": True, "response": predict((await request.json())["request"])}
+"""
+)
+
+CALLS = 300
+# In a job (cdsw.call_model, as CML documents it) and outside (a kept-alive http.client).
+IN_JOB = f"""
+import os, time, cdsw
+ROW = {ROW!r}
+cdsw.call_model(os.environ["BENCH_KEY"], ROW)
+took = []
+for _ in range({CALLS}):
+    started = time.perf_counter()
+    answer = cdsw.call_model(os.environ["BENCH_KEY"], ROW)
+    took.append(time.perf_counter() - started)
+assert answer["success"], answer
+took.sort()
+print("P50", took[len(took) // 2] * 1000, "P99", took[int(len(took) * 0.99)] * 1000)
+"""
+OUTSIDE = f"""
+import http.client, json, sys, time
+port, key, api_key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+body = json.dumps({{"accessKey": key, "request": {ROW!r}}})
+headers = {{"Content-Type": "application/json", "Authorization": "Bearer " + api_key}}
+connection = http.client.HTTPConnection("127.0.0.1", port)
+def call():
+    connection.request("POST", "/model", body, headers)
+    return json.loads(connection.getresponse().read())
+call()
+took = []
+for _ in range({CALLS}):
+    started = time.perf_counter()
+    answer = call()
+    took.append(time.perf_counter() - started)
+assert answer["success"], answer
+took.sort()
+print("P50", took[len(took) // 2] * 1000, "P99", took[int(len(took) * 0.99)] * 1000)
+"""
+
+
+def p50_p99(text: str) -> tuple[float, float]:
+    found = re.search(r"P50 ([0-9.]+) P99 ([0-9.]+)", text)
+    assert found, text
+    return float(found.group(1)), float(found.group(2))
+
+
+MLFLOW_SAVE = """
+mlflow.sklearn.save_model(model, path, pyfunc_predict_fn="predict_proba")
+# served with: mlflow models serve -m path -w 1 --env-manager local
+# body: {"dataframe_split": {"columns": FEATURES, "data": [[3, 80.5, 0]]}}
 """
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """End a competitor and everything it started (``mlflow models serve`` runs gunicorn
-    workers that outlive a SIGTERM to their parent alone)."""
+    """End a competitor and everything it started (``mlflow models serve`` runs a uvicorn
+    that outlives a SIGTERM to its parent alone)."""
     if proc.poll() is not None:
         return
     os.killpg(proc.pid, signal.SIGTERM)
@@ -91,6 +161,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Fitted on a DataFrame, so predict_proba on a one-row DataFrame checks the feature names.
 TRAIN = """
 import pickle, sys
 import pandas as pd
@@ -98,33 +169,51 @@ from sklearn.linear_model import LogisticRegression
 frame = pd.read_csv(sys.argv[1])
 FEATURES = ["tenure", "MonthlyCharges", "SeniorCitizen"]
 model = LogisticRegression(max_iter=500).fit(
-    frame[FEATURES].astype(float).to_numpy(), (frame["Churn"] == "Yes").astype(int)
+    frame[FEATURES].astype(float), (frame["Churn"] == "Yes").astype(int)
 )
 sys.stdout.buffer.write(pickle.dumps(model))
 """
 
 
 def train_in(python: Path) -> bytes:
-    """The same model pickled by the runtime's scikit-learn (the replicas unpickle it there)."""
+    """The model pickled by ``python``'s scikit-learn (each contender unpickles it with the
+    scikit-learn that pickled it)."""
     return subprocess.run(
         [str(python), "-c", TRAIN, str(DATA)], capture_output=True, check=True
     ).stdout
 
 
-def train(out: Path) -> Any:
-    import pandas as pd
-    from sklearn.linear_model import LogisticRegression
-
-    frame = pd.read_csv(DATA)
-    frame["TotalCharges"] = pd.to_numeric(frame["TotalCharges"], errors="coerce")
-    x = frame[FEATURES].astype(float).to_numpy()
-    y = (frame["Churn"] == "Yes").astype(int)
-    model = LogisticRegression(max_iter=500).fit(x, y)
-    (out / "model.pkl").write_bytes(pickle.dumps(model))
-    return model
+# The load generators (each runs in its own process) ----------------------------------------
 
 
-# The load generator (runs in its own process) ---------------------------------------------
+def wrk(port: int, path: str, payload: bytes, headers: dict[str, str], conns: int,
+        seconds: float) -> dict[str, float]:  # fmt: skip
+    """req/s, p50, p99 (ms) and non-2xx answers from ``wrk -t1 -cN --latency``."""
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(payload.decode())}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    lines.append('wrk.headers["Content-Type"] = "application/json"')
+    script.write_text("\n".join(lines) + "\n")
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", "--latency", "-s", str(script),
+             f"http://127.0.0.1:{port}{path}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        script.unlink()
+
+    def ms(text: str) -> float:
+        value, unit = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    failed = (int(bad.group(1)) if bad else 0) + (1 if errors else 0)
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": failed}
 
 
 async def _connection(
@@ -167,20 +256,15 @@ def _load(url_host: str, port: int, request: bytes, conns: int, seconds: float, 
 
 
 def load(
-    port: int, path: str, body: dict[str, Any], headers: dict[str, str], conns: int, seconds: float
+    port: int, path: str, payload: bytes, headers: dict[str, str], conns: int, seconds: float
 ) -> dict[str, float]:
-    payload = json.dumps(body).encode()
+    if shutil.which("wrk"):
+        return wrk(port, path, payload, headers, conns, seconds)
     lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     lines.append(f"Content-Length: {len(payload)}")
     request = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
     queue: Any = multiprocessing.get_context("spawn").Queue()
-    warm = multiprocessing.get_context("spawn").Process(
-        target=_load, args=("127.0.0.1", port, request, conns, 0.5, queue)
-    )
-    warm.start()
-    queue.get()
-    warm.join()
     proc = multiprocessing.get_context("spawn").Process(
         target=_load, args=("127.0.0.1", port, request, conns, seconds, queue)
     )
@@ -215,7 +299,7 @@ class Lakeworks:
     def __init__(self, work: Path, runtimes_dir: Path) -> None:
         import uvicorn
 
-        from lakeworks.app import create_app
+        from lakeworks.app import create_app, server_config
         from lakeworks.config import Settings
         from lakeworks.store.database import make_engine, upgrade
         from lakeworks.store.uow import Store
@@ -227,22 +311,28 @@ class Lakeworks:
             data_dir=data,
             secret_key=secrets.token_urlsafe(48),
             runtimes_dir=runtimes_dir,
+            port=self.port,
             public_url=f"http://127.0.0.1:{self.port}",
-            scheduler_tick_seconds=0.5,
             model_queue_seconds=30.0,
         )
         engine = make_engine(settings.resolved_database_url)
         upgrade(engine)
         self.app = create_app(settings, Store(engine))
         self.platform = self.app.state.platform
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", ws="none",
-            loop="uvloop", http="httptools", access_log=False,
-        )  # fmt: skip
-        self.server = uvicorn.Server(config)
+        # As `lakeworks server` runs it (access log included), in a thread of this process:
+        # the bench's main thread only waits on the load generator while it measures.
+        self.server = uvicorn.Server(server_config(self.app, settings))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         wait_port(self.port)
+        # The access log is formatted and written as in production, to /dev/null here.
+        for handler in logging.getLogger("uvicorn.access").handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
+
+    def runtime_python(self) -> Path:
+        runtimes = self.platform.runtimes
+        return runtimes.path_for(runtimes.default_python()) / "bin" / "python"
 
     def deploy(self, files: dict[str, bytes], replicas: int) -> tuple[str, str, str]:
         """(access key, API key, deployment id) of a deployed model."""
@@ -295,7 +385,28 @@ class Lakeworks:
             assert time.monotonic() < deadline, "deployment did not become ready"
             time.sleep(0.5)
         key = auth.create_workload_key(platform, user, None, timedelta(hours=2), ApiKeyKind.V2)
+        self.last: tuple[Any, str] = (principal, project.id)
         return models.access_key(platform, model), key.secret, deployment.id
+
+    def run_job(self, where: tuple[Any, str], script: str, env: dict[str, str]) -> str:
+        """Run ``script`` as a job in project ``where`` (principal, project id); its log."""
+        from lakeworks.services import jobs
+
+        principal, project_id = where
+        (self.platform.settings.projects_dir / project_id / "calls.py").write_text(script)
+        job = jobs.create(
+            self.platform, principal, project_id,
+            jobs.JobFields(name="calls", script="calls.py", environment=env),
+        )  # fmt: skip
+        run = jobs.trigger(self.platform, principal, project_id, job.id)
+        deadline = time.monotonic() + 300
+        while not run.status.is_final:
+            assert time.monotonic() < deadline, "the job did not finish"
+            time.sleep(0.2)
+            run = jobs.get_run(self.platform, principal, project_id, job.id, run.id)
+        text = jobs.run_log(self.platform, principal, project_id, job.id, run.id)[0].decode()
+        assert run.status is jobs.RunStatus.SUCCEEDED, text
+        return text
 
     def replica_port(self, deployment_id: str) -> int:
         with self.platform.read() as uow:
@@ -325,6 +436,7 @@ class Lakeworks:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument(
         "--runtimes-dir", default=str(Path.home() / ".cache" / "lakeworks-test-runtimes")
@@ -332,96 +444,137 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="lakeworks-serving-bench-"))
-    model = train(work)
-    runtimes_dir = Path(args.runtimes_dir)
-    pickled = train_in(next(runtimes_dir.glob("python3.11-*/bin/python")))
-    results: dict[str, dict[int, dict[str, float]]] = {}
+    print("User code, Lakeworks (predict.py):" + PREDICT)
+    print("User code, bare FastAPI:" + FASTAPI_APP)
+    print("MLflow (sklearn flavour):" + MLFLOW_SAVE)
+    print(f"load: {'wrk -t1' if shutil.which('wrk') else 'asyncio client'}, "
+          f"{args.seconds:g}s a measurement, {args.rounds} round(s), interleaved\n",
+          flush=True)  # fmt: skip
+    (work / "model.pkl").write_bytes(train_in(Path(sys.executable)))
     procs: list[subprocess.Popen[bytes]] = []
-
-    def measure(
-        name: str, port: int, path: str, body: dict[str, Any], headers: dict[str, str]
-    ) -> None:
-        results[name] = {}
-        for c in levels:
-            results[name][c] = r = load(port, path, body, headers, c, args.seconds)
-            print(f"  {name:<28} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50']:7.2f} ms  "
-                  f"p99 {r['p99']:7.2f} ms  errors {r['errors']}", flush=True)  # fmt: skip
-
+    # name -> (port, path, body, headers)
+    targets: dict[str, tuple[int, str, bytes, dict[str, str]]] = {}
+    lw: Lakeworks | None = None
+    in_workload: list[tuple[float, float]] = []
     try:
-        # (c) bare FastAPI + uvicorn (uvloop, httptools)
-        app_file = work / "fastapi_app.py"
-        app_file.write_text(FASTAPI_APP)
+        (work / "fastapi_app.py").write_text(FASTAPI_APP)
         port = free_port()
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "fastapi_app:app", "--port", str(port),
-             "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-             "--log-level", "warning"],
+             "--workers", "1", "--no-access-log", "--log-level", "warning"],
             cwd=work, env=os.environ | {"PYTHONPATH": str(work)}, start_new_session=True,
         ))  # fmt: skip
-        wait_port(port)
-        print("(c) FastAPI + uvicorn (uvloop)", flush=True)
-        measure("fastapi", port, "/predict", {"request": ROW}, {})
-        stop(procs[-1])
+        targets["fastapi"] = (port, "/predict", json.dumps({"request": ROW}).encode(), {})
 
-        # (b) mlflow models serve
         import mlflow.sklearn
 
         mlflow_dir = work / "mlflow_model"
-        mlflow.sklearn.save_model(model, str(mlflow_dir))
+        model = pickle.loads((work / "model.pkl").read_bytes())
+        mlflow.sklearn.save_model(model, str(mlflow_dir), pyfunc_predict_fn="predict_proba")
         port = free_port()
-        # The server venv's MLflow (2.22.5, as the runtimes ship): the runtime's own `mlflow
-        # models serve` fails on its newer FastAPI ("'FastAPI' object has no attribute 'route'").
+        # The server venv's MLflow: the runtime's own `mlflow models serve` fails on its newer
+        # FastAPI ("'FastAPI' object has no attribute 'route'").
         env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(mlflow_dir),
-             "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"],
+             "-w", "1", "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         ))  # fmt: skip
-        wait_port(port, 180)
         split = {"dataframe_split": {"columns": FEATURES, "data": [[ROW[k] for k in FEATURES]]}}
-        print("(b) mlflow models serve", flush=True)
-        measure("mlflow", port, "/invocations", split, {})
-        stop(procs[-1])
+        targets["mlflow"] = (port, "/invocations", json.dumps(split).encode(), {})
 
-        # (a) Lakeworks, auth and metrics on
-        lw = Lakeworks(work, runtimes_dir)
-        try:
-            files = {"predict.py": PREDICT.encode(), "model.pkl": pickled}
-            for replicas in (1, 2):
-                key, api_key, deployment_id = lw.deploy(files, replicas)
-                body = {"accessKey": key, "request": ROW}
-                auth = {"Authorization": f"Bearer {api_key}"}
-                print(
-                    f"(a) Lakeworks gateway, {replicas} replica(s), auth + metrics on", flush=True
+        lw = Lakeworks(work, Path(args.runtimes_dir))
+        files = {"predict.py": PREDICT.encode(), "model.pkl": train_in(lw.runtime_python())}
+        for replicas in (1, 2):
+            key, api_key, deployment_id = lw.deploy(files, replicas)
+            body = json.dumps({"accessKey": key, "request": ROW}).encode()
+            auth = {"Authorization": f"Bearer {api_key}"}
+            targets[f"lakeworks-{replicas}"] = (lw.port, "/model", body, auth)
+            if replicas == 1:
+                call_keys = (key, api_key, lw.last)
+                targets["replica"] = (
+                    lw.replica_port(deployment_id),
+                    "/predict",
+                    json.dumps(ROW).encode(),
+                    {},
                 )
-                measure(f"lakeworks-{replicas}", lw.port, "/model", body, auth)
-                if replicas == 1:
-                    print("    the bare replica (no gateway)", flush=True)
-                    measure("replica", lw.replica_port(deployment_id), "/predict", ROW, {})
-            stats = lw.metrics_written()
-            if stats is not None:
-                print(f"metrics writer: {stats}", flush=True)
-        finally:
-            lw.close()
+        for port, *_ in targets.values():
+            wait_port(port, 180)
+        for name, (port, path, body, headers) in targets.items():  # warm up; check the answer
+            first = load(port, path, body, headers, 1, 1.0)
+            if first["errors"]:
+                raise SystemExit(f"{name} answered errors: {first}")
+
+        results: dict[str, dict[int, list[dict[str, float]]]] = {n: {} for n in targets}
+        print("target          c    round      req/s      p50 ms     p99 ms  errors", flush=True)
+        for c in levels:
+            for round_ in range(args.rounds):
+                for name, (port, path, body, headers) in targets.items():
+                    r = load(port, path, body, headers, c, args.seconds)
+                    results[name].setdefault(c, []).append(r)
+                    print(f"{name:<15} {c:<4} {round_ + 1:<5} {r['rps']:10.0f} {r['p50']:11.2f} "
+                          f"{r['p99']:10.2f}  {r['errors']:6d}", flush=True)  # fmt: skip
+        print(f"\ncdsw.call_model in a job vs an outside kept-alive client ({CALLS} calls, "
+              "one at a time, lakeworks-1; interleaved)", flush=True)  # fmt: skip
+        key1, api_key1, where = call_keys
+        for round_ in range(args.rounds):
+            outside = subprocess.run(
+                [sys.executable, "-c", OUTSIDE, str(lw.port), key1, api_key1],
+                capture_output=True, text=True, check=True,
+            ).stdout  # fmt: skip
+            inside = lw.run_job(where, IN_JOB, {"BENCH_KEY": key1})
+            (o50, o99), (i50, i99) = p50_p99(outside), p50_p99(inside)
+            in_workload.append((i50, o50))
+            print(f"  round {round_ + 1}: in a job p50 {i50:.2f} ms p99 {i99:.2f} ms; outside "
+                  f"p50 {o50:.2f} ms p99 {o99:.2f} ms; difference {i50 - o50:+.2f} ms",
+                  flush=True)  # fmt: skip
+        stats = lw.metrics_written()
+        if stats is not None:
+            print(f"metrics writer: {stats}", flush=True)
     finally:
+        if lw is not None:
+            lw.close()
         for proc in procs:
             stop(proc)
 
-    print("\nRatios")
+    def ratio(a: str, b: str, c: int, key: str = "rps") -> list[float]:
+        return [x[key] / y[key] for x, y in zip(results[a][c], results[b][c], strict=True)]
+
+    def gateway_overhead(c: int) -> list[float]:
+        pairs = zip(results["lakeworks-1"][c], results["replica"][c], strict=True)
+        return [x["p50"] - y["p50"] for x, y in pairs]
+
+    def show(values: list[float]) -> str:
+        return " ".join(f"{v:5.2f}x" for v in values)
+
+    print("\nRatios per round (req/s; p99 of Lakeworks-1 over MLflow's: below 1 is better)")
     for c in levels:
-        a1, a2, b = results["lakeworks-1"][c], results["lakeworks-2"][c], results["mlflow"][c]
-        f, rep = results["fastapi"][c], results["replica"][c]
+        overhead = gateway_overhead(c)
         print(
-            f"c={c:<3} lakeworks-1/mlflow {a1['rps'] / b['rps']:5.2f}x  "
-            f"lakeworks-2/mlflow {a2['rps'] / b['rps']:5.2f}x  "
-            f"lakeworks-1/fastapi {a1['rps'] / f['rps']:5.2f}x  "
-            f"gateway p50 overhead {a1['p50'] - rep['p50']:+.2f} ms"
+            f"c={c:<3} lakeworks-1/mlflow {show(ratio('lakeworks-1', 'mlflow', c))}  "
+            f"lakeworks-2/mlflow {show(ratio('lakeworks-2', 'mlflow', c))}  "
+            f"fastapi/mlflow {show(ratio('fastapi', 'mlflow', c))}  "
+            f"p99 lakeworks-1/mlflow {show(ratio('lakeworks-1', 'mlflow', c, 'p99'))}  "
+            f"gateway p50 overhead {' '.join(f'{o:+.2f}' for o in overhead)} ms"
         )
-    c8 = 8 if 8 in levels else levels[0]
-    best = max(results["lakeworks-1"][c8]["rps"], results["lakeworks-2"][c8]["rps"])
-    print(f"\nTarget (a) >= 1.5x (b) at c={c8}: {best / results['mlflow'][c8]['rps']:.2f}x")
-    overhead = results["lakeworks-1"][levels[0]]["p50"] - results["replica"][levels[0]]["p50"]
-    print(f"Target p50 within 1 ms of a bare replica (c={levels[0]}): {overhead:+.2f} ms")
+    median = statistics.median
+    print("\nGoals (median of the rounds)")
+    for c in levels:
+        print(f"  1 replica >= 1.0x mlflow at c={c}: "
+              f"{median(ratio('lakeworks-1', 'mlflow', c)):.2f}x, p99 "
+              f"{median(r['p99'] for r in results['lakeworks-1'][c]):.1f} ms vs "
+              f"{median(r['p99'] for r in results['mlflow'][c]):.1f} ms")  # fmt: skip
+    if 8 in levels:
+        print(f"  2 replicas >= 1.8x mlflow at c=8: "
+              f"{median(ratio('lakeworks-2', 'mlflow', 8)):.2f}x")  # fmt: skip
+    gateway_p50 = median(gateway_overhead(levels[0]))
+    print(f"  gateway p50 overhead over a bare replica <= 0.5 ms at c={levels[0]}: "
+          f"{gateway_p50:+.2f} ms")  # fmt: skip
+    if in_workload:
+        difference = median(i - o for i, o in in_workload)
+        print(f"  cdsw.call_model p50 within 2 ms of an outside kept-alive client: "
+              f"{difference:+.2f} ms")  # fmt: skip
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def start_lakeworks(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     subprocess.run(
         [lakeworks, "admin", "create-user", "bench", "--password-stdin"],
         env=env,
-        input=b"bench-password-123\n",
+        input=b"a long tracking secret 1\n",
         check=True,
         capture_output=True,
     )

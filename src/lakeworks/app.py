@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import typing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -42,6 +43,9 @@ from lakeworks.tracking.gate import TrackingGate
 from lakeworks.ui import pages as ui_pages
 from lakeworks.ui.routes import router as ui_router
 from lakeworks.web.auth import SESSION_COOKIE
+
+if typing.TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("lakeworks")
 
@@ -186,3 +190,22 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(ModelGateway, platform=platform)
     app.add_middleware(SecurityHeaders, settings=settings)  # outermost: every response
     return app
+
+
+def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """How ``lakeworks server`` runs ``app`` (the benchmarks run it the same way).
+
+    Example::
+
+        uvicorn.Server(server_config(create_app(settings), settings)).run()
+    """
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=True,
+        server_header=False,
+    )

@@ -48,3 +48,21 @@ def test_a_workload_id_that_cannot_name_a_directory_is_refused(tmp_path: Path) -
 def test_removing_missing_cgroups_is_a_no_op(tmp_path: Path) -> None:
     assert cgroups.remove([tmp_path / "never-made"])
     assert cgroups.members([tmp_path / "never-made"]) == set()
+
+
+@pytest.mark.parametrize(
+    ("version", "name", "one_cpu"), [(1, "cpu.shares", 1024), (2, "cpu.weight", 100)]
+)
+def test_a_workload_cgroup_weighs_as_many_processes_as_its_vcpus(
+    tmp_path: Path, version: int, name: str, one_cpu: int
+) -> None:
+    """Without a weight, the kernel gives a cgroup the share of one process when CPUs are
+    contended, however many vCPUs the workload has (and all workloads, under ``lakeworks/``,
+    the share of one)."""
+    parent = tmp_path / "lakeworks"
+    parent.mkdir()
+    paths = Cgroups(version, {"cpu": parent}).create("w1", Resources(cpu=2.0, memory_mb=0))
+    assert int((paths[0] / name).read_text()) == 2 * one_cpu
+
+    cgroups.write_cpu_weight(parent, version, 8)
+    assert int((parent / name).read_text()) == 8 * one_cpu

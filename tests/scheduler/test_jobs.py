@@ -438,3 +438,22 @@ def test_email_on_failure(
     assert message["To"] == "team@example.org"  # type: ignore[index]
     assert "Nightly report" in message["Subject"] and "failed" in message["Subject"]  # type: ignore[index]
     assert "code 3" in message.get_payload()  # type: ignore[attr-defined]
+
+
+def test_one_claim_counts_the_runs_it_claimed_against_the_quota(
+    job_platform: Platform, owner_principal: Principal, project: Project
+) -> None:
+    """Runs claimed together start together: the second of two 1-vCPU runs under a 1-vCPU
+    quota waits, though nothing holds the quota yet when the batch is claimed."""
+    with job_platform.store.transaction() as uow:
+        uow.workloads.set_quota(owner_principal.user.id, 1.0, 4096)
+    first_job = make_job(job_platform, owner_principal, project, "First", "ok.py")
+    second_job = make_job(job_platform, owner_principal, project, "Second", "ok.py")
+    first = jobs.trigger(job_platform, owner_principal, project.id, first_job)
+    second = jobs.trigger(job_platform, owner_principal, project.id, second_job)
+    claimed = jobs.claim(job_platform)
+    assert [run.id for run in claimed] == [first.id]
+    waiting = jobs.get_run(job_platform, owner_principal, project.id, second_job, second.id)
+    assert waiting.status is RunStatus.SCHEDULED and "waiting for quota" in waiting.reason
+    started = jobs.get_run(job_platform, owner_principal, project.id, first_job, first.id)
+    assert started.status is RunStatus.STARTING

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
 import textwrap
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -144,3 +148,95 @@ def test_get_auth_uses_the_workload_key(run_python: Run) -> None:
         "{'Authorization': 'Bearer k123'}"
     )
     assert run_python(code_).stdout.strip() == "{}"
+
+
+class _Gateway(http.server.BaseHTTPRequestHandler):
+    """A stand-in model gateway: answers JSON on kept-alive connections, counting them."""
+
+    protocol_version = "HTTP/1.1"
+    connections: set[int] = set()
+    calls: list[dict[str, object]] = []
+    close_after = 0  # end the connection silently after this many answers on it (0: never)
+
+    def do_POST(self) -> None:
+        self.connections.add(self.client_address[1])
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.calls.append({"body": body, "auth": self.headers.get("Authorization")})
+        refused = body["accessKey"] == "refused"
+        answer = json.dumps(
+            {"success": False, "errors": {"code": "auth.failed"}}
+            if refused
+            else {"success": True, "response": {"echo": body["request"]}}
+        ).encode()
+        self.send_response(403 if refused else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+        self.answered = getattr(self, "answered", 0) + 1
+        if self.close_after and self.answered >= self.close_after:
+            self.close_connection = True  # no "Connection: close": as an idle timeout looks
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def gateway() -> Iterator[tuple[int, type[_Gateway]]]:
+    handler = type("Handler", (_Gateway,), {"connections": set(), "calls": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], handler
+    server.shutdown()
+    server.server_close()
+
+
+CALLS = """
+import json, socket, cdsw
+looked_up = []
+real = socket.getaddrinfo
+def spy(host, *args, **kwargs):
+    looked_up.append(host)
+    return real(host, *args, **kwargs)
+socket.getaddrinfo = spy
+out = [cdsw.call_model("key", {"n": n}) for n in range(5)]
+out.append(cdsw.call_model(model_access_key="refused", ipt={}, api_key="other"))
+print(json.dumps({"out": out, "looked_up": looked_up}))
+"""
+
+
+def test_call_model_keeps_one_connection_to_the_local_gateway_and_looks_up_no_name(
+    run_python: Run, gateway: tuple[int, type[_Gateway]]
+) -> None:
+    port, handler = gateway
+    result = run_python(
+        CALLS,
+        LAKEWORKS_MODEL_GATEWAY_URL=f"http://127.0.0.1:{port}/model",
+        CDSW_DOMAIN="ml.unresolvable.invalid",
+        CDSW_API_URL="https://ml.unresolvable.invalid/api/v1",
+        CDSW_APIV2_KEY="workload-key",
+    )
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert [o["response"]["echo"] for o in printed["out"][:5]] == [{"n": n} for n in range(5)]
+    # Non-2xx answers with a JSON body come back as the body (compat §3.2).
+    assert printed["out"][5] == {"success": False, "errors": {"code": "auth.failed"}}
+    assert len(handler.connections) == 1, "every call should reuse one kept-alive connection"
+    assert printed["looked_up"] == ["127.0.0.1"]  # the connection's own; no modelservice.*
+    assert [c["auth"] for c in handler.calls] == ["Bearer workload-key"] * 5 + ["Bearer other"]
+    assert handler.calls[0]["body"] == {"accessKey": "key", "request": {"n": 0}}
+
+
+def test_call_model_reconnects_when_the_gateway_closed_the_idle_connection(
+    run_python: Run, gateway: tuple[int, type[_Gateway]]
+) -> None:
+    port, handler = gateway
+    handler.close_after = 2
+    result = run_python(
+        CALLS, LAKEWORKS_MODEL_GATEWAY_URL=f"http://127.0.0.1:{port}/model", CDSW_APIV2_KEY="k"
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["out"]) == 6
+    assert len(handler.calls) == 6  # each request reached the gateway once
+    assert len(handler.connections) == 3

@@ -71,7 +71,7 @@ def server(host: str | None, port: int | None) -> None:
 def _serve(settings: Settings) -> None:
     import uvicorn
 
-    from lakeworks.app import create_app
+    from lakeworks.app import create_app, server_config
 
     try:
         app = create_app(settings)
@@ -82,14 +82,10 @@ def _serve(settings: Settings) -> None:
         raise _fail(exc) from exc
     click.echo(f"Lakeworks {__version__} on {settings.base_url} (data in {settings.data_dir})")
     _sandbox_notice(settings, app.state.platform)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        proxy_headers=True,
-        server_header=False,
-    )
+    server = uvicorn.Server(server_config(app, settings))
+    server.run()
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run: the port was taken, or start-up failed
 
 
 def _sandbox_notice(settings: Settings, platform: Platform) -> None:

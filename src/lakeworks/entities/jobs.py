@@ -88,6 +88,21 @@ class Recipient:
         }.get(status, False)
 
 
+@dataclass(frozen=True, slots=True)
+class DueFire:
+    """What firing a cron job needs of it (the scheduler reads thousands at once)."""
+
+    id: str
+    project_id: str
+    schedule: str
+    timezone: str
+    next_fire_at: datetime | None
+    creator_id: int
+    arguments: str
+    cpu: float
+    memory_mb: int
+
+
 @dataclass(frozen=True)
 class Job:
     id: str

@@ -162,6 +162,24 @@ def _write_limit(path: Path, version: int, controller: str, resources: Resources
         else:
             (path / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
             (path / "cpu.cfs_quota_us").write_text(str(quota))
+        # Its share when CPUs are contended: as many ordinary processes as vCPUs it has.
+        write_cpu_weight(path, version, resources.cpu)
+
+
+def write_cpu_weight(path: Path, version: int, cpus: float) -> None:
+    """Weigh cgroup ``path`` like ``cpus`` busy ordinary processes when the CPUs are
+    contended (v1 ``cpu.shares``, 1024 a process; v2 ``cpu.weight``, 100 a process).
+
+    The kernel weighs a cgroup as ONE process by default, whatever it holds. For
+    ``lakeworks/`` that meant every workload together got the share of a single thread of
+    the server: on a busy machine (the gateway under load, other processes) a model replica
+    got a fraction of a CPU and requests queued behind it. Best effort: a kernel or
+    delegation that refuses the file leaves the default.
+    """
+    if version == 2:
+        _write_optional(path / "cpu.weight", str(min(10_000, max(1, round(100 * cpus)))))
+    else:
+        _write_optional(path / "cpu.shares", str(min(262_144, max(2, round(1024 * cpus)))))
 
 
 def _write_optional(path: Path, value: str) -> None:
@@ -194,6 +212,8 @@ def _prepare_v1(base: Path, controller: str) -> Path | None:
         _probe(parent, probe_file, value)
     except OSError:
         return None
+    if controller == "cpu":
+        write_cpu_weight(parent, 1, os.cpu_count() or 1)
     return parent
 
 
@@ -216,6 +236,8 @@ def _prepare_v2(base: Path) -> dict[str, Path]:
             _probe(parent, *_V2_PROBES[controller])
         except OSError:  # EBUSY: the server's cgroup holds processes; EACCES: not delegated
             continue
+        if controller == "cpu":
+            write_cpu_weight(parent, 2, os.cpu_count() or 1)
         usable[controller] = parent
     return usable
 

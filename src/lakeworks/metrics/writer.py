@@ -49,7 +49,7 @@ class MetricsWriter:
         *,
         max_queue: int = 100_000,
         batch_size: int = 2_000,
-        linger_seconds: float = 0.05,
+        linger_seconds: float = 0.25,
     ) -> None:
         self.store = store
         self.batch_size = batch_size

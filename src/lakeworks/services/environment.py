@@ -82,7 +82,7 @@ def identity(
     base = settings.base_url
     api_v1 = f"{base}/api/v1"
     owner = project.owner.username
-    return {
+    variables = {
         "CDSW_DOMAIN": settings.domain,
         "CDSW_API_URL": api_v1,
         "CDSW_PROJECT_URL": f"{api_v1}/projects/{owner}/{project.slug}",
@@ -101,6 +101,23 @@ def identity(
         "CDSW_CREATOR": user.username,
         "PROJECT_OWNER": owner,
     }
+    gateway = local_gateway_url(settings)
+    if gateway:
+        variables["LAKEWORKS_MODEL_GATEWAY_URL"] = gateway
+    return variables
+
+
+def local_gateway_url(settings: Settings) -> str:
+    """The model gateway on the workload's loopback, where ``cdsw.call_model`` goes straight
+    (no name lookup, no TLS, no trip out to the public host and its proxy), or "" where the
+    server is not there: a local workload reaches the server's port on its own 127.0.0.1
+    (the isolated network forwards it), when the server listens on loopback or on every
+    address."""
+    if settings.executor != "local":
+        return ""
+    if settings.host not in ("127.0.0.1", "0.0.0.0", "localhost", "::"):
+        return ""
+    return f"http://127.0.0.1:{settings.port}/model"
 
 
 def pip_env(settings: Settings) -> dict[str, str]:

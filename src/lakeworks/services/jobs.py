@@ -23,6 +23,7 @@ from typing import Any
 
 from lakeworks import bounds
 from lakeworks.entities.jobs import (
+    DueFire,
     Job,
     JobRun,
     Recipient,
@@ -535,10 +536,10 @@ def fire_due(platform: Platform, now: datetime, limit: int = 500) -> list[str]:
     """
     created: list[str] = []
     with platform.store.transaction() as uow:
-        groups: dict[tuple[str, str, datetime | None], list[Job]] = {}
+        groups: dict[tuple[str, str, datetime | None], list[DueFire]] = {}
         for job in uow.jobs.due(now, limit):
             groups.setdefault((job.schedule, job.timezone, job.next_fire_at), []).append(job)
-        claimed: list[tuple[Job, datetime | None]] = []
+        claimed: list[tuple[DueFire, datetime | None]] = []
         for (schedule, timezone, seen), group in groups.items():
             upcoming = cron.next_fire(schedule, timezone, now)
             moved = set(uow.jobs.advance_fires([j.id for j in group], seen, upcoming))
@@ -575,17 +576,50 @@ def fire_due(platform: Platform, now: datetime, limit: int = 500) -> list[str]:
 
 def claim(platform: Platform, limit: int = 50) -> list[JobRun]:
     """Claim scheduled runs that fit their user's quota (scheduled → starting); the rest
-    wait, saying why. The caller then ``start``s each claimed run (possibly in a thread)."""
-    claimed = []
-    with platform.read() as uow:
+    wait, saying why. The caller then ``start``s each claimed run (possibly in a thread).
+
+    One transaction for the whole batch (it was two per run): each user's quota and holding
+    are read once, and the runs claimed earlier in the batch count against the quota of the
+    ones after them. Each move is still conditional (``… WHERE status = 'scheduled'``), so
+    two schedulers never claim the same run.
+    """
+    settings = platform.settings
+    claimed: list[JobRun] = []
+    with platform.store.transaction() as uow:
         waiting = uow.jobs.runs_with_status(RunStatus.SCHEDULED, limit=limit)
-    for run in waiting:
-        if not _fits_quota(platform, run):
-            continue
-        with platform.store.transaction() as uow:
+        if not waiting:
+            return claimed
+        user_ids = sorted({run.user_id for run in waiting})
+        held = uow.workloads.held_by_users(user_ids)
+        quotas = {
+            user_id: uow.workloads.quota(user_id) or (settings.quota_cpu, settings.quota_memory_mb)
+            for user_id in user_ids
+        }
+        now = utcnow()
+        for run in waiting:
+            limit_cpu, limit_mem = quotas[run.user_id]
+            if run.cpu > limit_cpu or run.memory_mb > limit_mem:
+                uow.jobs.move_run(
+                    run.id,
+                    RunStatus.SCHEDULED,
+                    RunStatus.FAILED,
+                    finished_at=now,
+                    reason=f"refused: it asks for {run.cpu:g} vCPU / {run.memory_mb} MiB, more "
+                    f"than the user's quota of {limit_cpu:g} vCPU / {limit_mem} MiB",
+                )
+                continue
+            held_cpu, held_mem = held.get(run.user_id, (0.0, 0))
+            if held_cpu + run.cpu > limit_cpu or held_mem + run.memory_mb > limit_mem:
+                uow.jobs.set_run(
+                    run.id,
+                    reason=f"waiting for quota: {held_cpu:g} of {limit_cpu:g} vCPU and {held_mem} "
+                    f"of {limit_mem} MiB are in use",
+                )
+                continue
             if uow.jobs.move_run(
-                run.id, RunStatus.SCHEDULED, RunStatus.STARTING, starting_at=utcnow(), reason=""
+                run.id, RunStatus.SCHEDULED, RunStatus.STARTING, starting_at=now, reason=""
             ):
+                held[run.user_id] = (held_cpu + run.cpu, held_mem + run.memory_mb)
                 claimed.append(run)
     return claimed
 
@@ -593,34 +627,6 @@ def claim(platform: Platform, limit: int = 50) -> list[JobRun]:
 def dispatch(platform: Platform, limit: int = 50) -> list[JobRun]:
     """Claim and start runs in this thread (tests and simple loops)."""
     return [start(platform, run) for run in claim(platform, limit)]
-
-
-def _fits_quota(platform: Platform, run: JobRun) -> bool:
-    settings = platform.settings
-    with platform.store.transaction() as uow:
-        limit_cpu, limit_mem = uow.workloads.quota(run.user_id) or (
-            settings.quota_cpu,
-            settings.quota_memory_mb,
-        )
-        if run.cpu > limit_cpu or run.memory_mb > limit_mem:
-            uow.jobs.move_run(
-                run.id,
-                RunStatus.SCHEDULED,
-                RunStatus.FAILED,
-                finished_at=utcnow(),
-                reason=f"refused: it asks for {run.cpu:g} vCPU / {run.memory_mb} MiB, more than "
-                f"the user's quota of {limit_cpu:g} vCPU / {limit_mem} MiB",
-            )
-            return False
-        held_cpu, held_mem = uow.workloads.held_by_user(run.user_id)
-        if held_cpu + run.cpu > limit_cpu or held_mem + run.memory_mb > limit_mem:
-            uow.jobs.set_run(
-                run.id,
-                reason=f"waiting for quota: {held_cpu:g} of {limit_cpu:g} vCPU and {held_mem} of "
-                f"{limit_mem} MiB are in use",
-            )
-            return False
-    return True
 
 
 def start(platform: Platform, run: JobRun) -> JobRun:

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from lakeworks.errors import DatabaseNotMigrated
 
@@ -27,8 +27,15 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            # One connection per checkout keeps WAL readers independent across threads.
-            poolclass=NullPool,
+            # A pool of connections, each checked out by one thread at a time, so WAL readers
+            # stay independent across threads. Not a new connection per transaction: opening
+            # one (and its pragmas) and closing it (the last close checkpoints the WAL into
+            # the database file) cost more than the transaction, and the model gateway's
+            # metrics writer and the scheduler run several a second.
+            poolclass=QueuePool,
+            pool_size=8,
+            max_overflow=32,
+            pool_timeout=30,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
