@@ -35,7 +35,10 @@ def _free_port() -> int:
 
 @pytest.fixture
 def mlflow_replica(tmp_path: Path) -> Iterator[str]:
-    pythons = sorted(RUNTIME_CACHE.glob("python3.11-*/bin/python"))
+    # The Standard edition's runtime (a Lean one, python3.11-lean-*, has no scikit-learn).
+    pythons = sorted(
+        p for p in RUNTIME_CACHE.glob("python3.11-*/bin/python") if "-lean-" not in str(p)
+    )
     if not pythons:
         pytest.skip("no test runtime built")
     # Saved by the runtime's own MLflow and scikit-learn, as a registry version would be.
