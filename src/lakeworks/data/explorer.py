@@ -4,7 +4,7 @@ Where it runs, and why: in the server, on a fresh in-memory DuckDB per query. Wh
 safe with tables written by untrusted workloads is that DuckDB never opens a file: every
 table reaches it as an Arrow object its ``TableSource`` opened (project files through
 ``safe_paths``, see ``sources``), and before the user's SQL runs the connection is locked
-down — ``enable_external_access = false`` (no file, URL or database can be named in SQL:
+down from the start — ``enable_external_access = false`` (no file, URL or database can be named in SQL:
 ``read_csv('/etc/passwd')``, ``COPY … TO``, ``ATTACH`` are refused), extension loading off,
 then ``lock_configuration`` so the query cannot turn any of it back on. On top of that only
 one ``SELECT`` (or ``EXPLAIN``) statement is accepted: DDL, DML, ``SET``, ``PRAGMA``,
@@ -260,7 +260,7 @@ def run(
     ``sources``; the block reads the results. Everything opened is closed when it ends."""
     by_name = {s.name.lower(): s for s in sources}
     with ExitStack() as stack:
-        connection = duckdb.connect(":memory:", config={"threads": limits.threads})
+        connection = connect(limits)
         stack.callback(connection.close)
         try:
             wanted = connection.get_table_names(sql)
@@ -270,7 +270,6 @@ def run(
             source = by_name.get(name.lower())
             if source is not None:
                 connection.register(name, source.open(stack))
-        _lock_down(connection, limits)
         entry = stack.enter_context(running.track(query_id, owner_id, project_id, connection))
         timer = threading.Timer(limits.timeout_seconds, _time_out, (entry,))
         timer.daemon = True
@@ -290,7 +289,7 @@ def run(
 def describe(source: TableSource) -> list[Column]:
     """A table's columns, as DuckDB types them."""
     with ExitStack() as stack:
-        connection = duckdb.connect(":memory:", config={"threads": 1})
+        connection = connect(Limits(timeout_seconds=0, memory_mb=256, threads=1))
         stack.callback(connection.close)
         connection.register("t", source.open(stack))
         try:
@@ -300,16 +299,22 @@ def describe(source: TableSource) -> list[Column]:
         return [Column(str(r[0]), str(r[1])) for r in rows]
 
 
-def _lock_down(connection: duckdb.DuckDBPyConnection, limits: Limits) -> None:
-    for statement in (
-        f"SET memory_limit = '{int(limits.memory_mb)}MB'",
-        "SET enable_external_access = false",
-        "SET autoinstall_known_extensions = false",
-        "SET autoload_known_extensions = false",
-        "SET allow_community_extensions = false",
-        "SET lock_configuration = true",
-    ):
-        connection.execute(statement)
+def connect(limits: Limits) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB, locked down before it sees any SQL: no files, URLs or
+    databases (Arrow objects registered from Python are its only tables), no extensions, and
+    a configuration no statement can change."""
+    return duckdb.connect(
+        ":memory:",
+        config={
+            "threads": limits.threads,
+            "memory_limit": f"{int(limits.memory_mb)}MB",
+            "enable_external_access": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "allow_community_extensions": False,
+            "lock_configuration": True,
+        },
+    )
 
 
 def _time_out(entry: _Running) -> None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakeworks.config import Settings
+from lakeworks.data.explorer import RunningQueries
+from lakeworks.data.sources import ProjectFiles, SourceProvider
 from lakeworks.entities.audit import Outcome
 from lakeworks.entities.users import User
 from lakeworks.errors import LakeworksError, PermissionDenied, Unauthenticated
@@ -99,6 +101,12 @@ class Platform:
         # read that wait as a start the server abandoned.
         self._launching: set[str] = set()
         self._launching_lock = threading.Lock()
+        # The Data page: its queries running now (to cancel them), and where its tables come
+        # from (the project's files; the Iceberg catalog and connections add theirs).
+        self.running_queries = RunningQueries()
+        self.table_providers: list[SourceProvider] = [
+            ProjectFiles(settings.projects_dir, max_sources=settings.data_max_sources)
+        ]
 
     @property
     def runtimes(self) -> RuntimeManager:

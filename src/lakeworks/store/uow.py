@@ -13,6 +13,7 @@ from lakeworks.errors import Conflict, InvalidInput
 from lakeworks.store.amps import AmpRepo
 from lakeworks.store.applications import ApplicationRepo
 from lakeworks.store.audit import AuditRepo
+from lakeworks.store.data import DataRepo
 from lakeworks.store.database import check_migrated, make_engine
 from lakeworks.store.jobs import JobRepo
 from lakeworks.store.model_metrics import ModelMetricsRepo
@@ -38,6 +39,7 @@ class UnitOfWork:
         self.sessions = SessionRepo(session)
         self.applications = ApplicationRepo(session)
         self.amps = AmpRepo(session)
+        self.data = DataRepo(session)
 
     def flush(self) -> None:
         try:
