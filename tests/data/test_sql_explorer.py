@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from importlib import resources
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
@@ -258,7 +258,7 @@ def test_a_running_query_is_cancelled_by_its_author_only(
     def run() -> None:
         try:
             data_queries.run_query(platform, owner, project.id, slow, query_id="q1")
-        except BaseException as exc:  # noqa: BLE001 (handed to the test thread)
+        except BaseException as exc:
             outcome.append(exc)
 
     worker = threading.Thread(target=run)

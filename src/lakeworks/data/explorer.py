@@ -3,14 +3,14 @@
 Where it runs, and why: in the server, on a fresh in-memory DuckDB per query. What makes that
 safe with tables written by untrusted workloads is that DuckDB never opens a file: every
 table reaches it as an Arrow object its ``TableSource`` opened (project files through
-``safe_paths``, see ``sources``), and before the user's SQL runs the connection is locked
-down from the start — ``enable_external_access = false`` (no file, URL or database can be named in SQL:
-``read_csv('/etc/passwd')``, ``COPY … TO``, ``ATTACH`` are refused), extension loading off,
-then ``lock_configuration`` so the query cannot turn any of it back on. On top of that only
-one ``SELECT`` (or ``EXPLAIN``) statement is accepted: DDL, DML, ``SET``, ``PRAGMA``,
-``INSTALL`` and ``LOAD`` are refused before DuckDB runs anything. (A sandboxed process per
-query, as workloads run, would add a process start and a runtime to every query; the
-lock-down above leaves DuckDB nothing of the machine to reach.)
+``safe_paths``, see ``sources``), and the connection is locked down from its creation —
+``enable_external_access = false`` (no file, URL or database can be named in SQL:
+``read_csv('/etc/passwd')``, ``COPY … TO``, ``ATTACH`` are refused), extension installing
+and loading off, and ``lock_configuration`` so no statement can turn any of it back on. On
+top of that only one ``SELECT`` (or ``EXPLAIN``) statement is accepted: DDL, DML, ``SET``,
+``PRAGMA``, ``INSTALL`` and ``LOAD`` are refused before DuckDB runs anything. (A sandboxed
+process per query, as workloads run, would add a process start and a runtime to every
+query; the lock-down above leaves DuckDB nothing of the machine to reach.)
 
 Bounds: a memory limit and thread count per query (settings), a time limit enforced by
 interrupting the connection, and results read as a stream of Arrow batches of which only one

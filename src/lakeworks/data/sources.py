@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -36,7 +36,7 @@ from lakeworks.services import safe_paths
 
 # Arrow objects DuckDB can scan. A dataset can be scanned several times in one query (a
 # self-join); a reader only once.
-ArrowSource = ds.Dataset | pa.Table | pa.RecordBatchReader
+ArrowSource: TypeAlias = ds.Dataset | pa.Table | pa.RecordBatchReader
 
 FILE_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 # Folders no data lives in, and which can be large (pip's ~/.local, git's objects).
@@ -55,9 +55,14 @@ class TableSource(Protocol):
     registers on ``stack``, which is closed when the query ends.
     """
 
-    name: str
-    kind: str
-    description: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
 
     def open(self, stack: ExitStack) -> ArrowSource: ...
 
@@ -136,10 +141,8 @@ def _data_files(root: Path, limit: int) -> Iterator[tuple[str, str]]:
     try:
         with safe_paths.open_dir(root) as top:
             budget = [MAX_ENTRIES]
-            count = 0
-            for item in _walk(top, "", 0, budget):
+            for count, item in enumerate(_walk(top, "", 0, budget), start=1):
                 yield item
-                count += 1
                 if count >= limit:
                     return
     except (FileNotFoundError, safe_paths.UnsafePath):
