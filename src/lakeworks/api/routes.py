@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from lakeworks.api import (
     amps,
     applications,
+    data,
     experiments,
     files,
     jobs,
@@ -31,4 +32,5 @@ router.include_router(model_metrics.router)
 router.include_router(experiments.router)
 router.include_router(models.router)
 router.include_router(amps.router)
+router.include_router(data.router)
 router.include_router(sdk_router)  # /python.tar.gz, the cmlapi sdist
