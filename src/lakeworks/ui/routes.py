@@ -11,6 +11,7 @@ from lakeworks.ui import (
     application_pages,
     auth_pages,
     collaborator_pages,
+    data_pages,
     experiment_pages,
     file_pages,
     job_form_pages,
@@ -45,6 +46,7 @@ for module in (
     team_pages,
     session_pages,
     application_pages,
+    data_pages,
 ):
     router.include_router(module.router)
 # /sessions/<id>/...: each session's Jupyter server, behind Lakeworks' sign-in.
