@@ -95,7 +95,7 @@
         fillTable(grid, page.columns, page.rows);
         results.hidden = false;
         const last = offset + page.rows.length;
-        range.textContent = page.rows.length ? "Rows " + (offset + 1) + "–" + last + (page.has_more ? " of more" : " of " + last) : "No rows";
+        range.textContent = page.rows.length ? "Rows " + (offset + 1) + "–" + last + (page.has_more ? ", more follow" : " of " + last) : "No rows";
         prev.disabled = offset === 0;
         next.disabled = !page.has_more;
         status.textContent = page.rows.length + " rows in " + page.elapsed_ms + " ms" + (page.has_more ? " (more on the next page)" : "");
