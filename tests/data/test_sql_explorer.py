@@ -356,14 +356,11 @@ def test_the_workshop_dataset_field_clone_and_a_dashboard_of_two_bar_charts(
     assert [c.name for c in churned.columns] == ["Contract", "sum(Copy of Churn)"]
     assert sum(row[1] for row in churned.rows) == 476  # seniors who churned
 
-    events = [
-        e.action
-        for e in platform.store.transaction()
-        .__enter__()
-        .audit.query(project_id=project.id, actor=None, action_prefix="data.", offset=0, limit=50)[
-            0
-        ]
-    ]
+    with platform.store.transaction() as uow:
+        trail, _total = uow.audit.query(
+            project_id=project.id, actor=None, action_prefix="data.", offset=0, limit=50
+        )
+    events = [e.action for e in trail]
     assert set(events) >= {
         "data.dataset.create",
         "data.dataset.clone_field",
