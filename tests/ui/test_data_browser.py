@@ -74,10 +74,10 @@ def test_workshop_sql_dataset_and_a_dashboard_of_two_bar_charts(
     # Paging through the seniors, then saving them as a dataset.
     page.locator("[data-sql]").fill(SENIORS_SQL)
     page.get_by_role("button", name="Run", exact=True).click()
-    expect(page.locator("[data-range]")).to_contain_text("Rows 1–100, more follow")
+    expect(page.locator("[data-range]")).to_contain_text("Rows 1\N{EN DASH}100, more follow")
     expect(page.locator("[data-error]")).to_be_hidden()
     page.get_by_role("button", name="Next").click()
-    expect(page.locator("[data-range]")).to_contain_text("Rows 101–200")
+    expect(page.locator("[data-range]")).to_contain_text("Rows 101\N{EN DASH}200")
     page.screenshot(path=str(SHOTS / "data-explorer.png"), full_page=True)
     page.get_by_label("Save as dataset").fill("Churn seniors")
     page.get_by_role("button", name="Save as dataset").click()
