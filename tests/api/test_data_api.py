@@ -174,6 +174,7 @@ def test_datasets_and_dashboards_round_trip(
         "source": "Churn",
         "type": "string",
         "role": "dimension",
+        "source_type": "VARCHAR",
     }
     fields[-1].update(type="integer", role="measure")
     patched = client.patch(

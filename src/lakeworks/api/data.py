@@ -158,6 +158,7 @@ class FieldOut(BaseModel):
     source: str
     type: str
     role: str
+    source_type: str = Field(description="The source column's DuckDB type.")
 
 
 class DatasetOut(BaseModel):
@@ -243,7 +244,13 @@ def dataset_out(dataset: Dataset) -> DatasetOut:
         name=dataset.name,
         sql=dataset.sql,
         fields=[
-            FieldOut(name=f.name, source=f.source, type=f.type.value, role=f.role.value)
+            FieldOut(
+                name=f.name,
+                source=f.source,
+                type=f.type.value,
+                role=f.role.value,
+                source_type=f.source_type,
+            )
             for f in dataset.fields
         ],
         created_at=rfc3339(dataset.created_at),

@@ -65,14 +65,19 @@ def default_fields(columns: list[tuple[str, str]]) -> list[DatasetField]:
             if kind in (FieldType.INTEGER, FieldType.REAL)
             else FieldRole.DIMENSION
         )
-        out.append(DatasetField(name=name, source=name, type=kind, role=role))
+        out.append(
+            DatasetField(name=name, source=name, type=kind, role=role, source_type=duckdb_type)
+        )
     return out
 
 
 def field_expression(field: DatasetField) -> str:
     column = quote(field.source)
     target = DUCKDB_TYPES[field.type]
-    if field.type in (FieldType.INTEGER, FieldType.REAL):
+    if field.source_type.upper() == target:
+        return column
+    text_source = field.source_type.upper() in ("", "VARCHAR")
+    if field.type in (FieldType.INTEGER, FieldType.REAL) and text_source:
         text = f"lower(trim(CAST({column} AS VARCHAR)))"
         return (
             f"CASE WHEN {text} IN ({_TRUE}) THEN CAST(1 AS {target}) "

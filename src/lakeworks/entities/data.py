@@ -47,12 +47,14 @@ class FieldType(enum.StrEnum):
 @dataclass(frozen=True)
 class DatasetField:
     """A field of a dataset: ``source`` is the query's column it reads (a cloned field
-    reads the same column as its original), cast to ``type``."""
+    reads the same column as its original), cast to ``type``; ``source_type`` is that
+    column's DuckDB type when the query was saved ("" if unknown)."""
 
     name: str
     source: str
     type: FieldType
     role: FieldRole
+    source_type: str = ""
 
 
 @dataclass(frozen=True)

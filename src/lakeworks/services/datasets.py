@@ -4,6 +4,7 @@ change and delete them (``Action.EDIT_DATA``). Every change is audited."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,18 +105,22 @@ def update_dataset(
         current = _dataset(uow, project_id, dataset_id)
     new_name = _name(name) if name is not None else current.name
     statement = current.sql
-    column_names: list[str] | None = None
+    columns: list[tuple[str, str]] | None = None
     new_fields = current.fields
     if sql is not None:
         statement, columns = _probe(platform, principal, project_id, sql)
-        column_names = [c for c, _t in columns]
-        kept = [f for f in current.fields if f.source in column_names]
+        types = dict(columns)
+        kept = [
+            dataclasses.replace(f, source_type=types[f.source])
+            for f in current.fields
+            if f.source in types
+        ]
         have = {f.source for f in kept}
         new_fields = kept + [f for f in visuals.default_fields(columns) if f.source not in have]
     if fields is not None:
-        if column_names is None:
-            column_names = [c for c, _t in _probe(platform, principal, project_id, statement)[1]]
-        new_fields = _fields(fields, column_names)
+        if columns is None:
+            columns = _probe(platform, principal, project_id, statement)[1]
+        new_fields = _fields(fields, dict(columns))
     with platform.command(
         principal, "data.dataset.update", target=str(dataset_id), project_id=project_id
     ) as cmd:
@@ -153,9 +158,7 @@ def clone_field(
         while name in taken:
             name = f"Copy of {field} ({number})"
             number += 1
-        copy = DatasetField(
-            name=name, source=original.source, type=original.type, role=original.role
-        )
+        copy = dataclasses.replace(original, name=name)
         updated = cmd.uow.data.update_dataset(
             dataset_id, name=dataset.name, sql=dataset.sql, fields=[*dataset.fields, copy]
         )
@@ -361,7 +364,8 @@ def _probe(
     return statement, columns
 
 
-def _fields(given: list[dict[str, Any]], columns: list[str]) -> list[DatasetField]:
+def _fields(given: list[dict[str, Any]], columns: dict[str, str]) -> list[DatasetField]:
+    """Fields as given, checked; ``columns`` maps the query's columns to their types."""
     if not given:
         raise InvalidInput("A dataset needs at least one field.")
     if len(given) > MAX_FIELDS:
@@ -396,7 +400,11 @@ def _fields(given: list[dict[str, Any]], columns: list[str]) -> list[DatasetFiel
             raise InvalidInput(
                 f"The field {name!r} has role {item.get('role')!r}; use dimension or measure."
             ) from None
-        out.append(DatasetField(name=name, source=source, type=kind, role=role))
+        out.append(
+            DatasetField(
+                name=name, source=source, type=kind, role=role, source_type=columns[source]
+            )
+        )
     return out
 
 

@@ -109,6 +109,7 @@ def to_dataset(row: DatasetRow) -> Dataset:
                 source=f["source"],
                 type=FieldType(f["type"]),
                 role=FieldRole(f["role"]),
+                source_type=f.get("source_type", ""),
             )
             for f in row.fields or []
         ],
@@ -120,7 +121,13 @@ def to_dataset(row: DatasetRow) -> Dataset:
 
 def _fields_json(fields: list[DatasetField]) -> list[dict[str, Any]]:
     return [
-        {"name": f.name, "source": f.source, "type": f.type.value, "role": f.role.value}
+        {
+            "name": f.name,
+            "source": f.source,
+            "type": f.type.value,
+            "role": f.role.value,
+            "source_type": f.source_type,
+        }
         for f in fields
     ]
 
