@@ -10,10 +10,12 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lakeworks.data import explorer
 from lakeworks.data.explorer import QueryCancelled, QueryTimedOut
 from lakeworks.entities.audit import Outcome
 from lakeworks.entities.data import RECORD_COUNT, FieldRole, FieldType, QueryStatus
@@ -196,6 +198,19 @@ def test_a_path_as_a_table_name_is_not_read(
         data_queries.run_query(platform, owner, project.id, "SELECT * FROM '/etc/passwd'")
     assert "does not exist" in caught.value.message
     assert "root:" not in caught.value.message
+
+
+def test_python_objects_of_the_server_are_not_tables() -> None:
+    secret_rows = pa.table({"password": ["hunter2"]})  # a local DuckDB could otherwise scan
+    connection = explorer.connect(explorer.Limits(timeout_seconds=5, memory_mb=128, threads=1))
+    try:
+        with pytest.raises(duckdb.CatalogException):
+            connection.sql("SELECT * FROM secret_rows")
+        with pytest.raises(duckdb.InvalidInputException):
+            connection.sql("SET enable_external_access = true")
+    finally:
+        connection.close()
+    assert secret_rows.num_rows == 1
 
 
 def test_a_symlink_planted_by_a_workload_is_not_followed(

@@ -312,6 +312,8 @@ def connect(limits: Limits) -> duckdb.DuckDBPyConnection:
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
             "allow_community_extensions": False,
+            # A table name must never resolve to a Python object of the server's frames.
+            "python_enable_replacements": False,
             "lock_configuration": True,
         },
     )
