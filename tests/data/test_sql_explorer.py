@@ -132,6 +132,28 @@ def test_parquet_files_are_tables_too_and_clashing_names_use_the_path(
     assert answer.page.rows == [[18]]
 
 
+def test_a_table_of_another_project_is_not_listed_and_not_read(
+    platform: Platform, owner: Principal, project: Project, make_user: Callable[..., User]
+) -> None:
+    other_owner = Principal(user=make_user("olga"), via="session")
+    other = projects.create(
+        platform,
+        other_owner,
+        name="Other",
+        source=projects.ProjectSourceSpec(projects.ProjectSource.BLANK),
+    )
+    pq.write_table(
+        pa.table({"salary": [1]}), platform.settings.projects_dir / other.id / "payroll.parquet"
+    )
+    assert [t.name for t in data_queries.tables(platform, other_owner, other.id)] == ["payroll"]
+    assert "payroll" not in [t.name for t in data_queries.tables(platform, owner, project.id)]
+    with pytest.raises(InvalidInput) as caught:
+        data_queries.run_query(platform, owner, project.id, "SELECT * FROM payroll")
+    assert "does not exist" in caught.value.message
+    with pytest.raises(NotFound):
+        data_queries.run_query(platform, owner, other.id, "SELECT * FROM payroll")
+
+
 def test_a_sql_error_shows_its_message_and_changes_nothing(
     platform: Platform, owner: Principal, project: Project
 ) -> None:

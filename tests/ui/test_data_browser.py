@@ -14,8 +14,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from tests.ui.test_ui_browser import sign_in
 
+from lakeworks.entities.data import RECORD_COUNT
 from lakeworks.entities.users import User
-from lakeworks.services import projects
+from lakeworks.services import datasets, projects
+from lakeworks.services.datasets import VisualSpec
 from lakeworks.services.platform import Platform, Principal
 
 pytestmark = pytest.mark.browser
@@ -118,3 +120,45 @@ def test_workshop_sql_dataset_and_a_dashboard_of_two_bar_charts(
     expect(visuals.locator("canvas")).to_have_count(2)
     expect(visuals.nth(1)).to_contain_text("Churned seniors by contract")
     page.screenshot(path=str(SHOTS / "data-dashboard.png"), full_page=True)
+
+
+def test_every_visual_kind_draws(
+    page: Page, live_server: str, platform: Platform, make_user: Callable[..., User]
+) -> None:
+    owner = Principal(user=make_user("alice"), via="cli")
+    project = projects.create(platform, owner, name="Churn", source=projects.parse_source("", ""))
+    shutil.copy(CHURN_CSV, platform.settings.projects_dir / project.id / "churn.csv")
+    dataset = datasets.create_dataset(platform, owner, project.id, "All", "FROM churn")
+    count = ((RECORD_COUNT, "count"),)
+    board = datasets.create_dashboard(
+        platform,
+        owner,
+        project.id,
+        "Every kind",
+        "",
+        [
+            VisualSpec(dataset.id, "line", "", ("tenure",), (("MonthlyCharges", "avg"),)),
+            VisualSpec(dataset.id, "histogram", "", (), (("MonthlyCharges", "sum"),)),
+            VisualSpec(
+                dataset.id, "scatter", "", (), (("tenure", "sum"), ("MonthlyCharges", "sum"))
+            ),
+            VisualSpec(dataset.id, "table", "", ("Contract",), count),
+            VisualSpec(
+                dataset.id,
+                "bar",
+                "Two measures",
+                ("InternetService",),
+                (*count, ("tenure", "avg")),
+            ),
+        ],
+    )
+    SHOTS.mkdir(exist_ok=True)
+    sign_in(page, live_server, "alice")
+    page.goto(f"{live_server}/projects/{project.id}/data/dashboards/{board.id}")
+    visuals = page.locator("[data-visual]")
+    expect(visuals).to_have_count(5)
+    for n in range(5):
+        expect(visuals.nth(n)).to_have_attribute("data-drawn", "1")
+    expect(visuals.locator("canvas")).to_have_count(4)
+    expect(visuals.nth(3).locator("tbody tr")).to_have_count(3)
+    page.screenshot(path=str(SHOTS / "data-every-kind.png"), full_page=True)

@@ -226,7 +226,7 @@
           if (bars) {
             s.fill = color + "cc";
             s.points = { show: false };
-            s.paths = uPlot.paths.bars({ size: [kind === "histogram" ? 0.98 : 0.7 / many, 80], align: many > 1 ? (n === 0 ? -1 : 1) : 0 });
+            s.paths = uPlot.paths.bars({ size: [kind === "histogram" ? 0.98 : 0.7 / many, 80], align: kind === "histogram" ? 1 : many > 1 ? (n === 0 ? -1 : 1) : 0 });
           }
           return s;
         })
