@@ -343,6 +343,12 @@ class Settings(BaseSettings):
     data_query_threads: int = Field(
         default=2, ge=1, le=64, description="DuckDB threads for one Data page query."
     )
+    data_max_running_queries: int = Field(
+        default=4,
+        ge=1,
+        description="Data page queries one server process runs at once; more are refused "
+        "with 429 (try again).",
+    )
     data_max_sources: int = Field(
         default=500,
         ge=1,

@@ -21,7 +21,7 @@ from lakeworks.entities.audit import Outcome
 from lakeworks.entities.data import RECORD_COUNT, FieldRole, FieldType, QueryStatus
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
-from lakeworks.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from lakeworks.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited
 from lakeworks.services import data_queries, datasets, projects
 from lakeworks.services.datasets import VisualSpec
 from lakeworks.services.platform import Platform, Principal
@@ -304,6 +304,11 @@ def test_a_running_query_is_cancelled_by_its_author_only(
         worker.join(0.01)
     with pytest.raises(NotFound):
         data_queries.cancel(platform, other, project.id, "q1")
+    # One at a time here: another query is refused while this one runs.
+    platform.running_queries.max_running = 1
+    with pytest.raises(RateLimited) as refused:
+        data_queries.run_query(platform, other, project.id, "SELECT 1")
+    assert "LAKEWORKS_DATA_MAX_RUNNING_QUERIES" in refused.value.message
     data_queries.cancel(platform, owner, project.id, "q1")
     worker.join(30)
     assert not worker.is_alive()

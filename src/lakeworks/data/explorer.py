@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from lakeworks.data.sources import TableSource
-from lakeworks.errors import InvalidInput, InvalidState, NotFound, QuotaExceeded
+from lakeworks.errors import InvalidInput, InvalidState, NotFound, QuotaExceeded, RateLimited
 
 READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 MAX_SQL_CHARS = 100_000
@@ -86,9 +86,11 @@ class _Running:
 
 @dataclass
 class RunningQueries:
-    """The queries this process is running now, by id, so their author can cancel them."""
+    """The queries this process is running now, so their authors can cancel them, and at
+    most ``max_running`` at once (each holds DuckDB threads and memory)."""
 
-    _running: dict[str, _Running] = field(default_factory=dict)
+    max_running: int = 4
+    _running: dict[tuple[int, str], _Running] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @contextmanager
@@ -99,29 +101,39 @@ class RunningQueries:
         project_id: str,
         connection: duckdb.DuckDBPyConnection,
     ) -> Iterator[_Running]:
+        key = (owner_id, query_id)
         entry = _Running(owner_id, project_id, connection)
         with self._lock:
-            if query_id in self._running:
-                raise InvalidInput(f"A query with id {query_id!r} is already running.")
-            self._running[query_id] = entry
+            if key in self._running:
+                raise InvalidInput(f"Your query {query_id!r} is already running.")
+            if len(self._running) >= self.max_running:
+                raise RateLimited(
+                    f"{len(self._running)} Data page queries are running, the server's limit "
+                    "(LAKEWORKS_DATA_MAX_RUNNING_QUERIES); try again in a moment.",
+                    retry_after=2,
+                )
+            self._running[key] = entry
         try:
             yield entry
         finally:
             with self._lock:
-                self._running.pop(query_id, None)
+                self._running.pop(key, None)
 
     def cancel(self, query_id: str, *, project_id: str, user_id: int, is_admin: bool) -> None:
-        """Interrupt a running query of the caller's (any, for a site administrator)."""
+        """Interrupt a running query of the caller's (anyone's, for a site administrator)."""
         with self._lock:
-            entry = self._running.get(query_id)
-            if (
-                entry is None
-                or entry.project_id != project_id
-                or not (is_admin or entry.owner_id == user_id)
-            ):
+            found = [
+                entry
+                for (owner, qid), entry in self._running.items()
+                if qid == query_id
+                and entry.project_id == project_id
+                and (is_admin or owner == user_id)
+            ]
+            if not found:
                 raise NotFound(f"No query {query_id!r} of yours is running in this project.")
-            entry.cancelled = True
-            entry.connection.interrupt()
+            for entry in found:
+                entry.cancelled = True
+                entry.connection.interrupt()
 
     def count(self) -> int:
         with self._lock:

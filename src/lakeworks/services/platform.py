@@ -103,7 +103,7 @@ class Platform:
         self._launching_lock = threading.Lock()
         # The Data page: its queries running now (to cancel them), and where its tables come
         # from (the project's files; the Iceberg catalog and connections add theirs).
-        self.running_queries = RunningQueries()
+        self.running_queries = RunningQueries(max_running=settings.data_max_running_queries)
         self.table_providers: list[SourceProvider] = [
             ProjectFiles(settings.projects_dir, max_sources=settings.data_max_sources)
         ]
