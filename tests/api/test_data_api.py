@@ -242,3 +242,26 @@ def test_the_data_routes_are_in_the_openapi_document(client: TestClient) -> None
     schema = query["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/QueryOut"}
     assert "/api/v2/projects/{project_id}/data/dashboards/{dashboard_id}" in paths
+
+
+def test_broken_files_answer_400_not_500(
+    client: TestClient, alice: Headers, pid: str, platform: Platform
+) -> None:
+    root = platform.settings.projects_dir / pid
+    (root / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
+    (root / "latin.csv").write_bytes(b"name,n\n\xff\xfe\xfa,1\n")
+    names = [
+        t["name"]
+        for t in client.get(f"/api/v2/projects/{pid}/data/tables", headers=alice).json()["tables"]
+    ]
+    assert names == ["broken", "churn_prototype", "latin"]
+    url = f"/api/v2/projects/{pid}/data/query"
+    broken = client.post(url, headers=alice, json={"sql": "FROM broken"})
+    assert broken.status_code == 400
+    assert "cannot be read as parquet" in broken.json()["message"]
+    columns = client.get(f"/api/v2/projects/{pid}/data/tables/broken", headers=alice)
+    assert columns.status_code == 400
+    # Bytes that are no UTF-8 come back as binary, shown in base64.
+    latin = client.post(url, headers=alice, json={"sql": "FROM latin"})
+    assert latin.status_code == 200
+    assert latin.json()["rows"][0][0].startswith("base64:")
