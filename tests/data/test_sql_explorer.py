@@ -7,6 +7,8 @@ import os
 import shutil
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 
 from lakeworks.data import explorer
 from lakeworks.data.explorer import QueryCancelled, QueryTimedOut
+from lakeworks.data.sources import TableSource
 from lakeworks.entities.audit import Outcome
 from lakeworks.entities.data import RECORD_COUNT, FieldRole, FieldType, QueryStatus
 from lakeworks.entities.projects import Project
@@ -260,8 +263,6 @@ def test_a_file_swapped_for_a_link_after_it_was_listed_is_refused(
     csv.unlink()
     os.symlink(outside, csv)
     source = sources[0]
-    from contextlib import ExitStack
-
     with ExitStack() as stack, pytest.raises(InvalidInput) as caught:
         source.open(stack)
     assert "link" in caught.value.message
@@ -550,3 +551,48 @@ def test_a_dataset_in_use_is_not_deleted_and_bad_fields_are_refused(
     datasets.delete_dashboard(platform, owner, project.id, dashboard.id)
     datasets.delete_dataset(platform, owner, project.id, dataset.id)
     assert datasets.list_datasets(platform, owner, project.id) == []
+
+
+@dataclass(frozen=True)
+class ArrowTable:
+    """A TableSource as the Iceberg catalog plugs in: a qualified name and an Arrow table."""
+
+    name: str
+    table: pa.Table
+    kind: str = "iceberg"
+    description: str = "an Iceberg table"
+
+    def open(self, stack: ExitStack) -> pa.Table:
+        return self.table
+
+
+@dataclass(frozen=True)
+class Provider:
+    tables: list[ArrowTable]
+
+    def sources(self, project_id: str) -> list[TableSource]:
+        return list(self.tables)
+
+
+def test_other_providers_plug_in_with_qualified_names(
+    platform: Platform, owner: Principal, project: Project
+) -> None:
+    platform.table_providers.append(
+        Provider(
+            [
+                ArrowTable("fraud.transactions", pa.table({"amount": [5.0, 7.5], "batch": [1, 2]})),
+                ArrowTable("churn_prototype", pa.table({"shadowed": [1]})),
+            ]
+        )
+    )
+    names = [(t.name, t.kind) for t in data_queries.tables(platform, owner, project.id)]
+    # The project's own file keeps its name; a later provider's clash is not offered.
+    assert names == [("churn_prototype", "file"), ("fraud.transactions", "iceberg")]
+    answer = data_queries.run_query(
+        platform,
+        owner,
+        project.id,
+        "SELECT sum(t.amount) AS total, count(c.customerID) > 0 AS joined FROM "
+        'fraud.transactions t, "FRAUD".transactions, churn_prototype c WHERE t.batch = 2',
+    )
+    assert answer.page.rows == [[7.5 * 7043 * 2, True]]

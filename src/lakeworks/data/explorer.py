@@ -274,14 +274,8 @@ def run(
     with ExitStack() as stack:
         connection = connect(limits)
         stack.callback(connection.close)
-        try:
-            wanted = connection.get_table_names(sql)
-        except duckdb.Error as exc:
-            raise sql_error(exc) from exc
-        for name in sorted(wanted):
-            source = by_name.get(name.lower())
-            if source is not None:
-                connection.register(name, source.open(stack))
+        for source in _named(connection, sql, by_name):
+            _register(connection, source, stack)
         entry = stack.enter_context(running.track(query_id, owner_id, project_id, connection))
         timer = threading.Timer(limits.timeout_seconds, _time_out, (entry,))
         timer.daemon = True
@@ -296,6 +290,42 @@ def run(
         if relation is None:  # EXPLAIN ANALYZE and the like return nothing to page
             relation = connection.sql("SELECT 'done' AS result")
         yield Query(relation, entry, limits)
+
+
+def _named(
+    connection: duckdb.DuckDBPyConnection, sql: str, by_name: dict[str, TableSource]
+) -> list[TableSource]:
+    """The sources ``sql`` names: plain names (``churn``) and, for sources whose names are
+    qualified (an Iceberg ``namespace.table``), qualified ones."""
+    try:
+        plain = connection.get_table_names(sql)
+        qualified = connection.get_table_names(sql, qualified=True)
+    except duckdb.Error as exc:
+        raise sql_error(exc) from exc
+    names = {n.lower() for n in plain} | {n.replace('"', "").lower() for n in qualified}
+    return [by_name[n] for n in sorted(names) if n in by_name]
+
+
+def _register(connection: duckdb.DuckDBPyConnection, source: TableSource, stack: ExitStack) -> None:
+    data = source.open(stack)
+    parts = source.name.split(".")
+    if len(parts) != 2:
+        # A plain name (or one SQL can only write quoted, "a.b.c").
+        connection.register(source.name, data)
+        return
+    # schema.table: the data under a private name, and a view in the schema SQL names.
+    schema, table = (_quote(part) for part in parts)
+    hidden = "lw_source_" + uuid.uuid4().hex[:12]
+    connection.register(hidden, data)
+    try:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        connection.execute(f"CREATE VIEW {schema}.{table} AS SELECT * FROM {_quote(hidden)}")
+    except duckdb.Error as exc:
+        raise sql_error(exc) from exc
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def describe(source: TableSource) -> list[Column]:
