@@ -1,4 +1,5 @@
-"""Incremental read of the newest batch of an Iceberg table vs a full scan with a filter.
+"""Incremental read of the newest batch of an Iceberg table vs a full scan with a filter
+(issue 16; the Data page's SQL explorer is measured by bench/data_explorer.py).
 
 Builds a table of ``--rows`` rows appended in batches of ``--batch`` rows (5M in 100k batches:
 50 snapshots) in a project's catalog of the platform (``SqlCatalog`` on SQLite, files through

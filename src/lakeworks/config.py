@@ -384,6 +384,45 @@ class Settings(BaseSettings):
         "sign in through a one-time redirect).",
     )
 
+    # The Data page's SQL explorer (issue 16) -----------------------------------------
+    data_query_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A Data page query (or a visual's) running longer than this is "
+        "cancelled and its author told so.",
+    )
+    data_query_page_rows: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="The most rows one page of a query's results holds (the results grid "
+        "and API v2 page through the rest).",
+    )
+    data_download_max_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="The most rows a CSV download of a query's results holds.",
+    )
+    data_query_memory_mb: int = Field(
+        default=1024,
+        ge=64,
+        description="DuckDB's memory limit for one Data page query.",
+    )
+    data_query_threads: int = Field(
+        default=2, ge=1, le=64, description="DuckDB threads for one Data page query."
+    )
+    data_max_running_queries: int = Field(
+        default=4,
+        ge=1,
+        description="Data page queries one server process runs at once; more are refused "
+        "with 429 (try again).",
+    )
+    data_max_sources: int = Field(
+        default=500,
+        ge=1,
+        description="The most Parquet/CSV files of a project the Data page offers as tables.",
+    )
+
     @field_validator("public_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:

@@ -8,6 +8,7 @@ from lakeworks.api import (
     amps,
     applications,
     data,
+    datasets,
     experiments,
     files,
     jobs,
@@ -33,4 +34,5 @@ router.include_router(experiments.router)
 router.include_router(models.router)
 router.include_router(amps.router)
 router.include_router(data.router)
+router.include_router(datasets.router)  # the Data page: queries, datasets, dashboards
 router.include_router(sdk_router)  # /python.tar.gz, the cmlapi sdist

@@ -19,6 +19,7 @@ class Action(enum.StrEnum):
     WRITE_FILES = "write_files"  # create, edit, upload, move, delete files
     RUN_WORKLOADS = "run_workloads"  # start and stop existing jobs, sessions, apps
     CREATE_WORKLOADS = "create_workloads"  # create jobs, models, applications; start sessions
+    EDIT_DATA = "edit_data"  # Data page: datasets, visuals and dashboards
     MANAGE_COLLABORATORS = "manage_collaborators"
     CHANGE_SETTINGS = "change_settings"  # name, description, visibility, env vars
     # Secret values are write-only for everyone (settings, API and workload logs show ****);
@@ -33,6 +34,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.RUN_WORKLOADS: Role.OPERATOR,
     Action.WRITE_FILES: Role.CONTRIBUTOR,
     Action.CREATE_WORKLOADS: Role.CONTRIBUTOR,
+    Action.EDIT_DATA: Role.CONTRIBUTOR,
     Action.SET_SECRETS: Role.ADMIN,
     Action.MANAGE_COLLABORATORS: Role.ADMIN,
     Action.CHANGE_SETTINGS: Role.ADMIN,
@@ -45,6 +47,7 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.RUN_WORKLOADS: "start and stop existing jobs, sessions and applications",
     Action.WRITE_FILES: "create, edit, upload, move and delete files",
     Action.CREATE_WORKLOADS: "create jobs, models and applications; start sessions",
+    Action.EDIT_DATA: "save datasets and edit visuals and dashboards on the Data page",
     Action.SET_SECRETS: "set secret environment variables (never shown again, masked in logs)",
     Action.MANAGE_COLLABORATORS: "add, change and remove collaborators",
     Action.CHANGE_SETTINGS: "change name, description, visibility and environment variables",

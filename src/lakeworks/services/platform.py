@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from lakeworks.config import Settings
+from lakeworks.data.explorer import RunningQueries
 from lakeworks.data.metastore import (
     Connection,
     DerbyMetastore,
     MetastoreUnavailable,
     spark_jars,
 )
+from lakeworks.data.sources import ProjectFiles, SourceProvider
 from lakeworks.entities.audit import Outcome
 from lakeworks.entities.users import User
 from lakeworks.errors import LakeworksError, PermissionDenied, Unauthenticated
@@ -133,6 +135,12 @@ class Platform:
         # read that wait as a start the server abandoned.
         self._launching: set[str] = set()
         self._launching_lock = threading.Lock()
+        # The Data page: its queries running now (to cancel them), and where its tables come
+        # from (the project's files; the Iceberg catalog and connections add theirs).
+        self.running_queries = RunningQueries(max_running=settings.data_max_running_queries)
+        self.table_providers: list[SourceProvider] = [
+            ProjectFiles(settings.projects_dir, max_sources=settings.data_max_sources)
+        ]
         self.metastore = DerbyMetastore(
             settings.data_dir / "metastore", settings.secret_key, settings.spark_metastore_port
         )

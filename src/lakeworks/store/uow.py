@@ -15,6 +15,7 @@ from lakeworks.store.applications import ApplicationRepo
 from lakeworks.store.audit import AuditRepo
 from lakeworks.store.data import DataConnectionRepo, IcebergRepo
 from lakeworks.store.database import check_migrated, make_engine
+from lakeworks.store.datasets import DataRepo
 from lakeworks.store.jobs import JobRepo
 from lakeworks.store.model_metrics import ModelMetricsRepo
 from lakeworks.store.models import ModelRepo
@@ -41,6 +42,7 @@ class UnitOfWork:
         self.amps = AmpRepo(session)
         self.data_connections = DataConnectionRepo(session)
         self.iceberg = IcebergRepo(session)
+        self.data = DataRepo(session)
 
     def flush(self) -> None:
         try:

@@ -13,6 +13,7 @@ from lakeworks.ui import (
     auth_pages,
     collaborator_pages,
     data_connection_pages,
+    data_pages,
     experiment_pages,
     file_pages,
     job_form_pages,
@@ -48,5 +49,6 @@ for module in (
     team_pages,
     session_pages,
     application_pages,
+    data_pages,
 ):
     router.include_router(module.router)
