@@ -387,3 +387,26 @@ def test_the_rest_catalog_answers_bad_requests_with_the_specs_errors(world: Worl
         assert http.get(base + "/namespaces", headers={"Authorization": ""}).status_code == 401
         assert http.head(base + "/namespaces/default/tables/nope").status_code == 404
         assert http.head(base + "/namespaces/default/tables/t").status_code == 204
+
+
+def test_the_data_page_queries_the_projects_iceberg_tables(world: World) -> None:
+    """Iceberg tables are tables of the Data page's SQL explorer (``"<namespace>".<table>``),
+    for the project's members only."""
+    ours = world.catalog(world.key(world.alice, world.a), world.a)
+    table = ours.create_table("default.sales", SCHEMA)
+    table.append(pa.table({"id": [1, 2], "amount": [2.5, 4.0]}, schema=SCHEMA))
+    table.append(pa.table({"id": [3], "amount": [10.0]}, schema=SCHEMA))
+
+    viewer = world.api(world.key(world.bob))
+    sources = viewer.get(f"/projects/{world.a.id}/data/sources").json()["tables"]
+    assert any(s["name"] == "default.sales" and s["kind"] == "iceberg" for s in sources)
+    sql = 'SELECT count(*) AS n, sum(amount) AS total FROM "default".sales'
+    answer = viewer.post(f"/projects/{world.a.id}/data/query", json={"sql": sql})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rows"] == [[3, 16.5]]
+
+    # Not a member of project a: neither listed nor queried.
+    outsider = world.api(world.key(world.carol))
+    assert outsider.get(f"/projects/{world.a.id}/data/sources").status_code == 404
+    refused = outsider.post(f"/projects/{world.a.id}/data/query", json={"sql": sql})
+    assert refused.status_code == 404

@@ -29,10 +29,13 @@ import posixpath
 import re
 import stat
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
+import pyarrow as pa
 from pyiceberg.catalog import MetastoreCatalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError
@@ -43,6 +46,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lakeworks import safe_paths
 from lakeworks.config import Settings
+from lakeworks.data.sources import TableSource
 from lakeworks.data.warehouse import ensure_warehouse, warehouse_dir
 from lakeworks.errors import PayloadTooLarge
 from lakeworks.safe_paths import UnsafePath
@@ -357,3 +361,46 @@ def _ensure_namespace(catalog: ProjectCatalog, name: str) -> None:
     # Made meanwhile by another thread or server: as good.
     with contextlib.suppress(NamespaceAlreadyExistsError, IntegrityError):
         catalog.create_namespace(name)
+
+
+# The Data page's Iceberg tables ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IcebergTableSource:
+    """A project's Iceberg table as a table of the Data page's explorer (``data.sources``):
+    queried as ``<namespace>.<table>`` (quote a namespace that is a SQL word:
+    ``"default".churn``), read through the catalog's ``SafeFileIO`` as a stream of batches."""
+
+    catalog: ProjectCatalog
+    namespace: str
+    table: str
+    kind: str = "iceberg"
+
+    @property
+    def name(self) -> str:
+        return f"{self.namespace}.{self.table}"
+
+    @property
+    def description(self) -> str:
+        return f"Iceberg table {self.namespace}.{self.table}"
+
+    def open(self, stack: contextlib.ExitStack) -> pa.RecordBatchReader:
+        table = self.catalog.load_table((self.namespace, self.table))
+        return table.scan().to_arrow_batch_reader()
+
+
+class IcebergTables:
+    """The Data page's provider of a project's Iceberg tables (``Platform.table_providers``).
+    Callers have checked that the user may read the project."""
+
+    def __init__(self, catalogs: Callable[[], IcebergCatalogs]) -> None:
+        self._catalogs = catalogs
+
+    def sources(self, project_id: str) -> list[TableSource]:
+        catalog = self._catalogs().catalog(project_id)
+        found: list[TableSource] = []
+        for namespace in sorted(".".join(ns) for ns in catalog.list_namespaces()):
+            for identifier in catalog.list_tables(namespace):
+                found.append(IcebergTableSource(catalog, namespace, identifier[-1]))
+        return sorted(found, key=lambda source: source.name)

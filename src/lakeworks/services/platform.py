@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from lakeworks.config import Settings
 from lakeworks.data.explorer import RunningQueries
+from lakeworks.data.iceberg import IcebergTables
 from lakeworks.data.metastore import (
     Connection,
     DerbyMetastore,
@@ -139,7 +140,8 @@ class Platform:
         # from (the project's files; the Iceberg catalog and connections add theirs).
         self.running_queries = RunningQueries(max_running=settings.data_max_running_queries)
         self.table_providers: list[SourceProvider] = [
-            ProjectFiles(settings.projects_dir, max_sources=settings.data_max_sources)
+            ProjectFiles(settings.projects_dir, max_sources=settings.data_max_sources),
+            IcebergTables(lambda: self.iceberg),
         ]
         self.metastore = DerbyMetastore(
             settings.data_dir / "metastore", settings.secret_key, settings.spark_metastore_port
