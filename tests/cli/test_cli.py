@@ -212,7 +212,23 @@ def test_demo_sets_up_a_user_and_the_churn_project_once(
     import uvicorn
 
     served: list[dict[str, object]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(kwargs))
+
+    class Server:
+        """uvicorn's Server as ``lakeworks demo`` runs it, without binding a port."""
+
+        def __init__(self, config: uvicorn.Config) -> None:
+            served.append(
+                {
+                    name: getattr(config, name)
+                    for name in ("host", "port", "log_level", "proxy_headers", "server_header")
+                }
+            )
+            self.started = True
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(uvicorn, "Server", Server)
     data_dir = tmp_path / "demo"
     runner = CliRunner()
 
