@@ -176,7 +176,7 @@ def no_binding(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the server must not start")
 
-    monkeypatch.setattr(uvicorn, "run", refuse)
+    monkeypatch.setattr(uvicorn, "Server", refuse)
 
 
 def test_server_refuses_an_unmigrated_database(

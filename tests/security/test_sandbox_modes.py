@@ -119,7 +119,16 @@ def test_admins_see_a_banner_when_workloads_are_unsandboxed(
 def _serve_output(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> str:
     import uvicorn
 
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
+    class Server:  # uvicorn's, as ``lakeworks demo`` runs it, without binding a port
+        started = True
+
+        def __init__(self, config: uvicorn.Config) -> None:
+            pass
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(uvicorn, "Server", Server)
     args = ["demo", "--data-dir", str(data_dir), "--port", "8798"]
     done = CliRunner().invoke(main, args, env=env)
     assert done.exit_code == 0, done.output
