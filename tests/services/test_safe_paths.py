@@ -1,4 +1,4 @@
-"""services.safe_paths: reads, writes and copies under a hostile folder never follow a link,
+"""lakeworks.safe_paths: reads, writes and copies under a hostile folder never follow a link,
 never read a hard-linked, special or oversized file, and never block on a FIFO."""
 
 from __future__ import annotations

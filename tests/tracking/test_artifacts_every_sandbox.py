@@ -19,9 +19,8 @@ from tests.workload_cleanup import stop_live_workloads
 
 from lakeworks.config import Settings
 from lakeworks.entities.users import User
-from lakeworks.services import projects
+from lakeworks.services import experiments, projects
 from lakeworks.services.platform import Principal
-from lakeworks.tracking import registry
 
 TRAIN = """
 import os, mlflow, mlflow.sklearn
@@ -94,7 +93,7 @@ def test_logged_model_lands_in_the_project_and_registers(
             )
             assert registered.status_code == 200, registered.text
             version_id = registered.json()["model_versions"][0]["model_version_id"]
-            source = registry.resolve_version(platform, principal, version_id)
+            source = experiments.resolve_version(platform, principal, version_id)
             assert source.artifact_dir == artifacts / "model"
         finally:
             stop_live_workloads(server.platform)
