@@ -159,7 +159,7 @@
         details.dataset.loaded = "1";
         const list = details.querySelector("[data-columns]");
         try {
-          const table = await api(base + "/tables/" + encodeURIComponent(details.dataset.table));
+          const table = await api(base + "/sources/" + encodeURIComponent(details.dataset.table));
           list.replaceChildren();
           table.columns.forEach((c) => {
             const li = el("li");
