@@ -30,7 +30,9 @@ def _api_key(platform: Platform, user: User) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-def test_customer_churn_installs_offline_and_works(live_base: str, live_platform: Platform) -> None:
+def test_customer_churn_installs_offline_and_works(
+    live_base: str, live_platform: Platform, request: pytest.FixtureRequest
+) -> None:
     from lakeworks.services import users
 
     platform = live_platform
@@ -39,6 +41,7 @@ def test_customer_churn_installs_offline_and_works(live_base: str, live_platform
     )
     who = Principal(user=modeler, via="api_key")
     serving_client = httpx.Client(base_url=live_base, timeout=60)
+    request.addfinalizer(serving_client.close)  # a socket left open fails the next test
     entry = catalog.load(platform.settings).get("customer-churn")
     assert entry.builtin and entry.directory is not None and not entry.problem
     setup = runner.create_project(
@@ -113,10 +116,10 @@ def test_customer_churn_installs_offline_and_works(live_base: str, live_platform
     body = json.dumps(
         {**example, "Contract": "Month-to-month", "InternetService": "Fiber optic"}
     ).encode()
-    request = urllib.request.Request(
+    rescore = urllib.request.Request(
         f"{base}/api/score", data=body, headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.urlopen(rescore, timeout=30) as response:
         risky = json.loads(response.read())
     safer = json.loads(
         urllib.request.urlopen(
