@@ -403,6 +403,12 @@ class Settings(BaseSettings):
         ge=1,
         description="The most rows a CSV download of a query's results holds.",
     )
+    data_write_max_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="The most rows one Data page write (CREATE TABLE … AS / INSERT INTO … "
+        "SELECT into an Iceberg table) takes; a larger result is refused, nothing written.",
+    )
     data_query_memory_mb: int = Field(
         default=1024,
         ge=64,

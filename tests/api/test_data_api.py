@@ -265,3 +265,41 @@ def test_broken_files_answer_400_not_500(
     latin = client.post(url, headers=alice, json={"sql": "FROM latin"})
     assert latin.status_code == 200
     assert latin.json()["rows"][0][0].startswith("base64:")
+
+
+def test_a_contributor_writes_an_iceberg_table_and_a_viewer_is_refused(
+    client: TestClient,
+    alice: Headers,
+    pid: str,
+    make_user: Callable[..., User],
+    api_headers: Callable[[User], Headers],
+) -> None:
+    url = f"/api/v2/projects/{pid}/data/query"
+    ctas = (
+        'CREATE TABLE "default".contracts AS '
+        "SELECT Contract, count(*) AS n FROM churn_prototype GROUP BY 1"
+    )
+    # Without asking for writes, a write is refused and says how to write.
+    refused = client.post(url, headers=alice, json={"sql": ctas})
+    assert refused.status_code == 400 and "turn writes on" in refused.json()["message"]
+
+    bob = make_user("bob")
+    client.put(
+        f"/api/v2/projects/{pid}/collaborators/bob", headers=alice, json={"permission": "read"}
+    )
+    viewer = client.post(url, headers=api_headers(bob), json={"sql": ctas, "write": True})
+    assert viewer.status_code == 403
+
+    written = client.post(url, headers=alice, json={"sql": ctas, "write": True})
+    assert written.status_code == 200, written.text
+    body = written.json()
+    assert [c["name"] for c in body["columns"]] == ["table", "rows_written", "snapshot_id"]
+    assert body["rows"][0][:2] == ["default.contracts", 3]
+    read = client.post(
+        url,
+        headers=api_headers(bob),
+        json={"sql": 'SELECT sum(n) FROM "default".contracts'},
+    )
+    assert read.json()["rows"] == [[7043]]
+    again = client.post(url, headers=alice, json={"sql": ctas, "write": True})
+    assert again.status_code == 409 and "already exists" in again.json()["message"]

@@ -24,7 +24,14 @@ from lakeworks.entities.audit import Outcome
 from lakeworks.entities.datasets import RECORD_COUNT, FieldRole, FieldType, QueryStatus
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
-from lakeworks.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RateLimited
+from lakeworks.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    RateLimited,
+)
 from lakeworks.services import data_queries, datasets, projects
 from lakeworks.services.datasets import VisualSpec
 from lakeworks.services.platform import Platform, Principal
@@ -596,3 +603,148 @@ def test_other_providers_plug_in_with_qualified_names(
         'fraud.transactions t, "FRAUD".transactions, churn_prototype c WHERE t.batch = 2',
     )
     assert answer.page.rows == [[7.5 * 7043 * 2, True]]
+
+
+# Writes (contributors ask for them): CREATE TABLE … AS / INSERT INTO … SELECT into Iceberg ----
+
+SENIORS_CTAS = (
+    'CREATE TABLE "default".seniors AS '
+    "SELECT customerID, tenure, MonthlyCharges FROM churn_prototype WHERE seniorcitizen = 1"
+)
+SENIORS_COUNT = 1142  # of the 7043 customers
+
+
+def _count(platform: Platform, who: Principal, project: Project, table: str) -> int:
+    answer = data_queries.run_query(platform, who, project.id, f"SELECT count(*) FROM {table}")
+    return int(answer.page.rows[0][0])
+
+
+def _snapshots(platform: Platform, project: Project, table: str) -> int:
+    loaded = platform.iceberg.catalog(project.id).load_table(("default", table))
+    return len(loaded.snapshots())
+
+
+def test_a_contributor_writes_a_query_into_a_new_iceberg_table_then_appends(
+    platform: Platform, owner: Principal, project: Project, make_user: Callable[..., User]
+) -> None:
+    writer = member(platform, owner, project, make_user, "contributor")
+    made = data_queries.run_write(platform, writer, project.id, SENIORS_CTAS)
+    assert [c.name for c in made.page.columns] == ["table", "rows_written", "snapshot_id"]
+    table, rows, snapshot = made.page.rows[0]
+    assert (table, rows) == ("default.seniors", SENIORS_COUNT)
+    assert isinstance(snapshot, int)
+    # A table of the explorer at once, readable by anyone who reads the project.
+    viewer = member(platform, owner, project, make_user, "viewer")
+    names = [t.name for t in data_queries.tables(platform, viewer, project.id)]
+    assert "default.seniors" in names
+    assert _count(platform, viewer, project, '"default".seniors') == SENIORS_COUNT
+
+    appended = data_queries.run_write(
+        platform,
+        writer,
+        project.id,
+        'INSERT INTO "default".seniors SELECT customerID, tenure, MonthlyCharges '
+        "FROM churn_prototype WHERE seniorcitizen = 1 AND tenure > 70",
+    )
+    added = appended.page.rows[0][1]
+    assert 0 < added < SENIORS_COUNT
+    assert appended.page.rows[0][2] != snapshot
+    assert _count(platform, viewer, project, '"default".seniors') == SENIORS_COUNT + added
+    assert _snapshots(platform, project, "seniors") == 2
+
+    history = data_queries.history(platform, writer, project.id)
+    assert history[0].sql.startswith("INSERT INTO") and history[0].rows == added
+    with platform.store.transaction() as uow:
+        trail, _total = uow.audit.query(
+            project_id=project.id,
+            actor="contributor1",
+            action_prefix="data.table.",
+            offset=0,
+            limit=10,
+        )
+    assert [(e.action, e.outcome) for e in reversed(trail)] == [
+        ("data.table.create_as", Outcome.SUCCESS),
+        ("data.table.append", Outcome.SUCCESS),
+    ]
+    assert trail[0].detail["rows"] == added
+
+
+def test_a_viewer_cannot_write_and_nothing_is_made(
+    platform: Platform, owner: Principal, project: Project, make_user: Callable[..., User]
+) -> None:
+    viewer = member(platform, owner, project, make_user, "viewer")
+    with pytest.raises(PermissionDenied):
+        data_queries.run_write(platform, viewer, project.id, SENIORS_CTAS)
+    names = [t.name for t in data_queries.tables(platform, owner, project.id)]
+    assert "default.seniors" not in names
+
+
+@pytest.mark.parametrize(
+    ("sql", "error", "said"),
+    [
+        ("SELECT 1", InvalidInput, "read-only query"),
+        ('DELETE FROM "default".seniors', InvalidInput, "DELETE statement is refused"),
+        ("CREATE TABLE seniors2 AS SELECT 1 AS a", InvalidInput, "name the namespace"),
+        ('INSERT INTO "default".seniors (customerID) SELECT 1', InvalidInput, "column list"),
+        ('CREATE TABLE "default".seniors AS SELECT 1 AS a', Conflict, "already exists"),
+        ('INSERT INTO "default".nothing SELECT 1 AS a', NotFound, "nothing"),
+        ('INSERT INTO "default".seniors SELECT 1 AS a', InvalidInput, ""),
+        (
+            "INSERT INTO \"default\".seniors SELECT * FROM read_csv('/etc/passwd')",
+            InvalidInput,
+            "refused",
+        ),
+        ('INSERT INTO "default".seniors SELECT * FROM nope', InvalidInput, "Tables of this"),
+    ],
+)
+def test_bad_writes_are_refused_and_the_table_is_left_as_it_was(
+    platform: Platform,
+    owner: Principal,
+    project: Project,
+    sql: str,
+    error: type[Exception],
+    said: str,
+) -> None:
+    data_queries.run_write(platform, owner, project.id, SENIORS_CTAS)
+    with pytest.raises(error) as caught:  # type: ignore[var-annotated]
+        data_queries.run_write(platform, owner, project.id, sql)
+    assert said in str(caught.value)
+    assert _count(platform, owner, project, '"default".seniors') == SENIORS_COUNT
+    assert _snapshots(platform, project, "seniors") == 1
+
+
+def test_a_write_over_the_row_limit_writes_nothing(
+    platform: Platform, owner: Principal, project: Project
+) -> None:
+    platform.settings.data_write_max_rows = 1000
+    with pytest.raises(QuotaExceeded) as caught:
+        data_queries.run_write(platform, owner, project.id, SENIORS_CTAS)
+    assert "LAKEWORKS_DATA_WRITE_MAX_ROWS" in caught.value.message
+    names = [t.name for t in data_queries.tables(platform, owner, project.id)]
+    assert "default.seniors" not in names
+
+
+def test_a_write_in_read_only_mode_says_how_to_write(
+    platform: Platform, owner: Principal, project: Project
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        data_queries.run_query(platform, owner, project.id, SENIORS_CTAS)
+    assert "turn writes on" in caught.value.message
+
+
+def test_writes_stay_in_the_project_catalog(
+    platform: Platform, owner: Principal, project: Project
+) -> None:
+    other = projects.create(
+        platform,
+        owner,
+        name="Other",
+        source=projects.ProjectSourceSpec(projects.ProjectSource.BLANK),
+    )
+    data_queries.run_write(platform, owner, project.id, SENIORS_CTAS)
+    # The same name in another project is another (missing) table.
+    with pytest.raises(NotFound):
+        data_queries.run_write(
+            platform, owner, other.id, 'INSERT INTO "default".seniors SELECT 1 AS a'
+        )
+    assert "default.seniors" not in [t.name for t in data_queries.tables(platform, owner, other.id)]

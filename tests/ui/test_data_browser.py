@@ -52,7 +52,7 @@ def test_workshop_sql_dataset_and_a_dashboard_of_two_bar_charts(
 
     sign_in(page, live_server, "alice")
     page.goto(f"{live_server}/projects/{project.id}")
-    page.get_by_role("link", name="Data", exact=True).first.click()
+    page.locator("a.tab", has_text="Data").click()  # the project's tab, not the main Data page
     expect(page.locator("[data-table='churn_prototype']")).to_be_visible()
     page.locator("[data-table='churn_prototype'] summary").click()
     expect(page.locator("[data-table='churn_prototype'] [data-columns]")).to_contain_text(
@@ -72,6 +72,22 @@ def test_workshop_sql_dataset_and_a_dashboard_of_two_bar_charts(
     page.locator("[data-sql]").fill("DROP TABLE churn_prototype")
     page.get_by_role("button", name="Run", exact=True).click()
     expect(page.locator("[data-error]")).to_contain_text("read-only")
+
+    # With writes allowed (the owner may), the query's rows become an Iceberg table.
+    page.locator("[data-sql]").fill(
+        'CREATE TABLE "default".seniors AS SELECT * FROM churn_prototype WHERE seniorcitizen = 1'
+    )
+    page.get_by_label("Allow writes").check()
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("[data-status]")).to_contain_text("Wrote 1142 rows to default.seniors")
+    page.get_by_label("Allow writes").uncheck()
+    page.locator("[data-sql]").fill('SELECT count(*) AS n FROM "default".seniors')
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("[data-grid] tbody td").first).to_have_text("1142")
+    page.goto(f"{live_server}/data")
+    expect(page.locator(f"tr[data-project='{project.id}']")).to_contain_text("default.seniors")
+    page.screenshot(path=str(SHOTS / "data-all-projects.png"), full_page=True)
+    page.goto(f"{live_server}/projects/{project.id}/data")
 
     # Paging through the seniors, then saving them as a dataset.
     page.locator("[data-sql]").fill(SENIORS_SQL)

@@ -52,6 +52,7 @@ def test_viewers_see_the_dashboard_but_no_editing_controls(
     assert explorer.status_code == 200
     assert 'data-table="churn"' in explorer.text
     assert "Save as dataset" not in explorer.text
+    assert "data-write" not in explorer.text  # writes are offered to contributors only
     page = client.get(f"/projects/{pid}/data/dashboards/{board.id}")
     assert page.status_code == 200
     assert "data-visual" in page.text and "Sub" in page.text
@@ -99,3 +100,36 @@ def test_csv_download_and_saving_a_dataset_from_the_explorer(
     )
     assert saved.status_code == 200
     assert "Saved the dataset" in saved.text and 'data-field="Churn"' in saved.text
+
+
+def test_the_data_page_of_every_project_lists_tables_datasets_and_dashboards(
+    client: TestClient, platform: Platform, make_user: Callable[..., User]
+) -> None:
+    from lakeworks.services import data_queries
+
+    owner = Principal(user=make_user("alice"), via="session")
+    pid = make_project(platform, owner)
+    data_queries.run_write(
+        platform, owner, pid, 'CREATE TABLE "default".seniors AS FROM churn WHERE SeniorCitizen = 1'
+    )
+    dataset = datasets.create_dataset(platform, owner, pid, "Seniors", 'FROM "default".seniors')
+    board = datasets.create_dashboard(platform, owner, pid, "Churn board", "", [])
+    stranger = Principal(user=make_user("bob"), via="session")
+    hidden = make_project(platform, stranger)
+    unused = make_project(platform, owner)
+
+    login(client, "alice")
+    page = client.get("/data")
+    assert page.status_code == 200
+    assert 'href="/data" class="nav-item active" aria-current="page"' in page.text
+    assert f'href="/projects/{pid}/data">P</a>' in page.text
+    assert ">default.seniors</a>" in page.text
+    assert f'href="/projects/{pid}/data/datasets/{dataset.id}">Seniors</a>' in page.text
+    assert f'href="/projects/{pid}/data/dashboards/{board.id}">Churn board</a>' in page.text
+    assert hidden not in page.text
+    # Pages that list make nothing: a project's warehouse appears when it is first written.
+    assert client.get(f"/projects/{unused}/data").status_code == 200
+    assert not platform.iceberg.warehouse(unused).exists()
+    assert platform.iceberg.warehouse(pid).exists()
+    explorer = client.get(f"/projects/{pid}/data")
+    assert "data-write" in explorer.text  # the owner is offered writes

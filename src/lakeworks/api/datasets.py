@@ -42,6 +42,12 @@ class QueryIn(Lenient):
         max_length=64,
         description="An id of the caller's choosing, to cancel the query while it runs.",
     )
+    write: bool = Field(
+        default=False,
+        description="Write instead of read (contributors): `CREATE TABLE ns.t AS SELECT …` "
+        "or `INSERT INTO ns.t SELECT …` into the project's Iceberg tables; the answer is one "
+        "row with the table, the rows written and the new snapshot.",
+    )
 
 
 class CsvIn(Lenient):
@@ -316,7 +322,17 @@ def run_query(
 ) -> QueryOut:
     """Run one read-only SELECT over the project's tables; one page of rows comes back.
     Writes, files named in SQL, settings and extensions are refused (400); a query past the
-    time limit is cancelled (429); a cancelled one answers 409."""
+    time limit is cancelled (429); a cancelled one answers 409. With `write`, a contributor's
+    CREATE TABLE … AS / INSERT INTO … SELECT into an Iceberg table (403 for viewers)."""
+    if body.write:
+        written = data_queries.run_write(
+            platform, principal, project_id, body.sql, query_id=body.query_id
+        )
+        return QueryOut(
+            query_id=written.query_id,
+            elapsed_ms=written.page.elapsed_ms,
+            **result_out(written.page),
+        )
     answer = data_queries.run_query(
         platform,
         principal,

@@ -12,6 +12,11 @@ top of that only one ``SELECT`` (or ``EXPLAIN``) statement is accepted: DDL, DML
 process per query, as workloads run, would add a process start and a runtime to every
 query; the lock-down above leaves DuckDB nothing of the machine to reach.)
 
+Writes, when a contributor asks for them (``write_statement``): ``CREATE TABLE ns.t AS
+<select>`` and ``INSERT INTO ns.t <select>`` into the project's Iceberg tables. DuckDB still
+only runs the ``SELECT``, read-only as above; the rows it returns are written by the Iceberg
+catalog's service (``services.data_catalog.write_rows``) through the warehouse's ``SafeFileIO``.
+
 Bounds: a memory limit and thread count per query (settings), a time limit enforced by
 interrupting the connection, and results read as a stream of Arrow batches of which only one
 page is kept, so a query returning millions of rows costs one page of memory.
@@ -23,12 +28,13 @@ import base64
 import datetime as dt
 import decimal
 import math
+import re
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -155,6 +161,86 @@ def read_only_statement(sql: str) -> str:
     anything else with a message saying what and why."""
     if not sql.strip():
         raise InvalidInput("Write a SQL query first.")
+    statement = _one_statement(sql)
+    if statement.type not in READ_ONLY:
+        kind = statement.type.name.replace("_STATEMENT", "")
+        raise InvalidInput(
+            f"The Data page runs read-only queries: a {kind} statement is refused. "
+            "Use SELECT (or EXPLAIN) to read the project's tables; a contributor can turn "
+            f"writes on to run {_WRITE_FORMS}."
+        )
+    return sql.strip().rstrip(";").strip()
+
+
+_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+_CREATE_AS = re.compile(
+    rf"create\s+table\s+(?P<namespace>{_IDENT})\s*\.\s*(?P<table>{_IDENT})\s+as\s+(?P<query>.+)",
+    re.I | re.S,
+)
+_INSERT_INTO = re.compile(
+    rf"insert\s+into\s+(?P<namespace>{_IDENT})\s*\.\s*(?P<table>{_IDENT})\s+(?P<query>.+)",
+    re.I | re.S,
+)
+_COLUMN_LIST = re.compile(rf"\(\s*{_IDENT}\s*(?:,\s*{_IDENT}\s*)*\)")
+_WRITE_FORMS = (
+    "CREATE TABLE <namespace>.<table> AS SELECT … (a new Iceberg table) or "
+    "INSERT INTO <namespace>.<table> SELECT … (appended to an Iceberg table)"
+)
+
+
+@dataclass(frozen=True)
+class WriteStatement:
+    """A write the explorer takes: the rows of ``query`` (one read-only statement) go into the
+    Iceberg table ``namespace.table``, a new one (``create``) or an existing one (``insert``)."""
+
+    kind: Literal["create", "insert"]
+    namespace: str
+    table: str
+    query: str
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+
+
+def write_statement(sql: str) -> WriteStatement:
+    """The one write ``sql`` holds (see ``WriteStatement``); anything else is refused with
+    the forms that are taken."""
+    if not sql.strip():
+        raise InvalidInput("Write a SQL statement first.")
+    kinds = {duckdb.StatementType.CREATE: "create", duckdb.StatementType.INSERT: "insert"}
+    statement = _one_statement(sql)
+    if statement.type in READ_ONLY:
+        raise InvalidInput(
+            "Writes are on, but this is a read-only query: turn writes off to run it, "
+            f"or write {_WRITE_FORMS}."
+        )
+    if statement.type not in kinds:
+        kind = statement.type.name.replace("_STATEMENT", "")
+        raise InvalidInput(f"A {kind} statement is refused. The Data page writes {_WRITE_FORMS}.")
+    text = _LEADING_COMMENTS.sub("", sql.strip().rstrip(";").strip(), count=1)
+    pattern = _CREATE_AS if kinds[statement.type] == "create" else _INSERT_INTO
+    match = pattern.fullmatch(text)
+    if match is None:
+        raise InvalidInput(
+            f"The Data page writes {_WRITE_FORMS}; name the namespace and the table, with no "
+            "column list, options or other clauses."
+        )
+    if _COLUMN_LIST.match(match["query"]):
+        raise InvalidInput(
+            "A column list is not taken: select the table's columns, in its order, by name."
+        )
+    query = read_only_statement(match["query"])
+    return WriteStatement(
+        kind="create" if kinds[statement.type] == "create" else "insert",
+        namespace=_unquote(match["namespace"]),
+        table=_unquote(match["table"]),
+        query=query,
+    )
+
+
+def _one_statement(sql: str) -> Any:
     if len(sql) > MAX_SQL_CHARS:
         raise InvalidInput(f"The query is longer than {MAX_SQL_CHARS} characters.")
     if "\x00" in sql:
@@ -172,14 +258,7 @@ def read_only_statement(sql: str) -> str:
         raise InvalidInput(
             f"The query holds {len(statements)} statements; run one statement at a time."
         )
-    statement = statements[0]
-    if statement.type not in READ_ONLY:
-        kind = statement.type.name.replace("_STATEMENT", "")
-        raise InvalidInput(
-            f"The Data page runs read-only queries: a {kind} statement is refused. "
-            "Use SELECT (or EXPLAIN) to read the project's tables."
-        )
-    return sql.strip().rstrip(";").strip()
+    return statements[0]
 
 
 class Query:
@@ -206,6 +285,13 @@ class Query:
                 except StopIteration:
                     return
                 yield batch
+
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of the result (its batches')."""
+        with self._errors():
+            if self._reader is None:
+                self._reader = self._relation.to_arrow_reader(BATCH_ROWS)
+            return self._reader.schema
 
     def page(self, offset: int, limit: int) -> Page:
         """Rows ``offset`` to ``offset + limit``, read as a stream: the rows before are

@@ -337,12 +337,14 @@ class IcebergCatalogs:
     def warehouse(self, project_id: str) -> Path:
         return warehouse_dir(self.settings, project_id)
 
-    def catalog(self, project_id: str) -> ProjectCatalog:
+    def catalog(self, project_id: str, *, prepare: bool = True) -> ProjectCatalog:
+        """The project's catalog; on first use its warehouse and ``default`` namespace are
+        made, unless ``prepare`` is off (a page that only lists must not write)."""
         path = self.warehouse(project_id)
         catalog = ProjectCatalog(project_id, self.engine, path)
         with self._lock:
             ready = project_id in self._ready
-        if not ready:
+        if prepare and not ready:
             ensure_warehouse(self.settings, project_id)
             _ensure_namespace(catalog, DEFAULT_NAMESPACE)
             with self._lock:
@@ -398,7 +400,7 @@ class IcebergTables:
         self._catalogs = catalogs
 
     def sources(self, project_id: str) -> list[TableSource]:
-        catalog = self._catalogs().catalog(project_id)
+        catalog = self._catalogs().catalog(project_id, prepare=False)
         found: list[TableSource] = []
         for namespace in sorted(".".join(ns) for ns in catalog.list_namespaces()):
             for identifier in catalog.list_tables(namespace):

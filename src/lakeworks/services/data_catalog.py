@@ -453,6 +453,54 @@ def drop_table(
     )
 
 
+@dataclass(frozen=True)
+class Written:
+    table: str  # namespace.table
+    rows: int
+    snapshot_id: int | None
+
+
+def write_rows(
+    platform: Platform,
+    principal: Principal,
+    project_id: str,
+    identifier: str | tuple[str, ...],
+    rows: pa.Table,
+    *,
+    create: bool,
+) -> Written:
+    """Append ``rows`` to a project's table, made first (from the rows' schema) when
+    ``create``: the Data page's writes. Contributors only; audited with the row count and the
+    new snapshot. An existing table for ``create``, a missing one otherwise, or rows whose
+    schema the table does not take are refused (the table is left as it was)."""
+    name = parse_identifier(identifier)
+
+    def change(cat: ProjectCatalog) -> Written:
+        ident = (name.namespace, name.name)
+        if create:
+            if cat.table_exists(ident):
+                raise Conflict(
+                    f"Table {name.identifier} already exists: INSERT INTO it, or pick another name."
+                )
+            table = cat.create_table(ident, rows.schema)
+        else:
+            table = cat.load_table(ident)
+        if rows.num_rows:
+            table.append(rows)
+        snapshot = table.current_snapshot()
+        return Written(name.identifier, rows.num_rows, snapshot.snapshot_id if snapshot else None)
+
+    return _mutate(
+        platform,
+        principal,
+        project_id,
+        "data.table.create_as" if create else "data.table.append",
+        name.identifier,
+        change,
+        lambda w: {"rows": w.rows, "snapshot_id": w.snapshot_id},
+    )
+
+
 def _remove_table_files(cat: ProjectCatalog, location: str) -> None:
     from lakeworks import safe_paths
 

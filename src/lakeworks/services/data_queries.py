@@ -1,7 +1,9 @@
 """The Data page's SQL explorer as a service: a project's tables, running a read-only query
 (one page of results at a time, or a CSV download), cancelling it, and each person's query
-history. Reading a project's data needs read access (viewers included); the explorer never
-writes (see ``data.explorer``)."""
+history. Reading a project's data needs read access (viewers included). Writing is asked for
+(``run_write``): a contributor's ``CREATE TABLE ns.t AS SELECT …`` or ``INSERT INTO ns.t
+SELECT …`` into the project's Iceberg tables, the SELECT run read-only as any query and its
+rows written by the catalog's service (``data_catalog.write_rows``, audited)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ import time
 from dataclasses import dataclass
 from typing import IO
 
+import pyarrow as pa
+
 from lakeworks.data import explorer
 from lakeworks.data.explorer import Column, Limits, Page, QueryCancelled, QueryTimedOut
 from lakeworks.data.sources import TableSource
 from lakeworks.entities.datasets import QueryRecord, QueryStatus
-from lakeworks.errors import InvalidInput, LakeworksError, NotFound
+from lakeworks.errors import InvalidInput, LakeworksError, NotFound, QuotaExceeded
+from lakeworks.services import data_catalog
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
 
@@ -113,6 +118,82 @@ def run_query(
         else None
     )
     return QueryAnswer(query_id=query_id, page=page, record=record)
+
+
+WRITE_COLUMNS = [
+    Column("table", "VARCHAR"),
+    Column("rows_written", "BIGINT"),
+    Column("snapshot_id", "BIGINT"),
+]
+
+
+def run_write(
+    platform: Platform,
+    principal: Principal,
+    project_id: str,
+    sql: str,
+    *,
+    query_id: str | None = None,
+) -> QueryAnswer:
+    """Run a write (see the module's doc) and answer one row: the table, the rows written
+    and the new snapshot. Contributors only; in the caller's history like any query. A
+    SELECT returning more than ``data_write_max_rows`` rows is refused and nothing is
+    written."""
+    with platform.read() as uow:
+        require(uow, principal, project_id, data_catalog.WRITE)
+    query_id = explorer.check_query_id(query_id) if query_id else explorer.new_query_id()
+    started = time.monotonic()
+    try:
+        statement = explorer.write_statement(sql)
+        rows = _result_rows(platform, principal, project_id, statement.query, query_id)
+        written = data_catalog.write_rows(
+            platform,
+            principal,
+            project_id,
+            (statement.namespace, statement.table),
+            rows,
+            create=statement.kind == "create",
+        )
+    except LakeworksError as exc:
+        _remember(platform, principal, project_id, sql, started, exc=exc)
+        raise
+    page = Page(
+        columns=WRITE_COLUMNS,
+        rows=[[written.table, written.rows, written.snapshot_id]],
+        offset=0,
+        has_more=False,
+        elapsed_ms=_ms(started),
+    )
+    record = _remember(platform, principal, project_id, sql, started, rows=written.rows)
+    return QueryAnswer(query_id=query_id, page=page, record=record)
+
+
+def _result_rows(
+    platform: Platform, principal: Principal, project_id: str, sql: str, query_id: str
+) -> pa.Table:
+    """Every row of the read-only ``sql``, at most ``data_write_max_rows`` of them."""
+    most = platform.settings.data_write_max_rows
+    with explorer.run(
+        sql,
+        project_sources(platform, project_id),
+        limits(platform),
+        running=platform.running_queries,
+        query_id=query_id,
+        owner_id=principal.user.id,
+        project_id=project_id,
+    ) as query:
+        batches: list[pa.RecordBatch] = []
+        count = 0
+        for batch in query.batches():
+            count += batch.num_rows
+            if count > most:
+                raise QuotaExceeded(
+                    f"The query returns more than {most} rows, the most one write takes "
+                    "(LAKEWORKS_DATA_WRITE_MAX_ROWS); nothing was written."
+                )
+            batches.append(batch)
+        schema = query.schema()
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 def download_csv(

@@ -45,6 +45,31 @@ class VisualSpec:
     measures: tuple[tuple[str, str], ...] = ()  # (field or RECORD_COUNT, aggregate)
 
 
+@dataclass(frozen=True)
+class DataOverview:
+    """What a project's Data page holds, for the all-projects Data page: its Iceberg tables
+    (``namespace.table``; the project's Parquet/CSV files are left out, they need a walk of
+    its files) and its datasets and dashboards."""
+
+    tables: list[str]
+    datasets: list[Dataset]
+    dashboards: list[Dashboard]
+
+
+def overview(platform: Platform, principal: Principal, project_id: str) -> DataOverview:
+    with platform.read() as uow:
+        require(uow, principal, project_id, Action.READ)
+        found_datasets = uow.data.datasets(project_id)
+        found_dashboards = uow.data.dashboards(project_id)
+    catalog = platform.iceberg.catalog(project_id, prepare=False)
+    tables = sorted(
+        ".".join(ident)
+        for namespace in catalog.list_namespaces()
+        for ident in catalog.list_tables(namespace)
+    )
+    return DataOverview(tables, found_datasets, found_dashboards)
+
+
 # Datasets ---------------------------------------------------------------------------------
 
 

@@ -30,6 +30,21 @@ KIND_LABELS = {
 }
 
 
+MAX_PROJECTS = 200  # the all-projects Data page lists at most this many projects
+
+
+@router.get("/data")
+def all_data(request: Request, platform: PlatformDep, principal: UserDep) -> Response:
+    """Every project's tables, datasets and dashboards, linking to each project's Data page."""
+    views, truncated = projects.listed_by_name(platform, principal, MAX_PROJECTS)
+    rows = [(view, datasets.overview(platform, principal, view.project.id)) for view in views]
+    return render(
+        request,
+        "data/all.html",
+        {"nav": "data", "rows": rows, "truncated": truncated, "max_projects": MAX_PROJECTS},
+    )
+
+
 def _base(project_id: str) -> str:
     return f"/projects/{project_id}/data"
 
@@ -61,6 +76,7 @@ def explorer(
             "sql": sql,
             "page_rows": min(100, platform.settings.data_query_page_rows),
             "can_edit": projects.allowed(view, Action.EDIT_DATA),
+            "can_write": projects.allowed(view, Action.WRITE_FILES),
         },
     )
 

@@ -75,6 +75,7 @@
     const next = root.querySelector("[data-next]");
     const range = root.querySelector("[data-range]");
     const history = root.querySelector("[data-history]");
+    const write = root.querySelector("[data-write]");
     let running = null;
     let current = { sql: "", offset: 0 };
 
@@ -86,10 +87,12 @@
       cancel.disabled = false;
       error.hidden = true;
       status.textContent = "Running…";
+      const writing = !!(write && write.checked);
       try {
         const page = await api(base + "/query", {
           method: "POST",
-          body: { sql: text, offset: offset, limit: pageRows, query_id: queryId },
+          body: writing ? { sql: text, query_id: queryId, write: true }
+            : { sql: text, offset: offset, limit: pageRows, query_id: queryId },
         });
         current = { sql: text, offset: offset };
         fillTable(grid, page.columns, page.rows);
@@ -98,7 +101,9 @@
         range.textContent = page.rows.length ? "Rows " + (offset + 1) + "–" + last + (page.has_more ? ", more follow" : " of " + last) : "No rows";
         prev.disabled = offset === 0;
         next.disabled = !page.has_more;
-        status.textContent = page.rows.length + " rows in " + page.elapsed_ms + " ms" + (page.has_more ? " (more on the next page)" : "");
+        status.textContent = writing
+          ? "Wrote " + page.rows[0][1] + " rows to " + page.rows[0][0] + " in " + page.elapsed_ms + " ms."
+          : page.rows.length + " rows in " + page.elapsed_ms + " ms" + (page.has_more ? " (more on the next page)" : "");
       } catch (e) {
         error.textContent = e.message;
         error.hidden = false;
