@@ -155,3 +155,8 @@ def test_two_jobs_of_a_project_share_the_metastore_at_once(
     # The tables' data is in the project's warehouse; the catalog is not in the project.
     assert (root / ".lakeworks/spark/warehouse/from_a").is_dir()
     assert not (root / ".lakeworks/spark/metastore_db").exists()
+    # The password is the workloads' (their environment), not in the files viewers read.
+    password = shared_metastore.connection(project.id).password
+    conf = (root / ".lakeworks/spark/conf/spark-defaults.conf").read_text()
+    assert "ConnectionPassword ${env.LAKEWORKS_SPARK_METASTORE_PASSWORD}" in conf
+    assert not any(password in p.read_text(errors="replace") for p in root.rglob("*.conf"))

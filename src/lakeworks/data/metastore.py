@@ -20,9 +20,11 @@ Isolation, as far as Derby allows it:
   run Derby's system procedures (file import/export, properties, backups);
 - the server runs under Derby's default security manager policy (files under its own home).
 
-What does not hold: the password sits in the project's ``spark-defaults.conf``, readable by
-everyone who can read the project (they share its tables anyway), and every isolated workload
-may connect to the port (a workload of another project gets no further than the login). A
+The project's password reaches its workloads in their environment
+(``LAKEWORKS_SPARK_METASTORE_PASSWORD``, which the project's ``spark-defaults.conf`` names as
+``${env.…}`` for Hadoop to expand), not in the project's files: a viewer of the project, who
+runs nothing there, cannot read it. What does not hold: every isolated workload may connect to
+the port (a workload of another project gets no further than the login). A
 SQL routine created by a project user runs Java inside the shared server: its security
 manager bounds what such code may do, not how much CPU it takes.
 """

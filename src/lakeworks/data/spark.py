@@ -52,6 +52,10 @@ def java_home() -> str:
     return str(Path(java).resolve().parent.parent) if java else ""
 
 
+# The workload's variable holding its project's metastore password (see ``defaults``).
+PASSWORD_VARIABLE = "LAKEWORKS_SPARK_METASTORE_PASSWORD"
+
+
 def defaults(
     project_home: str, master: str, *, ui: bool, metastore: Connection | None = None
 ) -> str:
@@ -70,7 +74,9 @@ def defaults(
             "spark.hadoop.javax.jdo.option.ConnectionURL": metastore.url,
             "spark.hadoop.javax.jdo.option.ConnectionDriverName": metastore.driver,
             "spark.hadoop.javax.jdo.option.ConnectionUserName": metastore.user,
-            "spark.hadoop.javax.jdo.option.ConnectionPassword": metastore.password,
+            # Hadoop's Configuration expands ${env.NAME}: the password reaches the workload in
+            # its environment, never in the project's files (which every viewer reads).
+            "spark.hadoop.javax.jdo.option.ConnectionPassword": f"${{env.{PASSWORD_VARIABLE}}}",
             "spark.driver.extraClassPath": metastore.classpath,
         }
     lines |= {
@@ -111,6 +117,8 @@ def prepare(
     if current != text:
         safe_paths.write_bytes(project_dir, conf, text)
     env = {"SPARK_CONF_DIR": f"{project_home}/{SPARK_DIR}/{name}"}
+    if metastore is not None:
+        env[PASSWORD_VARIABLE] = metastore.password
     home = java_home()
     if home:
         env["JAVA_HOME"] = home
