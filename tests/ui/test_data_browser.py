@@ -125,9 +125,15 @@ def test_workshop_sql_dataset_and_a_dashboard_of_two_bar_charts(
 
     page.get_by_label("Visual type").select_option("bar")
     page.get_by_label("Title", exact=True).fill("Churned seniors by contract")
-    page.get_by_label("Dimension 1").select_option("Contract")
-    page.get_by_label("Measure 1", exact=True).select_option("Copy of Churn")
-    page.get_by_label("Aggregate of measure 1").select_option("sum")
+    # This one by dragging fields onto the shelves, as the workshop does.
+    palette = page.locator("[data-palette]")
+    # (Headless Chromium starts no drag right after typing in a text box: click away first.)
+    palette.locator("span.muted").click()
+    palette.locator("[data-field='Contract']").drag_to(page.locator("[data-shelf='dimension']"))
+    palette.locator("[data-field='Copy of Churn']").drag_to(page.locator("[data-shelf='measure']"))
+    expect(page.get_by_label("Dimension 1")).to_have_value("Contract")
+    expect(page.get_by_label("Measure 1", exact=True)).to_have_value("Copy of Churn")
+    expect(page.get_by_label("Aggregate of measure 1")).to_have_value("sum")
     page.get_by_role("button", name="Add visual").click()
     visuals = page.locator("[data-visual]")
     expect(visuals).to_have_count(2)

@@ -286,7 +286,42 @@
     }
   }
 
+  // Shelves: a field chip dragged from the palette fills the shelf's first free slot (the
+  // selects stay the keyboard's way, and what the form sends).
+  function shelves(form) {
+    form.querySelectorAll("[data-field]").forEach((chip) => {
+      chip.addEventListener("dragstart", (event) => {
+        event.dataTransfer.setData("text/plain", chip.dataset.field);
+        event.dataTransfer.effectAllowed = "copy";
+      });
+    });
+    form.querySelectorAll("[data-shelf]").forEach((shelf) => {
+      const kind = shelf.dataset.shelf;
+      shelf.addEventListener("dragover", (event) => {
+        event.preventDefault();
+        shelf.classList.add("data-shelf-over");
+      });
+      shelf.addEventListener("dragleave", () => shelf.classList.remove("data-shelf-over"));
+      shelf.addEventListener("drop", (event) => {
+        event.preventDefault();
+        shelf.classList.remove("data-shelf-over");
+        const field = event.dataTransfer.getData("text/plain");
+        const slots = Array.from(shelf.querySelectorAll('select[name="' + kind + '"]'));
+        if (!field || !slots.length) return;
+        const free = slots.find((s) => !s.value || (kind === "measure" && s.dataset.dropped !== "1"));
+        const slot = free || slots[slots.length - 1];
+        if (!Array.from(slot.options).some((o) => o.value === field)) return;
+        slot.value = field;
+        slot.dataset.dropped = "1";
+        slot.dispatchEvent(new Event("change", { bubbles: true }));
+        const aggregate = slot.parentElement.querySelector('select[name="aggregate"]');
+        if (aggregate) aggregate.value = field === "Record Count" ? "count" : "sum";
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll(".data-visual-form").forEach(shelves);
     const root = document.querySelector("[data-explorer]");
     if (root) explorer(root);
     if (document.querySelector("[data-visual]") && window.uPlot) dashboards();
