@@ -127,8 +127,8 @@ def test_workshop_sql_dataset_and_a_dashboard_of_two_bar_charts(
     page.get_by_label("Title", exact=True).fill("Churned seniors by contract")
     # This one by dragging fields onto the shelves, as the workshop does.
     palette = page.locator("[data-palette]")
-    # (Headless Chromium starts no drag right after typing in a text box: click away first.)
-    palette.locator("span.muted").click()
+    # Shelves and chips in view first: a drag whose target must be scrolled to is lost.
+    page.locator("[data-shelf='measure']").scroll_into_view_if_needed()
     palette.locator("[data-field='Contract']").drag_to(page.locator("[data-shelf='dimension']"))
     palette.locator("[data-field='Copy of Churn']").drag_to(page.locator("[data-shelf='measure']"))
     expect(page.get_by_label("Dimension 1")).to_have_value("Contract")
