@@ -8,6 +8,7 @@ xgboost (from the package index or the PIP_* mirror settings)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import threading
@@ -40,24 +41,42 @@ REQUEST = {
 }
 
 
+def production_traffic(directory: Path, batch: int, count: int) -> list[dict[str, Any]]:
+    """Requests from the AMP's own generator (its ``fraud`` package): the world of ``batch``,
+    as card payments would send them, so the drift view sees a plausible population."""
+    spec = importlib.util.spec_from_file_location("fraud_amp", directory / "fraud/__init__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    frame = module.generate(batch, count, seed=7)
+    return [{f: row[f].item() for f in module.FEATURES} for _, row in frame.iterrows()]
+
+
 class Caller:
-    """Calls the model endpoint without pause in a thread; counts answers by model version
+    """Calls the model endpoint in a thread until stopped; counts answers by model version
     and keeps every failure."""
 
-    def __init__(self, base: str, key: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self, base: str, key: str, headers: dict[str, str], requests: list[dict[str, Any]]
+    ) -> None:
+        self.requests = requests
         self.client = httpx.Client(base_url=base, timeout=60, headers=headers)
         self.key = key
         self.versions: Counter[Any] = Counter()
         self.failures: list[str] = []
+        self.calls = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self.stop.is_set():
+            body = {
+                "accessKey": self.key,
+                "request": self.requests[self.calls % len(self.requests)],
+            }
+            self.calls += 1
             try:
-                answer = self.client.post(
-                    "/model", json={"accessKey": self.key, "request": REQUEST}
-                )
+                answer = self.client.post("/model", json=body)
             except httpx.HTTPError as exc:
                 self.failures.append(f"transport: {exc!r}")
                 continue
@@ -65,7 +84,7 @@ class Caller:
                 self.failures.append(f"{answer.status_code} {answer.text[:300]}")
                 continue
             self.versions[answer.json()["response"]["prediction"]["model_version"]] += 1
-            time.sleep(0.05)
+            time.sleep(0.1)
 
     def __enter__(self) -> Caller:
         self.thread.start()
@@ -151,7 +170,9 @@ def test_one_new_batch_runs_the_whole_pipeline(
     # One manual trigger of New Batch, through API v2, while a caller keeps calling.
     triggered = time.time() - 1
     chain_started = time.monotonic()
-    with Caller(live_base, key, headers) as caller:
+    # The traffic comes from two batches ahead of the table (as the simulation job's does).
+    traffic = production_traffic(entry.directory, 4, 2000)
+    with Caller(live_base, key, headers, traffic) as caller:
         answer = api.post(f"/api/v2/projects/{project_id}/jobs/{new_batch.id}/runs", json={})
         assert answer.status_code == 200, answer.text
         last = _wait_final(platform, who, project_id, redeploy.id, triggered, 600)
@@ -221,10 +242,28 @@ def test_one_new_batch_runs_the_whole_pipeline(
     names = {f["name"] for f in drift["features"]}
     assert {"amount", "distance_km", "hour"} <= names
     assert all(f["psi"] >= 0 and 0 <= f["ks"] <= 1 for f in drift["features"])
+    psi = {f["name"]: f["psi"] for f in drift["features"]}
+    print("PSI per feature:", {k: round(v, 3) for k, v in psi.items()})
+    # The generator moves amounts from batch to batch and never card ages: the view tells
+    # the drifting feature from the stable one.
+    assert psi["card_age_days"] < drift["threshold"] < psi["amount"]
     env = {v.name: v.value for v in projects.get_env(platform, who, project_id)}
     assert env["FRAUD_MODEL_ACCESS_KEY"] == key
 
     _screenshot_drift_view(live_base, project_id, model.id)
+
+    # The drift check job reads the same figures and, past the threshold, starts the
+    # pipeline again from New Batch (whose chain was checked above).
+    check = by_name["Drift check"]
+    checked = time.time() - 1
+    answer = api.post(f"/api/v2/projects/{project_id}/jobs/{check.id}/runs", json={})
+    assert answer.status_code == 200, answer.text
+    check_run = _wait_final(platform, who, project_id, check.id, checked, 300)
+    check_log = _log(platform, who, project_id, check_run)
+    assert check_run.status is RunStatus.SUCCEEDED, check_log[-3000:]
+    started_batch = check_log.split("RETRAIN_TRIGGERED ", 1)[1].split()[0]
+    again = _runs_after(platform, who, project_id, new_batch.id, checked)
+    assert [r.id for r in again] == [started_batch]
 
 
 def _screenshot_drift_view(base: str, project_id: str, model_id: str) -> None:
