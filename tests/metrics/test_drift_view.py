@@ -159,8 +159,22 @@ def test_too_few_recent_values_and_bad_options(
     body = client.get(url, headers=headers).json()
     assert body["features"] == [] and "amount" in body["skipped"]
     assert "No feature has 20 recent values" in body["problem"]
-    for params in ({"threshold": 0}, {"threshold": "x"}, {"recent": 0}, {"recent": 10**9}):
+    for params in (
+        {"threshold": 0},
+        {"threshold": "x"},
+        {"threshold": "nan"},
+        {"threshold": "inf"},
+        {"recent": 0},
+        {"recent": 10**9},
+    ):
         assert client.get(url, params=params, headers=headers).status_code == 400, params
+    login(client, "alice")
+    page = f"/projects/{deployed.project.id}/models/{deployed.model_id}/monitoring"
+    for bad in ("x", "nan", "-1", "1e400"):
+        answer = client.get(page, params={"drift_threshold": bad})
+        assert answer.status_code == 400, bad
+        assert "threshold" in answer.text
+    assert "threshold PSI 0.5" in client.get(page, params={"drift_threshold": "0.5"}).text
 
 
 def test_other_users_do_not_see_the_drift(
