@@ -1,28 +1,32 @@
-"""The built-in "Fraud MLOps pipeline" AMP end to end, on a live server: install it from the
-catalog, trigger "New Batch" once through API v2 and see the chain run (New Batch → Retrain
+"""The built-in "Fraud MLOps pipeline" AMP end to end, on a live server and in a real browser:
+install it from the AMP catalog page, press "Run now" on the job "New Batch" once and see the
+chain run (New Batch → Retrain
 XGBoost → API Redeployment, in order), a new MLflow run tagged with the new snapshot's id, a
 new registered model version, the model redeployed while a caller kept calling it (no failed
-request, answers from both versions), and the drift view of the model. A screenshot of the
-drift view goes to $LAKEWORKS_SCREENSHOTS when set. Slow: model builds, pip installs
-xgboost (from the package index or the PIP_* mirror settings)."""
+request, answers from both versions), and the drift view of the model. Screenshots of the
+pipeline, the runs and the drift view go to $LAKEWORKS_SCREENSHOTS when set. Slow: model
+builds; pip installs xgboost (from the package index or the PIP_* mirror settings)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.amps.conftest import wait_setup
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 
-from lakeworks.amps import catalog, runner
+from lakeworks.amps import catalog
 from lakeworks.entities.amps import SetupStatus, TaskStatus
 from lakeworks.entities.jobs import JobRun, RunStatus
 from lakeworks.entities.models import DeploymentStatus
@@ -96,6 +100,24 @@ class Caller:
         self.client.close()
 
 
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
+
+
 def _runs_after(
     platform: Platform, who: Principal, project_id: str, job_id: str, since: float
 ) -> list[JobRun]:
@@ -123,9 +145,10 @@ def _log(platform: Platform, who: Principal, project_id: str, run: JobRun) -> st
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.timeout(1500)
 def test_one_new_batch_runs_the_whole_pipeline(
-    live_base: str, live_platform: Platform, request: pytest.FixtureRequest
+    browser: Browser, live_base: str, live_platform: Platform, request: pytest.FixtureRequest
 ) -> None:
     platform = live_platform
     user = users.create_user(
@@ -137,16 +160,34 @@ def test_one_new_batch_runs_the_whole_pipeline(
     request.addfinalizer(api.close)
 
     entry = catalog.load(platform.settings).get("fraud-mlops")
-    assert entry.builtin and entry.directory is not None and not entry.problem
+    assert entry.builtin and entry.directory is not None and entry.spec is not None
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{live_base}/login")
+    page.get_by_label("Username").fill("fraudster")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{live_base}/projects")
+
+    # AMPs → the catalog, searched → Configure project → Launch.
     started = time.monotonic()
-    setup = runner.create_project(
-        platform,
-        who,
-        name="Fraud",
-        directory=entry.directory,
-        environment={"SIMULATION_CALLS": "80", "BATCH_ROWS": "3000"},
-    )
-    project_id = setup.project_id
+    page.get_by_role("link", name="AMPs").click()
+    page.get_by_label("Search AMPs").fill("fraud")
+    page.get_by_label("Search AMPs").press("Enter")
+    card = page.locator('[data-amp="fraud-mlops"]')
+    card.get_by_role("link", name="Configure project").click()
+    expect(
+        page.get_by_role("heading", name="Configure project: Fraud MLOps pipeline")
+    ).to_be_visible()
+    expect(page.locator('input[name="env.DRIFT_THRESHOLD"]')).to_have_value("0.2")
+    page.locator('input[name="env.SIMULATION_CALLS"]').fill("80")
+    page.locator('input[name="env.BATCH_ROWS"]').fill("3000")
+    page.get_by_role("button", name="Launch project").click()
+    expect(page).to_have_url(re.compile(r"/projects/[^/]+/amp$"))
+    project_id = page.url.rsplit("/", 2)[1]
+    expect(page.locator("[data-amp-tasks] tbody tr")).to_have_count(len(entry.spec.tasks))
     setup = wait_setup(platform, project_id, {SetupStatus.SUCCEEDED, SetupStatus.FAILED}, 900)
     print(f"\nFraud MLOps install: {time.monotonic() - started:.0f} s")
     for t in setup.tasks:
@@ -167,14 +208,19 @@ def test_one_new_batch_runs_the_whole_pipeline(
     assert first["response"]["prediction"]["model_version"] == 1
     assert 0 < first["response"]["prediction"]["probability"] < 1
 
-    # One manual trigger of New Batch, through API v2, while a caller keeps calling.
+    # The job page shows the pipeline; one press of "Run now" on New Batch, while a caller
+    # keeps calling the model.
+    page.goto(f"{live_base}/projects/{project_id}/jobs/{new_batch.id}")
+    chain = page.locator(".chain")
+    for name in ("New Batch", "Retrain XGBoost", "API Redeployment"):
+        expect(chain.get_by_text(name, exact=True)).to_be_visible()
+    _shot(page, "fraud-1-pipeline")
     triggered = time.time() - 1
     chain_started = time.monotonic()
     # The traffic comes from two batches ahead of the table (as the simulation job's does).
     traffic = production_traffic(entry.directory, 4, 2000)
     with Caller(live_base, key, headers, traffic) as caller:
-        answer = api.post(f"/api/v2/projects/{project_id}/jobs/{new_batch.id}/runs", json={})
-        assert answer.status_code == 200, answer.text
+        page.get_by_role("button", name="Run New Batch now").first.click()
         last = _wait_final(platform, who, project_id, redeploy.id, triggered, 600)
         time.sleep(3)  # a few calls answered by the new deployment
     print(f"Chain: {time.monotonic() - chain_started:.0f} s; calls by version {caller.versions}")
@@ -250,7 +296,17 @@ def test_one_new_batch_runs_the_whole_pipeline(
     env = {v.name: v.value for v in projects.get_env(platform, who, project_id)}
     assert env["FRAUD_MODEL_ACCESS_KEY"] == key
 
-    _screenshot_drift_view(live_base, project_id, model.id)
+    page.goto(f"{live_base}/projects/{project_id}/jobs/{redeploy.id}")
+    expect(page.locator(".runs-table tbody tr")).to_have_count(1)
+    _shot(page, "fraud-2-redeploy-runs")
+    page.goto(f"{live_base}/projects/{project_id}/models/{model.id}/monitoring?window=1h")
+    expect(page.locator("[data-drift-chart]")).to_have_attribute("data-drawn", "1")
+    expect(page.locator("[data-drift-feature]")).to_have_count(6)
+    expect(page.locator('[data-drift-feature="amount"]').get_by_text("drifted")).to_be_visible()
+    if SCREENSHOTS:
+        page.locator("#drift").screenshot(path=str(Path(SCREENSHOTS) / "fraud-3-drift.png"))
+    _shot(page, "fraud-4-monitoring")
+    assert not errors, errors
 
     # The drift check job reads the same figures and, past the threshold, starts the
     # pipeline again from New Batch (whose chain was checked above).
@@ -264,35 +320,3 @@ def test_one_new_batch_runs_the_whole_pipeline(
     started_batch = check_log.split("RETRAIN_TRIGGERED ", 1)[1].split()[0]
     again = _runs_after(platform, who, project_id, new_batch.id, checked)
     assert [r.id for r in again] == [started_batch]
-
-
-def _screenshot_drift_view(base: str, project_id: str, model_id: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
-    if not CHROMIUM.exists():
-        return
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(60_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base}/login")
-            page.get_by_label("Username").fill("fraudster")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            expect(page).to_have_url(f"{base}/projects")
-            page.goto(f"{base}/projects/{project_id}/models/{model_id}/monitoring?window=1h")
-            chart = page.locator("[data-drift-chart]")
-            expect(chart).to_have_attribute("data-drawn", "1")
-            expect(page.locator("[data-drift-feature]")).to_have_count(6)
-            assert not errors, errors
-            if SCREENSHOTS:
-                Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-                page.locator("#drift").screenshot(path=str(Path(SCREENSHOTS) / "fraud-drift.png"))
-                page.screenshot(
-                    path=str(Path(SCREENSHOTS) / "fraud-monitoring.png"), full_page=True
-                )
-        finally:
-            browser.close()
