@@ -236,7 +236,7 @@ def test_one_new_batch_runs_the_whole_pipeline(
     # In order: each starts after its parent finished.
     assert batch_run.finished_at and train_run.created_at and train_run.finished_at
     assert batch_run.finished_at <= train_run.created_at
-    assert train_run.finished_at <= (deploy_run.created_at or train_run.finished_at)
+    assert train_run.finished_at <= deploy_run.created_at
     assert train_run.parent_run_id == batch_run.id and deploy_run.parent_run_id == train_run.id
 
     # No request failed during the switch, and both versions answered.
