@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lakeworks import safe_paths
@@ -31,6 +32,7 @@ from lakeworks.metrics.queries import as_number
 from lakeworks.services import model_builds
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
+from lakeworks.store.model_metrics import StoredPrediction
 from lakeworks.store.uow import UnitOfWork
 
 REFERENCE_FILE = "training_sample.json"
@@ -156,7 +158,7 @@ def _compare_all(
         )
 
 
-def load_reference(root: Any) -> tuple[dict[str, list[float]], list[str]]:
+def load_reference(root: Path) -> tuple[dict[str, list[float]], list[str]]:
     """The training sample of a build snapshot: numeric values per feature, snapshot ids.
     ``InvalidInput`` (or ``NotFound``) says what is wrong with the file."""
     try:
@@ -188,7 +190,7 @@ def load_reference(root: Any) -> tuple[dict[str, list[float]], list[str]]:
     return reference, ids
 
 
-def recent_features(records: list[Any]) -> dict[str, list[float]]:
+def recent_features(records: list[StoredPrediction]) -> dict[str, list[float]]:
     """Numeric values per feature from the records' ``input_data`` metric."""
     current: dict[str, list[float]] = {}
     for record in records:
