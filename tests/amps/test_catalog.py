@@ -198,7 +198,7 @@ def test_site_catalogs_add_entries_and_report_bad_ones_to_admins(
     _signed_in(site_client, user)
     page = site_client.get("/amps")
     ids = re.findall(r'data-amp="([^"]+)"', page.text)
-    assert ids == ["customer-churn", "invoice-reader", "forecast"]
+    assert ids == ["customer-churn", "fraud-mlops", "invoice-reader", "forecast"]
     invoice = page.text.split('data-amp="invoice-reader"', 1)[1].split("</article>", 1)[0]
     assert "Our prototypes" in invoice and "OCR" in invoice and "3.0 vCPU · 6.0 GiB" in invoice
     assert 'src="/amps/invoice-reader/image"' in invoice
@@ -420,3 +420,20 @@ def test_the_pip_mirror_reaches_workloads_below_the_project_layer(
     assert env_with([])["PIP_TIMEOUT"] == "10"
     own = env_with([{"PIP_INDEX_URL": "http://own/simple"}])
     assert own["PIP_INDEX_URL"] == "http://own/simple"
+
+
+def test_the_fraud_pipeline_amp_ships_valid_and_chains_its_jobs_after_the_first_deploy(
+    settings: Settings,
+) -> None:
+    entry = catalog.load(settings).get("fraud-mlops")
+    assert entry.builtin and entry.directory is not None and not entry.problem
+    assert entry.spec is not None
+    tasks = [(t.type, t.fields.get("entity_label", "")) for t in entry.spec.tasks]
+    # The first batch and training run before the chain exists, so the setup's own runs
+    # never start a redeployment of a model that is not deployed yet.
+    assert tasks.index(("deploy_model", "fraud_model")) < tasks.index(("run_session", ""), 1)
+    chain = (entry.directory / "code/7_chain_jobs.py").read_text()
+    assert "parent_id=" in chain
+    requirements = (entry.directory / "requirements.txt").read_text().split()
+    assert "xgboost-cpu>=2.1" in requirements
+    assert (entry.directory / "code/3_model.py").read_text().count('"input_data"') == 1

@@ -168,3 +168,47 @@ def test_gateway_predictions_and_delayed_truth_in_the_monitoring_page(
     assert dots.get_attribute("data-y") == "0.6667"
     # Predictions 1, 0, 1 against truth 1, 1, 1.
     expect(page.locator("[data-stat='accuracy']")).to_have_text("66.7%")
+
+
+# The drift view -------------------------------------------------------------------------
+
+RED_PIXELS = """box => {
+  const canvas = box.querySelector("canvas");
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let red = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i] > 170 && data[i + 1] < 90 && data[i + 2] < 80 && data[i + 3] > 200) red++;
+  }
+  return red;
+}"""
+
+
+def test_the_drift_view_draws_psi_bars_and_the_threshold_line(
+    page: Page,
+    live_server: str,
+    app: FastAPI,
+    platform: Platform,
+    make_user: Callable[..., User],
+) -> None:
+    from tests.metrics.test_drift_view import predictions, write_reference
+
+    alice = make_user("alice")
+    deployed = make_deployment(platform, alice, make_project(platform, alice))
+    write_reference(platform, deployed)
+    predictions(app, deployed, 400, amount_mean=1.0)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live_server, "alice")
+    url = f"{live_server}/projects/{deployed.project.id}/models/{deployed.model_id}/monitoring"
+    page.goto(url)
+    chart = page.locator("[data-drift-chart]")
+    expect(chart).to_have_attribute("data-drawn", "1")
+    expect(chart.locator("canvas")).to_have_count(1)
+    expect(page.locator("[data-drift-verdict]")).to_have_text("Drift in 1 of 2 features: amount")
+    expect(page.locator('[data-drift-feature="hour"]')).to_contain_text("stable")
+    assert chart.evaluate(RED_PIXELS) > 200  # the dashed threshold line across the plot
+
+    # A higher threshold from the query: nothing drifted.
+    page.goto(url + "?drift_threshold=5")
+    expect(page.locator("[data-drift-verdict]")).to_contain_text("No feature past the threshold")
+    assert errors == []

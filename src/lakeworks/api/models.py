@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from lakeworks import bounds
 from lakeworks.api.deps import PlatformDep, PrincipalDep
@@ -26,7 +26,7 @@ from lakeworks.api.schemas import (
 from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.models import Model, ModelBuild, ModelDeployment
 from lakeworks.errors import InvalidInput, NotFound
-from lakeworks.services import model_builds, model_deployments, models
+from lakeworks.services import model_builds, model_deployments, model_drift, models
 from lakeworks.services.platform import Platform
 
 router = APIRouter(tags=["models"], route_class=StrictJSONRoute)
@@ -229,6 +229,26 @@ def get_model(
     project_id: str, model_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return model_out(platform, models.get(platform, principal, project_id, model_id))
+
+
+@router.get("/projects/{project_id}/models/{model_id}/drift", operation_id="get_model_drift")
+def get_model_drift(
+    project_id: str,
+    model_id: str,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+    threshold: Annotated[
+        float, Query(gt=0, le=10, description="PSI above which a feature has drifted.")
+    ] = 0.2,
+    recent: Annotated[
+        int, Query(ge=1, le=model_drift.MAX_RECENT, description="Newest predictions compared.")
+    ] = model_drift.DEFAULT_RECENT,
+) -> dict[str, Any]:
+    """Lakeworks: PSI and KS per numeric feature, the serving build's training sample
+    (``training_sample.json``) against the newest predictions' ``input_data``."""
+    return model_drift.model_drift(
+        platform, principal, project_id, model_id, threshold=threshold, recent=recent
+    ).as_json()
 
 
 @router.patch("/projects/{project_id}/models/{model_id}", operation_id="update_model")

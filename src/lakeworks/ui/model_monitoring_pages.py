@@ -18,8 +18,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from lakeworks.errors import NotFound
-from lakeworks.services import model_metrics, projects
+from lakeworks.errors import InvalidInput, NotFound
+from lakeworks.metrics import drift
+from lakeworks.services import model_drift, model_metrics, projects
 from lakeworks.services.model_metrics import WINDOWS_MS, Monitoring
 from lakeworks.ui.deps import PlatformDep, UserDep
 from lakeworks.ui.pages import render
@@ -117,6 +118,25 @@ def summary(view: Monitoring) -> dict[str, Any]:
     }
 
 
+def drift_chart(view: model_drift.Drift) -> dict[str, Any]:
+    """What ``static/drift.js`` draws: PSI bars and KS dots per feature, the threshold line."""
+    return {
+        "features": [f.name for f in view.features],
+        "psi": [round(f.psi, 4) for f in view.features],
+        "ks": [round(f.ks, 4) for f in view.features],
+        "threshold": view.threshold,
+    }
+
+
+def _drift_threshold(text: str) -> float:
+    try:
+        value = float(text) if text else drift.DEFAULT_THRESHOLD
+    except ValueError as exc:
+        raise InvalidInput("drift_threshold must be a number such as 0.2.") from exc
+    model_drift.check_options(value, model_drift.DEFAULT_RECENT)
+    return value
+
+
 def _recent_rows(view: Monitoring) -> list[dict[str, Any]]:
     rows = []
     for record in view.recent:
@@ -176,11 +196,15 @@ def monitoring_page(
     project_id: str,
     model_id: str,
     window: str = "1h",
+    drift_threshold: str = "",
 ) -> Response:
     view = projects.get(platform, principal, project_id)
     data = _load(platform, principal, model_id, window, **_choices(request, model_id))
     if data.model.project_id != project_id:
         raise NotFound(f"Model {model_id!r} not found in this project.")
+    drift_view = model_drift.model_drift(
+        platform, principal, project_id, model_id, threshold=_drift_threshold(drift_threshold)
+    )
     return render(
         request,
         "models/monitoring.html",
@@ -195,6 +219,8 @@ def monitoring_page(
             "summary": summary(data),
             "recent": _recent_rows(data),
             "windows": WINDOW_LABELS,
+            "drift": drift_view,
+            "drift_chart": drift_chart(drift_view),
             "model_url": f"/projects/{project_id}/models/{model_id}",
         },
     )
