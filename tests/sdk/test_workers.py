@@ -1,0 +1,209 @@
+"""Workers (compat §12) from a real job standing in for a session: ``launch_workers`` with a
+``!`` command and with Python ``code``, ``await_workers(wait_for_completion=False)`` returning
+addresses, a worker serving TCP on an arbitrary port that the parent and another worker
+reach, ``list_workers``/``stop_workers``, worker output in the parent's log, refusals of
+other callers, and workers ending with their parent. Real runtime, sandbox, network
+namespaces and server over HTTP."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from tests.tracking.live import LiveServer
+
+from lakeworks.entities.jobs import RunStatus
+from lakeworks.entities.users import User
+from lakeworks.entities.workloads import WorkloadKind, WorkloadStatus
+from lakeworks.services import auth, jobs, projects
+from lakeworks.services.jobs import JobFields
+from lakeworks.services.platform import Platform, Principal
+
+ECHO_SERVER = """
+import socket, sys
+port = int(sys.argv[1])
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", port))
+srv.listen()
+print("ECHO-SERVER-READY", port, flush=True)
+while True:
+    conn, _ = srv.accept()
+    with conn:
+        conn.sendall(b"echo:" + conn.recv(1024))
+"""
+
+# Runs in a worker, through the script runner (Python code, not a shell line).
+CLIENT = """
+import os, socket, time
+def ask(host, port, data):
+    for _ in range(300):
+        try:
+            with socket.create_connection((host, port), timeout=5) as s:
+                s.sendall(data)
+                return s.recv(1024).decode()
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("no answer from " + host)
+print("CLIENT-GOT", ask(os.environ["SERVER_IP"], 47123, b"from-worker"), flush=True)
+print("CLIENT-ENV", os.environ["CDSW_MASTER_ID"], os.environ["CDSW_ENGINE_ID"],
+      os.environ["CDSW_MASTER_IP"], os.environ["CDSW_IP_ADDRESS"], os.environ["CDSW_APP_PORT"],
+      os.environ["CDSW_ENGINE_TYPE"], os.environ["ROLE"], flush=True)
+"""
+
+PARENT = """
+import inspect, os, socket, sys, time
+import cdsw
+from cml import workers_v1
+
+assert "name" in inspect.signature(cdsw.launch_workers).parameters
+assert cdsw.launch_workers is workers_v1.launch_workers
+print("MASTER", os.environ["CDSW_ENGINE_ID"], flush=True)
+
+def ask(host, port, data):
+    for _ in range(300):
+        try:
+            with socket.create_connection((host, port), timeout=5) as s:
+                s.sendall(data)
+                return s.recv(1024).decode()
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("no answer from " + host)
+
+server = cdsw.launch_workers(n=1, cpu=0.25, memory=0.5, code="!python echo_server.py 47123")
+print("LAUNCHED", *sorted(server[0]), flush=True)
+ready = cdsw.await_workers(server, wait_for_completion=False, timeout_seconds=180)
+assert not ready["failures"], ready
+ip = ready["workers"][0]["ip_address"]
+assert ip, ready
+print("SERVER-IP", ip, flush=True)
+print("PARENT-GOT", ask(ip, 47123, b"from-parent"), flush=True)
+
+client = workers_v1.launch_workers(
+    1, 0.25, 0.5, code=CLIENT, env={"SERVER_IP": ip, "ROLE": "client"}, name="client"
+)
+done = workers_v1.await_workers(client, wait_for_completion=True, timeout_seconds=180)
+print("CLIENT-DONE", [w["status"] for w in done["workers"]], len(done["failures"]), flush=True)
+
+listed = cdsw.list_workers()
+print("LISTED", sorted((w["name"], w["status"]) for w in listed), flush=True)
+print("STOP", [r.status_code for r in cdsw.stop_workers(server[0]["id"])], flush=True)
+print("STOP-BOGUS", [r.status_code for r in cdsw.stop_workers("zzzzzzzzzzzzzzzz")], flush=True)
+stopped = cdsw.await_workers([server[0]["id"]], timeout_seconds=60)
+print("STOPPED", [w["status"] for w in stopped["failures"]], flush=True)
+
+bad = cdsw.launch_workers(n=1, cpu=0.25, memory=0.5, script="no/such/file.py")
+print("BAD-SCRIPT", bad[0]["status"], "message" in bad[0], bad[0]["engineId"] == bad[0]["id"])
+
+lingering = cdsw.launch_workers(n=1, cpu=0.25, memory=0.5, code="!python echo_server.py 47124")
+up = cdsw.await_workers(lingering, wait_for_completion=False, timeout_seconds=180)
+assert not up["failures"], up
+print("LINGERING", lingering[0]["id"], up["workers"][0]["ip_address"], flush=True)
+print("LINGER-GOT", ask(up["workers"][0]["ip_address"], 47124, b"x"), flush=True)
+time.sleep(3600)
+"""
+
+
+def _after(log: str, marker: str) -> list[str]:
+    found = re.search(rf"^{marker} (.*)$", log, re.MULTILINE)
+    assert found, f"{marker} missing from the log:\n{log[-4000:]}"
+    return found.group(1).split()
+
+
+def test_workers_of_a_job_reach_each_other_and_end_with_it(
+    sdk_server: LiveServer,
+    sdk_platform: Platform,
+    alice: User,
+    bob: User,
+    tick_until: Callable[..., Any],
+) -> None:
+    platform, principal = sdk_platform, Principal(user=alice, via="api_key")
+    project = projects.create(
+        platform, principal, name="Workers", source=projects.parse_source("", "")
+    )
+    root = platform.settings.projects_dir / project.id
+    (root / "echo_server.py").write_text(ECHO_SERVER)
+    (root / "parent.py").write_text(f"CLIENT = {CLIENT!r}\n" + PARENT)
+    job = jobs.create(platform, principal, project.id, JobFields(name="parent", script="parent.py"))
+    run = jobs.trigger(platform, principal, project.id, job.id)
+
+    def log_text() -> str:
+        return jobs.run_log(platform, principal, project.id, job.id, run.id)[0].decode()
+
+    def lingering() -> Any:
+        current = jobs.get_run(platform, principal, project.id, job.id, run.id)
+        text = log_text()
+        assert not current.status.is_final, text[-4000:]
+        return text if "LINGER-GOT" in text else None
+
+    log = tick_until(lingering, "the parent job's workers", timeout=600)
+    [master] = _after(log, "MASTER")
+    launched = set(_after(log, "LAUNCHED"))
+    assert {"id", "status", "created_at", "app_url", "ip_address", "engineId"} <= launched
+    [ip] = _after(log, "SERVER-IP")
+    # The ! worker's output is in the parent's log; the parent reached it on its port.
+    assert "ECHO-SERVER-READY 47123" in log
+    assert _after(log, "PARENT-GOT") == ["echo:from-parent"]
+    # The Python-code worker reached the other worker, and had its own identity.
+    assert _after(log, "CLIENT-GOT") == ["echo:from-worker"]
+    env = _after(log, "CLIENT-ENV")
+    assert env[0] == master and env[1] != master and len(env[1]) == 16
+    assert env[2] == env[3] == ip
+    assert env[5:] == ["worker", "client"]
+    assert _after(log, "CLIENT-DONE") == ["['succeeded']", "0"]
+    listed = " ".join(_after(log, "LISTED"))
+    assert "('client', 'succeeded')" in listed and "('', 'running')" in listed
+    assert _after(log, "STOP") == ["[200]"]
+    assert _after(log, "STOP-BOGUS") == ["[404]"]
+    assert _after(log, "STOPPED") == ["['stopped']"]
+    assert _after(log, "BAD-SCRIPT") == ["failed", "True", "True"]
+    worker_id, linger_ip = _after(log, "LINGERING")
+
+    # Nothing outside the parent's network reaches the workers' ports: this machine's
+    # loopback and its own address lead to its own stack, where nothing listens.
+    for host in ("127.0.0.1", linger_ip):
+        try:
+            with socket.create_connection((host, 47124), timeout=2):
+                raise AssertionError(f"{host}:47124 answered outside the workers' network")
+        except ConnectionRefusedError:
+            pass
+
+    # Other callers: another user is told the parent does not exist; its owner's own key
+    # may list but not launch (only the workload itself launches).
+    url = f"{sdk_server.url}/api/v2/projects/{project.id}/workers"
+    body = {"parent_id": master, "n": 1, "cpu": 0.25, "memory": 0.5, "code": "!true"}
+
+    def key_of(user: User) -> dict[str, str]:
+        key = auth.create_api_key(platform, Principal(user=user, via="cli"), user.username)
+        return {"Authorization": f"Bearer {key.secret}"}
+
+    assert httpx.post(url, json=body, headers=key_of(bob)).status_code == 404
+    assert httpx.get(url, params={"parent_id": master}, headers=key_of(bob)).status_code == 404
+    assert httpx.post(url, json=body, headers=key_of(alice)).status_code == 403
+    assert httpx.post(url, json=body | {"n": 0}, headers=key_of(alice)).status_code == 400
+    listed_by_owner = httpx.get(url, params={"parent_id": master}, headers=key_of(alice))
+    assert listed_by_owner.status_code == 200
+    assert worker_id in [w["id"] for w in listed_by_owner.json()["workers"]]
+    with platform.read() as uow:
+        events, _total = uow.audit.query(project_id=project.id, action_prefix="worker.")
+    audited = {(e.action, e.outcome.value) for e in events}
+    assert {("worker.launch", "success"), ("worker.stop", "success")} <= audited
+    assert ("worker.launch", "denied") in audited
+
+    # Stopping the parent ends its workers.
+    jobs.stop_run(platform, principal, project.id, job.id, run.id)
+
+    def ended() -> Any:
+        with platform.read() as uow:
+            workers = uow.workloads.children(master)
+        return all(w.status.is_final for w in workers) and workers
+
+    workers = tick_until(ended, "the workers to end with their parent", timeout=120)
+    assert all(w.kind is WorkloadKind.WORKER for w in workers)
+    lingering_worker = next(w for w in workers if w.id == worker_id)
+    assert lingering_worker.status is WorkloadStatus.STOPPED
+    final = jobs.get_run(platform, principal, project.id, job.id, run.id)
+    assert final.status is RunStatus.STOPPED or final.status.is_final
