@@ -7,6 +7,13 @@ jobs (and models) against a live server, written from the compatibility spec alo
   ``async_req=True``, ``Cursor``, a sort and a filter; ``[-1]`` of a nested list is newest.
 - 5 (§7): a job chain through ``parent_job_id`` runs on parent success only;
   ``stop_job_run`` on a finished run raises ``ApiException``.
+- 3 (§3-§5): a model decorated with metrics, called through ``call_model`` and raw HTTP
+  (both URL forms, with and without auth, a CORS preflight); delayed and aggregate metrics;
+  ``read_metrics`` normalised with pandas.
+- 6 (§5.5, §9): an MLflow run with autolog and ``log_model(artifact_path="artifacts")``, its
+  artifacts under ``.experiments/<e>/<r>/artifacts/artifacts``, ``create_registered_model``,
+  a registry build and deployment answering ``dataframe_split`` with a list. (3 and 6 share
+  one job; slow: two builds and two deployments.)
 - 9 (§12): ``launch_workers`` with a ``!`` command; ``await_workers(wait_for_completion=
   False)`` returns IPs; the workers reach each other on an arbitrary port.
 
@@ -19,9 +26,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+import pytest
+from tests.tracking.live import LiveServer
+
 from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.users import User
-from lakeworks.services import jobs, projects
+from lakeworks.services import auth, jobs, projects
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -156,6 +167,7 @@ def _run_job(
     project_id: str,
     job_id: str,
     tick_until: Callable[..., Any],
+    timeout: float = 600,
 ) -> str:
     run = jobs.trigger(platform, principal, project_id, job_id)
 
@@ -163,7 +175,7 @@ def _run_job(
         current = jobs.get_run(platform, principal, project_id, job_id, run.id)
         return current if current.status.is_final else None
 
-    ended = tick_until(finished, "the job", timeout=600)
+    ended = tick_until(finished, "the job", timeout=timeout)
     log = jobs.run_log(platform, principal, project_id, job_id, run.id)[0].decode()
     assert ended.status is RunStatus.SUCCEEDED, log[-4000:]
     return log
@@ -232,3 +244,177 @@ def test_scenario_9_workers_reach_each_other_on_any_port(
     assert sorted(_lines(log, "PROBE")) == ["pong-43211", "pong-43212"]
     assert _lines(log, "PROBED") == ["['succeeded']"]
     assert _lines(log, "PARENT") == ["pong-43211 pong-43212"]
+
+
+PREDICT = """
+import cdsw
+
+
+@cdsw.model_metrics
+def predict(args):
+    cdsw.track_metric("input_data", {"x": args["x"], "gender": "f"})
+    return {"score": args["x"] * 0.5}
+"""
+
+MODELS = """
+import os, time
+import mlflow, mlflow.sklearn
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+import cdsw, cmlapi
+from cml import models_v1
+
+project_id = os.environ["CDSW_PROJECT_ID"]
+api = cmlapi.default_client()
+
+# 6: autolog, log_model(artifact_path="artifacts"), the registry.
+mlflow.set_experiment("conformance-clf")
+mlflow.autolog()
+X = pd.DataFrame({"a": [0.0, 1, 2, 3, 4, 5, 6, 7], "b": [1.0, 0, 1, 0, 1, 0, 1, 0]})
+y = [0, 0, 0, 0, 1, 1, 1, 1]
+with mlflow.start_run() as run:
+    clf = LogisticRegression().fit(X, y)
+    mlflow.sklearn.log_model(clf, artifact_path="artifacts")
+e, r = run.info.experiment_id, run.info.run_id
+print("RUN", e, r)
+print("AUTOLOGGED", "training_score" in mlflow.get_run(r).data.metrics)
+registered = api.create_registered_model({
+    "project_id": project_id, "experiment_id": e, "run_id": r,
+    "model_name": "conformance-clf", "model_path": "artifacts",
+})
+version_id = registered.model_versions[0].model_version_id
+
+def wait(get, done, what):
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        found = get()
+        if found.status in done:
+            return found
+        time.sleep(2)
+    raise SystemExit("timed out waiting for " + what)
+
+def deploy(model, build_body):
+    build = api.create_model_build(build_body, project_id, model.id)
+    build = wait(lambda: api.get_model_build(project_id, model.id, build.id),
+                 ("built", "build failed"), "the build")
+    print("BUILD", model.name, build.status, flush=True)
+    dep = api.create_model_deployment({"cpu": "0.5", "memory": "1"}, project_id, model.id,
+                                      build.id)
+    dep = wait(lambda: api.get_model_deployment(project_id, model.id, build.id, dep.id),
+               ("deployed", "failed"), "the deployment")
+    print("DEPLOY", model.name, dep.status, flush=True)
+    return dep
+
+clf_model = api.create_model({"project_id": project_id, "name": "clf",
+                              "disable_authentication": True,
+                              "registered_model_id": registered.model_id}, project_id)
+deploy(clf_model, {"registered_model_version_id": version_id, "cpu": "1", "mem": "2"})
+rows = {"dataframe_split": {"columns": ["a", "b"], "data": [[0.0, 1.0], [7.0, 0.0]]}}
+answer = cdsw.call_model(clf_model.access_key, rows)
+print("CLF", type(answer["response"]["prediction"]).__name__,
+      answer["response"]["prediction"], bool(answer["response"]["uuid"]))
+
+# 3: a model decorated with metrics, call_model, delayed and aggregate metrics, read_metrics.
+scorer = api.create_model({"project_id": project_id, "name": "scorer",
+                           "disable_authentication": False}, project_id)
+dep = deploy(scorer, {"file_path": "predict.py", "function_name": "predict",
+                      "kernel": "python3"})
+first = cdsw.call_model(scorer.access_key, {"x": 4})
+second = models_v1.call_model(model_access_key=scorer.access_key, ipt={"x": 6})
+print("SCORES", first["response"]["prediction"]["score"],
+      second["response"]["prediction"]["score"])
+uuid = first["response"]["uuid"]
+cdsw.track_delayed_metrics({"label": 1}, uuid)
+now = int(time.time() * 1000)
+cdsw.track_aggregate_metrics({"accuracy": 0.79}, now - 60000, now, model_deployment_crn=dep.crn)
+out = cdsw.read_metrics(model_deployment_crn=dep.crn, start_timestamp_ms=0,
+                        end_timestamp_ms=now + 1000)
+df = pd.json_normalize(out["metrics"])
+print("COLUMNS", *sorted(c for c in df.columns if c.startswith("metrics.")))
+print("ROWS", len(df), int((df.predictionUuid == "").sum()))
+print("AGG", df.dropna(subset=["metrics.accuracy"])["metrics.accuracy"].tolist())
+mine = df[df.predictionUuid.isin([uuid])]
+print("DELAYED", mine["metrics.label"].tolist(), mine["metrics.input_data.gender"].tolist())
+print("LATENCY", bool(((df.endTimeStampMs - df.startTimeStampMs) >= 0).all()))
+print("KEYS", clf_model.access_key, scorer.access_key)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_scenarios_3_6_metrics_model_and_registry_model(
+    sdk_server: LiveServer, sdk_platform: Platform, alice: User, tick_until: Callable[..., Any]
+) -> None:
+    platform, principal = sdk_platform, Principal(user=alice, via="api_key")
+    project = projects.create(
+        platform, principal, name="Models", source=projects.parse_source("", "")
+    )
+    root = platform.settings.projects_dir / project.id
+    (root / "predict.py").write_text(PREDICT)
+    (root / "models.py").write_text(MODELS)
+    job = jobs.create(platform, principal, project.id, JobFields(name="models", script="models.py"))
+    log = _run_job(platform, principal, project.id, job.id, tick_until, timeout=1200)
+
+    # 6: artifacts under .experiments/<e>/<r>/artifacts/artifacts; a registry build that
+    # answers dataframe_split with a list.
+    [run] = _lines(log, "RUN")
+    experiment_id, run_id = run.split()
+    assert (
+        root / ".experiments" / experiment_id / run_id / "artifacts/artifacts/MLmodel"
+    ).is_file()
+    assert _lines(log, "AUTOLOGGED") == ["True"]
+    assert _lines(log, "BUILD") == ["clf built", "scorer built"]
+    assert _lines(log, "DEPLOY") == ["clf deployed", "scorer deployed"]
+    assert _lines(log, "CLF") == ["list [0, 1] True"]
+    # 3: call_model both ways; delayed and aggregate metrics in read_metrics, normalised.
+    assert _lines(log, "SCORES") == ["2.0 3.0"]
+    [columns] = _lines(log, "COLUMNS")
+    assert set(columns.split()) >= {
+        "metrics.accuracy",
+        "metrics.label",
+        "metrics.input_data.x",
+        "metrics.input_data.gender",
+    }
+    assert _lines(log, "ROWS") == ["3 1"]
+    assert _lines(log, "AGG") == ["[0.79]"]
+    assert _lines(log, "DELAYED") == ["[1.0] ['f']"]
+    assert _lines(log, "LATENCY") == ["True"]
+    [keys] = _lines(log, "KEYS")
+    clf_key, scorer_key = keys.split()
+
+    # Raw HTTP from outside: both URL forms, with and without auth, a CORS preflight.
+    url = f"{sdk_server.url}/model"
+    key = auth.create_api_key(platform, Principal(user=alice, via="cli"), alice.username)
+    bearer = {"Authorization": f"Bearer {key.secret}"}
+    body_form = httpx.post(url, json={"accessKey": scorer_key, "request": {"x": 2}}, headers=bearer)
+    assert body_form.status_code == 200, body_form.text
+    assert body_form.json()["response"]["prediction"] == {"score": 1.0}
+    query_form = httpx.post(
+        url, params={"accessKey": scorer_key}, json={"request": {"x": 2}}, headers=bearer
+    )
+    assert query_form.status_code == 200, query_form.text
+    anonymous = httpx.post(url, json={"accessKey": scorer_key, "request": {"x": 2}})
+    assert anonymous.status_code in (401, 403), anonymous.text
+    assert anonymous.json()["success"] is False
+    open_model = httpx.post(
+        url,
+        json={
+            "accessKey": clf_key,
+            "request": {"dataframe_split": {"columns": ["a", "b"], "data": [[7.0, 0.0]]}},
+        },
+    )
+    assert open_model.status_code == 200 and open_model.json()["response"]["prediction"] == [1]
+    origin = f"http://app.{platform.settings.domain}"
+    preflight = httpx.options(
+        url,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,authorization",
+        },
+    )
+    assert preflight.status_code == 204, preflight.text
+    assert preflight.headers["access-control-allow-origin"] in (origin, "*")
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert "content-type" in allowed and "authorization" in allowed
