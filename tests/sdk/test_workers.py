@@ -10,15 +10,18 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
+import pytest
 from tests.tracking.live import LiveServer
 
 from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import WorkloadKind, WorkloadStatus
-from lakeworks.services import auth, jobs, projects
+from lakeworks.errors import PermissionDenied
+from lakeworks.services import auth, jobs, projects, sessions, workers
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -207,3 +210,82 @@ def test_workers_of_a_job_reach_each_other_and_end_with_it(
     assert lingering_worker.status is WorkloadStatus.STOPPED
     final = jobs.get_run(platform, principal, project.id, job.id, run.id)
     assert final.status is RunStatus.STOPPED or final.status.is_final
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_workers_of_a_session_share_its_network_and_log_and_end_with_it(
+    sdk_platform: Platform, alice: User, tick_until: Callable[..., Any]
+) -> None:
+    """The same with a real JupyterLab session as the parent: the service is called as the
+    session's own key would call it (the library's path is covered above)."""
+    platform = sdk_platform
+    owner = Principal(user=alice, via="api_key")
+    project = projects.create(
+        platform, owner, name="Session workers", source=projects.parse_source("", "")
+    )
+    (platform.settings.projects_dir / project.id / "echo_server.py").write_text(ECHO_SERVER)
+    session = sessions.start(platform, owner, project.id, sessions.SessionFields(memory_mb=1024))
+
+    def running() -> Any:
+        current = sessions.get(platform, owner, project.id, session.id)
+        assert not current.status.is_final, current.reason
+        return current if sessions.answering(platform, current) else None
+
+    session = tick_until(running, "the session", timeout=300)
+    assert session.workload_id
+    with platform.read() as uow:
+        v1_key, v2_key = uow.workloads.key_ids(session.workload_id)
+    as_session = Principal(user=alice, via="api_key", project_scope=project.id, key_id=v2_key)
+    fields = workers.WorkerFields(cpu=0.25, memory_gb=0.5)
+    [server] = workers.launch(
+        platform,
+        as_session,
+        project.id,
+        session.workload_id,
+        replace(fields, code="!python echo_server.py 47200"),
+    )
+    assert server.workload.parent_id == session.workload_id
+    probe_code = (
+        "import os, socket, time\n"
+        "for _ in range(300):\n"
+        "    try:\n"
+        "        c = socket.create_connection((os.environ['CDSW_MASTER_IP'], 47200), timeout=5)\n"
+        "        break\n"
+        "    except OSError:\n"
+        "        time.sleep(0.1)\n"
+        "c.sendall(b'session-probe'); print('SESSION-PROBE', c.recv(100).decode(), flush=True)\n"
+    )
+    [probe] = workers.launch(
+        platform, as_session, project.id, session.workload_id, replace(fields, code=probe_code)
+    )
+
+    def probe_done() -> Any:
+        [found] = [
+            w
+            for w in workers.list_workers(platform, owner, project.id, session.workload_id)
+            if w.workload.id == probe.workload.id
+        ]
+        return found if found.workload.status.is_final else None
+
+    ended = tick_until(probe_done, "the probing worker", timeout=300)
+    log = sessions.log_of(platform, owner, project.id, session.id)[0].decode()
+    assert ended.status == "succeeded", log[-4000:]
+    assert "SESSION-PROBE echo:session-probe" in log
+    assert "ECHO-SERVER-READY 47200" in log
+    # A key that is not one of the session's own is refused, even its user's.
+    other = Principal(user=alice, via="api_key", project_scope=project.id, key_id=v1_key + 10_000)
+    with pytest.raises(PermissionDenied):
+        workers.launch(
+            platform, other, project.id, session.workload_id, replace(fields, code="!true")
+        )
+
+    sessions.stop(platform, owner, project.id, session.id)
+
+    def all_ended() -> Any:
+        found = workers.list_workers(platform, owner, project.id, session.workload_id)
+        return all(w.workload.status.is_final for w in found) and found
+
+    final = tick_until(all_ended, "the session's workers to end", timeout=120)
+    statuses = {w.workload.id: w.status for w in final}
+    assert statuses == {server.workload.id: "stopped", probe.workload.id: "succeeded"}
