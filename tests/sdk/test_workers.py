@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
-from tests.tracking.live import LiveServer
+from tests.scheduler.conftest import RUNTIME_CACHE
+from tests.tracking.fixtures import tracking_settings
+from tests.tracking.live import LiveServer, live_server
+from tests.workload_cleanup import stop_live_workloads
 
+from lakeworks.config import Settings
 from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import WorkloadKind, WorkloadStatus
@@ -98,6 +102,11 @@ print("STOP-BOGUS", [r.status_code for r in cdsw.stop_workers("zzzzzzzzzzzzzzzz"
 stopped = cdsw.await_workers([server[0]["id"]], timeout_seconds=60)
 print("STOPPED", [w["status"] for w in stopped["failures"]], flush=True)
 
+sleeper = cdsw.launch_workers(n=1, cpu=0.25, memory=0.5, code="!sleep 600")
+late = cdsw.await_workers(sleeper, timeout_seconds=1)
+print("TIMEOUT", len(late["workers"]), *[w["status"] for w in late["failures"]], flush=True)
+cdsw.stop_workers(sleeper[0]["id"])
+
 bad = cdsw.launch_workers(n=1, cpu=0.25, memory=0.5, script="no/such/file.py")
 print("BAD-SCRIPT", bad[0]["status"], "message" in bad[0], bad[0]["engineId"] == bad[0]["id"])
 
@@ -116,6 +125,25 @@ def _after(log: str, marker: str) -> list[str]:
     return found.group(1).split()
 
 
+@pytest.fixture
+def sdk_server(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    store: object,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveServer]:
+    """``tests/sdk``'s server, with the workloads' network mode as the (indirect) parameter."""
+    network = getattr(request, "param", "isolated")
+    settings = tracking_settings(settings, tmp_path_factory.mktemp("mlflow-template"))
+    update = {"runtimes_dir": RUNTIME_CACHE, "sandbox_network": network}
+    with live_server(settings.model_copy(update=update), store) as srv:
+        try:
+            yield srv
+        finally:
+            stop_live_workloads(srv.platform)
+
+
+@pytest.mark.parametrize("sdk_server", ["isolated", "shared"], indirect=True)
 def test_workers_of_a_job_reach_each_other_and_end_with_it(
     sdk_server: LiveServer,
     sdk_platform: Platform,
@@ -163,16 +191,19 @@ def test_workers_of_a_job_reach_each_other_and_end_with_it(
     assert _after(log, "STOP-BOGUS") == ["[404]"]
     assert _after(log, "STOPPED") == ["['stopped']"]
     assert _after(log, "BAD-SCRIPT") == ["failed", "True", "True"]
+    timeout = _after(log, "TIMEOUT")
+    assert timeout[0] == "0" and timeout[1:] in (["scheduling"], ["running"]), timeout
     worker_id, linger_ip = _after(log, "LINGERING")
 
-    # Nothing outside the parent's network reaches the workers' ports: this machine's
-    # loopback and its own address lead to its own stack, where nothing listens.
-    for host in ("127.0.0.1", linger_ip):
-        try:
-            with socket.create_connection((host, 47124), timeout=2):
-                raise AssertionError(f"{host}:47124 answered outside the workers' network")
-        except ConnectionRefusedError:
-            pass
+    if platform.settings.sandbox_network == "shared":
+        # Every workload is on this machine's loopback (no isolation asked for).
+        assert ip == linger_ip == "127.0.0.1"
+    else:
+        # Nothing outside the parent's network reaches the workers' ports: this machine's
+        # loopback and its own address lead to its own stack, where nothing listens.
+        for host in ("127.0.0.1", linger_ip):
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((host, 47124), timeout=2).close()
 
     # Other callers: another user is told the parent does not exist; its owner's own key
     # may list but not launch (only the workload itself launches).
