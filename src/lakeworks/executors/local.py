@@ -350,7 +350,7 @@ class LocalExecutor(Executor):
         if pid is None:
             raise StartFailed("the parent workload has no network namespace to join")
         stat = read_stat(int(pid))
-        if stat is None or stat.start_time != start_time:
+        if stat is None or not stat.alive or stat.start_time != start_time:
             raise StartFailed("the parent workload has ended")
         return {"netns_pid": int(pid), "netns_start_time": int(stat.start_time)}
 
