@@ -23,6 +23,7 @@ MAX_CPU = 1024.0  # vCPU of one workload (or quota, or resource profile)
 MAX_MEMORY_MB = 16 * 1024 * 1024  # 16 TiB, in MiB
 MAX_GPU = 64
 MAX_REPLICAS = 32  # of one model deployment
+MAX_WORKERS = 32  # live workers of one session or job run (compat §12)
 MAX_JOB_TIMEOUT_SECONDS = 35_000 * 60  # CML's maximum
 MAX_REQUEST_TIMEOUT_SECONDS = 3600.0  # a model deployment's per-request timeout
 MAX_SHARED_MEMORY_MB = MAX_MEMORY_MB  # a project's /dev/shm

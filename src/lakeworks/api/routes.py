@@ -18,6 +18,7 @@ from lakeworks.api import (
     resources,
     runtimes,
     users,
+    workers,
 )
 from lakeworks.api.sdk import router as sdk_router
 
@@ -35,4 +36,5 @@ router.include_router(models.router)
 router.include_router(amps.router)
 router.include_router(data.router)
 router.include_router(datasets.router)  # the Data page: queries, datasets, dashboards
+router.include_router(workers.router)  # compat §12, for the in-workload library
 router.include_router(sdk_router)  # /python.tar.gz, the cmlapi sdist

@@ -102,6 +102,9 @@ class WorkloadSpec:
     # warehouse); they belong to the workload's user like the project does.
     extra_rw_binds: list[Path] = field(default_factory=list)
     host_ports: list[int] = field(default_factory=list)
+    # Workers (compat §12): the parent workload's handle, whose network namespace the worker
+    # joins, so the two reach each other on any port; ``None``: a network of its own.
+    network_of: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,3 +133,5 @@ class Workload:
     finished_at: datetime | None
     exit_code: int | None
     reason: str
+    parent_id: str | None = None  # workers: the workload (session, job run) that launched them
+    name: str = ""

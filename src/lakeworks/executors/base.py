@@ -18,6 +18,9 @@ Lifecycle, as in JupyterHub's Spawner:
 - ``listening(handle, port)`` says whether the workload itself listens on one of its ports
   (by default: whether ``host:port`` accepts a connection; an executor with something in
   front of the workload's ports, such as network isolation, looks at the workload instead).
+- ``ip_address(handle)`` is the address a workload's workers reach it at (compat §12); a
+  spec's ``network_of`` (a parent's handle) asks that the new workload share the parent's
+  network, so the two reach each other on any port.
 - ``adopt(handle)`` is called after a server restart for handles of workloads the database
   says are running: ``True`` if the very same process (pid *and* start time) still runs and
   is now tracked again, ``False`` if it is gone (the caller records it as lost).
@@ -69,6 +72,12 @@ class Executor(abc.ABC):
                 return True
         except OSError:
             return False
+
+    def ip_address(self, handle: Handle) -> str:
+        """The IPv4 address at which the workload's parent and workers reach it on any port
+        (``CDSW_IP_ADDRESS``, compat §12); by default this machine's loopback, which
+        workloads without a network of their own share."""
+        return "127.0.0.1"
 
     def project_home(self, spec: WorkloadSpec) -> str:
         """The path at which the workload sees its project (``/home/cdsw`` when mounted

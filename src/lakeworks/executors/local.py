@@ -221,16 +221,19 @@ class LocalExecutor(Executor):
             if self.memory_limits == "rlimit" and spec.resources.memory_mb > 0:
                 rlimit = spec.resources.memory_mb * MIB
             command = list(spec.argv)
+            joined = self._joined_namespace(spec)
             if self._bwrap and identity:
-                command = self._sandboxed(spec, read_only, identity) + command
+                command = self._sandboxed(spec, read_only, identity, joined) + command
+            if joined:
+                command = network.join_prefix(joined["netns_pid"]) + command
             env = self._environment(spec, ports)
             pid, start_time = _spawn(spec, command, env, cgroup_paths, rlimit)
         except BaseException:
             cgroups.remove(cgroup_paths)
             self._ports.release(ports)
             raise
-        netns: dict[str, int] = {}
-        if self._pasta:
+        netns: dict[str, int] = dict(joined)
+        if self._pasta and not joined:
             netns = self._connect(pid, start_time, ports, spec.host_ports, cgroup_paths)
         return {
             "executor": self.name,
@@ -293,6 +296,14 @@ class LocalExecutor(Executor):
             return False
         return network.listening(int(pid), port)
 
+    def ip_address(self, handle: Handle) -> str:
+        """Under network isolation, the address pasta gave the workload's namespace (which
+        its workers share); else the machine's loopback, shared by every workload."""
+        pid = handle.get("netns_pid")
+        if pid is None:
+            return super().ip_address(handle)
+        return network.namespace_address(int(pid)) or "127.0.0.1"
+
     def address(self, handle: Handle) -> str:
         ports = handle.get("ports") or []
         return f"{HOST}:{ports[0]}" if ports else ""
@@ -325,8 +336,30 @@ class LocalExecutor(Executor):
         if not runnable:
             raise StartFailed(f"cannot run {program!r}: no such executable program")
 
+    def _joined_namespace(self, spec: WorkloadSpec) -> dict[str, int]:
+        """For a worker under network isolation, the parent's namespace to join (its pid and
+        start time, which the worker's handle keeps for ``listening``); else ``{}``.
+
+        The worker joins it rather than getting one of its own, so parent and workers reach
+        each other on any port (compat §12) while other workloads still cannot; the parent's
+        pasta keeps serving the namespace, and the worker's end leaves it alone."""
+        parent = spec.network_of
+        if parent is None or not self._pasta:
+            return {}
+        pid, start_time = parent.get("netns_pid"), parent.get("netns_start_time")
+        if pid is None:
+            raise StartFailed("the parent workload has no network namespace to join")
+        stat = read_stat(int(pid))
+        if stat is None or not stat.alive or stat.start_time != start_time:
+            raise StartFailed("the parent workload has ended")
+        return {"netns_pid": int(pid), "netns_start_time": int(stat.start_time)}
+
     def _sandboxed(
-        self, spec: WorkloadSpec, read_only: list[Path], identity: Identity
+        self,
+        spec: WorkloadSpec,
+        read_only: list[Path],
+        identity: Identity,
+        joined: dict[str, int] | None = None,
     ) -> list[str]:
         """The sandbox's command line, once the project belongs to the workload's user."""
         assert self._bwrap
@@ -344,10 +377,10 @@ class LocalExecutor(Executor):
             identity,
             etc_dir,
             setpriv=self._setpriv,
-            network=network.bwrap_options() if self._pasta else (),
+            network=network.bwrap_options() if self._pasta and not joined else (),
             read_write=spec.extra_rw_binds,
         )
-        return argv + network.inner_prefix() if self._pasta else argv
+        return argv + network.inner_prefix() if self._pasta and not joined else argv
 
     def _connect(
         self,

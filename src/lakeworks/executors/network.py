@@ -77,6 +77,35 @@ def inner_prefix() -> list[str]:
     return ["/bin/sh", "-c", WAIT_FOR_NETWORK, "lakeworks-network"]
 
 
+def join_prefix(pid: int) -> list[str]:
+    """The command that runs the rest of a command line in the network namespace of ``pid``
+    (a worker joining its parent's, compat §12). A root server joins the namespace alone
+    (it belongs to the machine's user namespace); otherwise the namespace belongs to the
+    parent's bwrap user namespace, which must be joined too."""
+    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+    if os.geteuid() == 0:
+        return [nsenter, f"--net=/proc/{pid}/ns/net", "--"]
+    return [nsenter, "--preserve-credentials", "-U", "-n", "-t", str(pid), "--"]
+
+
+def namespace_address(pid: int) -> str:
+    """The IPv4 address pasta gave the network namespace of ``pid`` (the machine's own
+    address, copied), or "" when it has none but loopback: read from the namespace's
+    ``fib_trie``, whose local host routes list the interface addresses."""
+    try:
+        lines = Path(f"/proc/{pid}/net/fib_trie").read_text().splitlines()
+    except OSError:
+        return ""
+    previous = ""
+    for line in lines:
+        text = line.strip()
+        if text.startswith("|--"):
+            previous = text[3:].strip()
+        elif text == "/32 host LOCAL" and previous and not previous.startswith("127."):
+            return previous
+    return ""
+
+
 def namespace_pid(outer_pid: int, timeout: float = ATTACH_TIMEOUT) -> int:
     """The pid of bwrap's process inside the new namespaces (the child of ``outer_pid``),
     once it set the sandbox up and started the workload's first command: before, it may not

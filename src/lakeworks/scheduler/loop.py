@@ -17,6 +17,7 @@ from lakeworks.services import (
     model_builds,
     model_deployments,
     sessions,
+    workers,
     workloads,
 )
 from lakeworks.services.platform import Platform
@@ -71,6 +72,7 @@ class Scheduler:
         sessions.enforce_idle(self.platform, now)
         jobs.reconcile_orphans(self.platform)
         workloads.stop_orphans(self.platform, now)
+        workers.reconcile(self.platform)  # after the parents ended above
         # After the runs, builds and apps above moved: AMP tasks wait on them.
         amp_runner.advance_all(self.platform)
 

@@ -266,7 +266,9 @@ def authenticate_key(
             uow.users.touch_api_key(key.id, now)
     via: Via = "api_key" if kind is ApiKeyKind.V2 else "v1_key"
     user_wide = key.project_id is not None and platform.settings.workload_key_scope == "user"
-    return Principal(user=user, via=via, project_scope=key.project_id, user_wide=user_wide)
+    return Principal(
+        user=user, via=via, project_scope=key.project_id, user_wide=user_wide, key_id=key.id
+    )
 
 
 # First-admin setup --------------------------------------------------------------------

@@ -51,6 +51,7 @@ class Principal:
     via: Via
     project_scope: str | None = None
     user_wide: bool = False
+    key_id: int | None = None  # the API key presented (workers: whose workload is calling)
 
     @property
     def confined_to(self) -> str | None:

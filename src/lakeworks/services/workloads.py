@@ -108,6 +108,10 @@ class LaunchRequest:
     ports: Sequence[str] = ()
     key_lifetime: timedelta = timedelta(days=7)
     project_dir: Path | None = None  # default: the project's files (builds: their snapshot)
+    # Workers (compat §12): the session or job run that launched it; the worker shares its
+    # network and writes to its log. ``name``: the worker's name.
+    parent: Workload | None = None
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,8 @@ def launch(platform: Platform, request: LaunchRequest) -> Workload:
         ports=list(request.ports),
         key_lifetime=request.key_lifetime,
         project_dir=request.project_dir,
+        parent=request.parent,
+        name=request.name,
     )
 
 
@@ -177,12 +183,15 @@ def spawn(
     ports: list[str] | None = None,
     key_lifetime: timedelta = timedelta(days=7),
     project_dir: Path | None = None,
+    parent: Workload | None = None,
+    name: str = "",
 ) -> Workload:
     """Record and start a workload. ``build`` returns (argv, env) once ids and keys exist:
     the primitive under ``launch``, which every kind uses.
 
     ``project_dir`` is what the workload sees as its project (default: the project's files;
-    model builds and replicas get their build snapshot).
+    model builds and replicas get their build snapshot). A worker's ``parent``: the worker
+    joins its network and appends to its log (compat §12: worker output in the parent's log).
 
     Never raises for a workload that could not start: it is recorded as failed with the
     reason, and returned, so callers treat every outcome the same way.
@@ -190,6 +199,8 @@ def spawn(
     settings = platform.settings
     engine_id = new_engine_id()
     log_path = settings.workloads_dir / "logs" / f"{engine_id}.log"
+    if parent is not None:
+        log_path = Path(parent.log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with platform.store.transaction() as uow:
         uow.workloads.add(
@@ -200,6 +211,8 @@ def spawn(
             executor=settings.executor,
             log_path=str(log_path),
             resources=resources,
+            parent_id=parent.id if parent else None,
+            name=name,
         )
     try:
         v1 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V1)
@@ -269,6 +282,7 @@ def spawn(
             + ([Path(spark_jar)] if spark_jar else []),
             extra_rw_binds=[warehouse] if own_files else [],
             host_ports=platform.metastore_ports(),
+            network_of=parent.handle if parent else None,
         )
         handle = executor.start(spec)
     except (StartFailed, InvalidInput, OSError) as exc:

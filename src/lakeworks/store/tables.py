@@ -203,6 +203,7 @@ class WorkloadRow(Base):
     __table_args__ = (
         Index("ix_workloads_status", "status"),
         Index("ix_workloads_project_id", "project_id"),
+        Index("ix_workloads_parent_id", "parent_id"),
     )
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)  # the CML engine id
@@ -223,6 +224,9 @@ class WorkloadRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
+    # Workers (compat §12): the session or job run workload that launched them, their name.
+    parent_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class ResourceProfileRow(Base):

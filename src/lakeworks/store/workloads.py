@@ -55,6 +55,8 @@ def to_workload(row: WorkloadRow) -> Workload:
         finished_at=row.finished_at,
         exit_code=row.exit_code,
         reason=row.reason,
+        parent_id=row.parent_id,
+        name=row.name or "",
     )
 
 
@@ -72,8 +74,12 @@ class WorkloadRepo:
         executor: str,
         log_path: str,
         resources: Resources,
+        parent_id: str | None = None,
+        name: str = "",
     ) -> Workload:
         row = WorkloadRow(
+            parent_id=parent_id,
+            name=name,
             id=workload_id,
             kind=kind.value,
             project_id=project_id,
@@ -134,6 +140,15 @@ class WorkloadRepo:
             for column in _OWNER_COLUMNS:
                 found.extend(self.session.scalars(select(column).where(column.in_(batch))))
         return frozenset(w for w in found if w)
+
+    def children(self, parent_id: str) -> list[Workload]:
+        """The workers a workload launched, oldest first."""
+        rows = self.session.scalars(
+            select(WorkloadRow)
+            .where(WorkloadRow.parent_id == parent_id)
+            .order_by(WorkloadRow.created_at, WorkloadRow.id)
+        )
+        return [to_workload(r) for r in rows]
 
     def held_by_user(self, user_id: int) -> tuple[float, int]:
         """CPU and memory (MiB) held by the user's workloads that are not finished."""

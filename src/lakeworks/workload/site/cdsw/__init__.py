@@ -17,6 +17,8 @@ Available now:
 
 - ``model_metrics`` (decorator), ``call_model(key, request)``, ``_get_model_call_endpoint()``:
   model serving (see ``cml.models_v1``).
+- ``launch_workers``, ``await_workers``, ``list_workers``, ``stop_workers``: workers of a
+  session or job run (see ``cml.workers_v1``).
 
 Example::
 
@@ -41,6 +43,7 @@ from cml.metrics_v1 import (
 )
 from cml.models_v1 import _model_call_endpoint as _get_model_call_endpoint
 from cml.models_v1 import call_model, model_metrics
+from cml.workers_v1 import await_workers, launch_workers, list_workers, stop_workers
 
 
 def html(text: str) -> None:
@@ -61,12 +64,16 @@ def track_file(path: Any) -> None:
 __all__ = [
     "__version__",
     "_get_model_call_endpoint",
+    "await_workers",
     "call_model",
     "display",
     "html",
+    "launch_workers",
+    "list_workers",
     "markdown",
     "model_metrics",
     "read_metrics",
+    "stop_workers",
     "track_aggregate_metrics",
     "track_delayed_metrics",
     "track_file",
