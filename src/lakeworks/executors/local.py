@@ -380,7 +380,9 @@ class LocalExecutor(Executor):
             network=network.bwrap_options() if self._pasta and not joined else (),
             read_write=spec.extra_rw_binds,
         )
-        return argv + network.inner_prefix() if self._pasta and not joined else argv
+        if not self._pasta or joined:
+            return argv
+        return argv + network.inner_prefix([*self._host_ports, *spec.host_ports])
 
     def _connect(
         self,

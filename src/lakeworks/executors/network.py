@@ -51,12 +51,23 @@ ATTACH_TIMEOUT = 10.0
 PASTA_TIMEOUT = 10.0
 LOOPBACK = "127.0.0.1"
 # Run first inside the sandbox: wait until pasta configured a default route (a line with
-# destination 00000000 in /proc/net/route), then run the workload (its argv follows).
-WAIT_FOR_NETWORK = (
-    "i=0; while ! grep -q '\t00000000\t' /proc/net/route 2>/dev/null; do "
-    f'i=$((i+1)); [ "$i" -gt {int(ATTACH_TIMEOUT * 100)} ] && break; sleep 0.01; done; '
-    'exec "$@"'
+# destination 00000000 in /proc/net/route) and listens on the namespace's side of every port
+# of the machine the workload may reach (-T: a LISTEN line for the port in /proc/net/tcp*;
+# under load pasta may open those after the route), then run the workload (argv follows).
+_WAIT_FOR = (
+    'i=0; while ! {{ {ready}; }}; do i=$((i+1)); [ "$i" -gt {most} ] && break; '
+    'sleep 0.01; done; exec "$@"'
 )
+_ROUTE_READY = "grep -q '\t00000000\t' /proc/net/route 2>/dev/null"
+_PORT_READY = "grep -qE ':{port:04X} [0-9A-F]+:0000 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
+
+
+def wait_for_network(host_ports: list[int] | tuple[int, ...] = ()) -> str:
+    """The shell line the workload's argv is handed to (see ``_WAIT_FOR``)."""
+    ready = [_ROUTE_READY, *(_PORT_READY.format(port=p) for p in sorted(set(host_ports)))]
+    return _WAIT_FOR.format(ready=" && ".join(ready), most=int(ATTACH_TIMEOUT * 100))
+
+
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 
@@ -72,9 +83,10 @@ def bwrap_options() -> list[str]:
     return ["--unshare-net"]
 
 
-def inner_prefix() -> list[str]:
-    """The command the workload's argv is handed to inside the sandbox."""
-    return ["/bin/sh", "-c", WAIT_FOR_NETWORK, "lakeworks-network"]
+def inner_prefix(host_ports: list[int] | tuple[int, ...] = ()) -> list[str]:
+    """The command the workload's argv is handed to inside the sandbox: it waits for the
+    network pasta connects, with ``host_ports`` of the machine reachable."""
+    return ["/bin/sh", "-c", wait_for_network(host_ports), "lakeworks-network"]
 
 
 def join_prefix(pid: int) -> list[str]:
