@@ -14,6 +14,8 @@ writes one per project, under the project's data (``.lakeworks/spark/conf``), so
   of one project at once get "Another instance of Derby may have already booted the
   database";
 - scratch space (``spark.local.dir``) is in the workload's private ``/tmp``;
+- Hadoop looks up no Unix groups (``core-site.xml``: the workload's user has none in the
+  sandbox);
 - the Spark UI listens on ``SPARK_UI_PORT`` when the workload has one (sessions with the
   Spark add-on), else it is off, so unrelated workloads never race for port 4040.
 
@@ -34,6 +36,19 @@ if TYPE_CHECKING:
     from lakeworks.data.metastore import Connection
 
 SPARK_DIR = ".lakeworks/spark"
+# Hadoop's own settings, read from ``core-site.xml`` on the classpath (Spark puts
+# ``SPARK_CONF_DIR`` there). The workload's user is not in the sandbox's /etc/passwd, so
+# Hadoop's default group lookup (``id <user>``, when Hive writes a table) fails and logs a
+# stack trace into the notebook cell; groups decide nothing here. (``spark.hadoop.*`` does
+# not reach it: Hadoop's group service is set up from its own configuration.)
+CORE_SITE = b"""<?xml version="1.0"?>
+<configuration>
+  <property>
+    <name>hadoop.security.group.mapping</name>
+    <value>org.apache.hadoop.security.NullGroupsMapping</value>
+  </property>
+</configuration>
+"""
 JAVA_VERSIONS = ("17", "11")  # Spark 3.5 runs on Java 8/11/17, not on newer ones
 
 
@@ -101,17 +116,21 @@ def prepare(
     through ``safe_paths``, never through a link, and a link on the way fails the start.
     """
     text = defaults(project_home, master, ui=ui, metastore=metastore).encode()
-    # One file per variant (UI or not): concurrent workloads never rewrite a file in use.
+    # One folder per variant (UI or not): concurrent workloads never rewrite a file in use.
     name = "conf-ui" if ui else "conf"
-    conf = f"{SPARK_DIR}/{name}/spark-defaults.conf"
-    try:
-        current = safe_paths.read_bytes(project_dir, conf, max_bytes=len(text))
-    except (FileNotFoundError, LakeworksError):
-        current = b""  # missing, too long, or not a plain file: written afresh below
-    if current != text:
-        safe_paths.write_bytes(project_dir, conf, text)
+    _write_if_changed(project_dir, f"{SPARK_DIR}/{name}/spark-defaults.conf", text)
+    _write_if_changed(project_dir, f"{SPARK_DIR}/{name}/core-site.xml", CORE_SITE)
     env = {"SPARK_CONF_DIR": f"{project_home}/{SPARK_DIR}/{name}"}
     home = java_home()
     if home:
         env["JAVA_HOME"] = home
     return env
+
+
+def _write_if_changed(project_dir: Path, rel: str, text: bytes) -> None:
+    try:
+        current = safe_paths.read_bytes(project_dir, rel, max_bytes=len(text))
+    except (FileNotFoundError, LakeworksError):
+        current = b""  # missing, too long, or not a plain file: written afresh below
+    if current != text:
+        safe_paths.write_bytes(project_dir, rel, text)
