@@ -275,6 +275,8 @@ def test_the_workshop_journey(
             if attempt == 2:
                 raise
     expect(lab.locator(".jp-OutputArea")).to_contain_text("rows in table 300", timeout=300_000)
+    # Spark's start says what it must, without Java stack traces (Hadoop's group lookup).
+    expect(lab.locator(".jp-OutputArea")).not_to_contain_text("no such user")
     shot("jupyterlab-spark-table", lab)
 
     # Spark's UI, from the session page's link: its Jobs page, behind the proxy.
@@ -388,6 +390,8 @@ def test_the_workshop_journey(
     page.click("[data-monitoring-link]")
     wait_for_text(page, "[data-stat=accuracy]", "%", 60)
     expect(page.locator("#chart-accuracy")).to_have_count(1)
+    # The metric chart shows what the model tracked (its prediction), not the ground truth.
+    expect(page.locator("select[name=metric]")).to_have_value("prediction")
     shot("monitoring-accuracy")
 
     assert not failures, failures
