@@ -85,6 +85,8 @@ def test_the_spark_ui_of_a_session_for_its_owner_only(
         assert "rows 7" in printed, out[-5:]
         # Hadoop looks up no groups of a user the sandbox does not know: no stack trace.
         assert "no such user" not in printed and "GroupsMapping" not in printed, printed[-2000:]
+        # Nor the Hive start-up warnings nobody can act on (they filled the first cell).
+        assert "HiveConf of name" not in printed and "ObjectStore" not in printed, printed
 
         # ``/spark`` → ``/spark/`` → Spark's own redirect to its Jobs page, all on this host.
         root = web.get(base, headers=HTML, follow_redirects=False)

@@ -100,6 +100,19 @@ def test_a_registered_version_is_deployed_from_the_experiments_page(
         [build] = uow.models.builds_of(model.id)
     assert build.registered_model_version_id == version_id and build.from_registry
     assert build.examples == [{"request": EXAMPLE}]
+    # Its page offers the next build from a registry version, not from a file.
+    page = html.unescape(client.get(f"/projects/{project_id}/models/{model.id}").text)
+    assert f'name="registered_model_version_id" class="mono" value="{version_id}"' in page
+    assert 'name="file_path"' not in page
+    rebuilt = client.post(
+        f"/projects/{project_id}/models/{model.id}/builds/new",
+        data={"csrf_token": token, "registered_model_version_id": version_id},
+        follow_redirects=False,
+    )
+    assert rebuilt.status_code == 303
+    with platform.read() as uow:
+        builds = uow.models.builds_of(model.id)
+    assert len(builds) == 2 and all(b.registered_model_version_id == version_id for b in builds)
 
     # An unknown version is a clear 404, not a form.
     unknown = client.get(f"/projects/{project_id}/models/new?registered_model_version_id=nope")

@@ -16,6 +16,8 @@ writes one per project, under the project's data (``.lakeworks/spark/conf``), so
 - scratch space (``spark.local.dir``) is in the workload's private ``/tmp``;
 - Hadoop looks up no Unix groups (``core-site.xml``: the workload's user has none in the
   sandbox);
+- logging is Spark's default at WARN less the start-up warnings nobody can act on
+  (``log4j2.properties``);
 - the Spark UI listens on ``SPARK_UI_PORT`` when the workload has one (sessions with the
   Spark add-on), else it is off, so unrelated workloads never race for port 4040.
 
@@ -48,6 +50,38 @@ CORE_SITE = b"""<?xml version="1.0"?>
     <value>org.apache.hadoop.security.NullGroupsMapping</value>
   </property>
 </configuration>
+"""
+# Spark's own logging defaults (its ``log4j2-defaults.properties``) at WARN, as pyspark sets,
+# less the warnings every Hive-enabled start prints and no one can act on ("HiveConf of name
+# ... does not exist", "Failed to get database default", the native-hadoop library): they
+# filled the first notebook cell of every workshop. Other warnings still show.
+LOG4J2 = b"""rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.jetty.name = org.sparkproject.jetty
+logger.jetty.level = warn
+logger.jetty2.name = org.sparkproject.jetty.util.component.AbstractLifeCycle
+logger.jetty2.level = error
+logger.metastore.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.metastore.level = fatal
+logger.hive_functionregistry.name = org.apache.hadoop.hive.ql.exec.FunctionRegistry
+logger.hive_functionregistry.level = error
+logger.parquet.name = org.apache.parquet.CorruptStatistics
+logger.parquet.level = error
+logger.parquet2.name = parquet.CorruptStatistics
+logger.parquet2.level = error
+logger.hiveconf.name = org.apache.hadoop.hive.conf.HiveConf
+logger.hiveconf.level = error
+logger.objectstore.name = org.apache.hadoop.hive.metastore.ObjectStore
+logger.objectstore.level = error
+logger.sessionstate.name = org.apache.hadoop.hive.ql.session.SessionState
+logger.sessionstate.level = error
+logger.nativecode.name = org.apache.hadoop.util.NativeCodeLoader
+logger.nativecode.level = error
 """
 JAVA_VERSIONS = ("17", "11")  # Spark 3.5 runs on Java 8/11/17, not on newer ones
 
@@ -120,6 +154,7 @@ def prepare(
     name = "conf-ui" if ui else "conf"
     _write_if_changed(project_dir, f"{SPARK_DIR}/{name}/spark-defaults.conf", text)
     _write_if_changed(project_dir, f"{SPARK_DIR}/{name}/core-site.xml", CORE_SITE)
+    _write_if_changed(project_dir, f"{SPARK_DIR}/{name}/log4j2.properties", LOG4J2)
     env = {"SPARK_CONF_DIR": f"{project_home}/{SPARK_DIR}/{name}"}
     home = java_home()
     if home:

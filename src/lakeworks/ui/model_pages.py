@@ -430,6 +430,7 @@ def new_build(
     function_name: Annotated[str, Form()] = "",
     example: Annotated[str, Form()] = "",
     deploy: Annotated[str, Form()] = "",
+    registered_model_version_id: Annotated[str, Form()] = "",
 ) -> Response:
     model = models.get(platform, principal, project_id, model_id)
     try:
@@ -449,6 +450,7 @@ def new_build(
             model_builds.BuildFields(
                 file_path=file_path,
                 function_name=function_name,
+                registered_model_version_id=registered_model_version_id,
                 examples=[{"request": value}] if value is not None else [],
                 auto_deploy=auto,
             ),
