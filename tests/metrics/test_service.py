@@ -242,6 +242,8 @@ def test_monitoring_aggregates_requests_metrics_and_accuracy(
     assert view.requests.p50_all_ms == 19.0  # nearest rank of 10..29
     assert "probability" in view.metric_keys and "actual" in view.metric_keys
     assert view.prediction_key == "prediction" and view.truth_key == "actual"
+    # The chart shows a key the model tracked, not the ground truth ("actual" sorts first).
+    assert view.metric_key == "prediction"
     assert view.accuracy is not None
     assert (view.accuracy.labelled, view.accuracy.correct) == (10, 5)
 

@@ -190,7 +190,9 @@ def test_job_outputs_and_spark_config_never_follow_what_the_job_planted(
 # H1: Spark config, every planted shape ----------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["spark-defaults.conf", "spark-defaults.conf.new"])
+@pytest.mark.parametrize(
+    "name", ["spark-defaults.conf", "spark-defaults.conf.new", "core-site.xml", "core-site.xml.new"]
+)
 def test_spark_config_replaces_links_hard_links_and_fifos_at_its_names(
     tmp_path: Path, outside: Path, name: str
 ) -> None:
@@ -210,6 +212,9 @@ def test_spark_config_replaces_links_hard_links_and_fifos_at_its_names(
         written = conf / "spark-defaults.conf"
         assert not written.is_symlink() and written.stat().st_nlink == 1
         assert "spark.master local[*]" in written.read_text()
+        core = conf / "core-site.xml"
+        assert not core.is_symlink() and core.stat().st_nlink == 1
+        assert "NullGroupsMapping" in core.read_text()
         assert (outside / "secret.txt").read_bytes() == SECRET
 
 

@@ -98,10 +98,14 @@ def test_registry_scorer_takes_dataframe_split_and_returns_a_list(mlflow_replica
     record = json.loads(record_line)
     assert record["uuid"] == body["response"]["uuid"]
     assert record["end_ms"] >= record["start_ms"]
+    # The output is tracked, for the monitoring page's accuracy.
+    assert record["metrics"]["prediction"] == [0, 1]
 
     records = {"dataframe_records": [{"x": 3.0}]}
     other = httpx.post(f"{mlflow_replica}/predict", content=json.dumps(records))
-    assert json.loads(other.content.split(b"\n", 1)[1])["response"]["prediction"] == [1]
+    one_line, one = other.content.split(b"\n", 1)
+    assert json.loads(one)["response"]["prediction"] == [1]
+    assert json.loads(one_line)["metrics"]["prediction"] == 1  # one row: its value
 
     bad = httpx.post(f"{mlflow_replica}/predict", content=json.dumps({"rows": []}))
     assert bad.status_code == 500

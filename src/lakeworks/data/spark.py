@@ -14,6 +14,10 @@ writes one per project, under the project's data (``.lakeworks/spark/conf``), so
   of one project at once get "Another instance of Derby may have already booted the
   database";
 - scratch space (``spark.local.dir``) is in the workload's private ``/tmp``;
+- Hadoop looks up no Unix groups (``core-site.xml``: the workload's user has none in the
+  sandbox);
+- logging is Spark's default at WARN less the start-up warnings nobody can act on
+  (``log4j2.properties``);
 - the Spark UI listens on ``SPARK_UI_PORT`` when the workload has one (sessions with the
   Spark add-on), else it is off, so unrelated workloads never race for port 4040.
 
@@ -34,6 +38,51 @@ if TYPE_CHECKING:
     from lakeworks.data.metastore import Connection
 
 SPARK_DIR = ".lakeworks/spark"
+# Hadoop's own settings, read from ``core-site.xml`` on the classpath (Spark puts
+# ``SPARK_CONF_DIR`` there). The workload's user is not in the sandbox's /etc/passwd, so
+# Hadoop's default group lookup (``id <user>``, when Hive writes a table) fails and logs a
+# stack trace into the notebook cell; groups decide nothing here. (``spark.hadoop.*`` does
+# not reach it: Hadoop's group service is set up from its own configuration.)
+CORE_SITE = b"""<?xml version="1.0"?>
+<configuration>
+  <property>
+    <name>hadoop.security.group.mapping</name>
+    <value>org.apache.hadoop.security.NullGroupsMapping</value>
+  </property>
+</configuration>
+"""
+# Spark's own logging defaults (its ``log4j2-defaults.properties``) at WARN, as pyspark sets,
+# less the warnings every Hive-enabled start prints and no one can act on ("HiveConf of name
+# ... does not exist", "Failed to get database default", the native-hadoop library): they
+# filled the first notebook cell of every workshop. Other warnings still show.
+LOG4J2 = b"""rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.jetty.name = org.sparkproject.jetty
+logger.jetty.level = warn
+logger.jetty2.name = org.sparkproject.jetty.util.component.AbstractLifeCycle
+logger.jetty2.level = error
+logger.metastore.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.metastore.level = fatal
+logger.hive_functionregistry.name = org.apache.hadoop.hive.ql.exec.FunctionRegistry
+logger.hive_functionregistry.level = error
+logger.parquet.name = org.apache.parquet.CorruptStatistics
+logger.parquet.level = error
+logger.parquet2.name = parquet.CorruptStatistics
+logger.parquet2.level = error
+logger.hiveconf.name = org.apache.hadoop.hive.conf.HiveConf
+logger.hiveconf.level = error
+logger.objectstore.name = org.apache.hadoop.hive.metastore.ObjectStore
+logger.objectstore.level = error
+logger.sessionstate.name = org.apache.hadoop.hive.ql.session.SessionState
+logger.sessionstate.level = error
+logger.nativecode.name = org.apache.hadoop.util.NativeCodeLoader
+logger.nativecode.level = error
+"""
 JAVA_VERSIONS = ("17", "11")  # Spark 3.5 runs on Java 8/11/17, not on newer ones
 
 
@@ -107,15 +156,11 @@ def prepare(
     through ``safe_paths``, never through a link, and a link on the way fails the start.
     """
     text = defaults(project_home, master, ui=ui, metastore=metastore).encode()
-    # One file per variant (UI or not): concurrent workloads never rewrite a file in use.
+    # One folder per variant (UI or not): concurrent workloads never rewrite a file in use.
     name = "conf-ui" if ui else "conf"
-    conf = f"{SPARK_DIR}/{name}/spark-defaults.conf"
-    try:
-        current = safe_paths.read_bytes(project_dir, conf, max_bytes=len(text))
-    except (FileNotFoundError, LakeworksError):
-        current = b""  # missing, too long, or not a plain file: written afresh below
-    if current != text:
-        safe_paths.write_bytes(project_dir, conf, text)
+    _write_if_changed(project_dir, f"{SPARK_DIR}/{name}/spark-defaults.conf", text)
+    _write_if_changed(project_dir, f"{SPARK_DIR}/{name}/core-site.xml", CORE_SITE)
+    _write_if_changed(project_dir, f"{SPARK_DIR}/{name}/log4j2.properties", LOG4J2)
     env = {"SPARK_CONF_DIR": f"{project_home}/{SPARK_DIR}/{name}"}
     if metastore is not None:
         env[PASSWORD_VARIABLE] = metastore.password
@@ -123,3 +168,12 @@ def prepare(
     if home:
         env["JAVA_HOME"] = home
     return env
+
+
+def _write_if_changed(project_dir: Path, rel: str, text: bytes) -> None:
+    try:
+        current = safe_paths.read_bytes(project_dir, rel, max_bytes=len(text))
+    except (FileNotFoundError, LakeworksError):
+        current = b""  # missing, too long, or not a plain file: written afresh below
+    if current != text:
+        safe_paths.write_bytes(project_dir, rel, text)

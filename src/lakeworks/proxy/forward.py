@@ -22,7 +22,9 @@ authorisation happen before ``forward``, in services); this module only moves by
   absolute URL building rely on). ``X-Forwarded-Proto``, ``X-Forwarded-Host`` and
   ``X-Forwarded-For`` (appended to) are set; ``X-Forwarded-Prefix`` when ``prefix`` is given.
   Client-supplied ``X-Forwarded-User``/``X-Forwarded-Prefix`` are always removed, so an app can
-  trust them. The platform's own session cookie is removed from ``Cookie`` so app code never
+  trust them. With ``location_prefix``, a redirect's ``Location`` that leaves the prefix (an
+  app that believes it is served at ``/``, as Spark's UI does) is put back under it. The
+  platform's own session cookie is removed from ``Cookie`` so app code never
   sees a visitor's Lakeworks session, and an app's ``Set-Cookie`` of that name is dropped.
 - **Upstream down**: a 502 with a styled HTML page that says what to do and retries by itself
   (browsers; ``down`` words it, see ``proxy.pages``) or a JSON error body (API clients); for a
@@ -44,6 +46,7 @@ import logging
 import socket
 from collections.abc import Collection, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -119,6 +122,7 @@ async def forward(
     max_message_bytes: int | None = None,
     drop_headers: Collection[str] = (),
     down: Down | None = None,
+    location_prefix: str | None = None,
 ) -> None:
     """Relay this ``http`` or ``websocket`` scope to ``target`` (``"127.0.0.1:<port>"``).
 
@@ -127,11 +131,14 @@ async def forward(
     ``X-Forwarded-Prefix``. ``max_message_bytes`` bounds websocket messages (default: the app's
     ``settings.proxy_max_ws_message_bytes``, else 16 MiB); ``drop_headers`` names request
     headers not to pass on (e.g. ``authorization`` when it carried a Lakeworks API key);
-    ``down`` words the page a browser gets when the workload does not answer.
+    ``down`` words the page a browser gets when the workload does not answer;
+    ``location_prefix`` keeps the app's redirects under that path on this host.
     """
     upstream_headers = _upstream_headers(scope, headers or {}, prefix, drop_headers)
     if scope["type"] == "http":
-        await _forward_http(scope, receive, send, target, path, upstream_headers, down or Down())
+        await _forward_http(
+            scope, receive, send, target, path, upstream_headers, down or Down(), location_prefix
+        )
     elif scope["type"] == "websocket":
         limit = max_message_bytes or _configured_limit(scope)
         await _forward_websocket(scope, receive, send, target, path, upstream_headers, limit)
@@ -203,7 +210,9 @@ def _without_session_cookie(cookie: str) -> str:
     return "; ".join(kept)
 
 
-def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def _response_headers(
+    headers: list[tuple[bytes, bytes]], location_prefix: str | None = None
+) -> list[tuple[bytes, bytes]]:
     named_by_connection = {
         token.strip().lower()
         for name, value in headers
@@ -212,13 +221,28 @@ def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, b
         if token.strip()
     }
     return [
-        (name, value)
+        (name, _under(value, location_prefix) if location_prefix and name == b"location" else value)
         for name, value in headers
         if name.decode("latin-1") not in HOP_BY_HOP | named_by_connection
         # An app may not plant or overwrite the platform's sign-in cookie (a path-routed
         # app shares its origin; a host-routed one its domain when the cookie is shared).
         and not (name == b"set-cookie" and _cookie_name(value) == SESSION_COOKIE)
     ]
+
+
+def _under(location: bytes, prefix: str) -> bytes:
+    """``Location`` as a path under ``prefix`` on this host: ``http://any-host/jobs/`` and
+    ``/jobs/`` become ``<prefix>/jobs/``. The host is dropped whatever it was, so an app
+    behind a prefix cannot redirect the browser to another site."""
+    parts = urlsplit(location.decode("latin-1"))
+    if not parts.scheme and not parts.netloc and not parts.path.startswith("/"):
+        return location  # relative to the page: already under the prefix
+    path = parts.path or "/"
+    if path != prefix and not path.startswith(prefix.rstrip("/") + "/"):
+        path = prefix.rstrip("/") + path
+    query = f"?{parts.query}" if parts.query else ""
+    fragment = f"#{parts.fragment}" if parts.fragment else ""
+    return (path + query + fragment).encode("latin-1")
 
 
 def _cookie_name(set_cookie: bytes) -> str:
@@ -244,6 +268,7 @@ async def _forward_http(
     path: str,
     headers: list[tuple[str, str]],
     down: Down,
+    location_prefix: str | None = None,
 ) -> None:
     method = scope["method"]
     names = {name for name, _ in headers}
@@ -297,7 +322,7 @@ async def _forward_http(
         {
             "type": "http.response.start",
             "status": response.status_code,
-            "headers": _response_headers(list(response.headers)),
+            "headers": _response_headers(list(response.headers), location_prefix),
         }
     )
     relay = asyncio.ensure_future(_relay_body(connection, send, target))

@@ -7,6 +7,7 @@ and registering models, are audited.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -693,6 +694,24 @@ class ModelVersionSource:
     version: str
     run_id: str | None
     artifact_dir: Path  # the model directory on the server's disk, containing ``MLmodel``
+
+
+SERVING_EXAMPLE = "serving_input_example.json"  # MLflow writes it from ``input_example``
+MAX_EXAMPLE_BYTES = 64 * 1024
+
+
+def serving_example(source: ModelVersionSource) -> Any | None:
+    """The request MLflow saved with the model (``log_model(..., input_example=...)``), e.g.
+    ``{"dataframe_split": {"columns": [...], "data": [[...]]}}``, or None. The run wrote the
+    file: it is read without following links, bounded, and anything odd is no example."""
+    try:
+        data = safe_paths.read_bytes(
+            source.artifact_dir, SERVING_EXAMPLE, max_bytes=MAX_EXAMPLE_BYTES
+        )
+        example = json.loads(data)
+    except (OSError, LakeworksError, ValueError):
+        return None
+    return example if isinstance(example, dict) else None
 
 
 def resolve_version(

@@ -350,7 +350,9 @@ def monitoring(
     requests = queries.request_series(samples, start, end, bucket)
     numeric = queries.numeric_keys(records)
     every = queries.all_keys(records)
-    chosen = metric_key if metric_key in numeric else (numeric[0] if numeric else None)
+    # By default a key the model tracked itself, not the ground truth tracked later.
+    own = [k for k in numeric if k not in delayed] or numeric
+    chosen = metric_key if metric_key in numeric else (own[0] if own else None)
     points = queries.metric_series(records, chosen) if chosen else []
     means = queries.metric_mean_series(points, start, end, bucket) if chosen else []
     if len(points) > MAX_CHART_POINTS:  # the mean line keeps every value; dots are a sample

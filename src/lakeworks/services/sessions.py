@@ -120,6 +120,13 @@ class Endpoint:
     def app_port(self) -> int | None:
         return self.ports.get("CDSW_APP_PORT")
 
+    @property
+    def spark_ui(self) -> str | None:
+        """Where the session's Spark UI listens once a SparkSession is started (sessions
+        with the Spark add-on only)."""
+        port = self.ports.get(SPARK_UI_PORT)
+        return f"127.0.0.1:{port}" if port else None
+
 
 # Commands -------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ def _context(view: ProjectView) -> dict[str, Any]:
         "view": view,
         "project": view.project,
         "can_edit": projects.allowed(view, Action.WRITE_FILES),
+        "can_deploy": projects.allowed(view, Action.CREATE_WORKLOADS),
         "mlflow": MOUNT_PATH,
     }
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from lakeworks import bounds
 from lakeworks.entities.models import MODEL_SERVICE_HOST, BuildStatus, DeploymentStatus, Model
 from lakeworks.errors import InvalidInput, LakeworksError
-from lakeworks.services import model_builds, model_deployments, models, projects
+from lakeworks.services import experiments, model_builds, model_deployments, models, projects
 from lakeworks.services.permissions import Action
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.projects import ProjectView
@@ -181,6 +181,9 @@ class ModelForm:
     memory_gb: str = "2"
     auth_enabled: bool = True
     env: list[tuple[str, str]] = field(default_factory=list)
+    # Deploying a model registry version instead of a file's function.
+    registered_model_version_id: str = ""
+    registry_label: str = ""
 
 
 def _number(value: str, what: str, kind: type = float) -> Any:
@@ -221,9 +224,30 @@ def _form_page(
 
 @router.get("/projects/{project_id}/models/new")
 def new_model(
-    request: Request, platform: PlatformDep, principal: UserDep, project_id: str
+    request: Request,
+    platform: PlatformDep,
+    principal: UserDep,
+    project_id: str,
+    registered_model_version_id: str = "",
 ) -> Response:
-    return _form_page(request, platform, principal, project_id, ModelForm())
+    form = ModelForm()
+    if registered_model_version_id:
+        form = _registry_form(platform, principal, registered_model_version_id.strip())
+    return _form_page(request, platform, principal, project_id, form)
+
+
+def _registry_form(platform: Platform, principal: Principal, version_id: str) -> ModelForm:
+    """The form for deploying a registry version: named after it, its example request (the
+    ``input_example`` MLflow saved) pre-filled."""
+    source = experiments.resolve_version(platform, principal, version_id)
+    example = experiments.serving_example(source)
+    return ModelForm(
+        name=source.model_name,
+        function_name="",
+        example=json.dumps(example, indent=2) if example is not None else "",
+        registered_model_version_id=version_id,
+        registry_label=f"{source.model_name} version {source.version}",
+    )
 
 
 @router.post("/projects/{project_id}/models/new")
@@ -244,6 +268,8 @@ def create_model(
     auth_enabled: Annotated[str, Form()] = "",
     env_name: Annotated[list[str] | None, Form()] = None,
     env_value: Annotated[list[str] | None, Form()] = None,
+    registered_model_version_id: Annotated[str, Form()] = "",
+    registry_label: Annotated[str, Form()] = "",
 ) -> Response:
     env = [
         (n.strip(), v) for n, v in zip(env_name or [], env_value or [], strict=False) if n.strip()
@@ -251,6 +277,7 @@ def create_model(
     form = ModelForm(
         name, description, file_path.strip(), function_name.strip(), example,
         runtime_identifier.strip(), replicas, cpu, memory_gb, auth_enabled == "on", env,
+        registered_model_version_id.strip(), registry_label[:300],
     )  # fmt: skip
     try:
         request_example = _example(example)
@@ -290,6 +317,7 @@ def create_model(
             model_builds.BuildFields(
                 file_path=form.file_path,
                 function_name=form.function_name,
+                registered_model_version_id=form.registered_model_version_id,
                 runtime_identifier=form.runtime_identifier,
                 comment="first build",
                 examples=[{"request": request_example}] if request_example is not None else [],
@@ -402,6 +430,7 @@ def new_build(
     function_name: Annotated[str, Form()] = "",
     example: Annotated[str, Form()] = "",
     deploy: Annotated[str, Form()] = "",
+    registered_model_version_id: Annotated[str, Form()] = "",
 ) -> Response:
     model = models.get(platform, principal, project_id, model_id)
     try:
@@ -421,6 +450,7 @@ def new_build(
             model_builds.BuildFields(
                 file_path=file_path,
                 function_name=function_name,
+                registered_model_version_id=registered_model_version_id,
                 examples=[{"request": value}] if value is not None else [],
                 auto_deploy=auto,
             ),

@@ -90,9 +90,19 @@ def load_file_function(path: str, name: str) -> Callable[[Any], Any]:
     return fn
 
 
+def _as_list(out: Any) -> list[Any]:
+    """A pyfunc's output (array, series, frame, list) as JSON-ready list."""
+    if hasattr(out, "tolist"):
+        return list(out.tolist())
+    if hasattr(out, "to_dict"):
+        return list(out.to_dict(orient="records"))
+    return out if isinstance(out, list) else list(out)
+
+
 def load_mlflow_function(model_dir: str) -> Callable[[Any], Any]:
     """The scorer of a registry build: MLflow pyfunc, ``dataframe_split`` (and
-    ``dataframe_records``, ``instances``, ``inputs``) in, a list out, metrics on.
+    ``dataframe_records``, ``instances``, ``inputs``) in, a list out, metrics on (the output
+    tracked as ``prediction``: a one-row request's value, else the list).
 
     Example::
 
@@ -101,6 +111,7 @@ def load_mlflow_function(model_dir: str) -> Callable[[Any], Any]:
     """
     import mlflow.pyfunc  # the runtime ships MLflow
     import pandas as pd
+    from cml.metrics_v1 import track_metric
     from cml.models_v1 import cml_model
 
     model = mlflow.pyfunc.load_model(model_dir)
@@ -130,12 +141,11 @@ def load_mlflow_function(model_dir: str) -> Callable[[Any], Any]:
 
     @cml_model(metrics=True)
     def predict(request: Any) -> Any:
-        out = model.predict(frame(request))
-        if hasattr(out, "tolist"):
-            return out.tolist()
-        if hasattr(out, "to_dict"):
-            return out.to_dict(orient="records")
-        return list(out) if not isinstance(out, list) else out
+        out = _as_list(model.predict(frame(request)))
+        # Tracked, so the monitoring page can set it against delayed ground truth
+        # (``track_delayed_metrics``) and show accuracy: one row's value, else the list.
+        track_metric("prediction", out[0] if len(out) == 1 else out)
+        return out
 
     return predict
 
