@@ -196,3 +196,15 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     found = re.search(r'name="csrf-token" content="([^"]+)"', home.text)
     assert found, "pages carry the CSRF token in <meta name='csrf-token'>"
     return found.group(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (a whole AMP installed, the workshop journey, a session's workers,
+    the conformance walks: minutes each) run only when selected with ``-m slow``, as
+    ``.ci/run``'s own step does."""
+    if "slow" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="minutes long: pytest -m slow (see .ci/run)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -48,15 +48,6 @@ serving_scheduler = serving.serving_scheduler
 serving_settings = serving.serving_settings
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if "slow" in (config.option.markexpr or ""):
-        return
-    skip = pytest.mark.skip(reason="installs a whole AMP (minutes): pytest -m slow (see .ci/run)")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
-
-
 @pytest.fixture
 def amp_repo(tmp_path: Path) -> Callable[[dict[str, str]], str]:
     def make(files: dict[str, str]) -> str:

@@ -6,7 +6,7 @@ Provides:
 - ``page``: a Playwright page in headless Chromium (Debian's ``/usr/bin/chromium``) that
   accepts confirmation dialogs; skipped where that browser is not installed.
 
-Tests marked ``slow`` are skipped unless selected with ``-m slow``.
+Tests marked ``slow`` are skipped unless selected with ``-m slow`` (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -24,16 +24,6 @@ from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``slow`` browser tests (the workshop journey: minutes) run only with ``-m slow``."""
-    if "slow" in (config.option.markexpr or ""):
-        return
-    skip = pytest.mark.skip(reason="a whole journey (minutes): pytest -m slow (see .ci/run)")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture
