@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 
 class WorkloadKind(enum.StrEnum):
@@ -104,6 +104,35 @@ class WorkloadSpec:
     host_ports: list[int] = field(default_factory=list)
 
 
+class Handle(TypedDict, total=False):
+    """What an executor's ``start`` returns and the platform keeps (``workloads.handle``, a
+    JSON column) to find the process tree again, also after a server restart. Each executor
+    fills the keys it needs; the platform itself reads only ``ports`` and ``port_names``."""
+
+    executor: str  # the executor's name
+    workload_id: str
+    # The local executor: the tree's leader (its pid and /proc start time tell a reused pid
+    # apart), its log, sandbox, uid and cgroups, and the limits that apply.
+    pid: int
+    pgid: int
+    start_time: int
+    log_path: str
+    sandbox: str  # "bwrap" or "none"
+    uid: int
+    cgroups: list[str]
+    memory_limit: str  # "cgroup", "rlimit" or ""
+    memory_mb: int
+    cpu_limit: str
+    ports: list[int]  # where the workload's ports are reachable; the first is its address
+    port_names: list[str]  # the names asked for (WorkloadSpec.ports), in the same order
+    # Network isolation: the workload's namespace holder and the pasta process serving it.
+    netns_pid: int
+    netns_start_time: int
+    pasta_pid: int
+    pasta_start_time: int
+    fake: str  # executors/fake.py: the workload's id
+
+
 @dataclass(frozen=True)
 class ExitInfo:
     """How a process tree ended."""
@@ -121,7 +150,7 @@ class Workload:
     user_id: int
     status: WorkloadStatus
     executor: str
-    handle: dict[str, Any]
+    handle: Handle
     address: str
     log_path: str
     resources: Resources
