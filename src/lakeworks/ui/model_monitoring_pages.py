@@ -47,7 +47,7 @@ def _ms_text(value: float | None) -> str:
 
 
 def charts(view: Monitoring) -> dict[str, dict[str, Any]]:
-    """The options of each chart, as ``LakeworksCharts`` takes them."""
+    """The options of each chart, as ``static/plots.js`` takes them (drawn with uPlot)."""
     r = view.requests
     per = "minute" if r.bucket_ms <= 60_000 else f"{r.bucket_ms // 60_000} min"
     out: dict[str, dict[str, Any]] = {
