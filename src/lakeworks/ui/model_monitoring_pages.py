@@ -2,7 +2,7 @@
 tracked metric over time, accuracy once delayed ground truth arrives, recent predictions.
 
 ``/projects/<project_id>/models/<model_id>/monitoring`` renders the page (charts drawn by
-``static/charts.js`` from JSON in the page); ``.../monitoring.json`` gives the same data for
+``static/plots.js``, uPlot, from JSON in the page); ``.../monitoring.json`` gives the same data for
 the page's periodic refresh. Replica status and logs are on the model's own page.
 
 The metric, prediction and ground-truth keys a person picks are remembered in their browser

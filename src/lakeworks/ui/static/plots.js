@@ -135,6 +135,12 @@
     return {opts: opts, data: data};
   }
 
+  // A bar's width in x units: the group takes 3/4 of a category, a bar at most 80 pixels.
+  function barSize(u, many) {
+    var pixels80 = Math.abs(u.posToVal(80, "x") - u.posToVal(0, "x"));
+    return Math.min(0.75 / many, pixels80);
+  }
+
   // Grouped bars: one group per category, one bar per series.
   function barPlot(options, width) {
     var categories = (options.categories || []).map(String);
@@ -156,11 +162,15 @@
       plotSeries.push({
         label: s.name, stroke: color, fill: color + "cc", width: 0,
         points: {show: false},
-        paths: uPlot.paths.bars({size: [0.75 / many, 80], align: 0,
-                                 disp: {x0: {unit: 1, values: function (u, sidx) {
-                                   var offset = (sidx - 1 - (many - 1) / 2) * (0.75 / many);
-                                   return u.data[0].map(function (x) { return x + offset; });
-                                 }}}}),
+        // Side by side, centred on the category: bar n starts n bar widths into the group
+        // (x0 is the left edge and size the width, both in x units: category indices).
+        paths: uPlot.paths.bars({disp: {
+          x0: {unit: 1, values: function (u, sidx) {
+            var size = barSize(u, many);
+            return u.data[0].map(function (x) { return x - size * many / 2 + (sidx - 1) * size; });
+          }},
+          size: {unit: 1, values: function (u) { return [barSize(u, many)]; }}
+        }}),
         value: function (u, v) { return formatNumber(v); }
       });
     });
