@@ -21,14 +21,15 @@ def profiles(platform: Platform, principal: Principal) -> list[ResourceProfile]:
 def add_profile(
     platform: Platform, principal: Principal, name: str, cpu: float, memory_mb: int, gpu: int = 0
 ) -> ResourceProfile:
+    name = name.strip()  # the audit row names the profile as it is stored
     with platform.command(principal, "resource_profile.create", target=name) as cmd:
         require_admin(principal)
-        if not name.strip():
+        if not name:
             raise InvalidInput("A resource profile needs a name.")
-        bounds.check_name("A resource profile name", name.strip())
+        bounds.check_name("A resource profile name", name)
         bounds.check_resources(cpu, memory_mb, gpu)
         cmd.detail = {"cpu": cpu, "memory_mb": memory_mb, "gpu": gpu}
-        return cmd.uow.workloads.add_profile(name.strip(), cpu, memory_mb, gpu)
+        return cmd.uow.workloads.add_profile(name, cpu, memory_mb, gpu)
 
 
 def delete_profile(platform: Platform, principal: Principal, profile_id: int) -> None:
