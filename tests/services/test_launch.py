@@ -17,7 +17,7 @@ from lakeworks.entities.projects import EnvVar
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import WorkloadKind, WorkloadStatus
 from lakeworks.executors.fake import FakeExecutor
-from lakeworks.services import jobs, projects, workloads
+from lakeworks.services import job_runs, jobs, projects, workloads
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import Store
@@ -67,7 +67,7 @@ def _start(
         project_id,
         JobFields(name="Train", script=str(fields.pop("script", "train.py")), **fields),
     )
-    jobs.trigger(
+    job_runs.trigger(
         platform,
         principal,
         project_id,
@@ -75,7 +75,7 @@ def _start(
         arguments="--epochs 3",
         environment={"LEVEL": "run"},
     )
-    (run,) = jobs.dispatch(platform)
+    (run,) = job_runs.dispatch(platform)
     return job, run
 
 
@@ -120,7 +120,7 @@ def test_a_run_ends_with_its_workload(
     project_id = _project(fake_platform, owner)
     _job, run = _start(fake_platform, owner, project_id)
     executor.finish(run.workload_id or "", code=3)
-    jobs.on_workloads_ended(fake_platform, workloads.observe(fake_platform))
+    job_runs.on_workloads_ended(fake_platform, workloads.observe(fake_platform))
     with fake_platform.read() as uow:
         ended = uow.jobs.get_run(run.id)
         workload = uow.workloads.get(run.workload_id or "")
@@ -136,8 +136,8 @@ def test_a_script_deleted_before_the_start_fails_the_run_with_the_reason(
     project_id = _project(fake_platform, owner)
     job = jobs.create(fake_platform, owner, project_id, JobFields(name="Gone", script="train.py"))
     (fake_platform.settings.projects_dir / project_id / "train.py").unlink()
-    jobs.trigger(fake_platform, owner, project_id, job.id)
-    (run,) = jobs.dispatch(fake_platform)
+    job_runs.trigger(fake_platform, owner, project_id, job.id)
+    (run,) = job_runs.dispatch(fake_platform)
     assert run.status is RunStatus.FAILED
     assert "'train.py' does not exist in the project any more" in run.reason
     assert executor.workloads == {}  # nothing was started

@@ -23,7 +23,7 @@ from lakeworks.api.schemas import (
 from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.jobs import Job, JobRun, Recipient, RunStatus, Trigger
 from lakeworks.errors import InvalidInput
-from lakeworks.services import jobs
+from lakeworks.services import job_runs, jobs
 from lakeworks.services.platform import Platform, Principal
 
 router = APIRouter(tags=["jobs"], route_class=StrictJSONRoute)
@@ -311,7 +311,7 @@ def list_runs(
     if any(field != "created_at" for field, _ in sort):
         raise InvalidInput("Job runs can be sorted by created_at only.")
     newest_first = bool(sort) and not sort[0][1]
-    runs = jobs.list_runs(
+    runs = job_runs.list_runs(
         platform,
         principal,
         project_id,
@@ -340,7 +340,7 @@ def create_run(
     body: RunIn | None = None,
 ) -> dict[str, Any]:
     body = body or RunIn()
-    run = jobs.trigger(
+    run = job_runs.trigger(
         platform,
         principal,
         project_id,
@@ -363,7 +363,7 @@ def get_run(
     run_id, _, verb = run_id.partition(":")
     if verb:
         raise InvalidInput(f":{verb} needs POST.")
-    return run_out(jobs.get_run(platform, principal, project_id, job_id, run_id))
+    return run_out(job_runs.get_run(platform, principal, project_id, job_id, run_id))
 
 
 @router.post(
@@ -378,7 +378,7 @@ def stop_run(
     run_id, _, verb = run_id.partition(":")
     if verb != "stop":
         raise InvalidInput("Use POST …/runs/{run_id}:stop.")
-    return run_out(jobs.stop_run(platform, principal, project_id, job_id, run_id))
+    return run_out(job_runs.stop_run(platform, principal, project_id, job_id, run_id))
 
 
 @router.get(
@@ -396,7 +396,9 @@ def run_logs(
 ) -> dict[str, Any]:
     """Lakeworks extension: log text from ``offset``; poll with ``next_offset`` while
     ``finished`` is false to follow a run live."""
-    data, next_offset, run = jobs.run_log(platform, principal, project_id, job_id, run_id, offset)
+    data, next_offset, run = job_runs.run_log(
+        platform, principal, project_id, job_id, run_id, offset
+    )
     return {
         "text": data.decode("utf-8", errors="replace"),
         "offset": offset,

@@ -130,7 +130,7 @@ def require_room(
 ) -> None:
     """Refuse (``QuotaExceeded``) a workload of ``cpu``/``memory_mb`` that the user's quota has
     no room for beside what their live workloads hold. ``releasing``: what a workload being
-    replaced holds now (a restart frees it). Jobs wait for room instead (``jobs.claim``);
+    replaced holds now (a restart frees it). Jobs wait for room instead (``job_runs.claim``);
     sessions and applications start now or not at all, so they are refused."""
     limit_cpu, limit_mem = uow.workloads.quota(user_id) or (
         settings.quota_cpu,
