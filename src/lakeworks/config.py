@@ -307,6 +307,13 @@ class Settings(BaseSettings):
         description="Spark master for workloads (`spark://host:7077`, `k8s://https://...`); "
         "empty: local mode inside the workload.",
     )
+    java_home: str = Field(
+        default="",
+        description="The JDK that workloads' Spark and the shared Spark metastore run on "
+        "(Spark 3.5 needs Java 8, 11 or 17): a folder with `bin/java`. Empty, or a folder "
+        "without `bin/java`: the first Java 17, then 11, under `/usr/lib/jvm`, else the `java` "
+        "on PATH. The server's own `JAVA_HOME` is not read: set this instead.",
+    )
     iceberg_spark_jar: str = Field(
         default="",
         description="The Iceberg Spark runtime jar (`iceberg-spark-runtime-3.5_2.12-*.jar`; it "

@@ -18,7 +18,7 @@ from tests.workload_cleanup import stop_live_workloads
 from lakeworks.config import Settings
 from lakeworks.entities.jobs import RunStatus
 from lakeworks.scheduler.loop import Scheduler
-from lakeworks.services import auth, data_catalog, jobs, projects, users
+from lakeworks.services import auth, data_catalog, job_runs, jobs, projects, users
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Principal
 from lakeworks.store.uow import Store
@@ -86,20 +86,20 @@ def test_a_job_writes_and_reads_an_iceberg_table(server: LiveServer) -> None:
             environment={"OTHER_WAREHOUSE": str(other_warehouse)},
         ),
     )
-    run = jobs.trigger(platform, principal, project.id, job.id)
+    run = job_runs.trigger(platform, principal, project.id, job.id)
     scheduler = Scheduler(platform)
     deadline = time.monotonic() + 600
     try:
         while True:
             scheduler.tick(wait=True)
-            current = jobs.get_run(platform, principal, project.id, job.id, run.id)
+            current = job_runs.get_run(platform, principal, project.id, job.id, run.id)
             if current.status.is_final:
                 break
             assert time.monotonic() < deadline, "the job did not finish"
             time.sleep(0.3)
     finally:
         scheduler.stop()
-    log = jobs.run_log(platform, principal, project.id, job.id, run.id)[0].decode()
+    log = job_runs.run_log(platform, principal, project.id, job.id, run.id)[0].decode()
     assert current.status is RunStatus.SUCCEEDED, log[-4000:]
     first, second = log.split("SNAPSHOTS ")[1].split()[:2]
     assert "TIME_TRAVEL 3" in log

@@ -12,7 +12,7 @@ import pytest
 from lakeworks.data import metastore, spark
 from lakeworks.entities.jobs import JobRun, RunStatus
 from lakeworks.entities.projects import Project
-from lakeworks.services import jobs, workloads
+from lakeworks.services import job_runs, jobs, workloads
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -94,7 +94,7 @@ def test_a_table_written_by_one_job_is_read_by_a_later_one(
             project.id,
             JobFields(name=script, script=script, memory_mb=4096, cpu=2),
         )
-        started = jobs.trigger(job_platform, owner_principal, project.id, job.id)
+        started = job_runs.trigger(job_platform, owner_principal, project.id, job.id)
         ended = wait_for(started.id, {RunStatus.SUCCEEDED, RunStatus.FAILED}, timeout=300)
         assert ended.workload_id
         log, _ = workloads.read_log(job_platform, workloads.get(job_platform, ended.workload_id))
@@ -136,7 +136,7 @@ def test_two_jobs_of_a_project_share_the_metastore_at_once(
                 timeout_seconds=900,
             ),
         )
-        started.append(jobs.trigger(job_platform, owner_principal, project.id, job.id))
+        started.append(job_runs.trigger(job_platform, owner_principal, project.id, job.id))
     logs = {}
     for me, run in zip("ab", started, strict=True):
         ended = wait_for(run.id, {RunStatus.SUCCEEDED, RunStatus.FAILED}, timeout=900)

@@ -10,7 +10,7 @@ import pytest
 
 from lakeworks.entities.jobs import JobRun, RunStatus
 from lakeworks.entities.projects import Project
-from lakeworks.services import jobs
+from lakeworks.services import job_runs, jobs
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -53,9 +53,11 @@ def test_a_job_on_the_lean_edition_has_the_cml_libraries_and_mlflow_only(
             memory_mb=1024,
         ),
     )
-    started = jobs.trigger(job_platform, owner_principal, project.id, job.id)
+    started = job_runs.trigger(job_platform, owner_principal, project.id, job.id)
     ended = wait_for(started.id, {RunStatus.SUCCEEDED, RunStatus.FAILED}, timeout=1400)
-    log = jobs.run_log(job_platform, owner_principal, project.id, job.id, started.id)[0].decode()
+    log = job_runs.run_log(job_platform, owner_principal, project.id, job.id, started.id)[
+        0
+    ].decode()
     assert ended.status is RunStatus.SUCCEEDED, (ended.reason, log[-4000:])
     assert "LEAN-OK 2.22.5" in log
     runtime_dir = job_platform.runtimes.path_for(lean.key)

@@ -16,7 +16,7 @@ import pytest
 from lakeworks.entities.jobs import JobRun, RunStatus
 from lakeworks.entities.projects import Project
 from lakeworks.runtimes.catalog import host_catalog
-from lakeworks.services import jobs, workloads
+from lakeworks.services import job_runs, jobs, workloads
 from lakeworks.services.platform import Platform, Principal
 
 ALL_PYTHONS = os.environ.get("LAKEWORKS_TEST_ALL_PYTHONS") == "1"  # read before fixtures run
@@ -59,7 +59,7 @@ def test_a_job_runs_on_every_offered_python(
         project.id,
         jobs.JobFields(name=f"On {python}", script="version.py", runtime_identifier=identifier),
     )
-    run = jobs.trigger(job_platform, owner_principal, project.id, job.id)
+    run = job_runs.trigger(job_platform, owner_principal, project.id, job.id)
     done = wait_for(run.id, {RunStatus.SUCCEEDED, RunStatus.FAILED}, timeout=120)
     workload = workloads.get(job_platform, done.workload_id or "")
     log, _ = workloads.read_log(job_platform, workload)

@@ -15,7 +15,7 @@ from lakeworks.entities.projects import Project
 from lakeworks.entities.workloads import WorkloadStatus
 from lakeworks.errors import Conflict, InvalidInput, InvalidState, PermissionDenied
 from lakeworks.scheduler.loop import Scheduler
-from lakeworks.services import jobs, projects, users, workloads
+from lakeworks.services import job_runs, jobs, projects, users, workloads
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.tables import utcnow
@@ -111,10 +111,10 @@ def test_viewer_cannot_run_operator_can(
         viewer = Principal(user=uow.users.by_username("vic"), via="api_key")  # type: ignore[arg-type]
         operator = Principal(user=uow.users.by_username("olga"), via="api_key")  # type: ignore[arg-type]
     with pytest.raises(PermissionDenied):
-        jobs.trigger(job_platform, viewer, project.id, job)
+        job_runs.trigger(job_platform, viewer, project.id, job)
     with pytest.raises(PermissionDenied):
         jobs.create(job_platform, operator, project.id, JobFields(name="N", script="ok.py"))
-    run = jobs.trigger(job_platform, operator, project.id, job)
+    run = job_runs.trigger(job_platform, operator, project.id, job)
     assert run.status is RunStatus.SCHEDULED and run.trigger is Trigger.API
 
 
@@ -134,7 +134,7 @@ def test_run_succeeds_with_environment_contract(
         arguments="--rows 5 'two words' None",
         environment={"MY_JOB_VAR": "job"},
     )
-    run = jobs.trigger(
+    run = job_runs.trigger(
         job_platform,
         owner_principal,
         project.id,
@@ -166,7 +166,7 @@ def test_failing_script(
     job_platform: Platform, owner_principal: Principal, project: Project, wait_for: Wait
 ) -> None:
     job = make_job(job_platform, owner_principal, project, "Fail", "fail.py")
-    run = wait_for(jobs.trigger(job_platform, owner_principal, project.id, job).id, FINAL)
+    run = wait_for(job_runs.trigger(job_platform, owner_principal, project.id, job).id, FINAL)
     assert run.status is RunStatus.FAILED
     assert run.exit_code == 3 and "code 3" in run.reason
     assert "about to fail" in log_of(job_platform, run)
@@ -180,15 +180,15 @@ def test_pipeline_runs_in_order(
     redeploy = make_job(
         job_platform, owner_principal, project, "Redeploy", "ok.py", parent_id=retrain
     )
-    first = wait_for(jobs.trigger(job_platform, owner_principal, project.id, batch).id, FINAL)
+    first = wait_for(job_runs.trigger(job_platform, owner_principal, project.id, batch).id, FINAL)
     assert first.status is RunStatus.SUCCEEDED
     runs = {}
     for job_id in (retrain, redeploy):
         deadline = time.monotonic() + 60
-        while not jobs.list_runs(job_platform, owner_principal, project.id, job_id):
+        while not job_runs.list_runs(job_platform, owner_principal, project.id, job_id):
             assert time.monotonic() < deadline, "dependent job never ran"
             wait_for(first.id, FINAL)  # ticks
-        run = jobs.list_runs(job_platform, owner_principal, project.id, job_id)[0]
+        run = job_runs.list_runs(job_platform, owner_principal, project.id, job_id)[0]
         runs[job_id] = wait_for(run.id, FINAL)
         assert runs[job_id].status is RunStatus.SUCCEEDED
         assert runs[job_id].trigger is Trigger.DEPENDENCY
@@ -212,19 +212,19 @@ def test_failure_stops_the_pipeline(
     redeploy = make_job(
         job_platform, owner_principal, project, "Redeploy", "ok.py", parent_id=retrain
     )
-    wait_for(jobs.trigger(job_platform, owner_principal, project.id, batch).id, FINAL)
+    wait_for(job_runs.trigger(job_platform, owner_principal, project.id, batch).id, FINAL)
     for _ in range(50):
         scheduler.tick(wait=True)
-        if jobs.list_runs(job_platform, owner_principal, project.id, retrain):
+        if job_runs.list_runs(job_platform, owner_principal, project.id, retrain):
             break
     middle = wait_for(
-        jobs.list_runs(job_platform, owner_principal, project.id, retrain)[0].id, FINAL
+        job_runs.list_runs(job_platform, owner_principal, project.id, retrain)[0].id, FINAL
     )
     assert middle.status is RunStatus.FAILED
     assert "the pipeline stops here: 'Redeploy' not run" in middle.reason
     for _ in range(5):
         scheduler.tick(wait=True)
-    assert jobs.list_runs(job_platform, owner_principal, project.id, redeploy) == []
+    assert job_runs.list_runs(job_platform, owner_principal, project.id, redeploy) == []
 
 
 def test_timeout_kills_the_run(
@@ -240,7 +240,7 @@ def test_timeout_kills_the_run(
         timeout_seconds=2,
     )
     run = wait_for(
-        jobs.trigger(job_platform, owner_principal, project.id, job).id, FINAL, timeout=40
+        job_runs.trigger(job_platform, owner_principal, project.id, job).id, FINAL, timeout=40
     )
     assert run.status is RunStatus.TIMEDOUT
     assert "woke up" not in log_of(job_platform, run)
@@ -256,7 +256,7 @@ def test_memory_limit_recorded_as_oom(
         project.id,
         JobFields(name="Hog", script="hog.py", memory_mb=256),
     ).id
-    run = wait_for(jobs.trigger(job_platform, owner_principal, project.id, job).id, FINAL)
+    run = wait_for(job_runs.trigger(job_platform, owner_principal, project.id, job).id, FINAL)
     assert run.status is RunStatus.FAILED
     assert "out of memory" in run.reason
     assert workloads.get(job_platform, run.workload_id or "").status is WorkloadStatus.OOM
@@ -267,15 +267,15 @@ def test_stop_and_trigger_policy(
     job_platform: Platform, owner_principal: Principal, project: Project, wait_for: Wait
 ) -> None:
     job = make_job(job_platform, owner_principal, project, "Long", "sleep.py", arguments="60")
-    run = jobs.trigger(job_platform, owner_principal, project.id, job)
+    run = job_runs.trigger(job_platform, owner_principal, project.id, job)
     running = wait_for(run.id, {RunStatus.RUNNING})
     with pytest.raises(Conflict, match="still running"):
-        jobs.trigger(job_platform, owner_principal, project.id, job)
-    jobs.stop_run(job_platform, owner_principal, project.id, job, running.id)
+        job_runs.trigger(job_platform, owner_principal, project.id, job)
+    job_runs.stop_run(job_platform, owner_principal, project.id, job, running.id)
     stopped = wait_for(run.id, FINAL, timeout=30)
     assert stopped.status is RunStatus.STOPPED and "stopped by owner" in stopped.reason
     with pytest.raises(InvalidState, match="already ended"):
-        jobs.stop_run(job_platform, owner_principal, project.id, job, run.id)
+        job_runs.stop_run(job_platform, owner_principal, project.id, job, run.id)
 
 
 def test_cron_fire_and_skip_while_active(
@@ -302,19 +302,19 @@ def test_cron_fire_and_skip_while_active(
     # Three days of downtime: the missed fires coalesce into one run.
     later = created.next_fire_at + timedelta(days=3, minutes=1)
     scheduler.tick(later, wait=True)
-    runs = jobs.list_runs(job_platform, owner_principal, project.id, job)
+    runs = job_runs.list_runs(job_platform, owner_principal, project.id, job)
     assert len(runs) == 1 and runs[0].trigger is Trigger.SCHEDULE
     assert runs[0].scheduled_for == created.next_fire_at
     moved = jobs.get(job_platform, owner_principal, project.id, job).next_fire_at
     assert moved is not None and moved > later
     scheduler.tick(later, wait=True)  # the same instant again: nothing new (idempotent)
-    assert len(jobs.list_runs(job_platform, owner_principal, project.id, job)) == 1
+    assert len(job_runs.list_runs(job_platform, owner_principal, project.id, job)) == 1
     wait_for(runs[0].id, {RunStatus.RUNNING})
     scheduler.tick(moved + timedelta(seconds=1), wait=True)
-    after = jobs.list_runs(job_platform, owner_principal, project.id, job)
+    after = job_runs.list_runs(job_platform, owner_principal, project.id, job)
     assert [r.status for r in after] == [RunStatus.RUNNING, RunStatus.SKIPPED]
     assert runs[0].id in after[1].reason
-    jobs.stop_run(job_platform, owner_principal, project.id, job, runs[0].id)
+    job_runs.stop_run(job_platform, owner_principal, project.id, job, runs[0].id)
     wait_for(runs[0].id, FINAL, timeout=30)
 
 
@@ -325,7 +325,7 @@ def test_paused_cron_job_does_not_fire(
         job_platform, owner_principal, project, "Paused", "ok.py", schedule="* * * * *", paused=True
     )
     scheduler.tick(utcnow() + timedelta(minutes=5), wait=True)
-    assert jobs.list_runs(job_platform, owner_principal, project.id, job) == []
+    assert job_runs.list_runs(job_platform, owner_principal, project.id, job) == []
 
 
 def test_quota_waits_then_runs(
@@ -345,14 +345,14 @@ def test_quota_waits_then_runs(
         project.id,
         JobFields(name="Big", script="ok.py", cpu=2.0, memory_mb=512),
     ).id
-    first = jobs.trigger(job_platform, owner_principal, project.id, long)
+    first = job_runs.trigger(job_platform, owner_principal, project.id, long)
     wait_for(first.id, {RunStatus.RUNNING})
-    second = jobs.trigger(job_platform, owner_principal, project.id, short)
+    second = job_runs.trigger(job_platform, owner_principal, project.id, short)
     scheduler.tick(wait=True)
-    waiting = jobs.get_run(job_platform, owner_principal, project.id, short, second.id)
+    waiting = job_runs.get_run(job_platform, owner_principal, project.id, short, second.id)
     assert waiting.status is RunStatus.SCHEDULED and "waiting for quota" in waiting.reason
     assert wait_for(second.id, FINAL, timeout=60).status is RunStatus.SUCCEEDED
-    refused = wait_for(jobs.trigger(job_platform, owner_principal, project.id, big).id, FINAL)
+    refused = wait_for(job_runs.trigger(job_platform, owner_principal, project.id, big).id, FINAL)
     assert refused.status is RunStatus.FAILED and "refused" in refused.reason
 
 
@@ -365,7 +365,7 @@ def test_job_deleted_while_running(
 ) -> None:
     job = make_job(job_platform, owner_principal, project, "Doomed", "sleep.py", arguments="60")
     run = wait_for(
-        jobs.trigger(job_platform, owner_principal, project.id, job).id, {RunStatus.RUNNING}
+        job_runs.trigger(job_platform, owner_principal, project.id, job).id, {RunStatus.RUNNING}
     )
     jobs.delete(job_platform, owner_principal, project.id, job)
     deadline = time.monotonic() + 30
@@ -418,10 +418,10 @@ def test_email_on_failure(
                 ],
             ),
         )
-        run = jobs.trigger(platform, owner_principal, project.id, job.id)
+        run = job_runs.trigger(platform, owner_principal, project.id, job.id)
         sched = Scheduler(platform)
         deadline = time.monotonic() + 60
-        while not jobs.get_run(
+        while not job_runs.get_run(
             platform, owner_principal, project.id, job.id, run.id
         ).status.is_final:
             assert time.monotonic() < deadline
@@ -449,11 +449,11 @@ def test_one_claim_counts_the_runs_it_claimed_against_the_quota(
         uow.workloads.set_quota(owner_principal.user.id, 1.0, 4096)
     first_job = make_job(job_platform, owner_principal, project, "First", "ok.py")
     second_job = make_job(job_platform, owner_principal, project, "Second", "ok.py")
-    first = jobs.trigger(job_platform, owner_principal, project.id, first_job)
-    second = jobs.trigger(job_platform, owner_principal, project.id, second_job)
-    claimed = jobs.claim(job_platform)
+    first = job_runs.trigger(job_platform, owner_principal, project.id, first_job)
+    second = job_runs.trigger(job_platform, owner_principal, project.id, second_job)
+    claimed = job_runs.claim(job_platform)
     assert [run.id for run in claimed] == [first.id]
-    waiting = jobs.get_run(job_platform, owner_principal, project.id, second_job, second.id)
+    waiting = job_runs.get_run(job_platform, owner_principal, project.id, second_job, second.id)
     assert waiting.status is RunStatus.SCHEDULED and "waiting for quota" in waiting.reason
-    started = jobs.get_run(job_platform, owner_principal, project.id, first_job, first.id)
+    started = job_runs.get_run(job_platform, owner_principal, project.id, first_job, first.id)
     assert started.status is RunStatus.STARTING

@@ -13,7 +13,7 @@ import pytest
 
 from lakeworks.entities.jobs import JobRun, RunStatus
 from lakeworks.entities.projects import Project
-from lakeworks.services import jobs
+from lakeworks.services import job_runs, jobs
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -46,9 +46,11 @@ def test_a_job_compiles_a_package_against_system_headers(
         project.id,
         JobFields(name="Native", script="native.py", memory_mb=1024),
     )
-    started = jobs.trigger(job_platform, owner_principal, project.id, job.id)
+    started = job_runs.trigger(job_platform, owner_principal, project.id, job.id)
     ended = wait_for(started.id, {RunStatus.SUCCEEDED, RunStatus.FAILED}, timeout=600)
-    log = jobs.run_log(job_platform, owner_principal, project.id, job.id, started.id)[0].decode()
+    log = job_runs.run_log(job_platform, owner_principal, project.id, job.id, started.id)[
+        0
+    ].decode()
     assert ended.status is RunStatus.SUCCEEDED, log[-4000:]
     # Built here (a wheel of this machine), installed in the project, and it loads.
     assert "Successfully installed pykerberos-1.2.4" in log, log[-4000:]

@@ -12,7 +12,7 @@ import pytest
 
 from lakeworks.entities.jobs import JobRun, RunStatus
 from lakeworks.entities.projects import Project
-from lakeworks.services import jobs
+from lakeworks.services import job_runs, jobs
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -46,9 +46,9 @@ def _run(
         project.id,
         JobFields(name=script, script=script, memory_mb=1024),
     )
-    started = jobs.trigger(platform, principal, project.id, job.id)
+    started = job_runs.trigger(platform, principal, project.id, job.id)
     ended = wait_for(started.id, {RunStatus.SUCCEEDED, RunStatus.FAILED}, timeout=600)
-    log = jobs.run_log(platform, principal, project.id, job.id, started.id)[0].decode()
+    log = job_runs.run_log(platform, principal, project.id, job.id, started.id)[0].decode()
     assert ended.status is RunStatus.SUCCEEDED, log[-4000:]
     return log
 

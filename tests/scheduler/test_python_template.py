@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lakeworks.entities.jobs import JobRun, RunStatus
-from lakeworks.services import jobs, projects
+from lakeworks.services import job_runs, jobs, projects
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -33,9 +33,9 @@ def test_the_python_templates_examples_run_as_jobs(
             project.id,
             JobFields(name=script, script=script, arguments=arguments, memory_mb=1024),
         )
-        started = jobs.trigger(platform, principal, project.id, job.id)
+        started = job_runs.trigger(platform, principal, project.id, job.id)
         ended = wait_for(started.id, {RunStatus.SUCCEEDED, RunStatus.FAILED}, timeout=180)
-        log = jobs.run_log(platform, principal, project.id, job.id, started.id)[0].decode()
+        log = job_runs.run_log(platform, principal, project.id, job.id, started.id)[0].decode()
         assert ended.status is RunStatus.SUCCEEDED, log[-3000:]
         return log
 

@@ -13,7 +13,7 @@ from lakeworks.config import Settings
 from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import ApiKeyKind
-from lakeworks.services import auth, jobs
+from lakeworks.services import auth, job_runs, jobs
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import Store
@@ -43,13 +43,13 @@ def test_start_runs_the_job_and_answers_its_engine_id(
         assert engine_id and started.json()["status"] in ("running", "succeeded")
 
         deadline = time.monotonic() + 90
-        while not (run := jobs.get_run(
+        while not (run := job_runs.get_run(
             job_platform, owner_principal, project.id, job.id, started.json()["id"]
         )).status.is_final:  # fmt: skip
             assert time.monotonic() < deadline, run.status
             time.sleep(0.2)
         assert run.status is RunStatus.SUCCEEDED and run.workload_id == engine_id
-        log, _, _ = jobs.run_log(job_platform, owner_principal, project.id, job.id, run.id)
+        log, _, _ = job_runs.run_log(job_platform, owner_principal, project.id, job.id, run.id)
         assert f"CDSW_ENGINE_ID={engine_id}" in log.decode()
         assert "MY_RUN_VAR=v1" in log.decode()
 
@@ -59,5 +59,5 @@ def test_start_runs_the_job_and_answers_its_engine_id(
         assert client.post(unknown, headers=basic).status_code == 404
         bad_env = client.post(url, headers=basic, json={"environment": "[1, 2]"})
         assert bad_env.status_code == 400 and "JSON object" in bad_env.json()["message"]
-    runs = jobs.list_runs(job_platform, owner_principal, project.id, job.id)
+    runs = job_runs.list_runs(job_platform, owner_principal, project.id, job.id)
     assert len(runs) == 1

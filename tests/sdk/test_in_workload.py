@@ -9,7 +9,7 @@ from typing import Any
 
 from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.users import User
-from lakeworks.services import jobs, projects
+from lakeworks.services import job_runs, jobs, projects
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -55,27 +55,29 @@ def test_a_job_lists_jobs_and_starts_another_through_cmlapi(
         project.id,
         JobFields(name="target", script="target.py", memory_mb=1024),
     )
-    run = jobs.trigger(platform, principal, project.id, lab.id)
+    run = job_runs.trigger(platform, principal, project.id, lab.id)
 
     def finished(job_id: str, run_id: str) -> Callable[[], Any]:
         def check() -> Any:
-            current = jobs.get_run(platform, principal, project.id, job_id, run_id)
+            current = job_runs.get_run(platform, principal, project.id, job_id, run_id)
             return current if current.status.is_final else None
 
         return check
 
     ended = tick_until(finished(lab.id, run.id), "the lab job", timeout=600)
-    log = jobs.run_log(platform, principal, project.id, lab.id, run.id)[0].decode()
+    log = job_runs.run_log(platform, principal, project.id, lab.id, run.id)[0].decode()
     assert ended.status is RunStatus.SUCCEEDED, log[-4000:]
     assert "JOBS ['lab', 'target']" in log
     assert "REFUSED 404" in log
     assert "PROJECT Workshop" in log
     started_id = log.split("STARTED ")[1].split()[0]
 
-    [started] = jobs.list_runs(platform, principal, project.id, target.id)
+    [started] = job_runs.list_runs(platform, principal, project.id, target.id)
     assert started.id == started_id
     done = tick_until(finished(target.id, started_id), "the started job", timeout=600)
-    target_log = jobs.run_log(platform, principal, project.id, target.id, started_id)[0].decode()
+    target_log = job_runs.run_log(platform, principal, project.id, target.id, started_id)[
+        0
+    ].decode()
     assert done.status is RunStatus.SUCCEEDED, target_log[-4000:]
     assert f"target ran with {target.id}" in target_log
 
@@ -105,14 +107,14 @@ def test_a_job_can_pip_install_the_served_client(
     job = jobs.create(
         platform, principal, project.id, JobFields(name="fallback", script="fallback.py")
     )
-    run = jobs.trigger(platform, principal, project.id, job.id)
+    run = job_runs.trigger(platform, principal, project.id, job.id)
 
     def finished() -> Any:
-        current = jobs.get_run(platform, principal, project.id, job.id, run.id)
+        current = job_runs.get_run(platform, principal, project.id, job.id, run.id)
         return current if current.status.is_final else None
 
     ended = tick_until(finished, "the pip install job", timeout=600)
-    log = jobs.run_log(platform, principal, project.id, job.id, run.id)[0].decode()
+    log = job_runs.run_log(platform, principal, project.id, job.id, run.id)[0].decode()
     assert ended.status is RunStatus.SUCCEEDED, log[-4000:]
     # Installed into the project (its .local), where later workloads of the project see it.
     assert "LOCATION ['Location: /" in log and ".local/lib/python" in log, log[-2000:]

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.users import User
-from lakeworks.services import jobs, projects
+from lakeworks.services import job_runs, jobs, projects
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.tables import ApiKeyRow
@@ -54,14 +54,14 @@ def test_a_job_creates_a_project_with_its_key_but_manages_no_keys(
     job = jobs.create(
         platform, principal, project.id, JobFields(name="automate", script="automate.py")
     )
-    run = jobs.trigger(platform, principal, project.id, job.id)
+    run = job_runs.trigger(platform, principal, project.id, job.id)
 
     def finished() -> Any:
-        current = jobs.get_run(platform, principal, project.id, job.id, run.id)
+        current = job_runs.get_run(platform, principal, project.id, job.id, run.id)
         return current if current.status.is_final else None
 
     ended = tick_until(finished, "the automation job", timeout=600)
-    log = jobs.run_log(platform, principal, project.id, job.id, run.id)[0].decode()
+    log = job_runs.run_log(platform, principal, project.id, job.id, run.id)[0].decode()
     assert ended.status is RunStatus.SUCCEEDED, log[-4000:]
     assert "CREATED " in log and " alice" in log.split("CREATED ")[1].splitlines()[0]
     assert "JOB nightly True" in log

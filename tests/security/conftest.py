@@ -37,7 +37,7 @@ from lakeworks.entities.jobs import FINAL_RUN_STATUSES, JobRun, RunStatus
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
 from lakeworks.scheduler.loop import Scheduler
-from lakeworks.services import jobs, projects, workloads
+from lakeworks.services import job_runs, jobs, projects, workloads
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import Store
@@ -141,7 +141,9 @@ def start_job(sec_platform: Platform) -> Callable[..., JobRun]:
             project.id,
             JobFields(name=script, script=script, memory_mb=512, **fields),
         )
-        return jobs.trigger(sec_platform, principal, project.id, job.id, environment=environment)
+        return job_runs.trigger(
+            sec_platform, principal, project.id, job.id, environment=environment
+        )
 
     return start
 

@@ -125,12 +125,12 @@ def test_ui_mlflow_and_docs_run_under_the_policy_in_chromium(
     sign_in(page, live_server, "alice")
     page.goto(f"{live_server}/projects/{project.id}")
     expect(page.get_by_role("heading", name="Churn").first).to_be_visible()
-    # A page driven by scripts: compare runs draws its chart with /static/charts.js.
+    # A page driven by scripts: compare runs draws its chart with uPlot (static/plots.js).
     page.goto(f"{live_server}/projects/{project.id}/experiments/{experiment.id}")
     for box in page.get_by_role("checkbox").all():
         box.check()
     page.get_by_role("button", name="Compare selected runs").click()
-    expect(page.locator("#compare-chart svg")).to_be_visible()
+    expect(page.locator("#compare-chart canvas")).to_be_visible()
 
     page.goto(f"{live_server}/mlflow/#/experiments/{experiment.id}")
     expect(page.get_by_text("run-1").first).to_be_visible(timeout=30_000)

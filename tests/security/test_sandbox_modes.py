@@ -63,7 +63,7 @@ def test_with_sandbox_none_workloads_run_as_plain_processes(
 ) -> None:
     # The fixtures of conftest run on ``sec_platform``; this mode needs its own platform.
     from lakeworks.scheduler.loop import Scheduler
-    from lakeworks.services import jobs, projects, workloads
+    from lakeworks.services import job_runs, jobs, projects, workloads
     from lakeworks.services.jobs import JobFields
 
     project = projects.create(
@@ -76,7 +76,7 @@ def test_with_sandbox_none_workloads_run_as_plain_processes(
         ' "sandbox": os.environ["LAKEWORKS_SANDBOX"]}))\n'
     )
     job = jobs.create(unsandboxed, alice, project.id, JobFields(name="w", script="where.py"))
-    run = jobs.trigger(unsandboxed, alice, project.id, job.id)
+    run = job_runs.trigger(unsandboxed, alice, project.id, job.id)
     scheduler = Scheduler(unsandboxed)
     try:
         for _ in range(600):

@@ -24,7 +24,7 @@ from tests.scheduler.conftest import (  # noqa: F401  (fixtures for real job run
 from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.projects import Project
 from lakeworks.entities.workloads import Resources, WorkloadKind
-from lakeworks.services import jobs, projects, users, workloads
+from lakeworks.services import job_runs, jobs, projects, users, workloads
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -65,14 +65,14 @@ def test_a_viewer_reads_a_job_log_with_the_secret_masked(
     job = jobs.create(
         job_platform, owner_principal, project.id, JobFields(name="print", script="print.py")
     )
-    run = jobs.trigger(job_platform, owner_principal, project.id, job.id)
+    run = job_runs.trigger(job_platform, owner_principal, project.id, job.id)
 
     # Follow the log while it runs, in small windows, as a viewer polling the API would.
     who = Principal(user=viewer, via="session")
     seen, offset = b"", 0
     while True:
-        current = jobs.get_run(job_platform, who, project.id, job.id, run.id)
-        data, offset, _ = jobs.run_log(job_platform, who, project.id, job.id, run.id, offset)
+        current = job_runs.get_run(job_platform, who, project.id, job.id, run.id)
+        data, offset, _ = job_runs.run_log(job_platform, who, project.id, job.id, run.id, offset)
         seen += data
         if current.status.is_final and not data:
             break
@@ -82,10 +82,10 @@ def test_a_viewer_reads_a_job_log_with_the_secret_masked(
     assert b"hunter2" not in seen and b"db-password" not in seen
     assert b"connecting with ****" in seen and b"the last line quotes it: ****" in seen
 
-    whole, _, _ = jobs.run_log(job_platform, who, project.id, job.id, run.id)
+    whole, _, _ = job_runs.run_log(job_platform, who, project.id, job.id, run.id)
     assert SECRET.encode() not in whole and whole.count(b"****") == 3
     # The owner reads the same masked log: values are shown only in project settings.
-    mine, _, _ = jobs.run_log(job_platform, owner_principal, project.id, job.id, run.id)
+    mine, _, _ = job_runs.run_log(job_platform, owner_principal, project.id, job.id, run.id)
     assert mine == whole
 
 

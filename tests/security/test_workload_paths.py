@@ -45,7 +45,7 @@ from lakeworks.entities.workloads import (
 )
 from lakeworks.errors import InvalidInput, NotFound
 from lakeworks.safe_paths import UnsafePath
-from lakeworks.services import files, jobs, model_builds, projects, workloads
+from lakeworks.services import files, job_runs, jobs, model_builds, projects, workloads
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.tracking import gate
@@ -167,9 +167,9 @@ def test_job_outputs_and_spark_config_never_follow_what_the_job_planted(
             },
         ),
     )
-    first = jobs.trigger(job_platform, owner_principal, project.id, job.id)
+    first = job_runs.trigger(job_platform, owner_principal, project.id, job.id)
     done = wait_for(first.id, {RunStatus.SUCCEEDED, RunStatus.FAILED}, timeout=120)
-    log, _, _ = jobs.run_log(job_platform, owner_principal, project.id, job.id, first.id)
+    log, _, _ = job_runs.run_log(job_platform, owner_principal, project.id, job.id, first.id)
     assert done.status is RunStatus.SUCCEEDED, log.decode(errors="replace")
 
     # C2: the run's files were recorded as MLflow artifacts: the plain file only.
@@ -179,7 +179,7 @@ def test_job_outputs_and_spark_config_never_follow_what_the_job_planted(
     assert holds_secret(artifacts) == []
 
     # H1: the next workload start writes the Spark config; the planted links are replaced.
-    second = jobs.trigger(job_platform, owner_principal, project.id, job.id)
+    second = job_runs.trigger(job_platform, owner_principal, project.id, job.id)
     wait_for(second.id, {RunStatus.SUCCEEDED, RunStatus.FAILED}, timeout=120)
     assert host_file.read_text() == "host configuration"
     conf = root / spark.SPARK_DIR / "conf" / "spark-defaults.conf"

@@ -4,18 +4,20 @@ executor: what a workload is started with, without starting a process."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.scheduler.conftest import RUNTIME_CACHE
 
 from lakeworks.config import Settings
+from lakeworks.data import spark
 from lakeworks.entities.jobs import Job, JobRun, RunStatus
 from lakeworks.entities.projects import EnvVar
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import WorkloadKind, WorkloadStatus
 from lakeworks.executors.fake import FakeExecutor
-from lakeworks.services import jobs, projects, workloads
+from lakeworks.services import job_runs, jobs, projects, workloads
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import Store
@@ -65,7 +67,7 @@ def _start(
         project_id,
         JobFields(name="Train", script=str(fields.pop("script", "train.py")), **fields),
     )
-    jobs.trigger(
+    job_runs.trigger(
         platform,
         principal,
         project_id,
@@ -73,7 +75,7 @@ def _start(
         arguments="--epochs 3",
         environment={"LEVEL": "run"},
     )
-    (run,) = jobs.dispatch(platform)
+    (run,) = job_runs.dispatch(platform)
     return job, run
 
 
@@ -118,7 +120,7 @@ def test_a_run_ends_with_its_workload(
     project_id = _project(fake_platform, owner)
     _job, run = _start(fake_platform, owner, project_id)
     executor.finish(run.workload_id or "", code=3)
-    jobs.on_workloads_ended(fake_platform, workloads.observe(fake_platform))
+    job_runs.on_workloads_ended(fake_platform, workloads.observe(fake_platform))
     with fake_platform.read() as uow:
         ended = uow.jobs.get_run(run.id)
         workload = uow.workloads.get(run.workload_id or "")
@@ -134,8 +136,8 @@ def test_a_script_deleted_before_the_start_fails_the_run_with_the_reason(
     project_id = _project(fake_platform, owner)
     job = jobs.create(fake_platform, owner, project_id, JobFields(name="Gone", script="train.py"))
     (fake_platform.settings.projects_dir / project_id / "train.py").unlink()
-    jobs.trigger(fake_platform, owner, project_id, job.id)
-    (run,) = jobs.dispatch(fake_platform)
+    job_runs.trigger(fake_platform, owner, project_id, job.id)
+    (run,) = job_runs.dispatch(fake_platform)
     assert run.status is RunStatus.FAILED
     assert "'train.py' does not exist in the project any more" in run.reason
     assert executor.workloads == {}  # nothing was started
@@ -150,3 +152,33 @@ def test_an_executor_refusal_is_recorded_on_the_run(
     _job, run = _start(fake_platform, owner, project_id)
     assert run.status is RunStatus.FAILED
     assert "no sandbox on this machine" in run.reason
+
+
+@pytest.mark.timeout(600)
+def test_a_job_run_gets_the_configured_java_home(
+    settings: Settings, store: Store, make_user: Callable[..., User], tmp_path: Path
+) -> None:
+    # A JDK is a folder with bin/java (the launch only checks that the file is there).
+    jdk = tmp_path / "configured-jdk"
+    (jdk / "bin").mkdir(parents=True)
+    (jdk / "bin" / "java").write_text("#!/bin/sh\n")
+    executor = FakeExecutor()
+    configured = settings.model_copy(update={"runtimes_dir": RUNTIME_CACHE, "java_home": str(jdk)})
+    configured.projects_dir.mkdir(parents=True, exist_ok=True)
+    platform = Platform(configured, store, executor=executor)
+    principal = Principal(user=make_user("alice"), via="cli")
+    _job, run = _start(platform, principal, _project(platform, principal))
+    assert run.status is RunStatus.RUNNING, run.reason
+    assert executor.spec(run.workload_id or "").env["JAVA_HOME"] == str(jdk)
+
+
+def test_java_home_comes_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    jdk = tmp_path / "jdk"
+    (jdk / "bin").mkdir(parents=True)
+    (jdk / "bin" / "java").write_text("#!/bin/sh\n")
+    monkeypatch.setenv("LAKEWORKS_JAVA_HOME", str(jdk))
+    assert Settings(data_dir=tmp_path / "data").java_home == str(jdk)
+    assert spark.java_home(str(jdk)) == str(jdk)
+    # A folder without bin/java is not a JDK: the machine's own Java is looked for instead.
+    assert spark.java_home(str(tmp_path)) == spark.java_home("")
+    assert spark.java_home(str(tmp_path)) != str(tmp_path)

@@ -28,6 +28,7 @@ from lakeworks.runtimes.manager import RuntimeManager
 from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import (
     applications,
+    job_runs,
     jobs,
     model_builds,
     model_deployments,
@@ -193,7 +194,7 @@ def test_a_job_run_waits_for_the_build_and_is_not_taken_for_an_orphan(
     job = jobs.create(
         app_platform, app_principal, app_project.id, jobs.JobFields(name="Hello", script="hello.py")
     )
-    run = jobs.trigger(app_platform, app_principal, app_project.id, job.id)
+    run = job_runs.trigger(app_platform, app_principal, app_project.id, job.id)
 
     def get_run() -> Any:
         with app_platform.read() as uow:
@@ -206,7 +207,7 @@ def test_a_job_run_waits_for_the_build_and_is_not_taken_for_an_orphan(
     # Long past the orphan grace period: still not failed, its start is in progress here.
     with app_platform.store.transaction() as uow:
         uow.jobs.set_run(run.id, starting_at=waiting.starting_at - timedelta(minutes=30))
-    jobs.reconcile_orphans(app_platform)
+    job_runs.reconcile_orphans(app_platform)
     assert get_run().status is RunStatus.STARTING
     done = until(scheduler, lambda: (r := get_run()).status.is_final and r, what="the run")
     assert done.status is RunStatus.SUCCEEDED, done.reason

@@ -20,7 +20,7 @@ from lakeworks.config import Settings
 from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.users import User
 from lakeworks.scheduler.loop import Scheduler
-from lakeworks.services import auth, experiments, jobs, projects
+from lakeworks.services import auth, experiments, job_runs, jobs, projects
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -86,14 +86,14 @@ def _run_job(
     job = jobs.create(
         platform, principal, project_id, JobFields(name=script, script=script, memory_mb=2048)
     )
-    run = jobs.trigger(platform, principal, project_id, job.id)
+    run = job_runs.trigger(platform, principal, project_id, job.id)
     _tick_until(
         platform,
-        lambda: {"run": jobs.get_run(platform, principal, project_id, job.id, run.id)},
+        lambda: {"run": job_runs.get_run(platform, principal, project_id, job.id, run.id)},
         lambda current: current["run"].status.is_final,
     )
-    run = jobs.get_run(platform, principal, project_id, job.id, run.id)
-    log, _, _ = jobs.run_log(platform, principal, project_id, job.id, run.id)
+    run = job_runs.get_run(platform, principal, project_id, job.id, run.id)
+    log, _, _ = job_runs.run_log(platform, principal, project_id, job.id, run.id)
     assert run.status is RunStatus.SUCCEEDED, log.decode(errors="replace")[-4000:]
     return run, log
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 from tests.tracking.fixtures import tracking_settings
+from tests.ui.plots import plotted
 from tests.ui.test_ui_browser import sign_in
 
 from lakeworks.config import Settings
@@ -63,9 +64,9 @@ def test_runs_table_compare_chart_and_mlflow_ui(
     for box in page.get_by_role("checkbox").all():
         box.check()
     page.get_by_role("button", name="Compare selected runs").click()
-    chart = page.locator("#compare-chart svg")
-    expect(chart).to_be_visible()
-    expect(page.locator("#compare-chart [data-series='rmse']").first).to_be_attached()
+    chart = plotted(page, "#compare-chart")
+    assert chart["names"] == ["rmse"] and sorted(chart["values"]["rmse"]) == [0.4, 0.9]
+    page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
     expect(page.locator(".compare-table")).to_contain_text("0.5")
 
     # MLflow's own UI, on the same sign-in, shows the experiment and its runs.

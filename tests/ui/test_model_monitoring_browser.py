@@ -29,6 +29,7 @@ from tests.serving.conftest import (  # noqa: F401 - fixtures
     serving_settings,
     tick_until,
 )
+from tests.ui.plots import SHOTS, plotted
 from tests.ui.test_ui_browser import sign_in
 
 from lakeworks.entities.metrics import PredictionRecord, RequestSample
@@ -82,21 +83,19 @@ def test_monitoring_charts_metric_choice_refresh_and_accuracy(
     sign_in(page, live_server, "alice")
     page.goto(f"{live_server}/projects/{deployed.project.id}/models/{deployed.model_id}/monitoring")
     expect(page.locator("[data-stat='requests']")).to_have_text("8")
-    requests_chart = page.locator("#chart-requests svg.chart")
-    expect(requests_chart).to_be_visible()
-    expect(page.locator("#chart-requests path[data-series='requests']")).to_have_count(1)
-    expect(page.locator("#chart-latency path[data-series='p95']")).to_have_count(1)
+    requests_chart = plotted(page, "#chart-requests")
+    assert requests_chart["names"] == ["requests", "errors", "429 busy"]
+    assert sum(requests_chart["values"]["requests"]) == 8
+    expect(page.locator("#chart-requests .u-legend")).to_contain_text("429 busy")
+    assert plotted(page, "#chart-latency")["names"] == ["p50", "p95"]
     expect(page.locator("[data-no-accuracy]")).to_be_visible()
     expect(page.locator("table.monitoring-recent")).to_contain_text(uuids[-1])
 
     # Choose the tracked metric: the page reloads with that metric's chart.
     page.get_by_label("Tracked metric").select_option("probability")
     expect(page).to_have_url(re.compile(r"metric=probability"))
-    dots = page.locator("#chart-metric g[data-series='probability'] circle.chart-dot")
-    expect(dots).to_have_count(8)
-    assert sorted(float(v) for v in dots.evaluate_all("ns => ns.map(n => n.dataset.y)")) == [
-        round(i / 8, 3) for i in range(8)
-    ]
+    metric_chart = plotted(page, "#chart-metric")
+    assert sorted(metric_chart["values"]["probability"]) == [round(i / 8, 3) for i in range(8)]
 
     # New traffic, including 429s, shows up without a reload (the page refreshes itself).
     traffic(app, deployed, 3, status=429)
@@ -107,10 +106,10 @@ def test_monitoring_charts_metric_choice_refresh_and_accuracy(
     for u in uuids:
         model_metrics.track_delayed(platform, Principal(user=alice, via="cli"), u, {"actual": 1})
     page.reload()
-    expect(page.locator("#chart-accuracy path[data-series='accuracy']")).to_have_count(1)
+    assert plotted(page, "#chart-accuracy")["names"] == ["accuracy"]
     expect(page.locator("[data-stat='accuracy']")).to_have_text("50.0%")
     assert errors == []
-    page.screenshot(path="/tmp/monitoring.png", full_page=True)
+    page.screenshot(path=str(SHOTS / "monitoring.png"), full_page=True)
 
 
 # End to end: a real deployment behind the real gateway ------------------------------------
@@ -163,9 +162,8 @@ def test_gateway_predictions_and_delayed_truth_in_the_monitoring_page(
             assert r.status_code == 200, r.text
     page.reload()
     expect(page.locator("[data-no-accuracy]")).to_have_count(0)
-    dots = page.locator("#chart-accuracy g[data-series='accuracy'] circle.chart-dot")
-    expect(dots).to_have_count(1)  # one interval so far: a point, not a line
-    assert dots.get_attribute("data-y") == "0.6667"
+    # One interval so far: a point, not a line.
+    assert plotted(page, "#chart-accuracy")["values"]["accuracy"] == [0.6667]
     # Predictions 1, 0, 1 against truth 1, 1, 1.
     expect(page.locator("[data-stat='accuracy']")).to_have_text("66.7%")
 

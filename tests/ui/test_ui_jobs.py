@@ -18,7 +18,7 @@ from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, WorkloadKind
-from lakeworks.services import jobs, projects
+from lakeworks.services import job_runs, jobs, projects
 from lakeworks.services.platform import Platform, Principal
 
 
@@ -309,8 +309,8 @@ def test_pipeline_stop_is_shown_on_the_child(
 ) -> None:
     parent_id = create(client, project, token, name="Extract")
     child_id = create(client, project, token, name="Load", kind="dependent", parent_id=parent_id)
-    run = jobs.trigger(platform, Principal(user=alice, via="cli"), project.id, parent_id)
-    jobs.stop_run(platform, Principal(user=alice, via="cli"), project.id, parent_id, run.id)
+    run = job_runs.trigger(platform, Principal(user=alice, via="cli"), project.id, parent_id)
+    job_runs.stop_run(platform, Principal(user=alice, via="cli"), project.id, parent_id, run.id)
     page = client.get(f"/projects/{project.id}/jobs/{child_id}").text
     assert "The pipeline stopped at" in page and "its last run stopped" in page
 
@@ -377,14 +377,14 @@ def test_run_now_conflict_and_stop(
     assert 'status-stopped" data-run-status>stopped<' in stopped.text
     assert "stopped by alice" in stopped.text
     assert 'data-follow="false"' in stopped.text and " Stop</button>" not in stopped.text
-    run = jobs.get_run(platform, Principal(user=alice, via="cli"), project.id, job_id, run_id)
+    run = job_runs.get_run(platform, Principal(user=alice, via="cli"), project.id, job_id, run_id)
     assert run.status is RunStatus.STOPPED
     # Stopping again says it already ended.
     twice = client.post(f"{run_url}/stop", data={"csrf_token": token})
     assert "already ended" in twice.text
     # A new run may start now.
     client.post(f"/projects/{project.id}/jobs/{job_id}/run", data={"csrf_token": token})
-    runs = jobs.list_runs(platform, Principal(user=alice, via="cli"), project.id, job_id)
+    runs = job_runs.list_runs(platform, Principal(user=alice, via="cli"), project.id, job_id)
     assert [r.status for r in runs] == [RunStatus.STOPPED, RunStatus.SCHEDULED]
 
 
@@ -397,7 +397,7 @@ def test_run_page_shows_the_log_so_far(
     tmp_path: Path,
 ) -> None:
     job_id = create(client, project, token)
-    run = jobs.trigger(platform, Principal(user=alice, via="cli"), project.id, job_id)
+    run = job_runs.trigger(platform, Principal(user=alice, via="cli"), project.id, job_id)
     log = tmp_path / "run.log"
     log.write_text("epoch 1 <loss=0.5>\n")
     with platform.store.transaction() as uow:

@@ -25,7 +25,7 @@ from lakeworks.entities.metrics import PredictionRecord
 from lakeworks.entities.models import crn
 from lakeworks.entities.users import ApiKeyKind, User
 from lakeworks.scheduler.loop import Scheduler
-from lakeworks.services import auth, jobs, model_metrics, workloads
+from lakeworks.services import auth, job_runs, jobs, model_metrics, workloads
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import Store
@@ -251,7 +251,7 @@ def test_a_real_job_tracks_delayed_ground_truth_for_earlier_predictions(
             environment={"DEPLOYMENT_CRN": crn(deployed.deployment_id)},
         ),
     )
-    run = jobs.trigger(platform, owner, deployed.project.id, job.id)
+    run = job_runs.trigger(platform, owner, deployed.project.id, job.id)
     scheduler = Scheduler(platform)
     try:
         deadline = time.monotonic() + 120

@@ -25,6 +25,7 @@ from lakeworks.entities.projects import EnvVar
 from lakeworks.errors import InvalidInput, NotFound
 from lakeworks.services import (
     applications,
+    job_runs,
     jobs,
     model_builds,
     model_deployments,
@@ -87,7 +88,7 @@ def begin(platform: Platform, who: Principal, setup: AmpSetup, task: AmpTask) ->
                 runtime_identifier=setup.runtime_identifier,
             ),
         )
-        run = jobs.trigger(platform, who, project_id, job.id, via=Trigger.API)
+        run = job_runs.trigger(platform, who, project_id, job.id, via=Trigger.API)
         return Started(entity_id=job.id, tracked_id=run.id)
     if task.type == "create_job":
         job = jobs.create(
@@ -108,7 +109,7 @@ def begin(platform: Platform, who: Principal, setup: AmpSetup, task: AmpTask) ->
         return Started(entity_id=job.id, done=True)
     if task.type == "run_job":
         job_id = _labelled(setup, "create_job", f["entity_label"])
-        run = jobs.trigger(platform, who, project_id, job_id, via=Trigger.API)
+        run = job_runs.trigger(platform, who, project_id, job_id, via=Trigger.API)
         return Started(entity_id=job_id, tracked_id=run.id)
     if task.type == "create_model":
         return _create_model(platform, who, project_id, task)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from lakeworks.amps import runner, tasks
+from lakeworks.api import responses
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.schemas import EnvironmentIn, Lenient, rfc3339
 from lakeworks.api.strict_json import StrictJSONRoute
@@ -55,12 +56,16 @@ def setup_out(setup: AmpSetup) -> dict[str, Any]:
     }
 
 
-@router.get("/projects/{project_id}/amp", operation_id="get_amp_setup")
+@router.get(
+    "/projects/{project_id}/amp", operation_id="get_amp_setup", response_model=responses.AmpSetup
+)
 def get_amp(project_id: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     return setup_out(runner.get(platform, principal, project_id))
 
 
-@router.post("/projects/{project_id}/amp", operation_id="start_amp_setup")
+@router.post(
+    "/projects/{project_id}/amp", operation_id="start_amp_setup", response_model=responses.AmpSetup
+)
 def start_amp(
     project_id: str, body: AmpStart, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -68,11 +73,19 @@ def start_amp(
     return setup_out(runner.start_from_project(platform, principal, project_id, body.environment))
 
 
-@router.post("/projects/{project_id}/amp:retry", operation_id="retry_amp_task")
+@router.post(
+    "/projects/{project_id}/amp:retry",
+    operation_id="retry_amp_task",
+    response_model=responses.AmpSetup,
+)
 def retry_amp(project_id: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     return setup_out(runner.retry(platform, principal, project_id))
 
 
-@router.post("/projects/{project_id}/amp:skip", operation_id="skip_amp_task")
+@router.post(
+    "/projects/{project_id}/amp:skip",
+    operation_id="skip_amp_task",
+    response_model=responses.AmpSetup,
+)
 def skip_amp(project_id: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     return setup_out(runner.skip(platform, principal, project_id))

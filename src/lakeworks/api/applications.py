@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from lakeworks.api import responses
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page, parse_sort
 from lakeworks.api.schemas import (
@@ -150,7 +151,11 @@ def _matches(app: Application, creator: User | None, key: str, value: str) -> bo
     return value.lower() in text.lower() if field != "username" else text == value
 
 
-@router.get("/projects/{project_id}/applications", operation_id="list_applications")
+@router.get(
+    "/projects/{project_id}/applications",
+    operation_id="list_applications",
+    response_model=responses.ListApplicationsResponse,
+)
 def list_applications(
     project_id: str,
     platform: PlatformDep,
@@ -188,7 +193,11 @@ def list_applications(
     }
 
 
-@router.post("/projects/{project_id}/applications", operation_id="create_application")
+@router.post(
+    "/projects/{project_id}/applications",
+    operation_id="create_application",
+    response_model=responses.Application,
+)
 def create_application(
     project_id: str, body: ApplicationIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -196,7 +205,11 @@ def create_application(
     return _out(platform, applications.create(platform, principal, project_id, _fields(body)))
 
 
-@router.get("/projects/{project_id}/applications/{application_id}", operation_id="get_application")
+@router.get(
+    "/projects/{project_id}/applications/{application_id}",
+    operation_id="get_application",
+    response_model=responses.Application,
+)
 def get_application(
     project_id: str, application_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -207,7 +220,9 @@ def get_application(
 
 
 @router.patch(
-    "/projects/{project_id}/applications/{application_id}", operation_id="update_application"
+    "/projects/{project_id}/applications/{application_id}",
+    operation_id="update_application",
+    response_model=responses.Application,
 )
 def update_application(
     project_id: str,
@@ -221,7 +236,9 @@ def update_application(
 
 
 @router.delete(
-    "/projects/{project_id}/applications/{application_id}", operation_id="delete_application"
+    "/projects/{project_id}/applications/{application_id}",
+    operation_id="delete_application",
+    response_model=responses.Deleted,
 )
 def delete_application(
     project_id: str, application_id: str, platform: PlatformDep, principal: PrincipalDep
@@ -233,6 +250,7 @@ def delete_application(
 @router.post(
     "/projects/{project_id}/applications/{application_id}",
     operation_id="restart_application",
+    response_model=responses.Application,
 )
 def application_verb(
     project_id: str, application_id: str, platform: PlatformDep, principal: PrincipalDep
@@ -253,6 +271,7 @@ def application_verb(
 @router.get(
     "/projects/{project_id}/applications/{application_id}/logs",
     operation_id="get_application_logs",
+    response_model=responses.ApplicationLog,
 )
 def application_logs(
     project_id: str,

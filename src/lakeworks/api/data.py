@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
+from lakeworks.api import responses
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.schemas import Lenient, rfc3339
 from lakeworks.api.strict_json import StrictJSONRoute
@@ -177,7 +178,11 @@ def _json_value(value: Any) -> Any:
 # The catalog -------------------------------------------------------------------------------------
 
 
-@router.get("/projects/{project_id}/data/namespaces", operation_id="list_data_namespaces")
+@router.get(
+    "/projects/{project_id}/data/namespaces",
+    operation_id="list_data_namespaces",
+    response_model=responses.ListNamespacesResponse,
+)
 def list_namespaces(
     project_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -185,7 +190,11 @@ def list_namespaces(
     return {"namespaces": [{"name": ns.name, "properties": ns.properties} for ns in found]}
 
 
-@router.post("/projects/{project_id}/data/namespaces", operation_id="create_data_namespace")
+@router.post(
+    "/projects/{project_id}/data/namespaces",
+    operation_id="create_data_namespace",
+    response_model=responses.Namespace,
+)
 def create_namespace(
     project_id: str, body: NamespaceCreate, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -207,7 +216,11 @@ def delete_namespace(
     return Response(status_code=204)
 
 
-@router.get("/projects/{project_id}/data/tables", operation_id="list_data_tables")
+@router.get(
+    "/projects/{project_id}/data/tables",
+    operation_id="list_data_tables",
+    response_model=responses.ListTablesResponse,
+)
 def list_tables(
     project_id: str,
     platform: PlatformDep,
@@ -222,7 +235,11 @@ def list_tables(
     }
 
 
-@router.get("/projects/{project_id}/data/tables/{table}", operation_id="get_data_table")
+@router.get(
+    "/projects/{project_id}/data/tables/{table}",
+    operation_id="get_data_table",
+    response_model=responses.Table,
+)
 def get_table(
     project_id: str, table: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -231,7 +248,9 @@ def get_table(
 
 
 @router.get(
-    "/projects/{project_id}/data/tables/{table}/snapshots", operation_id="list_data_table_snapshots"
+    "/projects/{project_id}/data/tables/{table}/snapshots",
+    operation_id="list_data_table_snapshots",
+    response_model=responses.ListSnapshotsResponse,
 )
 def list_snapshots(
     project_id: str, table: str, platform: PlatformDep, principal: PrincipalDep
@@ -245,7 +264,9 @@ def list_snapshots(
 
 
 @router.get(
-    "/projects/{project_id}/data/tables/{table}/history", operation_id="list_data_table_history"
+    "/projects/{project_id}/data/tables/{table}/history",
+    operation_id="list_data_table_history",
+    response_model=responses.ListHistoryResponse,
 )
 def list_history(
     project_id: str, table: str, platform: PlatformDep, principal: PrincipalDep
@@ -254,7 +275,11 @@ def list_history(
     return {"history": history_out(loaded)}
 
 
-@router.get("/projects/{project_id}/data/tables/{table}/rows", operation_id="preview_data_table")
+@router.get(
+    "/projects/{project_id}/data/tables/{table}/rows",
+    operation_id="preview_data_table",
+    response_model=responses.TableRows,
+)
 def preview_rows(
     project_id: str,
     table: str,
@@ -323,7 +348,11 @@ def delete_table(
 # Connections -------------------------------------------------------------------------------------
 
 
-@router.get("/projects/{project_id}/data/connections", operation_id="list_data_connections")
+@router.get(
+    "/projects/{project_id}/data/connections",
+    operation_id="list_data_connections",
+    response_model=responses.ListDataConnectionsResponse,
+)
 def list_connections(
     project_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -333,7 +362,11 @@ def list_connections(
     return {"connections": [connection_out(c) for c in found]}
 
 
-@router.post("/projects/{project_id}/data/connections", operation_id="create_data_connection")
+@router.post(
+    "/projects/{project_id}/data/connections",
+    operation_id="create_data_connection",
+    response_model=responses.DataConnection,
+)
 def create_connection(
     project_id: str, body: ConnectionCreate, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -350,7 +383,11 @@ def create_connection(
     return connection_out(made)
 
 
-@router.get("/projects/{project_id}/data/connections/{name}", operation_id="get_data_connection")
+@router.get(
+    "/projects/{project_id}/data/connections/{name}",
+    operation_id="get_data_connection",
+    response_model=responses.DataConnection,
+)
 def get_connection(
     project_id: str, name: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -358,7 +395,9 @@ def get_connection(
 
 
 @router.patch(
-    "/projects/{project_id}/data/connections/{name}", operation_id="update_data_connection"
+    "/projects/{project_id}/data/connections/{name}",
+    operation_id="update_data_connection",
+    response_model=responses.DataConnection,
 )
 def update_connection(
     project_id: str,
@@ -394,6 +433,7 @@ def delete_connection(
 @router.get(
     "/projects/{project_id}/data/connections/{name}/credentials",
     operation_id="get_data_connection_credentials",
+    response_model=responses.DataConnectionCredentials,
 )
 def connection_credentials(
     project_id: str, name: str, platform: PlatformDep, principal: PrincipalDep
@@ -416,7 +456,11 @@ def connection_credentials(
     return body
 
 
-@router.get("/data/connections", operation_id="list_site_data_connections")
+@router.get(
+    "/data/connections",
+    operation_id="list_site_data_connections",
+    response_model=responses.ListDataConnectionsResponse,
+)
 def list_site_connections(platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     """Site-wide connections (site administrators)."""
     return {
@@ -424,7 +468,11 @@ def list_site_connections(platform: PlatformDep, principal: PrincipalDep) -> dic
     }
 
 
-@router.post("/data/connections", operation_id="create_site_data_connection")
+@router.post(
+    "/data/connections",
+    operation_id="create_site_data_connection",
+    response_model=responses.DataConnection,
+)
 def create_site_connection(
     body: ConnectionCreate, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -441,14 +489,22 @@ def create_site_connection(
     return connection_out(made)
 
 
-@router.get("/data/connections/{name}", operation_id="get_site_data_connection")
+@router.get(
+    "/data/connections/{name}",
+    operation_id="get_site_data_connection",
+    response_model=responses.DataConnection,
+)
 def get_site_connection(
     name: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return connection_out(data_connections.get_site(platform, principal, name))
 
 
-@router.patch("/data/connections/{name}", operation_id="update_site_data_connection")
+@router.patch(
+    "/data/connections/{name}",
+    operation_id="update_site_data_connection",
+    response_model=responses.DataConnection,
+)
 def update_site_connection(
     name: str, body: ConnectionUpdate, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.schemas import Lenient, Name, rfc3339
@@ -215,7 +215,9 @@ class VisualDataOut(ResultOut):
 
 
 class Empty(BaseModel):
-    pass
+    """An empty object (a deletion, a cancel)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def columns_out(columns: list[Column]) -> list[ColumnOut]:
@@ -351,7 +353,12 @@ def run_query(
     "/projects/{project_id}/data/query/csv",
     operation_id="download_data_query",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "Every row, as CSV."}},
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "Every row, as CSV.",
+        }
+    },
 )
 def download_query(
     project_id: str, body: CsvIn, platform: PlatformDep, principal: PrincipalDep

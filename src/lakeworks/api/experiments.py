@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import field_validator
 
+from lakeworks.api import responses
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page, parse_sort
 from lakeworks.api.schemas import EpochMillis, Lenient, rfc3339
@@ -254,7 +255,11 @@ _RUN_FIELDS = {
 # Experiments ----------------------------------------------------------------------------
 
 
-@router.get("/experiments", operation_id="list_all_experiments")
+@router.get(
+    "/experiments",
+    operation_id="list_all_experiments",
+    response_model=responses.ListExperimentsResponse,
+)
 def list_all_experiments(
     platform: PlatformDep,
     principal: PrincipalDep,
@@ -264,7 +269,11 @@ def list_all_experiments(
     return _listing(found, params, "experiments", experiment_out, _EXPERIMENT_FIELDS)
 
 
-@router.get("/projects/{project_id}/experiments", operation_id="list_experiments")
+@router.get(
+    "/projects/{project_id}/experiments",
+    operation_id="list_experiments",
+    response_model=responses.ListExperimentsResponse,
+)
 def list_experiments(
     project_id: str,
     platform: PlatformDep,
@@ -275,7 +284,11 @@ def list_experiments(
     return _listing(found, params, "experiments", experiment_out, _EXPERIMENT_FIELDS)
 
 
-@router.post("/projects/{project_id}/experiments", operation_id="create_experiment")
+@router.post(
+    "/projects/{project_id}/experiments",
+    operation_id="create_experiment",
+    response_model=responses.Experiment,
+)
 def create_experiment(
     project_id: str, body: ExperimentIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -283,7 +296,11 @@ def create_experiment(
     return experiment_out(created)
 
 
-@router.get("/projects/{project_id}/experiments/{experiment_id}", operation_id="get_experiment")
+@router.get(
+    "/projects/{project_id}/experiments/{experiment_id}",
+    operation_id="get_experiment",
+    response_model=responses.Experiment,
+)
 def get_experiment(
     project_id: str, experiment_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -293,7 +310,9 @@ def get_experiment(
 
 
 @router.patch(
-    "/projects/{project_id}/experiments/{experiment_id}", operation_id="update_experiment"
+    "/projects/{project_id}/experiments/{experiment_id}",
+    operation_id="update_experiment",
+    response_model=responses.Experiment,
 )
 def update_experiment(
     project_id: str,
@@ -311,7 +330,9 @@ def update_experiment(
 
 
 @router.delete(
-    "/projects/{project_id}/experiments/{experiment_id}", operation_id="delete_experiment"
+    "/projects/{project_id}/experiments/{experiment_id}",
+    operation_id="delete_experiment",
+    response_model=responses.Deleted,
 )
 def delete_experiment(
     project_id: str, experiment_id: str, platform: PlatformDep, principal: PrincipalDep
@@ -326,6 +347,7 @@ def delete_experiment(
 @router.get(
     "/projects/{project_id}/experiments/{experiment_id}/runs",
     operation_id="list_experiment_runs",
+    response_model=responses.ListExperimentRunsResponse,
 )
 def list_experiment_runs(
     project_id: str,
@@ -341,6 +363,7 @@ def list_experiment_runs(
 @router.post(
     "/projects/{project_id}/experiments/{experiment_id}/runs",
     operation_id="create_experiment_run",
+    response_model=responses.ExperimentRun,
 )
 def create_experiment_run(
     project_id: str,
@@ -359,6 +382,7 @@ def create_experiment_run(
 @router.get(
     "/projects/{project_id}/experiments/{experiment_id}/runs/{run_id}",
     operation_id="get_experiment_run",
+    response_model=responses.ExperimentRun,
 )
 def get_experiment_run(
     project_id: str, experiment_id: str, run_id: str, platform: PlatformDep, principal: PrincipalDep
@@ -369,6 +393,7 @@ def get_experiment_run(
 @router.delete(
     "/projects/{project_id}/experiments/{experiment_id}/runs/{run_id}",
     operation_id="delete_experiment_run",
+    response_model=responses.Deleted,
 )
 def delete_experiment_run(
     project_id: str, experiment_id: str, run_id: str, platform: PlatformDep, principal: PrincipalDep
@@ -380,6 +405,7 @@ def delete_experiment_run(
 @router.patch(
     "/projects/{project_id}/experiments/{experiment_id}/runs/{run_id}",
     operation_id="update_experiment_run",
+    response_model=responses.ExperimentRun,
 )
 def update_experiment_run(
     project_id: str,
@@ -406,6 +432,7 @@ def update_experiment_run(
 @router.post(
     "/projects/{project_id}/experiments/{experiment_id}/runs:deletebatch",
     operation_id="delete_experiment_run_batch",
+    response_model=responses.Deleted,
 )
 def delete_experiment_run_batch(
     project_id: str,
@@ -423,6 +450,7 @@ def delete_experiment_run_batch(
 @router.post(
     "/projects/{project_id}/experiments/{experiment_id}/runs/{run_id}:logbatch",
     operation_id="log_experiment_run_batch",
+    response_model=responses.ExperimentRun,
 )
 def log_experiment_run_batch(
     project_id: str,
@@ -452,6 +480,7 @@ def log_experiment_run_batch(
 @router.get(
     "/projects/{project_id}/experiments/{experiment_id}/runs/{run_id}/metrics/{metric_key}",
     operation_id="get_experiment_run_metrics",
+    response_model=responses.GetExperimentRunMetricsResponse,
 )
 def get_experiment_run_metrics(
     project_id: str,
@@ -470,7 +499,11 @@ def get_experiment_run_metrics(
 # Registry -------------------------------------------------------------------------------
 
 
-@router.post("/registry/models", operation_id="create_registered_model")
+@router.post(
+    "/registry/models",
+    operation_id="create_registered_model",
+    response_model=responses.RegisteredModel,
+)
 def create_registered_model(
     body: RegisteredModelIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -510,7 +543,11 @@ _MODEL_FIELDS = {
 }
 
 
-@router.get("/registry/models", operation_id="list_registered_models")
+@router.get(
+    "/registry/models",
+    operation_id="list_registered_models",
+    response_model=responses.ListRegisteredModelsResponse,
+)
 def list_registered_models(
     platform: PlatformDep,
     principal: PrincipalDep,
@@ -520,14 +557,22 @@ def list_registered_models(
     return _listing(found, params, "models", lambda m: model_out(m, platform), _MODEL_FIELDS)
 
 
-@router.get("/registry/models/{model_id}", operation_id="get_registered_model")
+@router.get(
+    "/registry/models/{model_id}",
+    operation_id="get_registered_model",
+    response_model=responses.RegisteredModel,
+)
 def get_registered_model(
     model_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return model_out(experiments.get_registered_model(platform, principal, model_id), platform)
 
 
-@router.delete("/registry/models/{model_id}", operation_id="delete_registered_model")
+@router.delete(
+    "/registry/models/{model_id}",
+    operation_id="delete_registered_model",
+    response_model=responses.Deleted,
+)
 def delete_registered_model(
     model_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> Response:
@@ -535,7 +580,11 @@ def delete_registered_model(
     return Response(status_code=200, content="{}", media_type="application/json")
 
 
-@router.patch("/registry/models/{model_id}", operation_id="update_registered_model")
+@router.patch(
+    "/registry/models/{model_id}",
+    operation_id="update_registered_model",
+    response_model=responses.RegisteredModel,
+)
 def update_registered_model(
     model_id: str, body: RegisteredModelUpdate, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -552,6 +601,7 @@ def update_registered_model(
 @router.delete(
     "/registry/models/{model_id}/versions/{version_id}",
     operation_id="delete_registered_model_version",
+    response_model=responses.Deleted,
 )
 def delete_registered_model_version(
     model_id: str, version_id: str, platform: PlatformDep, principal: PrincipalDep
@@ -563,6 +613,7 @@ def delete_registered_model_version(
 @router.get(
     "/registry/models/{model_id}/versions/{version_id}",
     operation_id="get_registered_model_version",
+    response_model=responses.RegisteredModelVersion,
 )
 def get_registered_model_version(
     model_id: str, version_id: str, platform: PlatformDep, principal: PrincipalDep

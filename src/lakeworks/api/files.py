@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from lakeworks.api import responses
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.schemas import FileMove, file_out
 from lakeworks.api.strict_json import StrictJSONRoute
@@ -33,6 +34,14 @@ def _split_verb(path: str) -> tuple[str, str]:
     return path, ""
 
 
+# ``…/{path}:download`` answers the file itself.
+DOWNLOAD: dict[str, Any] = {
+    "description": "A listing or upload (JSON), a new folder (``:mkdir``), or the file's bytes "
+    "(``:download``).",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
 def _download(platform: Any, principal: Any, project_id: str, path: str) -> StreamingResponse:
     download = files.open_download(platform, principal, project_id, path)
     # FileResponse would open the path again, after the check: stream the checked handle.
@@ -49,8 +58,17 @@ def _download(platform: Any, principal: Any, project_id: str, path: str) -> Stre
     )
 
 
-@router.get("/projects/{project_id}/files", operation_id="list_project_files")
-@router.get("/projects/{project_id}/files/{path:path}", operation_id="list_project_files_at")
+@router.get(
+    "/projects/{project_id}/files",
+    operation_id="list_project_files",
+    response_model=responses.ListProjectFilesResponse,
+)
+@router.get(
+    "/projects/{project_id}/files/{path:path}",
+    operation_id="list_project_files_at",
+    response_model=responses.ListProjectFilesResponse,
+    responses={200: DOWNLOAD},
+)
 def list_files(
     project_id: str,
     platform: PlatformDep,
@@ -65,8 +83,17 @@ def list_files(
     return {"files": [file_out(e) for e in files.list_dir(platform, principal, project_id, path)]}
 
 
-@router.post("/projects/{project_id}/files", operation_id="upload_file")
-@router.post("/projects/{project_id}/files/{path:path}", operation_id="project_file_action")
+@router.post(
+    "/projects/{project_id}/files",
+    operation_id="upload_file",
+    response_model=responses.ListProjectFilesResponse,
+)
+@router.post(
+    "/projects/{project_id}/files/{path:path}",
+    operation_id="project_file_action",
+    response_model=responses.ListProjectFilesResponse | responses.FileInfo,
+    responses={200: DOWNLOAD},
+)
 async def upload_or_action(
     project_id: str,
     request: Request,
@@ -105,7 +132,11 @@ async def upload_or_action(
     return {"files": [file_out(e) for e in stored]}
 
 
-@router.put("/projects/{project_id}/files/{path:path}", operation_id="write_project_file")
+@router.put(
+    "/projects/{project_id}/files/{path:path}",
+    operation_id="write_project_file",
+    response_model=responses.FileInfo,
+)
 async def write_file(
     project_id: str, path: str, request: Request, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -118,7 +149,9 @@ async def write_file(
 
 
 @router.patch(
-    "/projects/{project_id}/files/{path:path}", operation_id="update_project_file_metadata"
+    "/projects/{project_id}/files/{path:path}",
+    operation_id="update_project_file_metadata",
+    response_model=responses.FileInfo,
 )
 def move_file(
     project_id: str, path: str, body: FileMove, platform: PlatformDep, principal: PrincipalDep
@@ -126,7 +159,9 @@ def move_file(
     return file_out(files.move(platform, principal, project_id, path, body.path))
 
 
-@router.delete("/projects/{project_id}/files/{path:path}", operation_id="delete_project_file")
+@router.delete(
+    "/projects/{project_id}/files/{path:path}", operation_id="delete_project_file", status_code=204
+)
 def delete_file(
     project_id: str, path: str, platform: PlatformDep, principal: PrincipalDep
 ) -> Response:

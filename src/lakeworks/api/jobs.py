@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from lakeworks.api import responses
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page, parse_sort
 from lakeworks.api.schemas import (
@@ -22,7 +23,7 @@ from lakeworks.api.schemas import (
 from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.jobs import Job, JobRun, Recipient, RunStatus, Trigger
 from lakeworks.errors import InvalidInput
-from lakeworks.services import jobs
+from lakeworks.services import job_runs, jobs
 from lakeworks.services.platform import Platform, Principal
 
 router = APIRouter(tags=["jobs"], route_class=StrictJSONRoute)
@@ -186,7 +187,7 @@ def _fields(body: JobIn) -> jobs.JobFields:
     return jobs.JobFields(**changes)
 
 
-@router.get("/jobs", operation_id="list_all_jobs")
+@router.get("/jobs", operation_id="list_all_jobs", response_model=responses.ListJobsResponse)
 def list_all_jobs(
     platform: PlatformDep,
     principal: PrincipalDep,
@@ -196,7 +197,11 @@ def list_all_jobs(
     return _job_page(platform, principal, jobs.list_all(platform, principal), params)
 
 
-@router.get("/projects/{project_id}/jobs", operation_id="list_jobs")
+@router.get(
+    "/projects/{project_id}/jobs",
+    operation_id="list_jobs",
+    response_model=responses.ListJobsResponse,
+)
 def list_jobs(
     project_id: str,
     platform: PlatformDep,
@@ -241,14 +246,16 @@ def _job_page(
     }
 
 
-@router.post("/projects/{project_id}/jobs", operation_id="create_job")
+@router.post("/projects/{project_id}/jobs", operation_id="create_job", response_model=responses.Job)
 def create_job(
     project_id: str, body: JobIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return job_out(jobs.create(platform, principal, project_id, _fields(body)))
 
 
-@router.get("/projects/{project_id}/jobs/{job_id}", operation_id="get_job")
+@router.get(
+    "/projects/{project_id}/jobs/{job_id}", operation_id="get_job", response_model=responses.Job
+)
 def get_job(
     project_id: str, job_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -256,14 +263,20 @@ def get_job(
     return job_out(job, jobs.last_runs(platform, principal, project_id, [job]).get(job.id))
 
 
-@router.patch("/projects/{project_id}/jobs/{job_id}", operation_id="update_job")
+@router.patch(
+    "/projects/{project_id}/jobs/{job_id}", operation_id="update_job", response_model=responses.Job
+)
 def update_job(
     project_id: str, job_id: str, body: JobIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return job_out(jobs.update(platform, principal, project_id, job_id, body.changes()))
 
 
-@router.delete("/projects/{project_id}/jobs/{job_id}", operation_id="delete_job")
+@router.delete(
+    "/projects/{project_id}/jobs/{job_id}",
+    operation_id="delete_job",
+    response_model=responses.Deleted,
+)
 def delete_job(
     project_id: str, job_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -271,7 +284,11 @@ def delete_job(
     return {}
 
 
-@router.get("/projects/{project_id}/jobs/{job_id}/runs", operation_id="list_job_runs")
+@router.get(
+    "/projects/{project_id}/jobs/{job_id}/runs",
+    operation_id="list_job_runs",
+    response_model=responses.ListJobRunsResponse,
+)
 def list_runs(
     project_id: str,
     job_id: str,
@@ -294,7 +311,7 @@ def list_runs(
     if any(field != "created_at" for field, _ in sort):
         raise InvalidInput("Job runs can be sorted by created_at only.")
     newest_first = bool(sort) and not sort[0][1]
-    runs = jobs.list_runs(
+    runs = job_runs.list_runs(
         platform,
         principal,
         project_id,
@@ -310,7 +327,11 @@ def list_runs(
     }
 
 
-@router.post("/projects/{project_id}/jobs/{job_id}/runs", operation_id="create_job_run")
+@router.post(
+    "/projects/{project_id}/jobs/{job_id}/runs",
+    operation_id="create_job_run",
+    response_model=responses.JobRun,
+)
 def create_run(
     project_id: str,
     job_id: str,
@@ -319,7 +340,7 @@ def create_run(
     body: RunIn | None = None,
 ) -> dict[str, Any]:
     body = body or RunIn()
-    run = jobs.trigger(
+    run = job_runs.trigger(
         platform,
         principal,
         project_id,
@@ -331,17 +352,25 @@ def create_run(
     return run_out(run)
 
 
-@router.get("/projects/{project_id}/jobs/{job_id}/runs/{run_id}", operation_id="get_job_run")
+@router.get(
+    "/projects/{project_id}/jobs/{job_id}/runs/{run_id}",
+    operation_id="get_job_run",
+    response_model=responses.JobRun,
+)
 def get_run(
     project_id: str, job_id: str, run_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     run_id, _, verb = run_id.partition(":")
     if verb:
         raise InvalidInput(f":{verb} needs POST.")
-    return run_out(jobs.get_run(platform, principal, project_id, job_id, run_id))
+    return run_out(job_runs.get_run(platform, principal, project_id, job_id, run_id))
 
 
-@router.post("/projects/{project_id}/jobs/{job_id}/runs/{run_id}", operation_id="stop_job_run")
+@router.post(
+    "/projects/{project_id}/jobs/{job_id}/runs/{run_id}",
+    operation_id="stop_job_run",
+    response_model=responses.JobRun,
+)
 def stop_run(
     project_id: str, job_id: str, run_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -349,11 +378,13 @@ def stop_run(
     run_id, _, verb = run_id.partition(":")
     if verb != "stop":
         raise InvalidInput("Use POST …/runs/{run_id}:stop.")
-    return run_out(jobs.stop_run(platform, principal, project_id, job_id, run_id))
+    return run_out(job_runs.stop_run(platform, principal, project_id, job_id, run_id))
 
 
 @router.get(
-    "/projects/{project_id}/jobs/{job_id}/runs/{run_id}/logs", operation_id="get_job_run_logs"
+    "/projects/{project_id}/jobs/{job_id}/runs/{run_id}/logs",
+    operation_id="get_job_run_logs",
+    response_model=responses.JobRunLog,
 )
 def run_logs(
     project_id: str,
@@ -365,7 +396,9 @@ def run_logs(
 ) -> dict[str, Any]:
     """Lakeworks extension: log text from ``offset``; poll with ``next_offset`` while
     ``finished`` is false to follow a run live."""
-    data, next_offset, run = jobs.run_log(platform, principal, project_id, job_id, run_id, offset)
+    data, next_offset, run = job_runs.run_log(
+        platform, principal, project_id, job_id, run_id, offset
+    )
     return {
         "text": data.decode("utf-8", errors="replace"),
         "offset": offset,

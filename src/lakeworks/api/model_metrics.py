@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from lakeworks.api import responses
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.schemas import Lenient
 from lakeworks.api.strict_json import StrictJSONRoute
@@ -54,7 +55,11 @@ class AggregateIn(Lenient):
     end_timestamp_ms: Any = None
 
 
-@router.post("/read", summary="read_metrics: records of a deployment, build or model")
+@router.post(
+    "/read",
+    response_model=responses.ReadMetricsResponse,
+    summary="read_metrics: records of a deployment, build or model",
+)
 def read(body: ReadIn, platform: PlatformDep, principal: PrincipalDep) -> Response:
     records = model_metrics.read_metrics(
         platform,
@@ -69,7 +74,11 @@ def read(body: ReadIn, platform: PlatformDep, principal: PrincipalDep) -> Respon
     return Response(render_read_metrics(records), media_type="application/json")
 
 
-@router.post("/trackDelayed", summary="track_delayed_metrics: merge into a prediction")
+@router.post(
+    "/trackDelayed",
+    response_model=responses.MetricsRecord,
+    summary="track_delayed_metrics: merge into a prediction",
+)
 def track_delayed(
     body: DelayedIn, request: Request, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -83,7 +92,11 @@ def track_delayed(
     return record_json(record)
 
 
-@router.post("/trackAggregate", summary="track_aggregate_metrics: add a window record")
+@router.post(
+    "/trackAggregate",
+    response_model=responses.MetricsRecord,
+    summary="track_aggregate_metrics: add a window record",
+)
 def track_aggregate(
     body: AggregateIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:

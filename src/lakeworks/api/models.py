@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from lakeworks import bounds
+from lakeworks.api import responses
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page
 from lakeworks.api.schemas import (
@@ -186,7 +187,7 @@ def _filtered(items: list[Model], params: ListParams) -> list[Model]:
     return items
 
 
-@router.get("/models", operation_id="list_all_models")
+@router.get("/models", operation_id="list_all_models", response_model=responses.ListModelsResponse)
 def list_all_models(
     platform: PlatformDep,
     principal: PrincipalDep,
@@ -196,7 +197,11 @@ def list_all_models(
     return _page(items, params, "models", lambda m: model_out(platform, m))
 
 
-@router.get("/projects/{project_id}/models", operation_id="list_models")
+@router.get(
+    "/projects/{project_id}/models",
+    operation_id="list_models",
+    response_model=responses.ListModelsResponse,
+)
 def list_models(
     project_id: str,
     platform: PlatformDep,
@@ -207,7 +212,9 @@ def list_models(
     return _page(items, params, "models", lambda m: model_out(platform, m))
 
 
-@router.post("/projects/{project_id}/models", operation_id="create_model")
+@router.post(
+    "/projects/{project_id}/models", operation_id="create_model", response_model=responses.Model
+)
 def create_model(
     project_id: str, body: ModelIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -224,14 +231,22 @@ def create_model(
     return model_out(platform, models.create(platform, principal, project_id, fields))
 
 
-@router.get("/projects/{project_id}/models/{model_id}", operation_id="get_model")
+@router.get(
+    "/projects/{project_id}/models/{model_id}",
+    operation_id="get_model",
+    response_model=responses.Model,
+)
 def get_model(
     project_id: str, model_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return model_out(platform, models.get(platform, principal, project_id, model_id))
 
 
-@router.get("/projects/{project_id}/models/{model_id}/drift", operation_id="get_model_drift")
+@router.get(
+    "/projects/{project_id}/models/{model_id}/drift",
+    operation_id="get_model_drift",
+    response_model=responses.ModelDrift,
+)
 def get_model_drift(
     project_id: str,
     model_id: str,
@@ -251,7 +266,11 @@ def get_model_drift(
     ).as_json()
 
 
-@router.patch("/projects/{project_id}/models/{model_id}", operation_id="update_model")
+@router.patch(
+    "/projects/{project_id}/models/{model_id}",
+    operation_id="update_model",
+    response_model=responses.Model,
+)
 def update_model(
     project_id: str, model_id: str, body: ModelIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -265,7 +284,11 @@ def update_model(
     return model_out(platform, models.update(platform, principal, project_id, model_id, changes))
 
 
-@router.delete("/projects/{project_id}/models/{model_id}", operation_id="delete_model")
+@router.delete(
+    "/projects/{project_id}/models/{model_id}",
+    operation_id="delete_model",
+    response_model=responses.Deleted,
+)
 def delete_model(
     project_id: str, model_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -276,6 +299,7 @@ def delete_model(
 @router.post(
     "/projects/{project_id}/models/{model_id}:regenerateAccessKey",
     operation_id="regenerate_model_access_key",
+    response_model=responses.Model,
 )
 def regenerate_key(
     project_id: str, model_id: str, platform: PlatformDep, principal: PrincipalDep
@@ -286,7 +310,11 @@ def regenerate_key(
 # Builds -----------------------------------------------------------------------------------
 
 
-@router.get("/projects/{project_id}/models/{model_id}/builds", operation_id="list_model_builds")
+@router.get(
+    "/projects/{project_id}/models/{model_id}/builds",
+    operation_id="list_model_builds",
+    response_model=responses.ListModelBuildsResponse,
+)
 def list_builds(
     project_id: str,
     model_id: str,
@@ -341,7 +369,11 @@ def _auto_deploy(body: BuildIn) -> dict[str, Any]:
     }
 
 
-@router.post("/projects/{project_id}/models/{model_id}/builds", operation_id="create_model_build")
+@router.post(
+    "/projects/{project_id}/models/{model_id}/builds",
+    operation_id="create_model_build",
+    response_model=responses.ModelBuild,
+)
 def create_build(
     project_id: str, model_id: str, body: BuildIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -359,7 +391,9 @@ def create_build(
 
 
 @router.get(
-    "/projects/{project_id}/models/{model_id}/builds/{build_id}", operation_id="get_model_build"
+    "/projects/{project_id}/models/{model_id}/builds/{build_id}",
+    operation_id="get_model_build",
+    response_model=responses.ModelBuild,
 )
 def get_build(
     project_id: str, model_id: str, build_id: str, platform: PlatformDep, principal: PrincipalDep
@@ -370,6 +404,7 @@ def get_build(
 @router.get(
     "/projects/{project_id}/models/{model_id}/builds/{build_id}/logs",
     operation_id="get_model_build_logs",
+    response_model=responses.ModelBuildLog,
 )
 def build_logs(
     project_id: str, model_id: str, build_id: str, platform: PlatformDep, principal: PrincipalDep
@@ -383,6 +418,7 @@ def build_logs(
 @router.get(
     "/projects/{project_id}/models/{model_id}/builds/{build_id}/deployments",
     operation_id="list_model_deployments",
+    response_model=responses.ListModelDeploymentsResponse,
 )
 def list_deployments(
     project_id: str,
@@ -399,6 +435,7 @@ def list_deployments(
 @router.post(
     "/projects/{project_id}/models/{model_id}/builds/{build_id}/deployments",
     operation_id="create_model_deployment",
+    response_model=responses.ModelDeployment,
 )
 def create_deployment(
     project_id: str,
@@ -454,12 +491,20 @@ def deployment_ref(
 DeploymentDep = Annotated[DeploymentRef, Depends(deployment_ref)]
 
 
-@router.get(_deployment_path(), operation_id="get_model_deployment")
+@router.get(
+    _deployment_path(),
+    operation_id="get_model_deployment",
+    response_model=responses.ModelDeployment,
+)
 def get_deployment(ref: DeploymentDep) -> dict[str, Any]:
     return deployment_out(ref.deployment)
 
 
-@router.post(_deployment_path(":stop"), operation_id="stop_model_deployment")
+@router.post(
+    _deployment_path(":stop"),
+    operation_id="stop_model_deployment",
+    response_model=responses.ModelDeployment,
+)
 def stop_deployment(
     ref: DeploymentDep, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -468,7 +513,11 @@ def stop_deployment(
     )
 
 
-@router.post(_deployment_path(":restart"), operation_id="restart_model_deployment")
+@router.post(
+    _deployment_path(":restart"),
+    operation_id="restart_model_deployment",
+    response_model=responses.ModelDeployment,
+)
 def restart_deployment(
     ref: DeploymentDep, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -479,7 +528,11 @@ def restart_deployment(
     )
 
 
-@router.get(_deployment_path("/replicas"), operation_id="list_model_replicas")
+@router.get(
+    _deployment_path("/replicas"),
+    operation_id="list_model_replicas",
+    response_model=responses.ListModelReplicasResponse,
+)
 def list_replicas(
     ref: DeploymentDep, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Response, UploadFile
 
 from lakeworks.amps import runner as amp_runner
+from lakeworks.api import responses
 from lakeworks.api.amps import setup_out
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page, parse_sort
@@ -37,7 +38,9 @@ def _out(platform: Platform, principal: Principal, view: ProjectView) -> dict[st
     return project_out(view, projects.get_env(platform, principal, view.project.id))
 
 
-@router.get("/projects", operation_id="list_projects")
+@router.get(
+    "/projects", operation_id="list_projects", response_model=responses.ListProjectsResponse
+)
 def list_projects(
     platform: PlatformDep,
     principal: PrincipalDep,
@@ -62,7 +65,9 @@ def list_projects(
     }
 
 
-@router.post("/projects", operation_id="create_project", status_code=200)
+@router.post(
+    "/projects", operation_id="create_project", response_model=responses.Project, status_code=200
+)
 def create_project(
     body: ProjectCreate, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -106,7 +111,9 @@ def create_project(
     return _out(platform, principal, view)
 
 
-@router.post("/projects:upload", operation_id="create_project_from_archive")
+@router.post(
+    "/projects:upload", operation_id="create_project_from_archive", response_model=responses.Project
+)
 def create_project_from_archive(
     platform: PlatformDep,
     principal: PrincipalDep,
@@ -150,12 +157,14 @@ def create_project_from_archive(
     return _out(platform, principal, projects.get(platform, principal, project.id))
 
 
-@router.get("/projects/{project_id}", operation_id="get_project")
+@router.get("/projects/{project_id}", operation_id="get_project", response_model=responses.Project)
 def get_project(project_id: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     return _out(platform, principal, projects.get(platform, principal, project_id))
 
 
-@router.patch("/projects/{project_id}", operation_id="update_project")
+@router.patch(
+    "/projects/{project_id}", operation_id="update_project", response_model=responses.Project
+)
 def update_project(
     project_id: str, body: ProjectUpdate, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -173,7 +182,9 @@ def update_project(
     return _out(platform, principal, view)
 
 
-@router.delete("/projects/{project_id}", operation_id="delete_project")
+@router.delete(
+    "/projects/{project_id}", operation_id="delete_project", response_model=responses.Deleted
+)
 def delete_project(
     project_id: str, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -184,7 +195,11 @@ def delete_project(
 # Collaborators -----------------------------------------------------------------------
 
 
-@router.get("/projects/{project_id}/collaborators", operation_id="list_project_collaborators")
+@router.get(
+    "/projects/{project_id}/collaborators",
+    operation_id="list_project_collaborators",
+    response_model=responses.ListProjectCollaboratorsResponse,
+)
 def list_collaborators(
     project_id: str,
     platform: PlatformDep,
@@ -210,7 +225,9 @@ def list_collaborators(
 
 
 @router.put(
-    "/projects/{project_id}/collaborators/{username}", operation_id="add_project_collaborator"
+    "/projects/{project_id}/collaborators/{username}",
+    operation_id="add_project_collaborator",
+    response_model=responses.ProjectCollaborator,
 )
 def put_collaborator(
     project_id: str,
@@ -225,7 +242,9 @@ def put_collaborator(
 
 
 @router.delete(
-    "/projects/{project_id}/collaborators/{username}", operation_id="delete_project_collaborator"
+    "/projects/{project_id}/collaborators/{username}",
+    operation_id="delete_project_collaborator",
+    status_code=204,
 )
 def delete_collaborator(
     project_id: str, username: str, platform: PlatformDep, principal: PrincipalDep

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from lakeworks import bounds
+from lakeworks.api import responses
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.schemas import Lenient, Name
 from lakeworks.api.strict_json import StrictJSONRoute
@@ -39,12 +40,20 @@ def profile_out(p: ResourceProfile) -> dict[str, Any]:
     }
 
 
-@router.get("/resource_profiles", operation_id="list_resource_profiles")
+@router.get(
+    "/resource_profiles",
+    operation_id="list_resource_profiles",
+    response_model=responses.ListResourceProfilesResponse,
+)
 def list_profiles(platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     return {"resource_profiles": [profile_out(p) for p in resources.profiles(platform, principal)]}
 
 
-@router.post("/resource_profiles", operation_id="create_resource_profile")
+@router.post(
+    "/resource_profiles",
+    operation_id="create_resource_profile",
+    response_model=responses.ResourceProfile,
+)
 def create_profile(
     body: ProfileIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -55,19 +64,25 @@ def create_profile(
     )
 
 
-@router.delete("/resource_profiles/{profile_id}", operation_id="delete_resource_profile")
+@router.delete(
+    "/resource_profiles/{profile_id}", operation_id="delete_resource_profile", status_code=204
+)
 def delete_profile(profile_id: int, platform: PlatformDep, principal: PrincipalDep) -> Response:
     resources.delete_profile(platform, principal, profile_id)
     return Response(status_code=204)
 
 
-@router.get("/users/{username}/quota", operation_id="get_user_quota")
+@router.get(
+    "/users/{username}/quota", operation_id="get_user_quota", response_model=responses.Quota
+)
 def get_quota(username: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     cpu, memory_mb, own = resources.quota(platform, principal, username)
     return {"username": username, "cpu": cpu, "memory": memory_mb / 1024, "is_default": not own}
 
 
-@router.put("/users/{username}/quota", operation_id="set_user_quota")
+@router.put(
+    "/users/{username}/quota", operation_id="set_user_quota", response_model=responses.Quota
+)
 def put_quota(
     username: str, body: QuotaIn, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:

@@ -7,15 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from lakeworks.api import responses
 from lakeworks.api.deps import PlatformDep, PrincipalDep
 from lakeworks.api.listing import ListParams, list_params, parse_filter, parse_page
+from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.runtimes.manager import RuntimeState
 from lakeworks.services import runtimes
 
-router = APIRouter(tags=["runtimes"])
+router = APIRouter(tags=["runtimes"], route_class=StrictJSONRoute)
 
 
-@router.get("/runtimes", operation_id="list_runtimes")
+@router.get(
+    "/runtimes", operation_id="list_runtimes", response_model=responses.ListRuntimesResponse
+)
 def list_runtimes(
     platform: PlatformDep,
     principal: PrincipalDep,
@@ -29,7 +33,11 @@ def list_runtimes(
     }
 
 
-@router.get("/runtimeaddons", operation_id="list_runtime_addons")
+@router.get(
+    "/runtimeaddons",
+    operation_id="list_runtime_addons",
+    response_model=responses.ListRuntimeAddonsResponse,
+)
 def list_runtime_addons(principal: PrincipalDep) -> dict[str, Any]:
     # Spark is part of every runtime (``pyspark``); there is no add-on to choose.
     return {"runtime_addons": [], "next_page_token": ""}
@@ -50,7 +58,11 @@ def state_fields(state: RuntimeState) -> dict[str, Any]:
     }
 
 
-@router.get("/admin/runtimes", operation_id="list_runtime_builds")
+@router.get(
+    "/admin/runtimes",
+    operation_id="list_runtime_builds",
+    response_model=responses.ListRuntimeBuildsResponse,
+)
 def list_runtime_builds(platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     """Every runtime of this host and its build state; runtimes of earlier releases that are
     still on disk are listed under ``stale``."""
@@ -59,7 +71,11 @@ def list_runtime_builds(platform: PlatformDep, principal: PrincipalDep) -> dict[
     return {"runtimes": rows, "stale": stale}
 
 
-@router.post("/admin/runtimes/{python_version}/build", operation_id="build_runtime")
+@router.post(
+    "/admin/runtimes/{python_version}/build",
+    operation_id="build_runtime",
+    response_model=responses.RuntimeBuild,
+)
 def build_runtime(
     platform: PlatformDep, principal: PrincipalDep, python_version: str
 ) -> dict[str, Any]:
@@ -68,7 +84,11 @@ def build_runtime(
     return state_fields(runtimes.build(platform, principal, python_version))
 
 
-@router.get("/runtimes/builds/{python_version}/log", operation_id="get_runtime_build_log")
+@router.get(
+    "/runtimes/builds/{python_version}/log",
+    operation_id="get_runtime_build_log",
+    response_model=responses.RuntimeBuildLog,
+)
 def get_runtime_build_log(
     platform: PlatformDep,
     principal: PrincipalDep,
@@ -80,7 +100,7 @@ def get_runtime_build_log(
     return {"text": text, "offset": offset, "next_offset": next_offset, **state_fields(state)}
 
 
-@router.delete("/admin/runtimes/{name}", operation_id="remove_runtime")
+@router.delete("/admin/runtimes/{name}", operation_id="remove_runtime", status_code=204)
 def remove_runtime(platform: PlatformDep, principal: PrincipalDep, name: str) -> Response:
     """Delete a built runtime (``python3.11-<hash>``) that no running process uses."""
     runtimes.remove(platform, principal, name)

@@ -11,7 +11,7 @@ from lakeworks.api.schemas import EnvironmentIn, Lenient
 from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.jobs import Trigger
 from lakeworks.entities.projects import EnvVar
-from lakeworks.services import jobs, projects
+from lakeworks.services import job_runs, projects
 
 # How long ``jobs/<id>/start`` waits for the run's engine, to answer with its id as CML does.
 START_WAIT_SECONDS = 10.0
@@ -60,7 +60,7 @@ def start_job(
     waiting for a slot or quota after a few seconds answers ``engine_id: ""`` with its status;
     its id leads to it in API v2."""
     view = projects.get_by_owner_slug(platform, principal, owner, slug)
-    run = jobs.trigger(
+    run = job_runs.trigger(
         platform,
         principal,
         view.project.id,
@@ -68,5 +68,5 @@ def start_job(
         via=Trigger.API,
         environment=body.environment if body else None,
     )
-    run = jobs.wait_started(platform, run.id, START_WAIT_SECONDS)
+    run = job_runs.wait_started(platform, run.id, START_WAIT_SECONDS)
     return {"engine_id": run.workload_id or "", "id": run.id, "status": run.status.value}

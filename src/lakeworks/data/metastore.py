@@ -76,15 +76,16 @@ class Connection:
     classpath: str  # the JDBC driver's jar, for the Spark driver's class path
 
 
-def available() -> str:
-    """ "" when Java and Derby's jars are installed, else what is missing."""
+def available(java: str = "") -> str:
+    """ "" when Java (``java``: the configured JDK, see ``spark.java_home``) and Derby's jars
+    are installed, else what is missing."""
     missing = [name for name in (*SERVER_JARS, CLIENT_JAR) if not (JARS / name).exists()]
     if missing:
         return (
             f"Derby is not installed ({', '.join(missing)} missing; apt-get install "
             "derby-tools libderbyclient-java)"
         )
-    if not java_home():
+    if not java_home(java):
         return "no Java runtime is installed (apt-get install openjdk-17-jre-headless)"
     return ""
 
@@ -105,8 +106,9 @@ class DerbyMetastore:
     lifespan, ``connection(project_id)`` by workload launches (creates the project's
     database on first use). Thread-safe."""
 
-    def __init__(self, home: Path, secret_key: str, port: int = 0) -> None:
+    def __init__(self, home: Path, secret_key: str, port: int = 0, java: str = "") -> None:
         self.home = home
+        self._java_home = java  # Settings.java_home
         self._secret = secret_key.encode()
         self._wanted_port = port
         self.port = 0
@@ -127,7 +129,7 @@ class DerbyMetastore:
         with self._lock:
             if self.running or self._closed:
                 return
-            why = available()
+            why = available(self._java_home)
             if why:
                 raise MetastoreUnavailable(why)
             self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -224,9 +226,8 @@ class DerbyMetastore:
             self._process.kill()
             self._process.wait(10)
 
-    @staticmethod
-    def _java() -> str:
-        return str(Path(java_home(), "bin", "java"))
+    def _java(self) -> str:
+        return str(Path(java_home(self._java_home), "bin", "java"))
 
     # Projects -----------------------------------------------------------------------
 

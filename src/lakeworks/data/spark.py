@@ -26,7 +26,6 @@ Iceberg is not configured: its runtime jar would have to come from Maven at run 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,11 +85,12 @@ logger.nativecode.level = error
 JAVA_VERSIONS = ("17", "11")  # Spark 3.5 runs on Java 8/11/17, not on newer ones
 
 
-def java_home() -> str:
-    """A JDK Spark 3.5 can run on (Java 17 preferred), or "" if none is installed."""
-    override = os.environ.get("LAKEWORKS_JAVA_HOME") or os.environ.get("JAVA_HOME")
-    if override and Path(override, "bin", "java").exists():
-        return override
+def java_home(configured: str = "") -> str:
+    """A JDK Spark 3.5 can run on: ``configured`` (``Settings.java_home``) when it holds
+    ``bin/java``, else Java 17 or 11 under /usr/lib/jvm, else the ``java`` on PATH; "" if none
+    is installed."""
+    if configured and Path(configured, "bin", "java").exists():
+        return configured
     jvm = Path("/usr/lib/jvm")
     if jvm.is_dir():
         for version in JAVA_VERSIONS:
@@ -148,12 +148,14 @@ def prepare(
     *,
     ui: bool,
     metastore: Connection | None = None,
+    java: str = "",
 ) -> dict[str, str]:
     """Write the project's Spark configuration; return the variables that select it.
 
     The folder is the project's, so a workload may have planted links in it (``conf`` ->
     ``/etc``, ``spark-defaults.conf.new`` -> a host file): the file is read and replaced
     through ``safe_paths``, never through a link, and a link on the way fails the start.
+    ``java`` is the configured JDK (``Settings.java_home``; see ``java_home``).
     """
     text = defaults(project_home, master, ui=ui, metastore=metastore).encode()
     # One folder per variant (UI or not): concurrent workloads never rewrite a file in use.
@@ -164,7 +166,7 @@ def prepare(
     env = {"SPARK_CONF_DIR": f"{project_home}/{SPARK_DIR}/{name}"}
     if metastore is not None:
         env[PASSWORD_VARIABLE] = metastore.password
-    home = java_home()
+    home = java_home(java)
     if home:
         env["JAVA_HOME"] = home
     return env

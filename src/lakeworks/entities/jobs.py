@@ -29,7 +29,7 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
     TIMEDOUT = "timedout"
     STOPPED = "stopped"
-    SKIPPED = "skipped"  # not run: another run of the job was active (see services/jobs.py)
+    SKIPPED = "skipped"  # not run: another run of the job was active (see services/job_runs.py)
 
     @property
     def is_final(self) -> bool:

@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 
 class WorkloadKind(enum.StrEnum):
@@ -104,7 +104,36 @@ class WorkloadSpec:
     host_ports: list[int] = field(default_factory=list)
     # Workers (compat §12): the parent workload's handle, whose network namespace the worker
     # joins, so the two reach each other on any port; ``None``: a network of its own.
-    network_of: dict[str, Any] | None = None
+    network_of: Handle | None = None
+
+
+class Handle(TypedDict, total=False):
+    """What an executor's ``start`` returns and the platform keeps (``workloads.handle``, a
+    JSON column) to find the process tree again, also after a server restart. Each executor
+    fills the keys it needs; the platform itself reads only ``ports`` and ``port_names``."""
+
+    executor: str  # the executor's name
+    workload_id: str
+    # The local executor: the tree's leader (its pid and /proc start time tell a reused pid
+    # apart), its log, sandbox, uid and cgroups, and the limits that apply.
+    pid: int
+    pgid: int
+    start_time: int
+    log_path: str
+    sandbox: str  # "bwrap" or "none"
+    uid: int
+    cgroups: list[str]
+    memory_limit: str  # "cgroup", "rlimit" or ""
+    memory_mb: int
+    cpu_limit: str
+    ports: list[int]  # where the workload's ports are reachable; the first is its address
+    port_names: list[str]  # the names asked for (WorkloadSpec.ports), in the same order
+    # Network isolation: the workload's namespace holder and the pasta process serving it.
+    netns_pid: int
+    netns_start_time: int
+    pasta_pid: int
+    pasta_start_time: int
+    fake: str  # executors/fake.py: the workload's id
 
 
 @dataclass(frozen=True)
@@ -124,7 +153,7 @@ class Workload:
     user_id: int
     status: WorkloadStatus
     executor: str
-    handle: dict[str, Any]
+    handle: Handle
     address: str
     log_path: str
     resources: Resources

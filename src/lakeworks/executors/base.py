@@ -3,10 +3,11 @@ where processes run (``local``: this machine; ``ray``: a Ray cluster).
 
 Lifecycle, as in JupyterHub's Spawner:
 
-- ``start(spec)`` launches the process tree and returns a *handle*: a JSON-serialisable dict
-  the platform persists, enough to find the tree again after a server restart. It must not
-  block until the workload ends. It raises ``StartFailed`` with a reason a person can act on
-  when nothing could be started (no such interpreter, cgroup refused, ...).
+- ``start(spec)`` launches the process tree and returns a *handle* (``Handle``: a TypedDict,
+  JSON-serialisable) the platform persists, enough to find the tree again after a server
+  restart. It must not block until the workload ends. It raises ``StartFailed`` with a
+  reason a person can act on when nothing could be started (no such interpreter, cgroup
+  refused, ...).
 - ``poll(handle)`` returns ``None`` while the tree runs, else an ``ExitInfo`` (exit code, and
   whether it was killed for memory). It is cheap and may be called every second; calling it
   after the exit keeps returning the same ``ExitInfo`` for handles started by this process.
@@ -33,11 +34,10 @@ from __future__ import annotations
 
 import abc
 import socket
-from typing import Any
 
-from lakeworks.entities.workloads import ExitInfo, WorkloadSpec
+from lakeworks.entities.workloads import ExitInfo, Handle, WorkloadSpec
 
-Handle = dict[str, Any]
+__all__ = ["Executor", "Handle", "StartFailed"]
 
 
 class StartFailed(Exception):

@@ -7,7 +7,7 @@ touches processes, the network or the sandbox; the local executor has its own te
 
     executor = FakeExecutor()
     platform = Platform(settings, store, executor=executor)
-    run = jobs.dispatch(platform)[0]
+    run = job_runs.dispatch(platform)[0]
     spec = executor.spec(run.workload_id)        # what the job run was started with
     executor.finish(run.workload_id, code=0)     # the next poll sees it end
 """

@@ -232,8 +232,13 @@ class LocalExecutor(Executor):
             cgroups.remove(cgroup_paths)
             self._ports.release(ports)
             raise
-        netns: dict[str, int] = dict(joined)
-        if self._pasta and not joined:
+        netns: Handle = {}
+        if joined:
+            netns = {
+                "netns_pid": joined["netns_pid"],
+                "netns_start_time": joined["netns_start_time"],
+            }
+        elif self._pasta:
             netns = self._connect(pid, start_time, ports, spec.host_ports, cgroup_paths)
         return {
             "executor": self.name,
@@ -391,11 +396,11 @@ class LocalExecutor(Executor):
         ports: list[int],
         host_ports: list[int],
         cgroup_paths: list[Path],
-    ) -> dict[str, int]:
+    ) -> Handle:
         """Attach pasta to the new workload's network namespace; on failure end the workload
         (it has not run anything yet: it waits for the network) and raise ``StartFailed``."""
         assert self._pasta
-        pasta: dict[str, int] = {}
+        pasta: Handle = {}
         try:
             inner = network.namespace_pid(pid)
             inner_stat = read_stat(inner)
@@ -407,9 +412,9 @@ class LocalExecutor(Executor):
             if inner_stat is None:
                 raise StartFailed("the workload ended while its network was connected")
         except (StartFailed, OSError) as exc:
-            handle = {"pid": pid, "pgid": pid, "start_time": start_time, "cgroups": []}
             _end_pasta(pasta)
-            self._kill(handle | {"cgroups": [str(p) for p in cgroup_paths]})
+            cgroup_list = [str(p) for p in cgroup_paths]
+            self._kill({"pid": pid, "pgid": pid, "start_time": start_time, "cgroups": cgroup_list})
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
             cgroups.remove(cgroup_paths)
@@ -545,7 +550,7 @@ class LocalExecutor(Executor):
         return info
 
 
-def _end_pasta(handle: Handle | dict[str, int]) -> None:
+def _end_pasta(handle: Handle) -> None:
     """End the pasta process that connected an ended workload's network namespace (it holds
     the namespace open and would run forever); nothing if the pid now names another process."""
     pid, start_time = handle.get("pasta_pid"), handle.get("pasta_start_time")

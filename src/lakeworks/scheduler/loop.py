@@ -13,7 +13,7 @@ from datetime import datetime
 from lakeworks.amps import runner as amp_runner
 from lakeworks.services import (
     applications,
-    jobs,
+    job_runs,
     model_builds,
     model_deployments,
     sessions,
@@ -41,20 +41,20 @@ class Scheduler:
     def recover(self) -> None:
         """Re-adopt or close workloads left by a previous server process."""
         recovered = workloads.recover(self.platform)
-        jobs.on_workloads_ended(self.platform, recovered)
+        job_runs.on_workloads_ended(self.platform, recovered)
         sessions.on_workloads_ended(self.platform, recovered)
         applications.on_workloads_ended(self.platform, recovered)
         applications.recover(self.platform)
-        jobs.reconcile_orphans(self.platform)
+        job_runs.reconcile_orphans(self.platform)
         sessions.recover(self.platform)
 
     def tick(self, now: datetime | None = None, *, wait: bool = False) -> None:
         now = now or utcnow()
-        while len(jobs.fire_due(self.platform, now, limit=FIRE_BATCH)) == FIRE_BATCH:
+        while len(job_runs.fire_due(self.platform, now, limit=FIRE_BATCH)) == FIRE_BATCH:
             pass  # a burst of fires (many jobs due the same minute) drains in one tick
         futures: list[Future[object]] = [
-            self._starters.submit(jobs.start, self.platform, run)
-            for run in jobs.claim(self.platform)
+            self._starters.submit(job_runs.start, self.platform, run)
+            for run in job_runs.claim(self.platform)
         ]
         # Model builds start off the tick too (a build may build its runtime first).
         futures.append(self._starters.submit(model_builds.start_pending, self.platform))
@@ -64,13 +64,13 @@ class Scheduler:
         observed = workloads.observe(self.platform)
         model_builds.settle(self.platform)
         model_deployments.reconcile(self.platform)
-        jobs.on_workloads_ended(self.platform, observed)
+        job_runs.on_workloads_ended(self.platform, observed)
         sessions.on_workloads_ended(self.platform, observed)
         applications.on_workloads_ended(self.platform, observed)
         applications.reconcile(self.platform, now)
-        jobs.enforce_timeouts(self.platform, now)
+        job_runs.enforce_timeouts(self.platform, now)
         sessions.enforce_idle(self.platform, now)
-        jobs.reconcile_orphans(self.platform)
+        job_runs.reconcile_orphans(self.platform)
         workloads.stop_orphans(self.platform, now)
         workers.reconcile(self.platform)  # after the parents ended above
         # After the runs, builds and apps above moved: AMP tasks wait on them.

@@ -145,7 +145,10 @@ class Platform:
             IcebergTables(lambda: self.iceberg),
         ]
         self.metastore = DerbyMetastore(
-            settings.data_dir / "metastore", settings.secret_key, settings.spark_metastore_port
+            settings.data_dir / "metastore",
+            settings.secret_key,
+            settings.spark_metastore_port,
+            java=settings.java_home,
         )
         self._iceberg: IcebergCatalogs | None = None
 

@@ -21,14 +21,15 @@ def profiles(platform: Platform, principal: Principal) -> list[ResourceProfile]:
 def add_profile(
     platform: Platform, principal: Principal, name: str, cpu: float, memory_mb: int, gpu: int = 0
 ) -> ResourceProfile:
+    name = name.strip()  # the audit row names the profile as it is stored
     with platform.command(principal, "resource_profile.create", target=name) as cmd:
         require_admin(principal)
-        if not name.strip():
+        if not name:
             raise InvalidInput("A resource profile needs a name.")
-        bounds.check_name("A resource profile name", name.strip())
+        bounds.check_name("A resource profile name", name)
         bounds.check_resources(cpu, memory_mb, gpu)
         cmd.detail = {"cpu": cpu, "memory_mb": memory_mb, "gpu": gpu}
-        return cmd.uow.workloads.add_profile(name.strip(), cpu, memory_mb, gpu)
+        return cmd.uow.workloads.add_profile(name, cpu, memory_mb, gpu)
 
 
 def delete_profile(platform: Platform, principal: Principal, profile_id: int) -> None:
@@ -129,7 +130,7 @@ def require_room(
 ) -> None:
     """Refuse (``QuotaExceeded``) a workload of ``cpu``/``memory_mb`` that the user's quota has
     no room for beside what their live workloads hold. ``releasing``: what a workload being
-    replaced holds now (a restart frees it). Jobs wait for room instead (``jobs.claim``);
+    replaced holds now (a restart frees it). Jobs wait for room instead (``job_runs.claim``);
     sessions and applications start now or not at all, so they are refused."""
     limit_cpu, limit_mem = uow.workloads.quota(user_id) or (
         settings.quota_cpu,

@@ -26,6 +26,7 @@ from lakeworks.entities.projects import Project
 from lakeworks.entities.users import ApiKeyKind, User
 from lakeworks.entities.workloads import (
     ExitInfo,
+    Handle,
     Resources,
     Workload,
     WorkloadKind,
@@ -393,7 +394,7 @@ def request_stop(platform: Platform, workload_id: str, reason: str = "stopped") 
     return True
 
 
-def _stop_in_background(platform: Platform, workload_id: str, handle: dict[str, object]) -> None:
+def _stop_in_background(platform: Platform, workload_id: str, handle: Handle) -> None:
     # Stopping waits out the grace period; nobody should wait on it.
     threading.Thread(
         target=_stop_quietly, args=(platform, handle), daemon=True, name=f"stop-{workload_id}"
@@ -428,7 +429,7 @@ def stop_orphans(platform: Platform, now: datetime | None = None) -> list[str]:
     return stopped
 
 
-def _stop_quietly(platform: Platform, handle: dict[str, object]) -> None:
+def _stop_quietly(platform: Platform, handle: Handle) -> None:
     try:
         platform.executor.stop(handle, STOP_GRACE_SECONDS)
     except Exception:  # the outermost edge of a background thread

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from lakeworks.entities.status import check_move
 from lakeworks.entities.workloads import (
     FINAL_STATUSES,
     TRANSITIONS,
+    Handle,
     Resources,
     Workload,
     WorkloadKind,
@@ -46,7 +47,7 @@ def to_workload(row: WorkloadRow) -> Workload:
         user_id=row.user_id,
         status=WorkloadStatus(row.status),
         executor=row.executor,
-        handle=dict(row.handle or {}),
+        handle=cast(Handle, dict(row.handle or {})),
         address=row.address,
         log_path=row.log_path,
         resources=Resources(cpu=row.cpu, memory_mb=row.memory_mb, gpu=row.gpu),

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request, Response
 
 from lakeworks.entities.jobs import ACTIVE_RUN_STATUSES, Job, JobRun, RunStatus, Trigger
 from lakeworks.errors import InvalidInput, LakeworksError, NotFound
-from lakeworks.services import cron, jobs, projects
+from lakeworks.services import cron, job_runs, jobs, projects
 from lakeworks.services.permissions import Action
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.projects import ProjectView
@@ -167,12 +167,12 @@ def job_page(
 ) -> Response:
     view = projects.get(platform, principal, project_id)
     job = jobs.get(platform, principal, project_id, job_id)
-    ancestors, children = jobs.chain(platform, principal, project_id, job_id)
-    stages = jobs.pipeline(platform, principal, project_id, job_id)
+    ancestors, children = job_runs.chain(platform, principal, project_id, job_id)
+    stages = job_runs.pipeline(platform, principal, project_id, job_id)
     names = {item.id: item.name for stage in stages for item in stage}
     last = jobs.last_runs(platform, principal, project_id, [j for stage in stages for j in stage])
     page = max(page, 1)
-    runs = jobs.list_runs(
+    runs = job_runs.list_runs(
         platform,
         principal,
         project_id,
@@ -213,7 +213,7 @@ def run_job(
 ) -> Response:
     back = safe_next(next, job_url(project_id, job_id))
     try:
-        run = jobs.trigger(platform, principal, project_id, job_id, via=Trigger.MANUAL)
+        run = job_runs.trigger(platform, principal, project_id, job_id, via=Trigger.MANUAL)
     except LakeworksError as exc:
         form_error(request, exc)
         flash(request, exc.message, "error")
@@ -242,7 +242,7 @@ def _parent_run(
     if not run.parent_run_id or not job.parent_id:
         return None
     try:
-        parent_run = jobs.get_run(
+        parent_run = job_runs.get_run(
             platform, principal, job.project_id, job.parent_id, run.parent_run_id
         )
     except NotFound:
@@ -261,7 +261,7 @@ def run_page(
 ) -> Response:
     view = projects.get(platform, principal, project_id)
     job = jobs.get(platform, principal, project_id, job_id)
-    data, next_offset, run = jobs.run_log(platform, principal, project_id, job_id, run_id)
+    data, next_offset, run = job_runs.run_log(platform, principal, project_id, job_id, run_id)
     return render_jobs(
         request,
         "jobs/run.html",
@@ -288,7 +288,7 @@ def stop_run(
     run_id: str,
 ) -> Response:
     try:
-        run = jobs.stop_run(platform, principal, project_id, job_id, run_id)
+        run = job_runs.stop_run(platform, principal, project_id, job_id, run_id)
     except LakeworksError as exc:
         form_error(request, exc)
         flash(request, exc.message, "error")

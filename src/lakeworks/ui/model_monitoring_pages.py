@@ -2,7 +2,7 @@
 tracked metric over time, accuracy once delayed ground truth arrives, recent predictions.
 
 ``/projects/<project_id>/models/<model_id>/monitoring`` renders the page (charts drawn by
-``static/charts.js`` from JSON in the page); ``.../monitoring.json`` gives the same data for
+``static/plots.js``, uPlot, from JSON in the page); ``.../monitoring.json`` gives the same data for
 the page's periodic refresh. Replica status and logs are on the model's own page.
 
 The metric, prediction and ground-truth keys a person picks are remembered in their browser
@@ -48,7 +48,7 @@ def _ms_text(value: float | None) -> str:
 
 
 def charts(view: Monitoring) -> dict[str, dict[str, Any]]:
-    """The options of each chart, as ``LakeworksCharts`` takes them."""
+    """The options of each chart, as ``static/plots.js`` takes them (drawn with uPlot)."""
     r = view.requests
     per = "minute" if r.bucket_ms <= 60_000 else f"{r.bucket_ms // 60_000} min"
     out: dict[str, dict[str, Any]] = {
