@@ -72,20 +72,29 @@ class WorkloadRepo:
         executor: str,
         log_path: str,
         resources: Resources,
+        status: WorkloadStatus = WorkloadStatus.PENDING,
+        api_key_ids: list[int] | None = None,
+        **values: Any,
     ) -> Workload:
+        """A new workload record. Every workload begins pending; ``status`` records it as
+        already moved on from there (checked against the transition table), for a launcher
+        that records and moves it in one transaction."""
+        if status is not WorkloadStatus.PENDING:
+            check_move(TRANSITIONS, WorkloadStatus.PENDING, status)
         row = WorkloadRow(
             id=workload_id,
             kind=kind.value,
             project_id=project_id,
             user_id=user_id,
-            status=WorkloadStatus.PENDING.value,
+            status=status.value,
             executor=executor,
             handle={},
             log_path=log_path,
             cpu=resources.cpu,
             memory_mb=resources.memory_mb,
             gpu=resources.gpu,
-            api_key_ids=[],
+            api_key_ids=list(api_key_ids or []),
+            **values,
         )
         self.session.add(row)
         self.session.flush()
