@@ -390,7 +390,7 @@ class Lakeworks:
 
     def run_job(self, where: tuple[Any, str], script: str, env: dict[str, str]) -> str:
         """Run ``script`` as a job in project ``where`` (principal, project id); its log."""
-        from lakeworks.services import jobs
+        from lakeworks.services import job_runs, jobs
 
         principal, project_id = where
         (self.platform.settings.projects_dir / project_id / "calls.py").write_text(script)
@@ -398,13 +398,13 @@ class Lakeworks:
             self.platform, principal, project_id,
             jobs.JobFields(name="calls", script="calls.py", environment=env),
         )  # fmt: skip
-        run = jobs.trigger(self.platform, principal, project_id, job.id)
+        run = job_runs.trigger(self.platform, principal, project_id, job.id)
         deadline = time.monotonic() + 300
         while not run.status.is_final:
             assert time.monotonic() < deadline, "the job did not finish"
             time.sleep(0.2)
-            run = jobs.get_run(self.platform, principal, project_id, job.id, run.id)
-        text = jobs.run_log(self.platform, principal, project_id, job.id, run.id)[0].decode()
+            run = job_runs.get_run(self.platform, principal, project_id, job.id, run.id)
+        text = job_runs.run_log(self.platform, principal, project_id, job.id, run.id)[0].decode()
         assert run.status is jobs.RunStatus.SUCCEEDED, text
         return text
 

@@ -30,7 +30,7 @@ from lakeworks.amps import catalog
 from lakeworks.entities.amps import SetupStatus, TaskStatus
 from lakeworks.entities.jobs import JobRun, RunStatus
 from lakeworks.entities.models import DeploymentStatus
-from lakeworks.services import auth, jobs, models, projects, users
+from lakeworks.services import auth, job_runs, jobs, models, projects, users
 from lakeworks.services.platform import Platform, Principal
 
 PASSWORD = "correct horse battery"
@@ -123,7 +123,7 @@ def _runs_after(
 ) -> list[JobRun]:
     return [
         r
-        for r in jobs.list_runs(platform, who, project_id, job_id)
+        for r in job_runs.list_runs(platform, who, project_id, job_id)
         if r.created_at is not None and r.created_at.timestamp() >= since
     ]
 
@@ -141,7 +141,7 @@ def _wait_final(
 
 
 def _log(platform: Platform, who: Principal, project_id: str, run: JobRun) -> str:
-    return jobs.run_log(platform, who, project_id, run.job_id, run.id)[0].decode()
+    return job_runs.run_log(platform, who, project_id, run.job_id, run.id)[0].decode()
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ from tests.tracking.live import LiveServer
 
 from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.users import User
-from lakeworks.services import auth, jobs, projects
+from lakeworks.services import auth, job_runs, jobs, projects
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -169,22 +169,22 @@ def _run_job(
     tick_until: Callable[..., Any],
     timeout: float = 600,
 ) -> str:
-    run = jobs.trigger(platform, principal, project_id, job_id)
+    run = job_runs.trigger(platform, principal, project_id, job_id)
 
     def finished() -> Any:
-        current = jobs.get_run(platform, principal, project_id, job_id, run.id)
+        current = job_runs.get_run(platform, principal, project_id, job_id, run.id)
         return current if current.status.is_final else None
 
     ended = tick_until(finished, "the job", timeout=timeout)
-    log = jobs.run_log(platform, principal, project_id, job_id, run.id)[0].decode()
+    log = job_runs.run_log(platform, principal, project_id, job_id, run.id)[0].decode()
     assert ended.status is RunStatus.SUCCEEDED, log[-4000:]
     return log
 
 
 def _job_log(platform: Platform, principal: Principal, project_id: str, name: str) -> str:
     [job] = [j for j in jobs.list_jobs(platform, principal, project_id) if j.name == name]
-    [run] = jobs.list_runs(platform, principal, project_id, job.id)
-    return jobs.run_log(platform, principal, project_id, job.id, run.id)[0].decode()
+    [run] = job_runs.list_runs(platform, principal, project_id, job.id)
+    return job_runs.run_log(platform, principal, project_id, job.id, run.id)[0].decode()
 
 
 def test_scenarios_2_4_5_environment_cmlapi_and_job_chain(

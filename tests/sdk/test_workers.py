@@ -25,7 +25,7 @@ from lakeworks.entities.jobs import RunStatus
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import WorkloadKind, WorkloadStatus
 from lakeworks.errors import PermissionDenied
-from lakeworks.services import auth, jobs, projects, sessions, workers
+from lakeworks.services import auth, job_runs, jobs, projects, sessions, workers
 from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
@@ -159,13 +159,13 @@ def test_workers_of_a_job_reach_each_other_and_end_with_it(
     (root / "echo_server.py").write_text(ECHO_SERVER)
     (root / "parent.py").write_text(f"CLIENT = {CLIENT!r}\n" + PARENT)
     job = jobs.create(platform, principal, project.id, JobFields(name="parent", script="parent.py"))
-    run = jobs.trigger(platform, principal, project.id, job.id)
+    run = job_runs.trigger(platform, principal, project.id, job.id)
 
     def log_text() -> str:
-        return jobs.run_log(platform, principal, project.id, job.id, run.id)[0].decode()
+        return job_runs.run_log(platform, principal, project.id, job.id, run.id)[0].decode()
 
     def lingering() -> Any:
-        current = jobs.get_run(platform, principal, project.id, job.id, run.id)
+        current = job_runs.get_run(platform, principal, project.id, job.id, run.id)
         text = log_text()
         assert not current.status.is_final, text[-4000:]
         return text if "LINGER-GOT" in text else None
@@ -228,7 +228,7 @@ def test_workers_of_a_job_reach_each_other_and_end_with_it(
     assert ("worker.launch", "denied") in audited
 
     # Stopping the parent ends its workers.
-    jobs.stop_run(platform, principal, project.id, job.id, run.id)
+    job_runs.stop_run(platform, principal, project.id, job.id, run.id)
 
     def ended() -> Any:
         with platform.read() as uow:
@@ -239,7 +239,7 @@ def test_workers_of_a_job_reach_each_other_and_end_with_it(
     assert all(w.kind is WorkloadKind.WORKER for w in workers)
     lingering_worker = next(w for w in workers if w.id == worker_id)
     assert lingering_worker.status is WorkloadStatus.STOPPED
-    final = jobs.get_run(platform, principal, project.id, job.id, run.id)
+    final = job_runs.get_run(platform, principal, project.id, job.id, run.id)
     assert final.status is RunStatus.STOPPED or final.status.is_final
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from tests.scheduler.conftest import RUNTIME_CACHE
 
 from lakeworks.config import Settings
@@ -182,3 +183,55 @@ def test_java_home_comes_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path
     # A folder without bin/java is not a JDK: the machine's own Java is looked for instead.
     assert spark.java_home(str(tmp_path)) == spark.java_home("")
     assert spark.java_home(str(tmp_path)) != str(tmp_path)
+
+
+@pytest.mark.timeout(600)
+def test_a_claimed_run_starts_in_two_transactions_with_its_state_and_audit_rows(
+    fake_platform: Platform, owner: Principal, executor: FakeExecutor
+) -> None:
+    """Dispatch cost (issue 17): a claimed run's start reads its job, project and user and
+    records its workload, keys and audit rows in one transaction, committed before the
+    process starts (its keys must work from its first line), and records the process and the
+    run running in a second one. It was ~11 before; a third would show here."""
+    project_id = _project(fake_platform, owner)
+    job = jobs.create(fake_platform, owner, project_id, JobFields(name="Count", script="train.py"))
+    job_runs.trigger(fake_platform, owner, project_id, job.id)
+    (first,) = job_runs.dispatch(fake_platform)  # the runtime's first use may build it: uncounted
+    assert first.workload_id is not None
+    executor.finish(first.workload_id, code=0)
+    job_runs.on_workloads_ended(fake_platform, workloads.observe(fake_platform))
+    job_runs.trigger(fake_platform, owner, project_id, job.id)
+    (claimed,) = job_runs.claim(fake_platform)
+    assert claimed.status is RunStatus.STARTING
+
+    engine = fake_platform.store.engine
+    begun: list[object] = []
+
+    def count(connection: object) -> None:
+        begun.append(connection)
+
+    event.listen(engine, "begin", count)
+    try:
+        run = job_runs.start(fake_platform, claimed)
+    finally:
+        event.remove(engine, "begin", count)
+
+    assert len(begun) == 2
+    assert run.status is RunStatus.RUNNING and run.workload_id
+    with fake_platform.read() as uow:
+        stored = uow.jobs.get_run(run.id)
+        workload = uow.workloads.get(run.workload_id)
+        key_ids = uow.workloads.key_ids(run.workload_id)
+        keys = [uow.users.get_api_key(key_id) for key_id in key_ids]
+        events, _total = uow.audit.query(
+            project_id=project_id, action_prefix="api_key.create_workload", limit=10
+        )
+    assert stored is not None and stored.status is RunStatus.RUNNING
+    assert stored.workload_id == run.workload_id and stored.running_at == run.running_at
+    assert workload is not None and workload.status is WorkloadStatus.RUNNING
+    assert workload.started_at is not None and workload.handle["fake"] == workload.id
+    assert len(keys) == 2 and all(k is not None and k.revoked_at is None for k in keys)
+    # Two keys a run, each audited, for both runs: the state machine and the trail as before.
+    assert len(events) == 4 and {e.target for e in events} == {owner.user.username}
+    spec = executor.spec(workload.id)
+    assert spec.env["CDSW_JOB_RUN_ID"] == run.id

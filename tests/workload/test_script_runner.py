@@ -243,6 +243,36 @@ def test_display_helpers_never_raise(run_script: Run) -> None:
     assert result.stdout.splitlines()[-1] == "after"
 
 
+def test_plain_python_starts_without_ipython_and_gets_the_shell_on_first_use(
+    run_script: Run,
+) -> None:
+    """Job start latency (issue 17): importing IPython was most of a job's start, so a script
+    in plain Python runs without it; ``get_ipython()`` and ``display()`` still give the
+    script's own shell, which keeps the names the script defined before it came."""
+    result = run_script(
+        script(
+            """
+            import sys
+            print("IPython" in sys.modules, __IPYTHON__)
+            In = "mine"
+            shell = get_ipython()
+            print(type(shell).__name__, shell is get_ipython(), In)
+            display({"b": 2})
+            shell.system("echo from bash")
+            print(_exit_code, sys.modules["__main__"].In)
+            """
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "False True",
+        "RunnerShell True mine",
+        "{'b': 2}",
+        "from bash",
+        "0 mine",
+    ]
+
+
 def test_a_final_expression_is_shown_unless_it_ends_with_a_semicolon(run_script: Run) -> None:
     assert run_script("x = 41\nx + 1\n").stdout.strip() == "42"
     assert run_script("x = 41\nx + 1;\n").stdout.strip() == ""

@@ -191,20 +191,53 @@ def create_workload_key(
 ) -> NewApiKey:
     """A key of one user for a workload's environment (revoked at its end): it reaches that
     project only, or everything its user may reach under ``workload_key_scope = user``."""
-    with platform.command(
-        None, "api_key.create_workload", target=user.username, project_id=project_id
-    ) as cmd:
-        secret = _new_key(kind)
-        key = cmd.uow.users.add_api_key(
-            user_id=user.id,
-            kind=kind,
-            name="workload",
-            prefix=secret[:8],
-            key_hash=hash_key(secret),
-            expires_at=utcnow() + lifetime,
-            project_id=project_id,
+    with platform.store.transaction() as uow:
+        return add_workload_key(platform, uow, user, project_id, lifetime, kind)
+
+
+def add_workload_key(
+    platform: Platform,
+    uow: UnitOfWork,
+    user: User,
+    project_id: str,
+    lifetime: timedelta,
+    kind: ApiKeyKind,
+) -> NewApiKey:
+    """``create_workload_key`` in the caller's transaction, audited there."""
+    return add_workload_keys(platform, uow, user, project_id, lifetime, [kind])[0]
+
+
+def add_workload_keys(
+    platform: Platform,
+    uow: UnitOfWork,
+    user: User,
+    project_id: str,
+    lifetime: timedelta,
+    kinds: list[ApiKeyKind],
+) -> list[NewApiKey]:
+    """A workload's keys, one of each of ``kinds``, in the caller's transaction (a launch
+    records the workload, its keys and their audit rows in one), audited there."""
+    secrets_ = [_new_key(kind) for kind in kinds]
+    expires_at = utcnow() + lifetime
+    keys = uow.users.add_api_keys(
+        [
+            {
+                "user_id": user.id,
+                "kind": kind,
+                "name": "workload",
+                "prefix": secret[:8],
+                "key_hash": hash_key(secret),
+                "expires_at": expires_at,
+                "project_id": project_id,
+            }
+            for kind, secret in zip(kinds, secrets_, strict=True)
+        ]
+    )
+    for _key in keys:
+        platform.audit(
+            uow, None, "api_key.create_workload", target=user.username, project_id=project_id
         )
-        return NewApiKey(key=key, secret=secret)
+    return [NewApiKey(key=key, secret=secret) for key, secret in zip(keys, secrets_, strict=True)]
 
 
 def list_api_keys(platform: Platform, principal: Principal, username: str) -> list[ApiKey]:

@@ -241,11 +241,17 @@ def await_runtime(
         return prepare(platform, identifier, since=since)
     except RuntimePreparing as preparing:
         waiting(preparing.message)
-        try:
-            platform.runtimes.wait(preparing.key, since=since)
-        except RuntimeBuildError as exc:
-            raise RuntimeFailed(failure_reason(exc)) from exc
+        wait_prepared(platform, preparing, since=since)
     return prepare(platform, identifier, since=since)
+
+
+def wait_prepared(platform: Platform, preparing: RuntimePreparing, *, since: float) -> None:
+    """Wait (in this thread) for the build ``prepare`` reported; ``RuntimeFailed`` if it
+    failed. Then ``prepare`` again."""
+    try:
+        platform.runtimes.wait(preparing.key, since=since)
+    except RuntimeBuildError as exc:
+        raise RuntimeFailed(failure_reason(exc)) from exc
 
 
 def compose(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from lakeworks.entities.jobs import (
@@ -28,7 +29,7 @@ from lakeworks.entities.jobs import (
     RunStatus,
     Trigger,
 )
-from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
+from lakeworks.entities.workloads import Resources, Workload, WorkloadKind, WorkloadStatus
 from lakeworks.errors import Conflict, InvalidState, NotFound
 from lakeworks.services import cron, environment, notify, projects, workloads
 from lakeworks.services.ids import public_id
@@ -387,7 +388,7 @@ def claim(platform: Platform, limit: int = 50) -> list[JobRun]:
                 run.id, RunStatus.SCHEDULED, RunStatus.STARTING, starting_at=now, reason=""
             ):
                 held[run.user_id] = (held_cpu + run.cpu, held_mem + run.memory_mb)
-                claimed.append(run)
+                claimed.append(replace(run, status=RunStatus.STARTING, starting_at=now, reason=""))
     return claimed
 
 
@@ -403,35 +404,85 @@ def start(platform: Platform, run: JobRun) -> JobRun:
 
 
 def _start(platform: Platform, run: JobRun) -> JobRun:
-    with platform.read() as uow:
-        job = uow.jobs.get(run.job_id)
-        project = uow.projects.get(run.project_id)
-        user = uow.users.get(run.user_id)
-    if job is None or project is None or user is None:
-        _end_run(platform, run.id, RunStatus.FAILED, "its job or project was deleted")
-        return _reload(platform, run.id)
-    resources = Resources(cpu=run.cpu, memory_mb=run.memory_mb)
-
-    def preparing(message: str) -> None:
+    """Two transactions when the runtime is ready: one reads the job, project and user and
+    records the workload with its keys (committed before the process starts, so that its
+    keys work from its first line and a crash leaves a record to recover), one records the
+    started process and the run running. More only on the way to a failure or while the
+    runtime is built first (this starter thread waits; the run says so)."""
+    since = time.time()
+    for _attempt in range(2):
         with platform.store.transaction() as uow:
-            uow.jobs.set_run(run.id, reason=message)
-
-    try:
-        # A first use builds the runtime (minutes): this starter thread waits, the run says so.
-        runtime = environment.await_runtime(
-            platform, job.runtime_identifier, since=time.time(), waiting=preparing
-        )
-    except environment.RuntimeFailed as exc:
-        _end_run(platform, run.id, RunStatus.FAILED, exc.message)
+            step = _reserve(platform, uow, run, since)
+        if not isinstance(step, environment.RuntimePreparing):
+            break
+        try:
+            environment.wait_prepared(platform, step, since=since)
+        except environment.RuntimeFailed as exc:
+            step = exc.message
+            break
+    if isinstance(step, environment.RuntimePreparing):
+        step = f"could not start: {step.message} (still preparing after its build)"
+    if isinstance(step, str):
+        _end_run(platform, run.id, RunStatus.FAILED, step)
         return _reload(platform, run.id)
 
-    workload = workloads.launch(
+    moved: list[datetime | None] = []  # when the run moved to running; None: it did not
+
+    def record(uow: UnitOfWork, workload: Workload) -> None:
+        # In the transaction that records the process: a reader that sees the engine id
+        # (API v1 ``start``) also sees the run running.
+        stamp = utcnow()
+        running = workload.status is not WorkloadStatus.FAILED and uow.jobs.move_run(
+            run.id,
+            RunStatus.STARTING,
+            RunStatus.RUNNING,
+            running_at=stamp,
+            workload_id=workload.id,
+            reason="",
+        )
+        if not running:
+            uow.jobs.set_run(run.id, workload_id=workload.id)
+        moved.append(stamp if running else None)
+
+    workload = workloads.start(platform, step, then=record)
+    if workload.status is WorkloadStatus.FAILED:
+        if not moved:  # it failed before its process started: record its engine all the same
+            with platform.store.transaction() as uow:
+                uow.jobs.set_run(run.id, workload_id=workload.id)
+        _end_run(platform, run.id, RunStatus.FAILED, workload.reason)
+        return _reload(platform, run.id)
+    if moved and moved[0] is not None:
+        return replace(
+            run, status=RunStatus.RUNNING, running_at=moved[0], workload_id=workload.id, reason=""
+        )
+    return _reload(platform, run.id)
+
+
+def _reserve(
+    platform: Platform, uow: UnitOfWork, run: JobRun, since: float
+) -> workloads.Reservation | environment.RuntimePreparing | str:
+    """The run's workload recorded in ``uow``; or the runtime's build to wait for first; or
+    why the run cannot start."""
+    job = uow.jobs.get(run.job_id)
+    project = uow.projects.get(run.project_id)
+    user = uow.users.get(run.user_id)
+    if job is None or project is None or user is None:
+        return "its job or project was deleted"
+    try:
+        runtime = environment.prepare(platform, job.runtime_identifier, since=since)
+    except environment.RuntimePreparing as preparing:
+        uow.jobs.set_run(run.id, reason=preparing.message)
+        return preparing
+    except environment.RuntimeFailed as exc:
+        return exc.message
+    return workloads.reserve(
         platform,
+        uow,
         workloads.LaunchRequest(
             kind=WorkloadKind.JOB_RUN,
             project=project,
             user=user,
-            resources=resources,
+            resources=Resources(cpu=run.cpu, memory_mb=run.memory_mb),
             runtime=runtime,
             script=job.script,
             arguments=run.arguments,
@@ -443,22 +494,6 @@ def _start(platform: Platform, run: JobRun) -> JobRun:
             key_lifetime=timedelta(seconds=job.timeout_seconds or 7 * 86400) + timedelta(hours=1),
         ),
     )
-    # One transaction: a reader that sees the engine (API v1 ``start``) sees the run running.
-    with platform.store.transaction() as uow:
-        # One step: a reader that sees the engine id also sees the run running.
-        running = workload.status is not WorkloadStatus.FAILED and uow.jobs.move_run(
-            run.id,
-            RunStatus.STARTING,
-            RunStatus.RUNNING,
-            running_at=utcnow(),
-            workload_id=workload.id,
-            reason="",
-        )
-        if not running:
-            uow.jobs.set_run(run.id, workload_id=workload.id)
-    if workload.status is WorkloadStatus.FAILED:
-        _end_run(platform, run.id, RunStatus.FAILED, workload.reason)
-    return _reload(platform, run.id)
 
 
 def _reload(platform: Platform, run_id: str) -> JobRun:

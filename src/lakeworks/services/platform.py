@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from lakeworks.config import Settings
+from lakeworks.data import iceberg_spark
 from lakeworks.data.explorer import RunningQueries
 from lakeworks.data.iceberg import IcebergTables
 from lakeworks.data.metastore import (
@@ -137,6 +138,7 @@ class Platform:
         # read that wait as a start the server abandoned.
         self._launching: set[str] = set()
         self._launching_lock = threading.Lock()
+        self._iceberg_spark_jar: str | None = None
         # The Data page: its queries running now (to cancel them), and where its tables come
         # from (the project's files; the Iceberg catalog and connections add theirs).
         self.running_queries = RunningQueries(max_running=settings.data_max_running_queries)
@@ -218,6 +220,14 @@ class Platform:
             log.warning("Spark metastore of project %s: %s", project_id, exc)
             return None
 
+    def iceberg_spark_jar(self) -> str:
+        """Iceberg's Spark runtime jar for workloads, or "": looked for once per process (a
+        glob over the site's jar folders on every workload's start was a tenth of its cost);
+        a jar installed later is found after a restart."""
+        if self._iceberg_spark_jar is None:
+            self._iceberg_spark_jar = iceberg_spark.find_jar(self.settings.iceberg_spark_jar)
+        return self._iceberg_spark_jar
+
     def metastore_ports(self) -> list[int]:
         """Loopback ports every workload may reach for the shared services (the metastore)."""
         return [self.metastore.port] if self.metastore.running else []
@@ -254,6 +264,29 @@ class Platform:
         """A unit of work for queries (committed empty, so no audit)."""
         return self.store.transaction()
 
+    def audit(
+        self,
+        uow: UnitOfWork,
+        principal: Principal | None,
+        action: str,
+        *,
+        target: str,
+        project_id: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a successful action in ``uow``, the transaction that makes the change: for a
+        step that is one part of a larger command (the scheduler starting a run)."""
+        uow.audit.add(
+            at=utcnow(),
+            actor_id=principal.user.id if principal else None,
+            actor=principal.user.username if principal else SYSTEM,
+            action=action,
+            target=_storable(target),
+            project_id=project_id,
+            outcome=Outcome.SUCCESS,
+            detail=detail or {},
+        )
+
     @contextmanager
     def command(
         self,
@@ -274,14 +307,12 @@ class Platform:
             with self.store.transaction() as uow:
                 cmd = Command(uow=uow, action=action, target=target, project_id=project_id)
                 yield cmd
-                uow.audit.add(
-                    at=utcnow(),
-                    actor_id=principal.user.id if principal else None,
-                    actor=principal.user.username if principal else SYSTEM,
-                    action=action,
-                    target=_storable(cmd.target),
+                self.audit(
+                    uow,
+                    principal,
+                    action,
+                    target=cmd.target,
                     project_id=cmd.project_id,
-                    outcome=Outcome.SUCCESS,
                     detail=cmd.detail,
                 )
             if action in ACCESS_CHANGES:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -35,11 +35,12 @@ from lakeworks.entities.workloads import (
 )
 from lakeworks.errors import InvalidInput, InvalidState, LakeworksError, NotFound
 from lakeworks.executors.base import StartFailed
-from lakeworks.services import auth, environment, files, projects
+from lakeworks.services import auth, environment, files
 from lakeworks.services.environment import PreparedRuntime, new_engine_id
 from lakeworks.services.platform import Platform
 from lakeworks.services.secret_masking import Masker
 from lakeworks.store.tables import utcnow
+from lakeworks.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +125,66 @@ class Ended:
     reason: str
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """A workload recorded as starting, with its API keys, whose process has not started:
+    what ``reserve`` records in the caller's transaction and ``start`` starts."""
+
+    workload_id: str
+    kind: WorkloadKind
+    project_id: str
+    resources: Resources
+    log_path: Path
+    project_dir: Path
+    own_files: bool
+    warehouse: Path
+    context: LaunchContext
+    workload: Workload  # as recorded
+    request: LaunchRequest | None = None
+    project_env: Mapping[str, str] = field(default_factory=dict)
+    network_of: Handle | None = None  # a worker's parent's handle: the network it joins
+
+
 def launch(platform: Platform, request: LaunchRequest) -> Workload:
-    """Record and start the workload ``request`` describes (see ``spawn`` for the outcomes)."""
+    """Record and start the workload ``request`` describes (see ``spawn`` for the outcomes):
+    ``reserve`` in a transaction of its own, then ``start``."""
+    with platform.store.transaction() as uow:
+        reservation = reserve(platform, uow, request)
+    return start(platform, reservation)
+
+
+def reserve(platform: Platform, uow: UnitOfWork, request: LaunchRequest) -> Reservation:
+    """Record the workload ``request`` describes as starting, with its two API keys (audited),
+    in ``uow``: a launcher that has its own rows to read and write (a job run's) does it all
+    in one transaction. It must commit before ``start``, so that the keys the process is
+    given exist when it calls the API and a crash leaves a record to recover."""
+    reservation = _record(
+        platform,
+        uow,
+        kind=request.kind,
+        project=request.project,
+        user=request.user,
+        resources=request.resources,
+        runtime_dir=request.runtime.directory,
+        key_lifetime=request.key_lifetime,
+        project_dir=request.project_dir,
+        parent=request.parent,
+        name=request.name,
+    )
+    project_env = {v.name: v.value for v in uow.projects.env(request.project.id)}
+    return replace(reservation, request=request, project_env=project_env)
+
+
+def start(
+    platform: Platform,
+    reservation: Reservation,
+    then: Callable[[UnitOfWork, Workload], None] | None = None,
+) -> Workload:
+    """Start a workload ``reserve`` recorded (see ``spawn`` for the outcomes); ``then`` runs
+    in the one transaction that records the started process (its owner's own move)."""
+    request = reservation.request
+    assert request is not None, "reserve() records the request"
     runtime = request.runtime
-    project_env = projects.workload_env(platform, request.project.id)
 
     def build(ctx: LaunchContext) -> tuple[list[str], dict[str, str]]:
         if request.command is not None:
@@ -147,27 +204,21 @@ def launch(platform: Platform, request: LaunchRequest) -> Workload:
             user=request.user,
             kind=request.kind,
             resources=request.resources,
-            layers=[project_env, *request.layers],
+            layers=[reservation.project_env, *request.layers],
             extra_identity=request.identity,
         )
         if request.platform_env is not None:
             env |= request.platform_env(ctx)
         return argv, env
 
-    return spawn(
+    return _run(
         platform,
-        kind=request.kind,
-        project=request.project,
-        user=request.user,
-        resources=request.resources,
+        reservation,
         build=build,
         runtime_dir=runtime.directory,
         extra_ro_binds=runtime.ro_binds,
         ports=list(request.ports),
-        key_lifetime=request.key_lifetime,
-        project_dir=request.project_dir,
-        parent=request.parent,
-        name=request.name,
+        then=then,
     )
 
 
@@ -197,94 +248,114 @@ def spawn(
     Never raises for a workload that could not start: it is recorded as failed with the
     reason, and returned, so callers treat every outcome the same way.
     """
+    with platform.store.transaction() as uow:
+        reservation = _record(
+            platform,
+            uow,
+            kind=kind,
+            project=project,
+            user=user,
+            resources=resources,
+            runtime_dir=runtime_dir,
+            key_lifetime=key_lifetime,
+            project_dir=project_dir,
+            parent=parent,
+            name=name,
+        )
+    return _run(
+        platform,
+        reservation,
+        build=build,
+        runtime_dir=runtime_dir,
+        extra_ro_binds=extra_ro_binds,
+        ports=ports,
+    )
+
+
+def _record(
+    platform: Platform,
+    uow: UnitOfWork,
+    *,
+    kind: WorkloadKind,
+    project: Project,
+    user: User,
+    resources: Resources,
+    runtime_dir: Path | None,
+    key_lifetime: timedelta,
+    project_dir: Path | None,
+    parent: Workload | None = None,
+    name: str = "",
+) -> Reservation:
     settings = platform.settings
     engine_id = new_engine_id()
     log_path = settings.workloads_dir / "logs" / f"{engine_id}.log"
     if parent is not None:
         log_path = Path(parent.log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with platform.store.transaction() as uow:
-        uow.workloads.add(
-            workload_id=engine_id,
-            kind=kind,
-            project_id=project.id,
-            user_id=user.id,
-            executor=settings.executor,
-            log_path=str(log_path),
-            resources=resources,
-            parent_id=parent.id if parent else None,
-            name=name,
-        )
+    # The project's Iceberg warehouse, at its own path: writable for the project's own
+    # files' workloads, read-only for model builds and replicas (a snapshot, another uid).
+    own_files = project_dir is None
+    warehouse = warehouses.ensure_warehouse(settings, project.id)
+    project_dir = project_dir or settings.projects_dir / project.id
+    spec_probe = WorkloadSpec(
+        workload_id=engine_id,
+        kind=kind,
+        argv=[],
+        env={},
+        project_dir=project_dir,
+        log_path=log_path,
+        runtime_dir=runtime_dir,
+        resources=resources,
+    )
+    home = platform.executor.project_home(spec_probe)
+    # One transaction for the record and its keys: ending the workload revokes them, and
+    # a failure leaves neither (a pending record would hold its user's quota forever).
+    v1, v2 = auth.add_workload_keys(
+        platform, uow, user, project.id, key_lifetime, [ApiKeyKind.V1, ApiKeyKind.V2]
+    )
+    workload = uow.workloads.add(
+        workload_id=engine_id,
+        kind=kind,
+        project_id=project.id,
+        user_id=user.id,
+        executor=settings.executor,
+        log_path=str(log_path),
+        resources=resources,
+        status=WorkloadStatus.STARTING,
+        api_key_ids=[v1.key.id, v2.key.id],
+        started_at=utcnow(),
+        parent_id=parent.id if parent else None,
+        name=name,
+    )
+    return Reservation(
+        workload_id=engine_id,
+        kind=kind,
+        project_id=project.id,
+        resources=resources,
+        log_path=log_path,
+        project_dir=project_dir,
+        own_files=own_files,
+        warehouse=warehouse,
+        context=LaunchContext(engine_id, home, v1.secret, v2.secret),
+        workload=workload,
+        network_of=parent.handle if parent else None,
+    )
+
+
+def _run(
+    platform: Platform,
+    reservation: Reservation,
+    *,
+    build: Callable[[LaunchContext], tuple[list[str], dict[str, str]]],
+    runtime_dir: Path | None,
+    extra_ro_binds: list[Path] | None = None,
+    ports: list[str] | None = None,
+    then: Callable[[UnitOfWork, Workload], None] | None = None,
+) -> Workload:
+    engine_id = reservation.workload_id
+    executor = platform.executor
     try:
-        v1 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V1)
-        v2 = auth.create_workload_key(platform, user, project.id, key_lifetime, ApiKeyKind.V2)
-        with platform.store.transaction() as uow:  # so that ending the workload revokes them
-            uow.workloads.set(engine_id, api_key_ids=[v1.key.id, v2.key.id])
-        # The project's Iceberg warehouse, at its own path: writable for the project's own
-        # files' workloads, read-only for model builds and replicas (a snapshot, another uid).
-        own_files = project_dir is None
-        warehouse = warehouses.ensure_warehouse(settings, project.id)
-        project_dir = project_dir or settings.projects_dir / project.id
-        executor = platform.executor
-        spec_probe = WorkloadSpec(
-            workload_id=engine_id,
-            kind=kind,
-            argv=[],
-            env={},
-            project_dir=project_dir,
-            log_path=log_path,
-            runtime_dir=runtime_dir,
-            resources=resources,
-        )
-        home = executor.project_home(spec_probe)
-        with platform.store.transaction() as uow:
-            uow.workloads.move(
-                engine_id, WorkloadStatus.PENDING, WorkloadStatus.STARTING, started_at=utcnow()
-            )
-    except BaseException:
-        # Never leave a pending record behind: it would hold its user's quota forever.
-        _finish(
-            platform,
-            engine_id,
-            WorkloadStatus.PENDING,
-            WorkloadStatus.FAILED,
-            reason="could not start: internal error",
-            exit_code=None,
-        )
-        raise
-    try:
-        argv, env = build(LaunchContext(engine_id, home, v1.secret, v2.secret))
-        iceberg_uri = iceberg_rest_uri(settings, project.id)
-        env = env | {
-            "LAKEWORKS_EXIT_FILE": f"{home}/{EXIT_DIR}/{engine_id}",
-            # cml.data_v1's "iceberg" connection: the project's REST catalog and warehouse.
-            "LAKEWORKS_ICEBERG_URI": iceberg_uri,
-            "LAKEWORKS_WAREHOUSE": str(warehouse),
-        }
-        spark_jar = iceberg_spark.find_jar(settings.iceberg_spark_jar)
-        if spark_jar:
-            env["LAKEWORKS_ICEBERG_SPARK_JAR"] = spark_jar
-            # Plain getOrCreate() too; a PYSPARK_SUBMIT_ARGS of the user's own wins.
-            env.setdefault(
-                "PYSPARK_SUBMIT_ARGS", iceberg_spark.submit_args(spark_jar, iceberg_uri, v2.secret)
-            )
-        spec = WorkloadSpec(
-            workload_id=engine_id,
-            kind=kind,
-            argv=["/bin/bash", "-c", _WRAPPER, "lakeworks-workload", *argv],
-            env=env,
-            project_dir=project_dir,
-            log_path=log_path,
-            runtime_dir=runtime_dir,
-            resources=resources,
-            ports=list(ports or []),
-            extra_ro_binds=list(extra_ro_binds or [])
-            + ([] if own_files else [warehouse])
-            + ([Path(spark_jar)] if spark_jar else []),
-            extra_rw_binds=[warehouse] if own_files else [],
-            host_ports=platform.metastore_ports(),
-            network_of=parent.handle if parent else None,
-        )
+        spec = _spec(platform, reservation, build, runtime_dir, extra_ro_binds, ports)
         handle = executor.start(spec)
     except (StartFailed, InvalidInput, OSError) as exc:
         reason = str(exc.message if isinstance(exc, InvalidInput) else exc)
@@ -296,17 +367,96 @@ def spawn(
             reason=f"could not start: {reason}",
             exit_code=None,
         )
-        workload = get(platform, engine_id)
-        return workload
+        return get(platform, engine_id)
+    except BaseException:
+        # Never leave a starting record behind: it would hold its user's quota.
+        _finish(
+            platform,
+            engine_id,
+            WorkloadStatus.STARTING,
+            WorkloadStatus.FAILED,
+            reason="could not start: internal error",
+            exit_code=None,
+        )
+        raise
+    address = executor.address(handle)
     with platform.store.transaction() as uow:
-        uow.workloads.set(engine_id, handle=handle, address=executor.address(handle))
-        running = uow.workloads.move(engine_id, WorkloadStatus.STARTING, WorkloadStatus.RUNNING)
+        running = uow.workloads.move(
+            engine_id,
+            WorkloadStatus.STARTING,
+            WorkloadStatus.RUNNING,
+            handle=handle,
+            address=address,
+        )
+        if running:
+            workload = replace(
+                reservation.workload,
+                status=WorkloadStatus.RUNNING,
+                handle=handle,
+                address=address,
+            )
+        else:
+            uow.workloads.set(engine_id, handle=handle, address=address)
+            found = uow.workloads.get(engine_id)
+            assert found is not None, "workload records are never deleted"
+            workload = found
+        if then is not None:
+            then(uow, workload)
     if not running:
         # Stopped while starting (its owner was deleted meanwhile): that stop found no process
         # to signal and recorded the end, so the process just started must end here.
         log.info("workload %s was stopped while it started; ending its process", engine_id)
         _stop_in_background(platform, engine_id, handle)
-    return get(platform, engine_id)
+    return workload
+
+
+def _spec(
+    platform: Platform,
+    reservation: Reservation,
+    build: Callable[[LaunchContext], tuple[list[str], dict[str, str]]],
+    runtime_dir: Path | None,
+    extra_ro_binds: list[Path] | None,
+    ports: list[str] | None,
+) -> WorkloadSpec:
+    """What the executor starts: the kind's command in the exit-recording wrapper, its
+    environment with the platform's own variables, and the sandbox's mounts."""
+    settings = platform.settings
+    ctx = reservation.context
+    project_id = reservation.project_id
+    argv, env = build(ctx)
+    iceberg_uri = iceberg_rest_uri(settings, project_id)
+    env = env | {
+        "LAKEWORKS_EXIT_FILE": f"{ctx.project_home}/{EXIT_DIR}/{ctx.engine_id}",
+        # cml.data_v1's "iceberg" connection: the project's REST catalog and warehouse.
+        "LAKEWORKS_ICEBERG_URI": iceberg_uri,
+        "LAKEWORKS_WAREHOUSE": str(reservation.warehouse),
+    }
+    spark_jar = platform.iceberg_spark_jar()
+    if spark_jar:
+        env["LAKEWORKS_ICEBERG_SPARK_JAR"] = spark_jar
+        # Plain getOrCreate() too; a PYSPARK_SUBMIT_ARGS of the user's own wins.
+        env.setdefault(
+            "PYSPARK_SUBMIT_ARGS", iceberg_spark.submit_args(spark_jar, iceberg_uri, ctx.v2_key)
+        )
+    own_files = reservation.own_files
+    warehouse = reservation.warehouse
+    return WorkloadSpec(
+        workload_id=ctx.engine_id,
+        kind=reservation.kind,
+        argv=["/bin/bash", "-c", _WRAPPER, "lakeworks-workload", *argv],
+        env=env,
+        project_dir=reservation.project_dir,
+        log_path=reservation.log_path,
+        runtime_dir=runtime_dir,
+        resources=reservation.resources,
+        ports=list(ports or []),
+        extra_ro_binds=list(extra_ro_binds or [])
+        + ([] if own_files else [warehouse])
+        + ([Path(spark_jar)] if spark_jar else []),
+        extra_rw_binds=[warehouse] if own_files else [],
+        host_ports=platform.metastore_ports(),
+        network_of=reservation.network_of,
+    )
 
 
 def iceberg_rest_uri(settings: Settings, project_id: str) -> str:

@@ -75,9 +75,17 @@ class WorkloadRepo:
         executor: str,
         log_path: str,
         resources: Resources,
+        status: WorkloadStatus = WorkloadStatus.PENDING,
+        api_key_ids: list[int] | None = None,
         parent_id: str | None = None,
         name: str = "",
+        **values: Any,
     ) -> Workload:
+        """A new workload record. Every workload begins pending; ``status`` records it as
+        already moved on from there (checked against the transition table), for a launcher
+        that records and moves it in one transaction."""
+        if status is not WorkloadStatus.PENDING:
+            check_move(TRANSITIONS, WorkloadStatus.PENDING, status)
         row = WorkloadRow(
             parent_id=parent_id,
             name=name,
@@ -85,14 +93,15 @@ class WorkloadRepo:
             kind=kind.value,
             project_id=project_id,
             user_id=user_id,
-            status=WorkloadStatus.PENDING.value,
+            status=status.value,
             executor=executor,
             handle={},
             log_path=log_path,
             cpu=resources.cpu,
             memory_mb=resources.memory_mb,
             gpu=resources.gpu,
-            api_key_ids=[],
+            api_key_ids=list(api_key_ids or []),
+            **values,
         )
         self.session.add(row)
         self.session.flush()

@@ -94,6 +94,58 @@ def _show(value: Any) -> None:
     print(pretty(value))
 
 
+def _plain_python(source: str, path: str) -> tuple[Any, Any] | None:
+    """The compiled cell when ``source`` is plain Python, else None (IPython syntax such as
+    ``!cmd``, ``%magic`` or ``obj?``, or an error that IPython's path reports).
+
+    IPython's transformers leave plain Python as it is, so such a script runs without
+    importing IPython at start: that import and the shell cost about a third of a second on
+    an idle machine, most of a job's start (issue 17). The shell comes on first use
+    (``get_ipython()``, ``display()``), the same shell."""
+    try:
+        return compile_cell(source, source, path)
+    except SyntaxError:
+        return None
+
+
+def _shell(main: types.ModuleType) -> Any:
+    """The IPython shell whose namespace is ``main``'s (created once; later calls get it)."""
+    from .shell import RunnerShell, shell_config
+
+    if RunnerShell.initialized():
+        return RunnerShell.instance()
+    names = dict(main.__dict__)
+    shell = RunnerShell.instance(user_module=main, config=shell_config())
+    # Python's exit()/quit() end the script; IPython's only ask an interactive shell to close.
+    for name in ("exit", "quit"):
+        shell.user_ns.pop(name, None)
+    # A shell created mid-script (on first use) must not replace the script's own names.
+    shell.user_ns.update(names)
+    # Modules the script imports may call get_ipython() as a builtin, as in IPython.
+    builtins.get_ipython = shell.get_ipython  # type: ignore[attr-defined]
+    return shell
+
+
+def _ipython_on_demand(main: types.ModuleType) -> None:
+    """What IPython's shell puts in place at start, with the shell created on first use: the
+    ``get_ipython``, ``display`` and ``__IPYTHON__`` builtins, and the script as
+    ``__main__`` (so that pickle finds what it defines)."""
+    sys.modules["__main__"] = main
+
+    def get_ipython() -> Any:
+        return _shell(main)
+
+    def display(*objs: Any, **kwargs: Any) -> Any:
+        _shell(main)
+        from IPython.display import display as ipython_display
+
+        return ipython_display(*objs, **kwargs)
+
+    builtins.get_ipython = get_ipython  # type: ignore[attr-defined]
+    builtins.display = display  # type: ignore[attr-defined]
+    builtins.__IPYTHON__ = True  # type: ignore[attr-defined]
+
+
 def run(path: str, arguments: str | None) -> int:
     """Run the script at ``path``; return the exit status (``sys.exit`` propagates)."""
     line_buffered()
@@ -114,25 +166,20 @@ def run(path: str, arguments: str | None) -> int:
     project_sys_path(project_root)
     user_site_on_path()
 
-    from .shell import RunnerShell, shell_config
-
     # No __file__, as IPython (CML's runner) leaves it: Flask(__name__) then finds templates/
     # and static/ in the working directory, where CML projects put them.
     main = types.ModuleType("__main__")
-    shell = RunnerShell.instance(user_module=main, config=shell_config())
-    namespace = shell.user_ns
-    # Python's exit()/quit() end the script; IPython's only ask an interactive shell to close.
-    for name in ("exit", "quit"):
-        namespace.pop(name, None)
-    # Modules the script imports may call get_ipython() as a builtin, as in IPython.
-    builtins.get_ipython = shell.get_ipython  # type: ignore[attr-defined]
-
     try:
-        transformed = shell.transform_cell(source)
-        code, last = compile_cell(source, transformed, script)
+        compiled = _plain_python(source, script)
+        if compiled is None:
+            code, last = compile_cell(source, _shell(main).transform_cell(source), script)
+        else:
+            code, last = compiled
+            _ipython_on_demand(main)
     except SyntaxError as error:
         traceback.print_exception(type(error), error, None, file=sys.stderr)
         return 1
+    namespace = main.__dict__
 
     try:
         exec(code, namespace)
