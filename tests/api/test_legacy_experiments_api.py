@@ -49,6 +49,8 @@ with open("out/model.txt", "w") as handle:
 cdsw.track_file("out/model.txt")
 with open("written_by_the_run.txt", "w") as handle:
     handle.write("stays in the run's copy\\n")
+# A hostile run plants a link among its tracked files: the server must not follow it.
+os.symlink("/etc/passwd", os.environ["LAKEWORKS_OUTPUT_DIR"] + "/files/passwd")
 """
 
 
@@ -150,6 +152,10 @@ def test_a_run_tracks_metrics_and_files_from_its_snapshot(
     assert got.status_code == 200 and got.content == b"weights of original\n"
     assert client.get(f"{base}/{run['id']}/files/out/nothing.txt", headers=alice).status_code == 404
     assert client.get(f"{base}/{run['id']}/files/../x", headers=alice).status_code in (400, 404)
+    planted = client.get(f"{base}/{run['id']}/files/passwd", headers=alice)
+    assert planted.status_code == 400 and "root:" not in planted.text
+    long_name = client.get(f"{base}/{run['id']}/files/{'a' * 300}", headers=alice)
+    assert long_name.status_code in (400, 404)
 
     # The snapshot is the files as they were at launch; the project keeps the edit, and what
     # the run wrote stayed in its own copy.
@@ -207,6 +213,7 @@ def test_bad_input_is_refused_with_4xx(
     assert client.get(base, headers=alice).json()["legacy_experiments"] == []
     assert not any((platform.settings.data_dir / "experiments" / pid).glob("*"))
     assert client.get(f"{base}/nope", headers=alice).status_code == 404
+    assert client.get(f"{base}/{'x' * 5000}", headers=alice).status_code == 404
     assert client.get(f"{base}/nope/logs", headers=alice).status_code == 404
     assert client.get("/api/v2/projects/nope/legacy_experiments", headers=alice).status_code == 404
 

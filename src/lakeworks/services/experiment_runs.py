@@ -376,6 +376,8 @@ def _open(root: Path, inside: str, rel: str) -> files.Download:
         handle, st = safe_paths.open_reader(root, f"{inside}/{clean}".lstrip("/"))
     except (FileNotFoundError, NotADirectoryError):
         raise NotFound(f"No file {clean!r} in this run.") from None
+    except OSError as exc:  # a name too long, a folder the run made unreadable...
+        raise InvalidInput(f"Cannot read {clean!r}: {exc.strerror or exc}.") from exc
     return files.Download(PurePosixPath(clean).name, st.st_size, handle)
 
 
