@@ -268,3 +268,35 @@ def test_viewers_see_contributors_run_and_it_is_audited(
     assert ("otto", "experiment_run.stop", "success") in seen
     assert ("vera", "experiment_run.create", "denied") in seen
     assert ("vera", "experiment_run.stop", "denied") in seen
+
+
+@pytest.mark.timeout(900)
+def test_the_build_step_runs_cdsw_build_sh_first(
+    lw: tuple[TestClient, Platform],
+    make_user: Callable[..., User],
+    api_headers: Callable[[User], Headers],
+) -> None:
+    client, platform = lw
+    alice = api_headers(make_user("alice"))
+    pid = _project(client, alice, platform)
+    root = platform.settings.projects_dir / pid
+    # CRLF line endings, as a file saved on Windows (compat §1.5).
+    (root / "cdsw-build.sh").write_bytes(b"echo building\r\necho from-build > built.txt\r\n")
+    (root / "uses_build.py").write_text(
+        "import cdsw\ncdsw.track_metric('built', open('built.txt').read().strip())\n"
+    )
+    base = f"/api/v2/projects/{pid}/legacy_experiments"
+    run = client.post(base, headers=alice, json={"script": "uses_build.py"}).json()
+    done = _wait(client, platform, f"{base}/{run['id']}", alice)
+    log = client.get(f"{base}/{run['id']}/logs", headers=alice).json()["text"]
+    assert done["status"] == "ENGINE_SUCCEEDED", (done, log)
+    assert done["metrics"] == {"built": "from-build"} and "building" in log
+    assert not (root / "built.txt").exists()  # built in the run's copy only
+
+    (root / "cdsw-build.sh").write_text("echo broken build\nexit 3\n")
+    run = client.post(base, headers=alice, json={"script": "uses_build.py"}).json()
+    done = _wait(client, platform, f"{base}/{run['id']}", alice)
+    log = client.get(f"{base}/{run['id']}/logs", headers=alice).json()["text"]
+    assert done["status"] == "ENGINE_FAILED" and done["exit_code"] == 3, (done, log)
+    assert "broken build" in log and "cdsw-build.sh exited with 3" in log
+    assert done["metrics"] == {}

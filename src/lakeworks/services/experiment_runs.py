@@ -7,7 +7,7 @@ an image built from such a snapshot). It is built on the jobs machinery, as §3.
 run is a job run of its own hidden job (``JobKind.EXPERIMENT``, never listed with the
 project's jobs), so quota, start, stop, exit, timeouts and recovery after a restart are the
 job runs' own (``services/jobs.py``); ``launch_request`` makes the launch run from a copy of
-the snapshot with ``CDSW_ENGINE_TYPE=experiment``.
+the snapshot, after its build step (``cdsw-build.sh``), with ``CDSW_ENGINE_TYPE=experiment``.
 
 ``cdsw.track_metric`` values (numbers, strings, bools, dicts, lists) and ``cdsw.track_file``
 copies land in the run's output folder (``.lakeworks/runs/<run id>``) of its working copy of
@@ -206,12 +206,35 @@ def _add(
     )
 
 
+# The build step of an experiment (compat §1.5, §3.4), run in its copy of the snapshot before
+# the script (the script's argv follows): ``bash cdsw-build.sh`` when the snapshot has one
+# (CRLF line endings tolerated); a failure fails the run, with the build's output in its log.
+_BUILD_THEN_RUN = r"""
+cd "$LAKEWORKS_PROJECT_HOME" 2>/dev/null || true
+if [ -f cdsw-build.sh ]; then
+  echo "Running cdsw-build.sh (the experiment's build step)"
+  build="$(mktemp)"
+  tr -d '\r' < cdsw-build.sh > "$build"
+  bash "$build"; code=$?
+  rm -f "$build"
+  [ "$code" -eq 0 ] || { echo "cdsw-build.sh exited with $code"; exit "$code"; }
+fi
+exec "$@"
+"""
+
+
 def launch_request(
     platform: Platform, request: workloads.LaunchRequest, run: JobRun
 ) -> workloads.LaunchRequest:
-    """A job run's launch, made an experiment's: from its snapshot, as engine type
-    ``experiment`` (what the legacy ``cdsw`` module looks at), with its output folders."""
+    """A job run's launch, made an experiment's: from its copy of the snapshot, after the
+    build step, as engine type ``experiment`` (what the legacy ``cdsw`` module looks at),
+    with its output folders."""
     work = work_dir(platform.settings, run.project_id, run.id)
+    runtime, script, arguments = request.runtime, request.script, request.arguments
+
+    def command(ctx: workloads.LaunchContext) -> list[str]:
+        argv = runtime.command(f"{ctx.project_home}/{script}", arguments)
+        return ["/bin/bash", "-c", _BUILD_THEN_RUN, "lakeworks-experiment", *argv]
 
     def outputs(ctx: workloads.LaunchContext) -> dict[str, str]:
         output = f"{ctx.project_home}/{_output(run.id)}"
@@ -221,6 +244,7 @@ def launch_request(
     return replace(
         request,
         project_dir=work,
+        command=command,
         identity={"CDSW_ENGINE_TYPE": "experiment", "CDSW_EXPERIMENT_ID": run.id},
         platform_env=outputs,
     )
