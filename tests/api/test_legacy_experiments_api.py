@@ -217,6 +217,35 @@ def test_bad_input_is_refused_with_4xx(
     assert client.get(f"{base}/nope/logs", headers=alice).status_code == 404
     assert client.get("/api/v2/projects/nope/legacy_experiments", headers=alice).status_code == 404
 
+    # Odd bodies and paths: a 4xx each, never a server error.
+    for odd in (
+        [],
+        {"script": 123},
+        {"script": "train.py", "cpu": "abc"},
+        {"memory": -1},
+        {"script": "train.py", "nvidia_gpu": 1.5},
+        {"script": "a\u0000.py"},
+    ):
+        answer = client.post(base, headers=alice, json=odd)
+        assert 400 <= answer.status_code < 500, (odd, answer.status_code, answer.text)
+    made = client.post(base, headers=alice, json={"script": "train.py"}).json()["id"]
+    for odd_path in (
+        "%00",
+        "a" * 300,
+        "%2e%2e/x",
+        "a/%2e%2e/%2e%2e/x",
+        "é/ü.txt",
+        "a//b",
+        "x%2Fy",
+        "\\",
+    ):
+        for what in ("files", "snapshot"):
+            answer = client.get(f"{base}/{made}/{what}/{odd_path}", headers=alice)
+            assert 400 <= answer.status_code < 500, (what, odd_path, answer.status_code)
+    for odd_offset in ("-1", "x", str(2**70)):
+        answer = client.get(f"{base}/{made}/logs?offset={odd_offset}", headers=alice)
+        assert 400 <= answer.status_code < 500, (odd_offset, answer.status_code)
+
 
 def test_viewers_see_contributors_run_and_it_is_audited(
     client: TestClient,
