@@ -17,7 +17,7 @@ from lakeworks.amps import runner
 from lakeworks.entities.amps import SetupStatus, TaskStatus
 from lakeworks.entities.applications import AppStatus
 from lakeworks.entities.users import User
-from lakeworks.services import applications, jobs, models, projects
+from lakeworks.services import applications, experiment_runs, jobs, models, projects
 from lakeworks.services.platform import Platform, Principal
 
 METADATA = """\
@@ -99,7 +99,10 @@ with open(os.environ["OUTPUT_FILE"], "w") as out:
 """,
     "jobs/experiment.py": """
 import sys
+import cdsw
 open("out/experiment.txt", "w").write(sys.argv[1])
+cdsw.track_metric("grid", sys.argv[1])
+cdsw.track_file("out/experiment.txt")
 """,
     "model/predict.py": """
 def predict(args):
@@ -167,13 +170,20 @@ def test_an_amp_sets_itself_up_end_to_end(
 
     root = platform.settings.projects_dir / project_id
     assert (root / "out" / "result.txt").read_text() == "hello hello job-env"
-    assert (root / "out" / "experiment.txt").read_text() == "[0.1,1,10]"
+    # run_experiment made a legacy experiment run (compat §3.4): from a snapshot, so what it
+    # wrote stayed in its own copy; its metric and file are the run's.
+    assert not (root / "out" / "experiment.txt").exists()
+    (experiment,) = experiment_runs.list_runs(platform, who, project_id)
+    assert experiment.comment == "AMP experiment: Baseline"
+    assert experiment.metrics == {"grid": "[0.1,1,10]"}
+    tracked = experiment_runs.tracked_files(platform, who, project_id, experiment.id)
+    assert [f.path for f in tracked] == ["out/experiment.txt"]
 
     # The job the AMP created is a manual job with its environment; the model's access key is
     # in the project variable the AMP named.
     found = {j.name: j for j in jobs.list_jobs(platform, who, project_id)}
     assert found["Write output"].schedule == ""
-    assert "AMP session: Prepare" in found and "AMP experiment: Baseline" in found
+    assert "AMP session: Prepare" in found and "AMP experiment: Baseline" not in found
     model = next(m for m in models.list_models(platform, who, project_id) if m.name == "Doubler")
     env = {v.name: v.value for v in projects.get_env(platform, who, project_id)}
     assert env["DOUBLER_KEY"] == models.access_key(platform, model)
@@ -195,6 +205,9 @@ def test_an_amp_sets_itself_up_end_to_end(
     shown = serving_client.get(f"/api/v2/projects/{project_id}/amp", headers=headers).json()
     assert shown["status"] == "succeeded"
     assert shown["tasks"][2]["log_url"].startswith(f"/projects/{project_id}/jobs/")
+    assert shown["tasks"][3]["log_url"] == (
+        f"/projects/{project_id}/legacy_experiments/{experiment.id}"
+    )
     assert "/builds/" in shown["tasks"][5]["log_url"]
     project = serving_client.get(f"/api/v2/projects/{project_id}", headers=headers).json()
     assert project["creation_status"] == "success"

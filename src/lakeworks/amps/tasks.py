@@ -4,9 +4,11 @@
 and answers ``None`` (still going), ``""`` (done) or the reason it failed. Both are safe to
 call again after a crash: ``begin`` runs again only for a task that recorded nothing.
 
-``run_session`` and ``run_experiment`` run their script once as a manual job named after the
-task ("AMP session: ..."), in a fresh engine of the project's runtime, which is what CML's
-non-interactive session does; the job stays in the project as the task's record and log.
+``run_session`` runs its script once as a manual job named after the task ("AMP session:
+..."), in a fresh engine of the project's runtime, which is what CML's non-interactive session
+does; the job stays in the project as the task's record and log. ``run_experiment`` launches a
+legacy experiment run (``services/experiment_runs.py``: a snapshot of the project, engine type
+``experiment``), shown on the project's Experiments (legacy) page.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from lakeworks.entities.projects import EnvVar
 from lakeworks.errors import InvalidInput, NotFound
 from lakeworks.services import (
     applications,
+    experiment_runs,
     job_runs,
     jobs,
     model_builds,
@@ -73,14 +76,30 @@ def _labelled(setup: AmpSetup, kind: str, label: str) -> str:
 def begin(platform: Platform, who: Principal, setup: AmpSetup, task: AmpTask) -> Started:
     project_id = setup.project_id
     f = task.fields
-    if task.type in ("run_session", "run_experiment"):
-        prefix = "AMP session" if task.type == "run_session" else "AMP experiment"
+    if task.type == "run_experiment":
+        # A legacy experiment run (compat §3.4), from a snapshot taken now.
+        legacy = experiment_runs.create(
+            platform,
+            who,
+            project_id,
+            experiment_runs.RunFields(
+                script=f["script"],
+                arguments=f.get("arguments", ""),
+                cpu=_cpu(task),
+                memory_mb=_memory_mb(task),
+                runtime_identifier=setup.runtime_identifier,
+                comment=f"AMP experiment: {task.title}"[:200],
+            ),
+            via=Trigger.API,
+        )
+        return Started(entity_id=legacy.job.id, tracked_id=legacy.id)
+    if task.type == "run_session":
         job = jobs.create(
             platform,
             who,
             project_id,
             jobs.JobFields(
-                name=f"{prefix}: {task.title}"[:200],
+                name=f"AMP session: {task.title}"[:200],
                 script=f["script"],
                 arguments=f.get("arguments", ""),
                 cpu=_cpu(task),
@@ -300,7 +319,9 @@ def set_project_env(
 def log_link(task: AmpTask) -> str:
     """Where the task's work and log are shown in the UI ("" before it made anything)."""
     base = f"/projects/{task.project_id}"
-    if task.type in ("run_session", "run_experiment", "run_job") and task.tracked_id:
+    if task.type == "run_experiment" and task.tracked_id:
+        return f"{base}/legacy_experiments/{task.tracked_id}"
+    if task.type in ("run_session", "run_job") and task.tracked_id:
         return f"{base}/jobs/{task.entity_id}/runs/{task.tracked_id}"
     if task.type == "create_job" and task.entity_id:
         return f"{base}/jobs/{task.entity_id}"

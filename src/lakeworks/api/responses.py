@@ -827,3 +827,52 @@ class DataConnectionCredentials(DataConnection):
 
 class ListDataConnectionsResponse(Out):
     connections: list[DataConnection]
+
+
+# Legacy experiment runs (Lakeworks; compat §3.4) ------------------------------------------
+
+
+class LegacyExperimentRun(Out):
+    id: str
+    project_id: str
+    status: str
+    script: str
+    arguments: str
+    comment: str
+    runtime_identifier: str
+    engine_id: str
+    cpu: Number
+    memory: Number = Field(description="GiB.")
+    nvidia_gpu: int
+    created_at: Time = TIME
+    starting_at: Time = TIME
+    running_at: Time = TIME
+    finished_at: Time = TIME
+    duration_seconds: Number | None = None
+    exit_code: int | None = None
+    reason: str
+    creator: ShortUser
+    metrics: dict[str, Any] = Field(description="The last value of each tracked metric.")
+    metric_history: list[dict[str, Any]] | None = Field(
+        default=None, description="Every tracked value, in order (one run's answer only)."
+    )
+
+
+class ListLegacyExperimentRunsResponse(Out):
+    legacy_experiments: list[LegacyExperimentRun]
+    metric_keys: list[str]
+    next_page_token: str = PAGE_TOKEN
+
+
+class LegacyExperimentRunLog(TextLog):
+    finished: bool
+    status: str
+
+
+class TrackedFile(Out):
+    path: str
+    size: int
+
+
+class ListTrackedFilesResponse(Out):
+    files: list[TrackedFile]

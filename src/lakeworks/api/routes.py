@@ -12,6 +12,7 @@ from lakeworks.api import (
     experiments,
     files,
     jobs,
+    legacy_experiments,
     model_metrics,
     models,
     projects,
@@ -32,6 +33,7 @@ router.include_router(resources.router)
 router.include_router(runtimes.router)
 router.include_router(model_metrics.router)
 router.include_router(experiments.router)
+router.include_router(legacy_experiments.router)  # CDSW's Run Experiment (compat §3.4)
 router.include_router(models.router)
 router.include_router(amps.router)
 router.include_router(data.router)

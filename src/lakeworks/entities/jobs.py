@@ -13,6 +13,12 @@ class ScheduleKind(enum.StrEnum):
     DEPENDENT = "dependent"  # runs when the parent job's run succeeds
 
 
+class JobKind(enum.StrEnum):
+    JOB = "job"
+    # The hidden job of one legacy experiment run (CML compat §3.4): never listed with jobs.
+    EXPERIMENT = "experiment"
+
+
 class Trigger(enum.StrEnum):
     MANUAL = "manual"  # a person in the UI
     API = "api"  # API v2 / v1
@@ -127,6 +133,7 @@ class Job:
     next_fire_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    kind: JobKind = JobKind.JOB
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from lakeworks.entities.jobs import (
     DueFire,
     Job,
+    JobKind,
     JobRun,
     RunStatus,
     Trigger,
@@ -475,25 +476,26 @@ def _reserve(
         return preparing
     except environment.RuntimeFailed as exc:
         return exc.message
-    return workloads.reserve(
-        platform,
-        uow,
-        workloads.LaunchRequest(
-            kind=WorkloadKind.JOB_RUN,
-            project=project,
-            user=user,
-            resources=Resources(cpu=run.cpu, memory_mb=run.memory_mb),
-            runtime=runtime,
-            script=job.script,
-            arguments=run.arguments,
-            layers=[job.environment, run.environment],
-            identity={"CDSW_JOB_ID": job.id, "CDSW_JOB_RUN_ID": run.id},
-            platform_env=lambda ctx: {
-                "LAKEWORKS_OUTPUT_DIR": f"{ctx.project_home}/.lakeworks/runs/{run.id}"
-            },
-            key_lifetime=timedelta(seconds=job.timeout_seconds or 7 * 86400) + timedelta(hours=1),
-        ),
+    request = workloads.LaunchRequest(
+        kind=WorkloadKind.JOB_RUN,
+        project=project,
+        user=user,
+        resources=Resources(cpu=run.cpu, memory_mb=run.memory_mb),
+        runtime=runtime,
+        script=job.script,
+        arguments=run.arguments,
+        layers=[job.environment, run.environment],
+        identity={"CDSW_JOB_ID": job.id, "CDSW_JOB_RUN_ID": run.id},
+        platform_env=lambda ctx: {
+            "LAKEWORKS_OUTPUT_DIR": f"{ctx.project_home}/.lakeworks/runs/{run.id}"
+        },
+        key_lifetime=timedelta(seconds=job.timeout_seconds or 7 * 86400) + timedelta(hours=1),
     )
+    if job.kind is JobKind.EXPERIMENT:
+        from lakeworks.services import experiment_runs  # it builds on this module
+
+        request = experiment_runs.launch_request(platform, request, run)
+    return workloads.reserve(platform, uow, request)
 
 
 def _reload(platform: Platform, run_id: str) -> JobRun:

@@ -13,6 +13,7 @@ from typing import Any
 from lakeworks import bounds
 from lakeworks.entities.jobs import (
     Job,
+    JobKind,
     JobRun,
     Recipient,
     ScheduleKind,
@@ -92,7 +93,7 @@ def _check(
     if parent_id:
         kind = ScheduleKind.DEPENDENT
         parent = uow.jobs.get(parent_id)
-        if parent is None or parent.project_id != project_id:
+        if parent is None or parent.project_id != project_id or parent.kind is not JobKind.JOB:
             raise InvalidInput(f"Parent job {parent_id!r} is not a job of this project.")
         _refuse_cycle(uow, parent, job_id)
     for recipient in fields.recipients:
@@ -254,7 +255,8 @@ def last_runs(
 
 def require_job(uow: UnitOfWork, project_id: str, job_id: str) -> Job:
     job = uow.jobs.get(job_id)
-    if job is None or job.project_id != project_id:
+    # A legacy experiment run's hidden job is not a job of the project (experiment_runs.py).
+    if job is None or job.project_id != project_id or job.kind is not JobKind.JOB:
         raise NotFound(f"Job {job_id!r} not found in this project.")
     return job
 

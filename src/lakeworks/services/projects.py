@@ -476,6 +476,9 @@ def delete(platform: Platform, principal: Principal, project_id: str) -> None:
             trash.parent.mkdir(parents=True, exist_ok=True)
             root.rename(trash)
     shutil.rmtree(trash, ignore_errors=True)
+    from lakeworks.services.experiment_runs import snapshots_root  # it builds on this module
+
+    shutil.rmtree(snapshots_root(platform.settings, project_id), ignore_errors=True)
     warehouses.remove_warehouse(platform.settings, project_id)
     platform.iceberg.forget(project_id)
 

@@ -190,7 +190,8 @@ def start(
         if request.command is not None:
             argv = request.command(ctx)
         else:
-            root = files.project_root(platform, request.project.id)
+            # A snapshot's own copy when it runs from one (legacy experiment runs).
+            root = request.project_dir or files.project_root(platform, request.project.id)
             if not files.resolve(root, request.script).is_file():
                 raise InvalidInput(
                     f"script {request.script!r} does not exist in the project any more"

@@ -13,6 +13,7 @@ from lakeworks.entities.jobs import (
     RUN_TRANSITIONS,
     DueFire,
     Job,
+    JobKind,
     JobRun,
     Recipient,
     RunStatus,
@@ -47,6 +48,7 @@ def to_job(row: JobRow, creator: str = "") -> Job:
         next_fire_at=row.next_fire_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        kind=JobKind(row.kind or JobKind.JOB),
     )
 
 
@@ -103,11 +105,11 @@ class JobRepo:
     def delete(self, job_id: str) -> None:
         self.session.execute(delete(JobRow).where(JobRow.id == job_id))
 
-    def of_project(self, project_id: str) -> list[Job]:
+    def of_project(self, project_id: str, kind: JobKind = JobKind.JOB) -> list[Job]:
         rows = self.session.execute(
             select(JobRow, UserRow.username)
             .join(UserRow, UserRow.id == JobRow.creator_id)
-            .where(JobRow.project_id == project_id)
+            .where(JobRow.project_id == project_id, JobRow.kind == kind.value)
             .order_by(JobRow.created_at, JobRow.id)
         ).all()
         return [to_job(row, name) for row, name in rows]
@@ -275,6 +277,25 @@ class JobRepo:
 
     def set_run(self, run_id: str, **values: Any) -> None:
         self.session.execute(update(JobRunRow).where(JobRunRow.id == run_id).values(**values))
+
+    def experiment_runs(
+        self, project_id: str, *, run_id: str | None = None, limit: int = 500
+    ) -> list[tuple[Job, JobRun]]:
+        """Legacy experiment runs of the project (newest first), each with its hidden job."""
+        creator = UserRow.__table__.alias("creator")
+        query = (
+            select(JobRow, creator.c.username, JobRunRow, UserRow.username)
+            .join(JobRunRow, JobRunRow.job_id == JobRow.id)
+            .join(creator, creator.c.id == JobRow.creator_id)
+            .join(UserRow, UserRow.id == JobRunRow.user_id)
+            .where(JobRow.project_id == project_id, JobRow.kind == JobKind.EXPERIMENT.value)
+        )
+        if run_id is not None:
+            query = query.where(JobRunRow.id == run_id)
+        rows = self.session.execute(
+            query.order_by(JobRunRow.created_at.desc(), JobRunRow.id.desc()).limit(limit)
+        ).all()
+        return [(to_job(job, made_by), to_run(run, ran_by)) for job, made_by, run, ran_by in rows]
 
     def last_runs(self, job_ids: list[str]) -> dict[str, JobRun]:
         """The newest run of each job (for job lists)."""

@@ -261,6 +261,8 @@ class JobRow(Base):
 
     id: Mapped[str] = mapped_column(String(19), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    # "job", or "experiment": the hidden job of one legacy experiment run (0014)
+    kind: Mapped[str] = mapped_column(String(16), default="job", server_default="job")
     name: Mapped[str] = mapped_column(String(200))
     script: Mapped[str] = mapped_column(Text)
     arguments: Mapped[str] = mapped_column(Text, default="")

@@ -18,6 +18,7 @@ from lakeworks.ui import (
     file_pages,
     job_form_pages,
     job_pages,
+    legacy_experiment_pages,
     model_monitoring_pages,
     model_pages,
     project_pages,
@@ -40,6 +41,7 @@ for module in (
     # Before job_pages: /jobs/new must not be read as a job id.
     job_form_pages,
     job_pages,
+    legacy_experiment_pages,
     model_pages,
     model_monitoring_pages,
     experiment_pages,
