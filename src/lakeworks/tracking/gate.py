@@ -3,10 +3,14 @@
 Every request to the mount is authenticated like API v2 (Bearer API key, which includes the
 workload's key from ``MLFLOW_TRACKING_TOKEN``, or the browser session cookie) and then matched
 against ``RULES``: each MLflow endpoint Lakeworks exposes names the object it touches and
-whether it reads or writes. Endpoints not in the table (traces, GraphQL, the artifact proxy,
-prompt lab) answer 404: Lakeworks does not offer them. The AI gateway's proxy answers as
-MLflow does when no gateway is configured (no endpoints), since MLflow's UI asks on every
-page and shows an error for any other answer.
+whether it reads or writes. MLflow 3's logged models (``logged-models/<id>``) belong to their
+experiment's project. GraphQL requests (MLflow's UI) are parsed and each root field's objects
+checked (``graphql_scope``). Endpoints not in the table (webhooks, the artifact proxy, prompts,
+workspaces, MLflow's own sign-in) answer 404: Lakeworks does not offer them. Features the UI
+asks about on every page but Lakeworks does not offer get an honest empty answer instead
+(``_EMPTY_ANSWERS``: no traces, no assistant provider; the AI gateway's proxy: no endpoints),
+since MLflow's UI shows an error for any other answer. MLflow's page loads Lakeworks' UI
+defaults first (``_UI_DEFAULTS``: the classic "Model training" view).
 
 - Objects are checked against their project (``access.authorize``); list and search responses
   are filtered to readable projects (a page may hold fewer items than asked for; its
