@@ -167,7 +167,9 @@ def test_bad_input_gets_clear_errors(
     assert response.status_code == 401
     headers = {"Authorization": f"Bearer {key}"}
     # Endpoints Lakeworks does not offer, and broken bodies.
-    assert httpx.post(f"{server.url}/mlflow/graphql", headers=headers, json={}).status_code == 404
+    webhooks = httpx.get(f"{api}/webhooks", headers=headers)
+    assert webhooks.status_code == 404 and "not available" in webhooks.json()["message"]
+    assert httpx.post(f"{server.url}/mlflow/graphql", headers=headers, json={}).status_code == 400
     response = httpx.post(f"{api}/runs/log-metric", headers=headers, content=b"{not json")
     assert response.status_code == 400
     # An oversize request (e.g. a huge artifact or batch) is refused; the server keeps going.
@@ -276,3 +278,89 @@ def test_runs_belong_to_who_ran_them_and_the_ui_finds_no_error_or_orphan(
     )
     assert listed.status_code == 200
     assert [e["name"] for e in listed.json()["experiments"]] == ["churn-exp"]
+
+
+GET_EXPERIMENT = """query MlflowGetExperimentQuery($input: MlflowGetExperimentInput) {
+  mlflowGetExperiment(input: $input) { experiment { experimentId name tags { key value } } }
+}"""
+
+
+def test_mlflow3_logged_models_graphql_and_ui_calls_are_scoped(
+    server: LiveServer, make_user: Callable[..., User], mlflow_env: Callable[[str], None]
+) -> None:
+    platform = server.platform
+    alice, mallory = make_user("alice"), make_user("mallory")
+    project_a = _project(platform, alice, "a")
+    _project(platform, mallory, "m")
+    mlflow_env(_workload_key(platform, alice, project_a))
+    client = MlflowClient()
+    experiment_id = client.create_experiment("models-exp")
+    # Lakeworks' experiments open in MLflow 3's classic view (runs table).
+    kind = client.get_experiment(experiment_id).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"
+    run = client.create_run(experiment_id)
+    # An MLflow 3 logged model of a run lives in the run's artifacts (CML compat §9).
+    logged = client.create_logged_model(experiment_id, name="clf", source_run_id=run.info.run_id)
+    assert logged.artifact_location == f"{run.info.artifact_uri}/clf"
+    unattached = client.create_logged_model(experiment_id, name="free")
+    assert unattached.artifact_location.startswith(f"/home/cdsw/.experiments/{experiment_id}/")
+    client.finalize_logged_model(logged.model_id, "READY")
+    found = client.search_logged_models(experiment_ids=[experiment_id])
+    assert {m.name for m in found} == {"clf", "free"}
+
+    alice_headers = {"Authorization": f"Bearer {_user_key(platform, alice)}"}
+    mallory_headers = {"Authorization": f"Bearer {_user_key(platform, mallory)}"}
+    base = f"{server.url}/mlflow"
+    api = f"{base}/ajax-api/2.0/mlflow"
+    graphql = {"query": GET_EXPERIMENT, "variables": {"input": {"experimentId": experiment_id}}}
+    answer = httpx.post(f"{base}/graphql", json=graphql, headers=alice_headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["mlflowGetExperiment"]["experiment"]["name"] == "models-exp"
+
+    # Another project's user reaches none of it, by REST or GraphQL.
+    refused = [
+        httpx.get(f"{api}/logged-models/{logged.model_id}", headers=mallory_headers),
+        httpx.post(
+            f"{api}/logged-models/search",
+            json={"experiment_ids": [experiment_id]},
+            headers=mallory_headers,
+        ),
+        httpx.get(
+            f"{api}/logged-models/{logged.model_id}/artifacts/directories",
+            headers=mallory_headers,
+        ),
+        httpx.post(f"{base}/graphql", json=graphql, headers=mallory_headers),
+    ]
+    assert [r.status_code for r in refused] == [404] * 4, [r.text for r in refused]
+    mlflow_env(_workload_key(platform, mallory, _project(platform, mallory, "m2")))
+    with pytest.raises(MlflowException, match="not found"):
+        MlflowClient().create_logged_model(experiment_id, name="x")
+    # Queries beyond the ones the gate scopes are refused, with a clear 400.
+    sneaky = {"query": '{ test(inputString: "x") { output } }'}
+    answer = httpx.post(f"{base}/graphql", json=sneaky, headers=alice_headers)
+    assert answer.status_code == 400 and "not available" in answer.json()["message"]
+    two = {"query": GET_EXPERIMENT + " query Other { __typename }"}
+    assert httpx.post(f"{base}/graphql", json=two, headers=alice_headers).status_code == 400
+    # A model version search over GraphQL may not reach other projects' models.
+    mlflow_env(_workload_key(platform, alice, project_a))
+    MlflowClient().create_registered_model("alice-model")
+    versions = {
+        "query": "query Q($input: MlflowSearchModelVersionsInput) "
+        "{ mlflowSearchModelVersions(input: $input) { modelVersions { name } } }",
+        "variables": {"input": {"filter": "name = 'alice-model'"}},
+    }
+    assert httpx.post(f"{base}/graphql", json=versions, headers=alice_headers).status_code == 200
+    client.create_model_version("alice-model", f"{run.info.artifact_uri}/clf", run.info.run_id)
+    answer = httpx.post(f"{base}/graphql", json=versions, headers=mallory_headers)
+    assert answer.status_code == 403
+
+    # What MLflow 3's UI asks for features Lakeworks does not offer: honest empty answers.
+    traces = httpx.post(f"{base}/ajax-api/3.0/mlflow/traces/search", json={}, headers=alice_headers)
+    assert traces.status_code == 200 and traces.json() == {"traces": []}
+    assistant = httpx.get(f"{base}/ajax-api/3.0/mlflow/assistant/providers", headers=alice_headers)
+    assert assistant.status_code == 200 and assistant.json()["providers"] == []
+    # The UI's page loads Lakeworks' defaults (the classic view) before MLflow's UI.
+    page = httpx.get(f"{base}/", headers=alice_headers)
+    assert '<script src="lakeworks-ui-defaults.js"></script>' in page.text
+    defaults = httpx.get(f"{base}/lakeworks-ui-defaults.js")
+    assert defaults.status_code == 200 and "machine_learning" in defaults.text

@@ -8,7 +8,9 @@ history. They live beside Lakeworks' tables, never among them, because both use 
 - PostgreSQL: the same server, in a schema of its own (``LAKEWORKS_MLFLOW_SCHEMA``);
 - or wherever ``LAKEWORKS_MLFLOW_DATABASE_URL`` says.
 
-``lakeworks db upgrade`` calls ``upgrade``; the stores refuse an unmigrated database with
+``lakeworks db upgrade`` calls ``upgrade``, which also migrates a store made by MLflow 2
+(Lakeworks embedded 2.22 before) to MLflow 3's schema, with MLflow's own Alembic history;
+the stores refuse an unmigrated database with
 ``DatabaseNotMigrated``, as Lakeworks' own store does.
 """
 
@@ -132,8 +134,25 @@ def upgrade(settings: Settings) -> None:
             _upgrade_db(engine)
         else:
             _initialize_tables(engine)
+        _tag_classic_experiments(engine)
     finally:
         engine.dispose()
+
+
+def _tag_classic_experiments(engine: Engine) -> None:
+    """Tag experiments of no kind (made by MLflow 2) for MLflow 3's classic view (see
+    ``stores``); experiments with a kind keep theirs."""
+    from lakeworks.tracking.stores import CLASSIC_KIND, KIND_TAG
+
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO experiment_tags (key, value, experiment_id) "
+                "SELECT :key, :value, experiment_id FROM experiments WHERE experiment_id NOT IN "
+                "(SELECT experiment_id FROM experiment_tags WHERE key = :key)"
+            ),
+            {"key": KIND_TAG, "value": CLASSIC_KIND},
+        )
 
 
 def check_migrated(settings: Settings) -> None:
@@ -177,10 +196,7 @@ class Stores:
 
 
 def open_stores(settings: Settings) -> Stores:
-    from mlflow.store.model_registry.sqlalchemy_store import (
-        SqlAlchemyStore as RegistryStore,
-    )
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+    from lakeworks.tracking.stores import RegistryStore, TrackingStore
 
     url = mlflow_database_url(settings)
     engine = _engine(url)
@@ -188,5 +204,5 @@ def open_stores(settings: Settings) -> Stores:
     # behind the operator's back.
     _check(engine, dispose=True)
     tracking = TrackingStore(url, ARTIFACT_ROOT)
-    registry = RegistryStore(url)
+    registry = RegistryStore(url, tracking)
     return Stores(url=url, tracking=tracking, registry=registry)

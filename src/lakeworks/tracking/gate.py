@@ -3,10 +3,14 @@
 Every request to the mount is authenticated like API v2 (Bearer API key, which includes the
 workload's key from ``MLFLOW_TRACKING_TOKEN``, or the browser session cookie) and then matched
 against ``RULES``: each MLflow endpoint Lakeworks exposes names the object it touches and
-whether it reads or writes. Endpoints not in the table (traces, GraphQL, the artifact proxy,
-prompt lab) answer 404: Lakeworks does not offer them. The AI gateway's proxy answers as
-MLflow does when no gateway is configured (no endpoints), since MLflow's UI asks on every
-page and shows an error for any other answer.
+whether it reads or writes. MLflow 3's logged models (``logged-models/<id>``) belong to their
+experiment's project. GraphQL requests (MLflow's UI) are parsed and each root field's objects
+checked (``graphql_scope``). Endpoints not in the table (webhooks, the artifact proxy, prompts,
+workspaces, MLflow's own sign-in) answer 404: Lakeworks does not offer them. Features the UI
+asks about on every page but Lakeworks does not offer get an honest empty answer instead
+(``_EMPTY_ANSWERS``: no traces, no assistant provider; the AI gateway's proxy: no endpoints),
+since MLflow's UI shows an error for any other answer. MLflow's page loads Lakeworks' UI
+defaults first (``_UI_DEFAULTS``: the classic "Model training" view).
 
 - Objects are checked against their project (``access.authorize``); list and search responses
   are filtered to readable projects (a page may hold fewer items than asked for; its
@@ -61,6 +65,7 @@ from lakeworks.services.experiment_access import readable_projects
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.tracking import MOUNT_PATH
 from lakeworks.tracking.embedded import Tracking, bind_handlers, tracking_for
+from lakeworks.tracking.graphql_scope import touched
 from lakeworks.tracking.paths import server_path
 from lakeworks.tracking.registry import version_source_dir
 from lakeworks.tracking.scope import (
@@ -120,7 +125,7 @@ RULES: dict[str, tuple[str, str]] = {
     "registered-models/delete": ("model", "write"),
     "registered-models/set-tag": ("model", "write"),
     "registered-models/delete-tag": ("model", "write"),
-    "registered-models/alias": ("model", "alias"),
+    "registered-models/alias": ("model", "by_method"),
     "model-versions/create": ("new_version", "write"),
     "model-versions/get": ("model", "read"),
     "model-versions/get-download-uri": ("model", "read"),
@@ -130,8 +135,42 @@ RULES: dict[str, tuple[str, str]] = {
     "model-versions/transition-stage": ("model", "write"),
     "model-versions/set-tag": ("model", "write"),
     "model-versions/delete-tag": ("model", "write"),
+    # MLflow 3's logged models (the 3.x client's ``log_model``); ``{id}`` is the model id.
+    "runs/outputs": ("run", "write"),
+    "experiments/delete-experiment-tag": ("experiment", "write"),
+    "logged-models/create": ("new_logged_model", "write"),
+    "logged-models/search": ("experiments", "read"),
+    "logged-models/{id}": ("logged_model", "by_method"),
+    "logged-models/{id}/params": ("logged_model", "write"),
+    "logged-models/{id}/tags": ("logged_model", "write"),
+    "logged-models/{id}/tags/{key}": ("logged_model", "write"),
+    # MLflow's store type and features (no project data).
+    "server-info": ("server", "read"),
 }
-_API_PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/")
+# MLflow 3 features Lakeworks does not offer (tracing, GenAI evaluation), which MLflow's UI
+# asks about on the experiment and run pages: an honest empty answer, so the UI shows "no
+# traces" instead of an error. Any other unknown endpoint is refused (404).
+_EMPTY_ANSWERS: dict[tuple[str, str], bytes] = {
+    ("GET", "traces"): b'{"traces": []}',
+    ("POST", "traces/search"): b'{"traces": []}',
+    ("GET", "unified-traces"): b'{"traces": []}',
+    ("POST", "traces/metrics"): b'{"data_points": []}',
+    # MLflow's assistant (an LLM agent run on the server) is not offered.
+    (
+        "GET",
+        "assistant/config",
+    ): b'{"providers": {}, "projects": {}, "remote_access_allowed": false}',
+    (
+        "GET",
+        "assistant/providers",
+    ): b'{"providers": [], "resolved": null, "gateway_vendor_options": {}}',
+}
+_API_PREFIXES = (
+    "/api/2.0/mlflow/",
+    "/ajax-api/2.0/mlflow/",
+    "/api/3.0/mlflow/",
+    "/ajax-api/3.0/mlflow/",
+)
 _AUDITED = {
     "experiments/create": "experiment.create",
     "experiments/delete": "experiment.delete",
@@ -146,6 +185,12 @@ _AUDITED = {
     "model-versions/transition-stage": "model_version.transition",
 }
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+# Answers filtered to what the caller may read before they are sent.
+_FILTERED = {
+    "experiments/search",
+    "registered-models/search",
+    "model-versions/search",
+}
 # Endpoints whose answer the gate reads (to filter it, remember ids, or audit the call); the
 # rest are passed through as MLflow wrote them.
 _READS_ANSWER = {
@@ -203,6 +248,8 @@ _CHECKS = {
     "new_experiment": "_check_new_experiment",
     "new_model": "_check_new_model",
     "new_version": "_check_new_version",
+    "logged_model": "_check_logged_model",
+    "new_logged_model": "_check_new_logged_model",
 }
 
 
@@ -228,6 +275,10 @@ class TrackingGate:
         root = scope.get("root_path", "")
         path = scope["path"][len(root) :] if scope["path"].startswith(root) else scope["path"]
         method = scope["method"]
+        if path == "/" + _DEFAULTS_SCRIPT and method == "GET":
+            headers = [(b"content-type", b"text/javascript"), (b"cache-control", b"no-cache")]
+            await _send(send, 200, _UI_DEFAULTS, headers)
+            return
         if path.startswith("/static-files/") or path in ("/health", "/version", "/favicon.ico"):
             await self.mlflow_app(scope, receive, send)
             return
@@ -251,7 +302,7 @@ class TrackingGate:
             )
             return
         if path in ("", "/"):
-            await self._forward(scope, receive, send)
+            await self._index(scope, send)
             return
         if (
             principal.via == "session"
@@ -307,10 +358,15 @@ class TrackingGate:
     def _authorize(self, principal: Principal, project_id: str, *, write: bool, what: str) -> None:
         _authorize(self.platform, principal, project_id, write=write, what=what, cache=self.access)
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _index(self, scope: Scope, send: Send) -> None:
+        """MLflow's page, with Lakeworks' defaults for its UI loaded before the UI itself."""
         tracking = await anyio.to_thread.run_sync(tracking_for, self.platform)
         bind_handlers(tracking)
-        await self.mlflow_app(scope, receive, send)
+        status, headers, content = await self._call_mlflow(scope, b"")
+        if status == 200 and b"<head>" in content:
+            tag = f'<head><script src="{_DEFAULTS_SCRIPT}"></script>'.encode()
+            content = content.replace(b"<head>", tag, 1)
+        await _send(send, status, content, headers)
 
     async def _handle(
         self, scope: Scope, send: Send, principal: Principal, path: str, method: str, body: bytes
@@ -324,10 +380,21 @@ class TrackingGate:
         if endpoint == "gateway-proxy" and method == "GET":
             await _send(send, 200, b'{"endpoints": []}', [(b"content-type", b"application/json")])
             return
+        if path == "/graphql" and method == "POST":
+            checked = await anyio.to_thread.run_sync(self._check_graphql, principal, scope, body)
+            bind_handlers(checked)
+            status, headers, content = await self._call_mlflow(scope, body)
+            await _send(send, status, content, headers)
+            return
+        empty = _EMPTY_ANSWERS.get((method, endpoint))
+        if empty is not None:
+            await _send(send, 200, empty, [(b"content-type", b"application/json")])
+            return
+        endpoint, path_params = _route(endpoint, method)
         if not endpoint or (endpoint not in RULES and endpoint not in _ARTIFACT_ENDPOINTS):
             raise NotFound(f"MLflow endpoint {path!r} is not available in Lakeworks.")
         params = _parse_params(scope, method, body)
-        call = Call(endpoint=endpoint, method=method, params=params)
+        call = Call(endpoint=endpoint, method=method, params={**params, **path_params})
         if endpoint in _ARTIFACT_ENDPOINTS or endpoint == "artifacts/list":
             status, headers, content = await anyio.to_thread.run_sync(
                 self._artifacts, principal, call
@@ -388,13 +455,49 @@ class TrackingGate:
         """
         tracking = tracking_for(self.platform)
         kind, access = RULES[call.endpoint]
-        if access == "alias":
+        if access == "by_method":
             access = "read" if call.method == "GET" else "write"
         _refuse_reserved_tags(call)
         method = _CHECKS.get(kind)  # searches and artifact reads are scoped on the way out
         if method is not None:
             getattr(self, method)(principal, call, tracking.scope, access == "write")
         return tracking
+
+    def _check_graphql(self, principal: Principal, asgi_scope: Scope, body: bytes) -> Tracking:
+        """Refuse a GraphQL request (MLflow's UI) unless the principal may read all it reads."""
+        tracking = tracking_for(self.platform)
+        scope = tracking.scope
+        for touch in touched(_parse_params(asgi_scope, "POST", body)):
+            for object_id in touch.ids:
+                if touch.kind == "experiment":
+                    project, what = scope.experiment_project(object_id), "Experiment"
+                else:
+                    project, what = scope.run_project(object_id), "Run"
+                self._authorize(principal, project, write=False, what=f"{what} {object_id!r}")
+            if touch.kind == "model_versions":
+                self._check_version_search(tracking, principal, touch.filter)
+        return tracking
+
+    def _check_version_search(self, tracking: Tracking, principal: Principal, filter: str) -> None:
+        """A model version search answered unfiltered (GraphQL) may only find readable ones."""
+        names: set[str] = set()
+        token = None
+        for _ in range(20):
+            page = tracking.registry.search_model_versions(
+                filter_string=filter, max_results=1000, page_token=token
+            )
+            names.update(str(v.name) for v in page)
+            token = page.token
+            if not token:
+                break
+        else:
+            raise InvalidInput("This model version search finds too many; narrow its filter.")
+        projects = {_safe_model_project(tracking.scope, name) for name in names}
+        if projects - readable_projects(self.platform, principal, projects):
+            raise PermissionDenied(
+                "This model version search reaches registered models you cannot read; "
+                "narrow its filter (for example run_id='<run id>')."
+            )
 
     def _check_experiment(self, principal: Principal, call: Call, scope: Any, write: bool) -> None:
         params = call.params
@@ -445,6 +548,22 @@ class TrackingGate:
         self._authorize(principal, project, write=write, what=f"Registered model {name!r}")
         call.project_id = project
 
+    def _check_logged_model(
+        self, principal: Principal, call: Call, scope: Any, write: bool
+    ) -> None:
+        model_id = _first(call.params.get("model_id"))
+        project = scope.logged_model_project(model_id)
+        self._authorize(principal, project, write=write, what=f"Logged model {model_id!r}")
+        call.project_id = project
+
+    def _check_new_logged_model(
+        self, principal: Principal, call: Call, scope: Any, write: bool
+    ) -> None:
+        self._check_experiment(principal, call, scope, write=True)
+        run_id = _first(call.params.get("source_run_id"))
+        if run_id and scope.run_project(run_id) != call.project_id:
+            raise PermissionDenied(f"Run {run_id!r} is not in this experiment's project.")
+
     def _check_new_experiment(
         self, principal: Principal, call: Call, scope: Any, write: bool
     ) -> None:
@@ -481,6 +600,11 @@ class TrackingGate:
         if run_id and scope.run_project(run_id) != project:
             raise PermissionDenied(
                 f"Run {run_id!r} is not in the project of registered model {name!r}."
+            )
+        model_id = _first(params.get("model_id")) or _logged_model_of(_first(params.get("source")))
+        if model_id and scope.logged_model_project(model_id) != project:
+            raise PermissionDenied(
+                f"Logged model {model_id!r} is not in the project of registered model {name!r}."
             )
         params["tags"] = _with_tags(params.get("tags"), {VERSION_ID_TAG: public_id()})
         call.body_changed = True
@@ -522,39 +646,11 @@ class TrackingGate:
             project = _tag(experiment.get("tags"), PROJECT_TAG)
             name = _first(call.params.get("experiment_name"))
             try:
-                self._authorize(
-                    principal,
-                    project,
-                    write=False,
-                    what=f"Experiment {name!r}",
-                )
+                self._authorize(principal, project, write=False, what=f"Experiment {name!r}")
             except NotFound as exc:
                 raise NotFound(f"Could not find experiment with name '{name}'") from exc
-        elif endpoint == "experiments/search":
-            data["experiments"] = [
-                item
-                for item in self._readable(
-                    principal,
-                    data.get("experiments") or [],
-                    lambda item: _tag(item.get("tags"), PROJECT_TAG),
-                )
-                if _tag(item.get("tags"), PROJECT_TAG)
-            ]
-            content = json.dumps(data).encode()
-        elif endpoint == "registered-models/search":
-            data["registered_models"] = self._readable(
-                principal,
-                data.get("registered_models") or [],
-                lambda item: _tag(item.get("tags"), PROJECT_TAG),
-            )
-            content = json.dumps(data).encode()
-        elif endpoint == "model-versions/search":
-            data["model_versions"] = self._readable(
-                principal,
-                data.get("model_versions") or [],
-                lambda item: _safe_model_project(scope, str(item.get("name", ""))),
-            )
-            content = json.dumps(data).encode()
+        elif endpoint in _FILTERED:
+            content = json.dumps(self._filtered(scope, principal, endpoint, data)).encode()
         elif endpoint in ("registered-models/rename", "registered-models/delete"):
             scope.forget_model(_first(call.params.get("name")))
         action = _AUDITED.get(endpoint)
@@ -570,6 +666,34 @@ class TrackingGate:
                 cmd.detail = {"via": "mlflow"}
         return content
 
+    def _filtered(
+        self, scope: Any, principal: Principal, endpoint: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A search's or get's answer with only what ``principal`` may read."""
+        if endpoint == "experiments/search":
+            data["experiments"] = [
+                item
+                for item in self._readable(
+                    principal,
+                    data.get("experiments") or [],
+                    lambda item: _tag(item.get("tags"), PROJECT_TAG),
+                )
+                if _tag(item.get("tags"), PROJECT_TAG)
+            ]
+        elif endpoint == "registered-models/search":
+            data["registered_models"] = self._readable(
+                principal,
+                data.get("registered_models") or [],
+                lambda item: _tag(item.get("tags"), PROJECT_TAG),
+            )
+        elif endpoint == "model-versions/search":
+            data["model_versions"] = self._readable(
+                principal,
+                data.get("model_versions") or [],
+                lambda item: _safe_model_project(scope, str(item.get("name", ""))),
+            )
+        return data
+
     def _readable(
         self, principal: Principal, items: list[dict[str, Any]], project_of: Callable[[Any], str]
     ) -> list[dict[str, Any]]:
@@ -578,6 +702,24 @@ class TrackingGate:
         return [item for item, project in zip(items, projects, strict=True) if project in allowed]
 
     # Artifacts, from the project's directory --------------------------------------------
+
+    def _artifact_root(
+        self, tracking: Tracking, principal: Principal, call: Call
+    ) -> tuple[str, str]:
+        """(project id, artifact root URI) of the run or logged model a call names, once the
+        principal may read it."""
+        params = call.params
+        if call.endpoint.startswith("logged-models/"):
+            model_id = _first(params.get("model_id"))
+            project = tracking.scope.logged_model_project(model_id)
+            self._authorize(principal, project, write=False, what=f"Logged model {model_id!r}")
+            return project, str(tracking.store.get_logged_model(model_id).artifact_location)
+        run_id = _first(params.get("run_id") or params.get("run_uuid"))
+        if not run_id:
+            raise InvalidInput("The request names no run (run_id).")
+        project = tracking.scope.run_project(run_id)
+        self._authorize(principal, project, write=False, what=f"Run {run_id!r}")
+        return project, str(tracking.store.get_run(run_id).info.artifact_uri)
 
     def _artifacts(
         self, principal: Principal, call: Call
@@ -600,15 +742,13 @@ class TrackingGate:
             if not target.is_relative_to(root):
                 raise InvalidInput(f"Artifact path {relative!r} is outside the model.")
             return self._file_response(project, target, relative)
-        run_id = _first(params.get("run_id") or params.get("run_uuid"))
-        if not run_id:
-            raise InvalidInput("The request names no run (run_id).")
-        project = tracking.scope.run_project(run_id)
-        self._authorize(principal, project, write=False, what=f"Run {run_id!r}")
-        run = tracking.store.get_run(run_id)
-        root_uri = run.info.artifact_uri
+        project, root_uri = self._artifact_root(tracking, principal, call)
+        if call.endpoint.startswith("logged-models/"):
+            relative = _first(
+                params.get("artifact_file_path") or params.get("artifact_directory_path")
+            )
         target = server_path(self.platform.settings, project, root_uri, relative)
-        if call.endpoint == "get-artifact":
+        if call.endpoint in ("get-artifact", "logged-models/{id}/artifacts/files"):
             return self._file_response(project, target, relative)
         files = []
         if target.is_dir():
@@ -626,7 +766,59 @@ class TrackingGate:
         return 200, [(b"content-type", b"application/json")], body
 
 
-_ARTIFACT_ENDPOINTS = {"get-artifact", "model-versions/get-artifact"}
+# Lakeworks' defaults for MLflow 3's UI, run before it starts (``_index``). The UI opens
+# experiments in its GenAI view (traces, evaluations: not offered by Lakeworks) unless the
+# browser keeps another choice of its "GenAI / Model training" switch; the default here is
+# Model training (the runs table). A choice the user makes with the switch is kept. Its
+# assistant panel (an LLM agent, not offered) is not opened by itself on the first visit.
+_DEFAULTS_SCRIPT = "lakeworks-ui-defaults.js"
+_UI_DEFAULTS = b"""try {
+  var defaults = {
+    "mlflow.workflowType_v1": "machine_learning",
+    "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": true
+  };
+  Object.keys(defaults).forEach(function (key) {
+    if (window.localStorage.getItem(key) === null) {
+      window.localStorage.setItem(key, JSON.stringify(defaults[key]));
+    }
+  });
+} catch (e) {}
+"""
+
+_ARTIFACT_ENDPOINTS = {
+    "get-artifact",
+    "model-versions/get-artifact",
+    "logged-models/{id}/artifacts/files",
+    "logged-models/{id}/artifacts/directories",
+}
+
+
+def _route(endpoint: str, method: str) -> tuple[str, dict[str, str]]:
+    """MLflow 3's endpoints with ids in the path (``logged-models/<id>/tags``) as their
+    ``RULES`` key (``logged-models/{id}/tags``) and the ids as parameters."""
+    parts = endpoint.split("/")
+    if parts[0] != "logged-models":
+        return endpoint, {}
+    if len(parts) == 1:
+        return ("logged-models/create" if method == "POST" else ""), {}
+    if len(parts) == 2 and parts[1] == "search":
+        return endpoint, {}
+    params = {"model_id": parts[1]}
+    rest = parts[2:]
+    if rest[:1] == ["tags"] and len(rest) == 2:
+        params["tag_key"] = rest[1]
+        rest = ["tags", "{key}"]
+    return "/".join(["logged-models", "{id}", *rest]), params
+
+
+def _logged_model_of(source: str) -> str:
+    """``m-abc`` for a version source ``models:/m-abc`` (a logged model), else ""."""
+    if not source.startswith("models:/"):
+        return ""
+    rest = source[len("models:/") :].strip("/")
+    return rest if rest.startswith("m-") and "/" not in rest else ""
+
+
 # Served inline; anything else is a download, so an artifact can never run script in our origin.
 _INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "application/json", "text/plain"}
 
@@ -742,8 +934,25 @@ def mlflow_asgi_app() -> ASGIApp:
     from a2wsgi import WSGIMiddleware
     from mlflow.server import app as flask_app
 
+    _without_mlflow_auth()
+
     # MLflow's React UI builds its request URLs from the page's location, so mounting it
     # under MOUNT_PATH needs no static prefix. (a2wsgi's and Flask's typings disagree on
     # the WSGI callable's exact signature; both are plain WSGI.)
     wrapped: Any = WSGIMiddleware(flask_app, workers=8)  # type: ignore[arg-type]
     return cast(ASGIApp, wrapped)
+
+
+def _without_mlflow_auth() -> None:
+    """Keep MLflow's own basic-auth app out of this process.
+
+    MLflow 3's run search imports ``mlflow.server.auth`` whenever it can, and that module's
+    mere import reads an auth config (always "on") and then filters experiments through
+    MLflow's user database, which Lakeworks does not use: the gate already scoped the call.
+    MLflow skips that filter when the import fails (``ImportError``, as when its ``auth``
+    extra is missing), so the module is marked absent.
+    """
+    import sys
+
+    if "mlflow.server.auth" not in sys.modules:
+        sys.modules["mlflow.server.auth"] = None  # type: ignore[assignment]

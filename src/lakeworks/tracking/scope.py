@@ -3,7 +3,8 @@
 An experiment belongs to the project named by its tag ``lakeworks.project_id`` (set by Lakeworks
 when the experiment is created, and never settable by clients); a run belongs to its
 experiment's project; a registered model to the project in its own ``lakeworks.project_id`` tag
-(the project it was registered from). Objects without the tag (MLflow's ``Default`` experiment)
+(the project it was registered from); an MLflow 3 logged model to its experiment's project.
+Objects without the tag (MLflow's ``Default`` experiment)
 belong to no project: only site administrators see them.
 
 The answers are cached: an experiment never changes project and a run never changes
@@ -65,6 +66,7 @@ class Scope:
         self._experiments = _Lru()  # experiment id -> project id ("" = none)
         self._runs = _Lru()  # run id -> experiment id
         self._models = _Lru()  # registered model name -> project id ("" = none)
+        self._logged = _Lru()  # logged model id (MLflow 3) -> experiment id
 
     @staticmethod
     def _lookup(cache: _Lru, key: str, fetch: Callable[[], str], what: str) -> str:
@@ -109,6 +111,19 @@ class Scope:
 
     def run_project(self, run_id: str) -> str:
         return self.experiment_project(self.run_experiment(run_id))
+
+    def logged_model_project(self, model_id: str) -> str:
+        """The project id of an MLflow 3 logged model (its experiment's); ``NotFound`` if
+        missing."""
+        if not model_id:
+            raise NotFound("The request names no logged model (model_id).")
+        experiment_id = self._lookup(
+            self._logged,
+            model_id,
+            lambda: str(self.tracking.get_logged_model(model_id).experiment_id),
+            "Logged model",
+        )
+        return self.experiment_project(experiment_id)
 
     def model_project(self, name: str) -> str:
         """The project id of a registered model ("" for none); ``NotFound`` if missing."""

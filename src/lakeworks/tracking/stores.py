@@ -1,0 +1,122 @@
+"""MLflow 3's SQL stores with Lakeworks' artifact layout for logged models (CML compat §9).
+
+MLflow 3 clients log a model as a *LoggedModel*: the server picks its ``artifact_location``
+(stock MLflow: ``<experiment>/models/<model_id>/artifacts``) and the client writes the model's
+files there, not under the run. Compat §9 wants ``log_model(m, "artifacts")`` to land in
+``/home/cdsw/.experiments/<e>/<r>/artifacts/artifacts``, loadable by that path and listed by
+``list_artifacts(run_id, "artifacts")``, as MLflow 2 clients (preinstalled in runtimes) put it.
+So a logged model created with a source run of the same experiment is placed in that run's
+artifacts, under the model's name (MLflow refuses ``/``, ``.`` and ``:`` in it): exactly where
+an MLflow 2 client would have written it. Logging two models of one name in one run overwrites
+the first, as in MLflow 2. A logged model without a run keeps MLflow's place, which is still in
+the experiment's folder in the project.
+
+Experiments are created with MLflow 3's tag ``mlflow.experimentKind`` set to
+``custom_model_development`` (unless the caller sets one): MLflow 3's UI otherwise guesses the
+kind and opens an experiment in its GenAI view, built on tracing, which Lakeworks does not
+offer. ``backend.upgrade`` tags experiments created before (by MLflow 2).
+
+The registry store resolves ``models:/<model_id>`` sources through this platform's tracking
+store, instead of the process-wide default client that stock MLflow uses (that would open a
+store of its own, by default a ``mlflow.db`` in the working directory); the version's
+``source`` is then the model's directory, as for a path registered by an MLflow 2 client.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from mlflow.entities import ExperimentTag
+from mlflow.entities.logged_model import LoggedModel
+from mlflow.store.artifact.utils.models import _parse_model_uri
+from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as _RegistryStore
+from mlflow.store.tracking.dbmodels.models import SqlLoggedModel
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as _TrackingStore
+from mlflow.utils.uri import append_to_uri_path
+
+# MLflow 3's UI opens an experiment in its classic view (runs table) for this kind.
+KIND_TAG = "mlflow.experimentKind"
+CLASSIC_KIND = "custom_model_development"
+
+
+class TrackingStore(_TrackingStore):
+    """MLflow's tracking store; logged models of a run live in the run's artifacts."""
+
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Any = None
+    ) -> str:
+        tags = list(tags or [])
+        if not any(tag.key == KIND_TAG for tag in tags):
+            tags.append(ExperimentTag(KIND_TAG, CLASSIC_KIND))
+        return str(super().create_experiment(name, artifact_location, tags))
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Any = None,
+        params: Any = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        run_artifacts = ""
+        if source_run_id:
+            run = self.get_run(source_run_id)
+            if str(run.info.experiment_id) == str(experiment_id):
+                run_artifacts = str(run.info.artifact_uri)
+        model: LoggedModel = super().create_logged_model(
+            experiment_id=experiment_id,
+            name=name,
+            source_run_id=source_run_id,
+            tags=tags,
+            params=params,
+            model_type=model_type,
+        )
+        if not run_artifacts:
+            return model
+        location = append_to_uri_path(run_artifacts, model.name)
+        with self.ManagedSessionMaker(read_only=False) as session:
+            session.query(SqlLoggedModel).filter(SqlLoggedModel.model_id == model.model_id).update(
+                {"artifact_location": location}
+            )
+        return self.get_logged_model(model.model_id)
+
+
+class RegistryStore(_RegistryStore):
+    """MLflow's registry store; logged models are looked up in ``tracking``."""
+
+    def __init__(self, db_uri: str, tracking: TrackingStore) -> None:
+        super().__init__(db_uri)
+        self.tracking = tracking
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: Any = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        local_model_path: str | None = None,
+        model_id: str | None = None,
+    ) -> Any:
+        logged_id = None
+        if urllib.parse.urlparse(source).scheme == "models":
+            logged_id = _parse_model_uri(source).model_id
+        wanted = logged_id or (model_id if not run_id else None)
+        if wanted:
+            logged = self.tracking.get_logged_model(wanted)
+            if logged_id:
+                source = str(logged.artifact_location)
+            run_id = run_id or logged.source_run_id
+        return super().create_model_version(
+            name,
+            source,
+            run_id=run_id,
+            tags=tags,
+            run_link=run_link,
+            description=description,
+            local_model_path=local_model_path,
+            model_id=model_id,
+        )
