@@ -51,3 +51,15 @@ def test_mlflow_variables_sit_below_user_layers(
     assert env["MLFLOW_TRACKING_TOKEN"] == "lwk_x"
     if not layers:
         assert env["MLFLOW_REGISTRY_URI"] == "http://testserver/mlflow"
+        # A project's own MLflow 3 client sends no usage data to the vendor.
+        assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"
+
+
+def test_the_server_sends_mlflow_no_usage_data() -> None:
+    # Set when lakeworks.tracking is imported, before any of ours imports MLflow (whose own
+    # check also stands down under pytest, so the variable is what is checked here).
+    import os
+
+    import lakeworks.tracking  # noqa: F401
+
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"

@@ -307,6 +307,9 @@ def compose(
         "MLFLOW_TRACKING_URI": tracking_uri,
         "MLFLOW_REGISTRY_URI": tracking_uri,
         "MLFLOW_TRACKING_TOKEN": ctx.v2_key,
+        # MLflow 3 clients a project installs send usage data to the vendor unless told not
+        # to; a self-hosted platform does not (a project may set it to "false").
+        "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     runtime_vars |= pip_env(platform.settings)
     return layered(

@@ -9,5 +9,12 @@
 - ``registry``: registry version ids and where a version's files are.
 """
 
+import os
+
+# MLflow 3 sends usage data to its vendor (the server's and the UI's) unless told not to. A
+# self-hosted platform does not; this module is imported before any of ours imports MLflow.
+# A site may still set MLFLOW_DISABLE_TELEMETRY=false.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
 # Where the embedded MLflow (tracking REST API and UI) is mounted on the server.
 MOUNT_PATH = "/mlflow"
