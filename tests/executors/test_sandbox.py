@@ -134,3 +134,38 @@ def test_a_bwrap_that_cannot_work_here_is_not_used(
     assert make_executor(use_bwrap=None).sandbox == "none"
     with pytest.raises(StartFailed, match="does not work here: Creating new namespace failed"):
         make_executor(use_bwrap=True)
+
+
+def test_the_sandbox_etc_of_a_uid_is_written_safely_by_starts_at_once(tmp_path: Path) -> None:
+    """Two workloads of one project starting together both write its /etc; the second used
+    to find the first had moved the shared partial file ('could not prepare the sandbox')."""
+    import threading
+
+    from lakeworks.executors import sandbox
+
+    identity = sandbox.Identity(uid=1_500_000, gid=1_500_000, switch=True)
+    for attempt in range(20):
+        state = tmp_path / str(attempt)
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def write(
+            state: Path = state,
+            barrier: threading.Barrier = barrier,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            barrier.wait()
+            try:
+                sandbox.write_etc(state, identity)
+            except BaseException as exc:  # collected, and reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        etc = state / "etc" / str(identity.uid)
+        assert sorted(p.name for p in etc.iterdir()) == ["group", "passwd"]  # no partial left
+        assert f"cdsw:x:{identity.uid}" in (etc / "passwd").read_text()

@@ -30,6 +30,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,10 +137,18 @@ def write_etc(state_dir: Path, identity: Identity) -> Path:
     )
     groups = f"root:x:0:\n{WORKLOAD_USER}:x:{identity.gid}:\nnogroup:x:65534:\n"
     for name, text in (("group", groups), ("passwd", users)):  # passwd last: the marker
-        partial = directory / f".{name}.new"
-        partial.write_text(text)
-        partial.chmod(0o644)
-        partial.replace(directory / name)
+        # A partial file of this writer's own: two workloads of one project starting at once
+        # both write (the same text); with one shared name, the second found it moved away.
+        fd, partial_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".new", dir=directory)
+        partial = Path(partial_name)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            partial.chmod(0o644)
+            partial.replace(directory / name)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
     return directory
 
 
