@@ -35,21 +35,38 @@ def _split_verb(path: str) -> tuple[str, str]:
 
 
 # ``…/{path}:download`` answers the file itself.
+BYTES_CONTENT = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 DOWNLOAD: dict[str, Any] = {
     "description": "A listing or upload (JSON), a new folder (``:mkdir``), or the file's bytes "
     "(``:download``).",
-    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    "content": BYTES_CONTENT,
 }
+# A route that answers a file (``stream_download``).
+FILE_BYTES: dict[str, Any] = {"description": "The file's bytes.", "content": BYTES_CONTENT}
 
 
 def _download(platform: Any, principal: Any, project_id: str, path: str) -> StreamingResponse:
     download = files.open_download(platform, principal, project_id, path)
-    # FileResponse would open the path again, after the check: stream the checked handle.
+    return stream_download(
+        download, mimetypes.guess_type(download.name)[0] or "application/octet-stream"
+    )
+
+
+def stream_download(
+    download: files.Download, media_type: str = "application/octet-stream"
+) -> StreamingResponse:
+    """A checked, open file as an attachment. FileResponse would open the path again, after
+    the check: the checked handle is streamed instead."""
     quoted = quote(download.name)
     disposition = (
         f'attachment; filename="{download.name}"'
         if quoted == download.name
         else f"attachment; filename*=utf-8''{quoted}"
+    )
+    return StreamingResponse(
+        download.chunks(),
+        media_type=media_type,
+        headers={"Content-Disposition": disposition, "Content-Length": str(download.size)},
     )
     return StreamingResponse(
         download.chunks(),

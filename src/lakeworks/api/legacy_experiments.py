@@ -7,7 +7,6 @@ style, for the UI, scripts and tests. They are not MLflow's experiments (``/expe
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -15,10 +14,11 @@ from fastapi.responses import StreamingResponse
 from lakeworks import bounds
 from lakeworks.api import responses
 from lakeworks.api.deps import PlatformDep, PrincipalDep
+from lakeworks.api.files import FILE_BYTES, stream_download
 from lakeworks.api.schemas import Cpu, Gpus, Lenient, MemoryGiB, Name, Text, rfc3339
 from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.legacy_experiments import LegacyRun, TrackedFile
-from lakeworks.services import experiment_runs, files
+from lakeworks.services import experiment_runs
 
 router = APIRouter(tags=["legacy experiments"], route_class=StrictJSONRoute)
 
@@ -65,28 +65,8 @@ def run_out(found: LegacyRun) -> dict[str, Any]:
     }
 
 
-BYTES: dict[str, Any] = {
-    "description": "The file's bytes.",
-    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-}
-
-
 def _file_out(item: TrackedFile) -> dict[str, Any]:
     return {"path": item.path, "size": item.size}
-
-
-def _send(download: files.Download) -> StreamingResponse:
-    quoted = quote(download.name)
-    disposition = (
-        f'attachment; filename="{download.name}"'
-        if quoted == download.name
-        else f"attachment; filename*=utf-8''{quoted}"
-    )
-    return StreamingResponse(
-        download.chunks(),
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": disposition, "Content-Length": str(download.size)},
-    )
 
 
 @router.get(
@@ -195,12 +175,14 @@ def list_tracked(
     BASE + "/{run_id}/files/{path:path}",
     operation_id="download_legacy_experiment_run_file",
     response_class=StreamingResponse,
-    responses={200: BYTES},
+    responses={200: FILE_BYTES},
 )
 def download_tracked(
     project_id: str, run_id: str, path: str, platform: PlatformDep, principal: PrincipalDep
 ) -> StreamingResponse:
-    return _send(experiment_runs.open_tracked_file(platform, principal, project_id, run_id, path))
+    return stream_download(
+        experiment_runs.open_tracked_file(platform, principal, project_id, run_id, path)
+    )
 
 
 @router.get(
@@ -220,9 +202,11 @@ def list_snapshot(
     BASE + "/{run_id}/snapshot/{path:path}",
     operation_id="download_legacy_experiment_run_snapshot_file",
     response_class=StreamingResponse,
-    responses={200: BYTES},
+    responses={200: FILE_BYTES},
 )
 def download_snapshot(
     project_id: str, run_id: str, path: str, platform: PlatformDep, principal: PrincipalDep
 ) -> StreamingResponse:
-    return _send(experiment_runs.open_snapshot_file(platform, principal, project_id, run_id, path))
+    return stream_download(
+        experiment_runs.open_snapshot_file(platform, principal, project_id, run_id, path)
+    )
