@@ -210,3 +210,41 @@ def test_the_drift_view_draws_psi_bars_and_the_threshold_line(
     page.goto(url + "?drift_threshold=5")
     expect(page.locator("[data-drift-verdict]")).to_contain_text("No feature past the threshold")
     assert errors == []
+
+
+def test_the_drift_view_refreshes_with_the_page(
+    page: Page,
+    live_server: str,
+    app: FastAPI,
+    platform: Platform,
+    make_user: Callable[..., User],
+) -> None:
+    from tests.metrics.test_drift_view import predictions, write_reference
+
+    alice = make_user("alice")
+    deployed = make_deployment(platform, alice, make_project(platform, alice))
+    write_reference(platform, deployed)
+    predictions(app, deployed, 400, amount_mean=0.0)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live_server, "alice")
+    page.goto(
+        f"{live_server}/projects/{deployed.project.id}/models/{deployed.model_id}/monitoring"
+        "?drift_threshold=0.3"
+    )
+    expect(page.locator("[data-drift-verdict]")).to_contain_text("No feature past the threshold")
+    expect(page.locator("[data-drift-chart]")).to_have_attribute("data-drawn", "1")
+    expect(page.locator('[data-drift-feature="amount"]')).to_contain_text("stable")
+
+    # Requests drift after the page was opened: its poll (no reload) shows it, chart redrawn,
+    # with the page's own threshold.
+    predictions(app, deployed, 1000, amount_mean=2.0)
+    verdict = page.locator("[data-drift-verdict]")
+    expect(verdict).to_have_text("Drift in 1 of 2 features: amount", timeout=25_000)
+    expect(page.locator('[data-drift-feature="amount"]')).to_contain_text("drifted")
+    expect(page.locator("#drift")).to_contain_text("threshold PSI 0.3")
+    chart = page.locator("[data-drift-chart]")
+    expect(chart).to_have_attribute("data-drawn", "1")
+    expect(chart.locator("canvas")).to_have_count(1)
+    assert chart.evaluate(RED_PIXELS) > 200
+    assert errors == []

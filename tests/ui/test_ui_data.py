@@ -165,7 +165,9 @@ def test_the_data_page_of_every_project_reads_a_fixed_number_of_statements(
         catalog = platform.iceberg.catalog(project.id)
         for number in range(tables):
             catalog.create_table(f"default.t{number}", schema)
-            dataset = datasets.create_dataset(platform, owner, project.id, f"D{number}", "SELECT 1 AS x")
+            dataset = datasets.create_dataset(
+                platform, owner, project.id, f"D{number}", "SELECT 1 AS x"
+            )
             datasets.create_dashboard(
                 platform, owner, project.id, f"B{number}", "",
                 [VisualSpec(dataset.id, "table", "", ("x",), ())],
