@@ -19,6 +19,7 @@ Prints p50/p99 of each and the ratios; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import statistics
 import sys
@@ -97,6 +98,7 @@ def main() -> None:
             f"p99 {percentile(samples, 0.99) * 1000:8.1f} ms   "
             f"mean {statistics.mean(samples) * 1000:8.1f} ms"
         )
+    print("load average: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     base = percentile(timings["incremental"], 0.5)
     for name in ("filtered", "full"):
         print(f"{name} / incremental (p50): {percentile(timings[name], 0.5) / base:.1f}x")

@@ -5,7 +5,8 @@ XGBoost → API Redeployment, in order), a new MLflow run tagged with the new sn
 new registered model version, the model redeployed while a caller kept calling it (no failed
 request, answers from both versions), and the drift view of the model. Screenshots of the
 pipeline, the runs and the drift view go to $LAKEWORKS_SCREENSHOTS when set. Slow: model
-builds; pip installs xgboost (from the package index or the PIP_* mirror settings)."""
+builds. Offline: the workloads' pip has no package index and installs xgboost from the
+wheelhouse scripts/test fills (tests/wheelhouse.py); the rest comes from the runtime."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.amps.conftest import wait_setup
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.wheelhouse import WHEELHOUSE, missing, pinned
 
 from lakeworks.amps import catalog
+from lakeworks.config import Settings
 from lakeworks.entities.amps import SetupStatus, TaskStatus
 from lakeworks.entities.jobs import JobRun, RunStatus
 from lakeworks.entities.models import DeploymentStatus
@@ -98,6 +101,17 @@ class Caller:
         self.stop.set()
         self.thread.join(timeout=120)
         self.client.close()
+
+
+@pytest.fixture
+def live_settings(live_settings: Settings) -> Settings:
+    """The server of the live fixtures with the wheelhouse as its only package source: with
+    no index set, workloads get ``PIP_NO_INDEX``, so nothing waits on or reaches PyPI."""
+    if missing():
+        pytest.skip(f"{WHEELHOUSE} lacks {', '.join(missing())} (scripts/test fills it)")
+    return live_settings.model_copy(
+        update={"pip_find_links": WHEELHOUSE, "pip_index_url": "", "pip_extra_index_url": ""}
+    )
 
 
 @pytest.fixture
@@ -195,6 +209,11 @@ def test_one_new_batch_runs_the_whole_pipeline(
         print(f"  {t.title:32s} {t.status.value:10s} {seconds} s")
     assert setup.status is SetupStatus.SUCCEEDED, [(t.title, t.reason) for t in setup.tasks]
     assert all(t.status is TaskStatus.SUCCEEDED for t in setup.tasks)
+    # xgboost came from the wheelhouse (its pinned version) into the project's .local.
+    local = platform.settings.projects_dir / project_id / ".local"
+    version = pinned()["xgboost_cpu"]
+    installed = list(local.glob("lib/python3.*/site-packages/xgboost_cpu-*.dist-info"))
+    assert [p.name for p in installed] == [f"xgboost_cpu-{version}.dist-info"], installed
 
     by_name = {j.name: j for j in jobs.list_jobs(platform, who, project_id)}
     new_batch, retrain, redeploy = (

@@ -649,3 +649,36 @@ def test_the_churn_demo_readme_names_its_files_and_the_steps_that_work(
     train = (root / "train.py").read_text()
     columns = re.findall(r'"(\w+)"', train.split("NUMERIC =", 1)[1].split("df =", 1)[0])
     assert sorted(example) == sorted(columns)
+
+
+def test_a_listing_gives_each_project_the_role_it_gives_alone(
+    platform: Platform, alice: User, bob: User, red: str, make_user: Callable[..., User]
+) -> None:
+    """``list_projects`` reads roles for a whole page at once (``effective_roles``): for every
+    source of a role, the same as ``effective_role`` project by project."""
+    vera = users.get_user(platform, as_(alice), "vera")
+    users.set_team_member(platform, None, red, "bob", "viewer")
+    carol = make_user("carol")
+    made = [
+        new_project(platform, alice, "Own"),
+        new_project(platform, alice, "Team owned", team_name=red),
+        new_project(platform, alice, "Team visible", visibility="team"),
+        new_project(platform, carol, "Public", visibility="public"),
+        new_project(platform, carol, "Collaborator"),
+        new_project(platform, carol, "Team collaborator"),
+        new_project(platform, carol, "Hidden"),
+    ]
+    projects.set_collaborator(platform, as_(carol), made[4].id, "vera", "operator")
+    projects.set_collaborator(platform, as_(carol), made[5].id, red, "contributor")
+    for user in (alice, bob, vera, carol):
+        views, _ = projects.list_projects(
+            platform, as_(user), limit=50, include_public=True, sort=[("name", True)]
+        )
+        listed = {view.project.id: view.role for view in views}
+        with platform.read() as uow:
+            alone = {p.id: effective_role(uow, as_(user), p) for p in made}
+        assert listed == {pid: role for pid, role in alone.items() if role is not None}, user
+    assert {v.project.name for v in projects.list_projects(platform, as_(vera), limit=50)[0]} >= {
+        "Collaborator",
+        "Team collaborator",
+    }

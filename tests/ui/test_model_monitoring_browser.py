@@ -181,6 +181,29 @@ RED_PIXELS = """box => {
 }"""
 
 
+def _drift_page(
+    page: Page,
+    live_server: str,
+    app: FastAPI,
+    platform: Platform,
+    user: User,
+    amount_mean: float,
+) -> tuple[Deployed, str, list[str]]:
+    """A deployed model with a training sample and 400 predictions (their amounts around
+    ``amount_mean``, the sample's around 0), its monitoring page's URL, and the page's
+    script errors; ``user`` signed in."""
+    from tests.metrics.test_drift_view import predictions, write_reference
+
+    deployed = make_deployment(platform, user, make_project(platform, user))
+    write_reference(platform, deployed)
+    predictions(app, deployed, 400, amount_mean=amount_mean)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live_server, user.username)
+    url = f"{live_server}/projects/{deployed.project.id}/models/{deployed.model_id}/monitoring"
+    return deployed, url, errors
+
+
 def test_the_drift_view_draws_psi_bars_and_the_threshold_line(
     page: Page,
     live_server: str,
@@ -188,16 +211,7 @@ def test_the_drift_view_draws_psi_bars_and_the_threshold_line(
     platform: Platform,
     make_user: Callable[..., User],
 ) -> None:
-    from tests.metrics.test_drift_view import predictions, write_reference
-
-    alice = make_user("alice")
-    deployed = make_deployment(platform, alice, make_project(platform, alice))
-    write_reference(platform, deployed)
-    predictions(app, deployed, 400, amount_mean=1.0)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    sign_in(page, live_server, "alice")
-    url = f"{live_server}/projects/{deployed.project.id}/models/{deployed.model_id}/monitoring"
+    _deployed, url, errors = _drift_page(page, live_server, app, platform, make_user("alice"), 1.0)
     page.goto(url)
     chart = page.locator("[data-drift-chart]")
     expect(chart).to_have_attribute("data-drawn", "1")
@@ -209,4 +223,33 @@ def test_the_drift_view_draws_psi_bars_and_the_threshold_line(
     # A higher threshold from the query: nothing drifted.
     page.goto(url + "?drift_threshold=5")
     expect(page.locator("[data-drift-verdict]")).to_contain_text("No feature past the threshold")
+    assert errors == []
+
+
+def test_the_drift_view_refreshes_with_the_page(
+    page: Page,
+    live_server: str,
+    app: FastAPI,
+    platform: Platform,
+    make_user: Callable[..., User],
+) -> None:
+    from tests.metrics.test_drift_view import predictions
+
+    deployed, url, errors = _drift_page(page, live_server, app, platform, make_user("alice"), 0.0)
+    page.goto(url + "?drift_threshold=0.3")
+    expect(page.locator("[data-drift-verdict]")).to_contain_text("No feature past the threshold")
+    expect(page.locator("[data-drift-chart]")).to_have_attribute("data-drawn", "1")
+    expect(page.locator('[data-drift-feature="amount"]')).to_contain_text("stable")
+
+    # Requests drift after the page was opened: its poll (no reload) shows it, chart redrawn,
+    # with the page's own threshold.
+    predictions(app, deployed, 1000, amount_mean=2.0)
+    verdict = page.locator("[data-drift-verdict]")
+    expect(verdict).to_have_text("Drift in 1 of 2 features: amount", timeout=25_000)
+    expect(page.locator('[data-drift-feature="amount"]')).to_contain_text("drifted")
+    expect(page.locator("#drift")).to_contain_text("threshold PSI 0.3")
+    chart = page.locator("[data-drift-chart]")
+    expect(chart).to_have_attribute("data-drawn", "1")
+    expect(chart.locator("canvas")).to_have_count(1)
+    assert chart.evaluate(RED_PIXELS) > 200
     assert errors == []

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+import pyarrow as pa
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from tests.conftest import login
 
 from lakeworks.entities.datasets import RECORD_COUNT
@@ -133,3 +135,52 @@ def test_the_data_page_of_every_project_lists_tables_datasets_and_dashboards(
     assert platform.iceberg.warehouse(pid).exists()
     explorer = client.get(f"/projects/{pid}/data")
     assert "data-write" in explorer.text  # the owner is offered writes
+
+
+def _statements(platform: Platform, call: Callable[[], object]) -> int:
+    """How many SQL statements ``call`` sends to the platform's database."""
+    sent: list[str] = []
+
+    def note(*args: object) -> None:
+        sent.append(str(args[2]))
+
+    event.listen(platform.store.engine, "before_cursor_execute", note)
+    try:
+        call()
+    finally:
+        event.remove(platform.store.engine, "before_cursor_execute", note)
+    return len(sent)
+
+
+def test_the_data_page_of_every_project_reads_a_fixed_number_of_statements(
+    client: TestClient, platform: Platform, make_user: Callable[..., User]
+) -> None:
+    owner = Principal(user=make_user("alice"), via="session")
+    schema = pa.schema([("n", pa.int64())])
+
+    def add_project(tables: int) -> str:
+        project = projects.create(
+            platform, owner, name=f"P{tables}", source=projects.parse_source("", "")
+        )
+        catalog = platform.iceberg.catalog(project.id)
+        for number in range(tables):
+            catalog.create_table(f"default.t{number}", schema)
+            dataset = datasets.create_dataset(
+                platform, owner, project.id, f"D{number}", "SELECT 1 AS x"
+            )
+            datasets.create_dashboard(
+                platform, owner, project.id, f"B{number}", "",
+                [VisualSpec(dataset.id, "table", "", ("x",), ())],
+            )  # fmt: skip
+        return project.id
+
+    login(client, "alice")
+    add_project(1)
+    few = _statements(platform, lambda: client.get("/data"))
+    for tables in (2, 3, 4):
+        add_project(tables)
+    page = client.get("/data")
+    assert page.text.count("data-project=") == 4
+    assert ">default.t3</a>" in page.text and ">B3</a>" in page.text
+    many = _statements(platform, lambda: client.get("/data"))
+    assert many == few, f"{few} statements for 1 project with 1 table, {many} for 4 with 10"

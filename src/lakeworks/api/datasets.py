@@ -143,6 +143,11 @@ class TableOut(BaseModel):
 
 class TablesOut(BaseModel):
     tables: list[TableOut]
+    notice: str = Field(
+        default="",
+        description="Set when the project has more data files than are listed (the limit "
+        "`LAKEWORKS_DATA_MAX_SOURCES`, or a tree too large to walk): which ones are left out.",
+    )
 
 
 class QueryRecordOut(BaseModel):
@@ -299,9 +304,10 @@ def dashboard_out(dashboard: Dashboard) -> DashboardOut:
 def list_sources(project_id: str, platform: PlatformDep, principal: PrincipalDep) -> TablesOut:
     """The tables SQL can name: the project's Parquet and CSV files (links left out) and what
     other providers add (``/data/tables`` lists the Iceberg catalog's own tables)."""
-    found = data_queries.tables(platform, principal, project_id)
+    found, notice = data_queries.listing(platform, principal, project_id)
     return TablesOut(
-        tables=[TableOut(name=t.name, kind=t.kind, description=t.description) for t in found]
+        tables=[TableOut(name=t.name, kind=t.kind, description=t.description) for t in found],
+        notice=notice,
     )
 
 

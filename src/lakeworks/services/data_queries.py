@@ -57,9 +57,16 @@ def project_sources(platform: Platform, project_id: str) -> list[TableSource]:
 
 
 def tables(platform: Platform, principal: Principal, project_id: str) -> list[TableSource]:
+    return listing(platform, principal, project_id)[0]
+
+
+def listing(
+    platform: Platform, principal: Principal, project_id: str
+) -> tuple[list[TableSource], str]:
+    """The project's tables and a notice saying the list is cut short ("" when it is not)."""
     with platform.read() as uow:
         require(uow, principal, project_id, Action.READ)
-    return project_sources(platform, project_id)
+    return project_sources(platform, project_id), platform.project_files.notice(project_id)
 
 
 def columns(

@@ -24,9 +24,10 @@ from lakeworks.entities.datasets import (
     VisualKind,
 )
 from lakeworks.errors import Conflict, InvalidInput, NotFound
-from lakeworks.services import data_queries
+from lakeworks.services import data_queries, projects
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
+from lakeworks.services.projects import ProjectView
 from lakeworks.store.uow import UnitOfWork
 
 MAX_FIELDS = 500
@@ -56,18 +57,23 @@ class DataOverview:
     dashboards: list[Dashboard]
 
 
-def overview(platform: Platform, principal: Principal, project_id: str) -> DataOverview:
+def overviews(
+    platform: Platform, principal: Principal, limit: int
+) -> tuple[list[tuple[ProjectView, DataOverview]], bool]:
+    """The caller's projects by name (at most ``limit``, and whether there were more), each
+    with its Data overview, in a fixed number of statements whatever the number of projects,
+    tables, datasets and dashboards (the main navigation's Data page)."""
+    views, truncated = projects.listed_by_name(platform, principal, limit)
+    ids = [view.project.id for view in views]
     with platform.read() as uow:
-        require(uow, principal, project_id, Action.READ)
-        found_datasets = uow.data.datasets(project_id)
-        found_dashboards = uow.data.dashboards(project_id)
-    catalog = platform.iceberg.catalog(project_id, prepare=False)
-    tables = sorted(
-        ".".join(ident)
-        for namespace in catalog.list_namespaces()
-        for ident in catalog.list_tables(namespace)
-    )
-    return DataOverview(tables, found_datasets, found_dashboards)
+        tables = uow.iceberg.tables_of(ids)
+        found_datasets = uow.data.datasets_of(ids)
+        found_dashboards = uow.data.dashboards_of(ids)
+    rows = [
+        (view, DataOverview(tables[pid], found_datasets[pid], found_dashboards[pid]))
+        for view, pid in zip(views, ids, strict=True)
+    ]
+    return rows, truncated
 
 
 # Datasets ---------------------------------------------------------------------------------

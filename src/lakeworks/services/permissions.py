@@ -7,6 +7,7 @@ Services call ``require``; routes and templates never decide permissions themsel
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 
 from lakeworks.entities.projects import Project, Role, Visibility
 from lakeworks.errors import NotFound, PermissionDenied
@@ -83,6 +84,43 @@ def effective_role(uow: UnitOfWork, principal: Principal, project: Project) -> R
     if not roles and _visible_to(uow, project, team_ids):
         roles.append(Role.VIEWER)
     return max(roles, key=lambda r: r.rank) if roles else None
+
+
+def effective_roles(
+    uow: UnitOfWork, principal: Principal, projects: Sequence[Project]
+) -> dict[str, Role | None]:
+    """``effective_role`` of each project, by id, in a fixed number of statements whatever
+    the number of projects (for pages that list many)."""
+    if principal.is_admin:
+        return {
+            p.id: None if principal.confined_to not in (None, p.id) else Role.OWNER
+            for p in projects
+        }
+    user = principal.user
+    team_roles = uow.users.team_roles_of(user.id)
+    team_ids = sorted(team_roles)
+    members = uow.projects.member_roles_in([p.id for p in projects], user.id, team_ids)
+    sharing = uow.projects.owners_sharing_team(
+        sorted({p.owner.id for p in projects if not p.owner.is_team}), team_ids
+    )
+    found: dict[str, Role | None] = {}
+    for project in projects:
+        if principal.confined_to is not None and principal.confined_to != project.id:
+            found[project.id] = None
+            continue
+        roles = list(members[project.id])
+        if project.owner.is_team:
+            if project.owner.id in team_roles:
+                roles.append(Role(team_roles[project.owner.id]))
+        elif project.owner.id == user.id:
+            roles.append(Role.OWNER)
+        if not roles and (
+            project.visibility is Visibility.PUBLIC
+            or (project.visibility is Visibility.TEAM and project.owner.id in sharing)
+        ):
+            roles.append(Role.VIEWER)
+        found[project.id] = max(roles, key=lambda r: r.rank) if roles else None
+    return found
 
 
 def _visible_to(uow: UnitOfWork, project: Project, team_ids: set[int]) -> bool:

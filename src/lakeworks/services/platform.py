@@ -142,8 +142,11 @@ class Platform:
         # The Data page: its queries running now (to cancel them), and where its tables come
         # from (the project's files; the Iceberg catalog and connections add theirs).
         self.running_queries = RunningQueries(max_running=settings.data_max_running_queries)
+        self.project_files = ProjectFiles(
+            settings.projects_dir, max_sources=settings.data_max_sources
+        )
         self.table_providers: list[SourceProvider] = [
-            ProjectFiles(settings.projects_dir, max_sources=settings.data_max_sources),
+            self.project_files,
             IcebergTables(lambda: self.iceberg),
         ]
         self.metastore = DerbyMetastore(

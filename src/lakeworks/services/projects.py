@@ -30,6 +30,7 @@ from lakeworks.services.permissions import (
     MINIMUM_ROLE,
     Action,
     effective_role,
+    effective_roles,
     require,
     role_allows,
 )
@@ -321,9 +322,10 @@ def list_projects(
             limit=limit,
         )
         projects, more = uow.projects.query(query)
+        roles = effective_roles(uow, principal, projects)
         views = []
         for project in projects:
-            role = effective_role(uow, principal, project)
+            role = roles[project.id]
             assert role is not None, "the store only returns projects the caller can read"
             views.append(ProjectView(project, role))
         return views, more

@@ -166,6 +166,29 @@ class IcebergRepo:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def tables_of(self, catalog_names: list[str]) -> dict[str, list[str]]:
+        """Each catalog's tables as ``namespace.table``, sorted, in one statement (views that
+        other engines keep in the same rows are left out, as ``SqlCatalog.list_tables``
+        does)."""
+        found: dict[str, list[str]] = {name: [] for name in catalog_names}
+        if not catalog_names:
+            return found
+        rows = self.session.execute(
+            select(
+                IcebergTableRow.catalog_name,
+                IcebergTableRow.table_namespace,
+                IcebergTableRow.table_name,
+            )
+            .where(IcebergTableRow.catalog_name.in_(catalog_names))
+            .where(
+                (IcebergTableRow.iceberg_type == "TABLE") | IcebergTableRow.iceberg_type.is_(None)
+            )
+            .order_by(IcebergTableRow.table_namespace, IcebergTableRow.table_name)
+        )
+        for catalog, namespace, table in rows:
+            found[catalog].append(f"{namespace}.{table}")
+        return found
+
     def delete_catalog(self, catalog_name: str) -> None:
         self.session.execute(
             delete(IcebergTableRow).where(IcebergTableRow.catalog_name == catalog_name)

@@ -228,6 +228,19 @@ class DataRepo:
         )
         return [to_dataset(r) for r in rows]
 
+    def datasets_of(self, project_ids: list[str]) -> dict[str, list[Dataset]]:
+        """Each project's datasets by name, in one statement."""
+        found: dict[str, list[Dataset]] = {pid: [] for pid in project_ids}
+        if project_ids:
+            rows = self.session.scalars(
+                select(DatasetRow)
+                .where(DatasetRow.project_id.in_(project_ids))
+                .order_by(DatasetRow.name)
+            )
+            for row in rows:
+                found[row.project_id].append(to_dataset(row))
+        return found
+
     def update_dataset(
         self, dataset_id: int, *, name: str, sql: str, fields: list[DatasetField]
     ) -> Dataset:
@@ -319,10 +332,39 @@ class DataRepo:
         self.session.execute(delete(VisualRow).where(VisualRow.dashboard_id == dashboard_id))
         self.session.execute(delete(DashboardRow).where(DashboardRow.id == dashboard_id))
 
-    def _dashboard(self, row: DashboardRow) -> Dashboard:
-        visuals = self.session.scalars(
-            select(VisualRow).where(VisualRow.dashboard_id == row.id).order_by(VisualRow.position)
+    def dashboards_of(self, project_ids: list[str]) -> dict[str, list[Dashboard]]:
+        """Each project's dashboards by title, with their visuals, in two statements."""
+        found: dict[str, list[Dashboard]] = {pid: [] for pid in project_ids}
+        if not project_ids:
+            return found
+        rows = list(
+            self.session.scalars(
+                select(DashboardRow)
+                .where(DashboardRow.project_id.in_(project_ids))
+                .order_by(DashboardRow.title, DashboardRow.id)
+            )
         )
+        visuals: dict[int, list[VisualRow]] = {row.id: [] for row in rows}
+        if rows:
+            for visual in self.session.scalars(
+                select(VisualRow)
+                .where(VisualRow.dashboard_id.in_(list(visuals)))
+                .order_by(VisualRow.position)
+            ):
+                visuals[visual.dashboard_id].append(visual)
+        for row in rows:
+            found[row.project_id].append(self._dashboard(row, visuals[row.id]))
+        return found
+
+    def _dashboard(self, row: DashboardRow, visuals: list[VisualRow] | None = None) -> Dashboard:
+        if visuals is None:
+            visuals = list(
+                self.session.scalars(
+                    select(VisualRow)
+                    .where(VisualRow.dashboard_id == row.id)
+                    .order_by(VisualRow.position)
+                )
+            )
         return Dashboard(
             id=row.id,
             project_id=row.project_id,

@@ -266,6 +266,21 @@ class ProjectRepo:
             is not None
         )
 
+    def owners_sharing_team(self, owner_ids: Sequence[int], team_ids: Sequence[int]) -> set[int]:
+        """Those of the (user) owners ``owner_ids`` who belong to one of ``team_ids``."""
+        if not owner_ids or not team_ids:
+            return set()
+        return set(
+            self.session.scalars(
+                select(TeamMemberRow.user_id)
+                .where(
+                    TeamMemberRow.user_id.in_(list(owner_ids)),
+                    TeamMemberRow.team_id.in_(list(team_ids)),
+                )
+                .distinct()
+            )
+        )
+
     # Collaborators ---------------------------------------------------------------
 
     def collaborators(self, project_id: str) -> list[Collaborator]:
@@ -304,6 +319,26 @@ class ProjectRepo:
             )
         )
         return [Role(r) for r in roles]
+
+    def member_roles_in(
+        self, project_ids: Sequence[str], user_id: int, team_ids: Sequence[int]
+    ) -> dict[str, list[Role]]:
+        """``member_roles`` of several projects in one statement, by project id."""
+        found: dict[str, list[Role]] = {pid: [] for pid in project_ids}
+        if not project_ids:
+            return found
+        rows = self.session.execute(
+            select(ProjectMemberRow.project_id, ProjectMemberRow.role).where(
+                ProjectMemberRow.project_id.in_(list(project_ids)),
+                or_(
+                    ProjectMemberRow.user_id == user_id,
+                    ProjectMemberRow.team_id.in_(list(team_ids)),
+                ),
+            )
+        )
+        for project_id, role in rows:
+            found[project_id].append(Role(role))
+        return found
 
     def set_member(
         self, project_id: str, *, user_id: int | None, team_id: int | None, role: Role

@@ -161,6 +161,15 @@ class UserRepo:
         row = self.session.get(TeamMemberRow, (team_id, user_id))
         return row.role if row else None
 
+    def team_roles_of(self, user_id: int) -> dict[int, str]:
+        """The user's role in each team they belong to, by team id."""
+        rows = self.session.execute(
+            select(TeamMemberRow.team_id, TeamMemberRow.role).where(
+                TeamMemberRow.user_id == user_id
+            )
+        )
+        return {team_id: role for team_id, role in rows}
+
     def team_ids_of(self, user_id: int) -> set[int]:
         return set(
             self.session.scalars(

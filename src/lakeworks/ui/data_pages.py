@@ -36,8 +36,7 @@ MAX_PROJECTS = 200  # the all-projects Data page lists at most this many project
 @router.get("/data")
 def all_data(request: Request, platform: PlatformDep, principal: UserDep) -> Response:
     """Every project's tables, datasets and dashboards, linking to each project's Data page."""
-    views, truncated = projects.listed_by_name(platform, principal, MAX_PROJECTS)
-    rows = [(view, datasets.overview(platform, principal, view.project.id)) for view in views]
+    rows, truncated = datasets.overviews(platform, principal, MAX_PROJECTS)
     return render(
         request,
         "data/all.html",
@@ -58,7 +57,7 @@ def explorer(
     sql: str = "",
 ) -> Response:
     view = projects.get(platform, principal, project_id)
-    tables = data_queries.tables(platform, principal, project_id)
+    tables, tables_notice = data_queries.listing(platform, principal, project_id)
     history = data_queries.history(platform, principal, project_id, limit=20)
     if not sql and tables:
         sql = f"SELECT * FROM {tables[0].name} LIMIT 100"
@@ -72,6 +71,7 @@ def explorer(
             "view": view,
             "project": view.project,
             "tables": tables,
+            "tables_notice": tables_notice,
             "history": history,
             "sql": sql,
             "page_rows": min(100, platform.settings.data_query_page_rows),

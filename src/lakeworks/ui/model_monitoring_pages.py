@@ -22,8 +22,9 @@ from lakeworks.errors import InvalidInput, NotFound
 from lakeworks.metrics import drift
 from lakeworks.services import model_drift, model_metrics, projects
 from lakeworks.services.model_metrics import WINDOWS_MS, Monitoring
+from lakeworks.services.platform import Platform, Principal
 from lakeworks.ui.deps import PlatformDep, UserDep
-from lakeworks.ui.pages import render
+from lakeworks.ui.pages import fragment, render
 
 router = APIRouter()
 
@@ -202,9 +203,6 @@ def monitoring_page(
     data = _load(platform, principal, model_id, window, **_choices(request, model_id))
     if data.model.project_id != project_id:
         raise NotFound(f"Model {model_id!r} not found in this project.")
-    drift_view = model_drift.model_drift(
-        platform, principal, project_id, model_id, threshold=_drift_threshold(drift_threshold)
-    )
     return render(
         request,
         "models/monitoring.html",
@@ -219,11 +217,20 @@ def monitoring_page(
             "summary": summary(data),
             "recent": _recent_rows(data),
             "windows": WINDOW_LABELS,
-            "drift": drift_view,
-            "drift_chart": drift_chart(drift_view),
+            **_drift(platform, principal, project_id, model_id, drift_threshold),
             "model_url": f"/projects/{project_id}/models/{model_id}",
         },
     )
+
+
+def _drift(
+    platform: Platform, principal: Principal, project_id: str, model_id: str, threshold: str
+) -> dict[str, Any]:
+    """What ``models/monitoring_drift.html`` shows."""
+    view = model_drift.model_drift(
+        platform, principal, project_id, model_id, threshold=_drift_threshold(threshold)
+    )
+    return {"drift": view, "drift_chart": drift_chart(view)}
 
 
 @router.get("/projects/{project_id}/models/{model_id}/monitoring.json")
@@ -234,10 +241,24 @@ def monitoring_json(
     project_id: str,
     model_id: str,
     window: str = "1h",
+    drift_threshold: str = "",
 ) -> JSONResponse:
+    """What the page's poll redraws: charts, totals, recent predictions and the drift view
+    (rendered, ``drift_html``, as the page's own partial draws it)."""
     projects.get(platform, principal, project_id)
     data = _load(platform, principal, model_id, window, **_choices(request, model_id))
     if data.model.project_id != project_id:
         raise NotFound(f"Model {model_id!r} not found in this project.")
     recent = [{**row, "at": row["at"].isoformat(timespec="seconds")} for row in _recent_rows(data)]
-    return JSONResponse({"charts": charts(data), "summary": summary(data), "recent": recent})
+    drift_html = fragment(
+        "models/monitoring_drift.html",
+        _drift(platform, principal, project_id, model_id, drift_threshold),
+    )
+    return JSONResponse(
+        {
+            "charts": charts(data),
+            "summary": summary(data),
+            "recent": recent,
+            "drift_html": drift_html,
+        }
+    )

@@ -103,6 +103,12 @@ def render(
     return templates.TemplateResponse(request, template, page, status_code=status)
 
 
+def fragment(template: str, context: dict[str, Any]) -> str:
+    """A partial template rendered alone (no layout), for a page's script to swap in when it
+    refreshes itself."""
+    return templates.env.get_template(template).render(context)
+
+
 def form_error(request: Request, exc: LakeworksError) -> None:
     """Re-raise errors a form cannot help with (not found, forbidden, signed out).
 

@@ -55,6 +55,9 @@
     box.setAttribute("data-drawn", "1");
   }
 
+  // monitoring.js draws the view it swaps in when the page refreshes itself.
+  window.lakeworksDrift = { draw: function (box) { if (window.uPlot) draw(box); } };
+
   document.addEventListener("DOMContentLoaded", function () {
     if (!window.uPlot) return;
     document.querySelectorAll("[data-drift-chart]").forEach(draw);

@@ -1,5 +1,6 @@
-// The model monitoring page: selects apply at once; charts, totals and the recent
-// predictions refresh every 10 s from .../monitoring.json (same query) while the box is ticked.
+// The model monitoring page: selects apply at once; charts, totals, the recent predictions and
+// the drift view (swapped for the server's fresh rendering, then drawn by drift.js) refresh
+// every 10 s from .../monitoring.json (same query) while the box is ticked.
 (function () {
   "use strict";
 
@@ -38,6 +39,16 @@
             });
             body.appendChild(tr);
           });
+        }
+        var drift = root.querySelector("[data-drift]");
+        if (drift && data.drift_html) {
+          var holder = document.createElement("div");
+          holder.innerHTML = data.drift_html;
+          var fresh = holder.querySelector("[data-drift]");
+          if (fresh) {
+            drift.replaceWith(fresh);
+            if (window.lakeworksDrift) fresh.querySelectorAll("[data-drift-chart]").forEach(window.lakeworksDrift.draw);
+          }
         }
         root.setAttribute("data-refreshed", String(Date.now()));
       })
