@@ -98,6 +98,7 @@ def main() -> None:
                 phases.append(_phases(start, current, first_at))
     finally:
         scheduler.stop()
+        platform.close_executor()
     from lakeworks.services import environment
 
     interpreter = environment.prepare(platform, "").python

@@ -147,10 +147,12 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def platform(settings: Settings, store: Store) -> Platform:
+def platform(settings: Settings, store: Store) -> Iterator[Platform]:
     """The Platform services use; the ``app`` fixture shares the same settings and store."""
     settings.projects_dir.mkdir(parents=True, exist_ok=True)
-    return Platform(settings, store)
+    made = Platform(settings, store)
+    yield made
+    made.close_executor()  # what it holds, such as network namespaces made ahead
 
 
 @pytest.fixture

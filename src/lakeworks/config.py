@@ -171,6 +171,16 @@ class Settings(BaseSettings):
         "loopback) or `shared` (this machine's network: any workload can reach other "
         "workloads' ports on 127.0.0.1).",
     )
+    sandbox_network_pool: int = Field(
+        default=2,
+        ge=0,
+        le=16,
+        description="With an isolated network and a server running as root, how many network "
+        "namespaces to keep connected ahead for workloads without ports of their own (jobs): "
+        "a job's start then need not wait for `pasta` (each waiting namespace is a ~30 MiB "
+        "`pasta` process; each serves one workload only). `0` connects every namespace at "
+        "its workload's start.",
+    )
     sandbox_host_ports: str = Field(
         default="",
         pattern=r"^[0-9, ]*$",

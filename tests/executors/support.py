@@ -28,6 +28,7 @@ class TrackingExecutor(LocalExecutor):
         for handle in self.started:
             self.stop(handle, grace=0)
             self.poll(handle)
+        self.close()
 
 
 def wait_exit(executor: LocalExecutor, handle: Handle, timeout: float = TIMEOUT) -> ExitInfo:

@@ -133,6 +133,9 @@ class Handle(TypedDict, total=False):
     netns_start_time: int
     pasta_pid: int
     pasta_start_time: int
+    # A namespace made ahead (executors/netpool.py): its holder, ended with the workload.
+    holder_pid: int
+    holder_start_time: int
     fake: str  # executors/fake.py: the workload's id
 
 

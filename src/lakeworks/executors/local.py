@@ -13,7 +13,8 @@ Mechanisms, each chosen at run time:
   unprivileged uid when the server is root; else (only when no sandbox is required) a plain
   process in the project directory as the server's user, with HOME there as well.
 - network: with ``isolate_network``, a namespace per sandboxed workload joined by pasta
-  (see ``network``); else the machine's.
+  (see ``network``); one made ahead by the pool (``netpool``) where one is ready and fits;
+  else the machine's.
 - memory: a cgroup (v2 or v1, see ``cgroups``); else ``RLIMIT_AS``. A cgroup reports an OOM
   kill exactly. Under ``RLIMIT_AS`` allocations fail instead, so an exit is taken for out of
   memory when the process died of SIGKILL or SIGSEGV (not sent by ``stop``) or the log's tail
@@ -45,7 +46,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from lakeworks.entities.workloads import ExitInfo, WorkloadSpec
-from lakeworks.executors import cgroups, network, ownership, sandbox
+from lakeworks.executors import cgroups, netpool, network, ownership, sandbox
 from lakeworks.executors.base import Executor, Handle, StartFailed
 from lakeworks.executors.cgroups import CGROUP_FS, Cgroups
 from lakeworks.executors.ports import HOST, PortPool
@@ -107,7 +108,9 @@ class LocalExecutor(Executor):
     every ``start`` with the reason (``refusal``) instead of running unsandboxed; workloads
     started earlier are still watched, stopped and adopted. ``isolate_network`` (with a
     sandbox): a network namespace per workload, ``host_ports`` of the machine's loopback
-    reachable from it; without pasta, every ``start`` is refused. ``cgroup_root`` is where the
+    reachable from it; without pasta, every ``start`` is refused. ``network_pool``: with
+    ``isolate_network``, how many namespaces to keep connected ahead for workloads without
+    ports of their own (see ``netpool``; ``close`` ends them). ``cgroup_root`` is where the
     cgroup filesystem is mounted (default ``/sys/fs/cgroup``); a directory without cgroups
     there turns cgroup limits off.
 
@@ -129,6 +132,7 @@ class LocalExecutor(Executor):
         require_sandbox: bool = False,
         isolate_network: bool = False,
         host_ports: tuple[int, ...] = (),
+        network_pool: int = 0,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -161,6 +165,13 @@ class LocalExecutor(Executor):
                     "install it, or set LAKEWORKS_SANDBOX_NETWORK=shared"
                 )
                 log.error("no workload will start: %s", self.refusal)
+        self._pool: netpool.NamespacePool | None = None
+        if self._pasta and network_pool > 0:
+            why_not = netpool.usable()
+            if why_not:
+                log.info("no network namespaces are made ahead: %s", why_not)
+            else:
+                self._pool = netpool.NamespacePool(self._pasta, network_pool)
         self._cgroups = Cgroups.detect(cgroup_root or CGROUP_FS)
         self._lock = threading.Lock()
         self._exits: OrderedDict[tuple[int, int], ExitInfo] = OrderedDict()
@@ -193,6 +204,11 @@ class LocalExecutor(Executor):
             return self._cgroups.label
         return "none"
 
+    @property
+    def network_pool(self) -> netpool.NamespacePool | None:
+        """The namespaces made ahead (``None`` when none are: see ``network_pool=``)."""
+        return self._pool
+
     def project_home(self, spec: WorkloadSpec) -> str:
         """The project directory as the workload sees it (its working directory and HOME)."""
         return PROJECT_HOME if self._bwrap else str(spec.project_dir)
@@ -214,21 +230,21 @@ class LocalExecutor(Executor):
         identity = self.identity(spec)
         ports = self._ports.acquire(len(spec.ports))
         cgroup_paths: list[Path] = []
+        pooled: netpool.Namespace | None = None
         try:
             if self._cgroups:
                 cgroup_paths = self._cgroups.create(spec.workload_id, spec.resources)
             rlimit = 0
             if self.memory_limits == "rlimit" and spec.resources.memory_mb > 0:
                 rlimit = spec.resources.memory_mb * MIB
-            command = list(spec.argv)
             joined = self._joined_namespace(spec)
-            if self._bwrap and identity:
-                command = self._sandboxed(spec, read_only, identity, joined) + command
-            if joined:
-                command = network.join_prefix(joined["netns_pid"]) + command
+            pooled = self._pooled_namespace(spec, joined, identity)
+            command = self._command(spec, read_only, identity, joined, pooled)
             env = self._environment(spec, ports)
             pid, start_time = _spawn(spec, command, env, cgroup_paths, rlimit)
         except BaseException:
+            if pooled is not None:
+                netpool.end(pooled)
             cgroups.remove(cgroup_paths)
             self._ports.release(ports)
             raise
@@ -238,6 +254,8 @@ class LocalExecutor(Executor):
                 "netns_pid": joined["netns_pid"],
                 "netns_start_time": joined["netns_start_time"],
             }
+        elif pooled is not None:
+            netns = _pooled_handle(pooled)
         elif self._pasta:
             netns = self._connect(pid, start_time, ports, spec.host_ports, cgroup_paths)
         return {
@@ -313,6 +331,19 @@ class LocalExecutor(Executor):
         ports = handle.get("ports") or []
         return f"{HOST}:{ports[0]}" if ports else ""
 
+    def prepare_network(self, host_ports: tuple[int, ...] = (), timeout: float = 0.0) -> bool:
+        """Have namespaces made ahead for workloads that may also reach ``host_ports`` (a
+        spec's); wait up to ``timeout`` seconds until they are ready. Whether they are
+        (``False`` without a pool: see ``network_pool``)."""
+        if self._pool is None:
+            return False
+        return self._pool.prepare([*self._host_ports, *host_ports], timeout)
+
+    def close(self) -> None:
+        """End the network namespaces made ahead and not taken (workloads keep theirs)."""
+        if self._pool is not None:
+            self._pool.close()
+
     def adopt(self, handle: Handle) -> bool:
         # An ended workload is settled here: what it left behind is killed, its cgroup freed.
         if self._settle(handle) is not None:
@@ -359,14 +390,44 @@ class LocalExecutor(Executor):
             raise StartFailed("the parent workload has ended")
         return {"netns_pid": int(pid), "netns_start_time": int(stat.start_time)}
 
+    def _pooled_namespace(
+        self, spec: WorkloadSpec, joined: dict[str, int], identity: Identity | None
+    ) -> netpool.Namespace | None:
+        """A namespace made ahead for a sandboxed workload without ports of its own (they
+        are forwarded when pasta starts) that joins no parent's; ``None``: connect one after
+        the start, as usual."""
+        if self._pool is None or joined or spec.ports or not (self._bwrap and identity):
+            return None
+        return self._pool.take([*self._host_ports, *spec.host_ports])
+
+    def _command(
+        self,
+        spec: WorkloadSpec,
+        read_only: list[Path],
+        identity: Identity | None,
+        joined: dict[str, int],
+        pooled: netpool.Namespace | None,
+    ) -> list[str]:
+        """The command the gate runs: the workload's argv in the sandbox, which first joins
+        the network namespace it shares (a parent's) or was given (the pool's)."""
+        command = list(spec.argv)
+        netns_pid = joined.get("netns_pid") or (pooled.holder_pid if pooled else 0)
+        if self._bwrap and identity:
+            own_network = bool(self._pasta) and not netns_pid
+            command = self._sandboxed(spec, read_only, identity, own_network) + command
+        if netns_pid:
+            command = network.join_prefix(netns_pid) + command
+        return command
+
     def _sandboxed(
         self,
         spec: WorkloadSpec,
         read_only: list[Path],
         identity: Identity,
-        joined: dict[str, int] | None = None,
+        own_network: bool = False,
     ) -> list[str]:
-        """The sandbox's command line, once the project belongs to the workload's user."""
+        """The sandbox's command line, once the project belongs to the workload's user;
+        ``own_network``: in a new network namespace, pasta connecting it after the start."""
         assert self._bwrap
         try:
             ownership.hand_over(spec.project_dir, identity, self._settled)
@@ -382,10 +443,10 @@ class LocalExecutor(Executor):
             identity,
             etc_dir,
             setpriv=self._setpriv,
-            network=network.bwrap_options() if self._pasta and not joined else (),
+            network=network.bwrap_options() if own_network else (),
             read_write=spec.extra_rw_binds,
         )
-        if not self._pasta or joined:
+        if not own_network:
             return argv
         return argv + network.inner_prefix([*self._host_ports, *spec.host_ports])
 
@@ -412,7 +473,7 @@ class LocalExecutor(Executor):
             if inner_stat is None:
                 raise StartFailed("the workload ended while its network was connected")
         except (StartFailed, OSError) as exc:
-            _end_pasta(pasta)
+            _end_network(pasta)
             cgroup_list = [str(p) for p in cgroup_paths]
             self._kill({"pid": pid, "pgid": pid, "start_time": start_time, "cgroups": cgroup_list})
             with contextlib.suppress(ChildProcessError):
@@ -537,7 +598,7 @@ class LocalExecutor(Executor):
         """Record the exit; kill what the workload left behind; free its cgroups and ports."""
         key = _key(handle)
         self._kill(handle)
-        _end_pasta(handle)
+        _end_network(handle)
         paths = [Path(p) for p in handle.get("cgroups", [])]
         if not cgroups.remove(paths):
             log.warning("cgroups %s of an ended workload stay busy", paths)
@@ -550,15 +611,35 @@ class LocalExecutor(Executor):
         return info
 
 
-def _end_pasta(handle: Handle) -> None:
+def _end_network(handle: Handle) -> None:
     """End the pasta process that connected an ended workload's network namespace (it holds
-    the namespace open and would run forever); nothing if the pid now names another process."""
+    the namespace open and would run forever) and the namespace's holder when the workload
+    had one from the pool; nothing where a pid now names another process."""
+    holder, holder_start = handle.get("holder_pid"), handle.get("holder_start_time")
+    if holder is not None and holder_start is not None:
+        pasta, pasta_start = handle.get("pasta_pid", 0), handle.get("pasta_start_time", 0)
+        netpool.end_processes(int(holder), int(holder_start), int(pasta), int(pasta_start))
+        return
     pid, start_time = handle.get("pasta_pid"), handle.get("pasta_start_time")
     if pid is None:
         return
     stat = read_stat(int(pid))
     if stat is not None and stat.start_time == start_time:
         kill_all([int(pid)], signal.SIGTERM)
+
+
+def _pooled_handle(namespace: netpool.Namespace) -> Handle:
+    """What a workload's handle keeps of the pool's namespace it runs in: the holder names
+    the namespace (for ``listening``, ``ip_address`` and workers joining it) and ends with
+    the workload, as its pasta does."""
+    return {
+        "netns_pid": namespace.holder_pid,
+        "netns_start_time": namespace.holder_start_time,
+        "holder_pid": namespace.holder_pid,
+        "holder_start_time": namespace.holder_start_time,
+        "pasta_pid": namespace.pasta_pid,
+        "pasta_start_time": namespace.pasta_start_time,
+    }
 
 
 def _spawn(

@@ -188,6 +188,14 @@ def _attach(pasta: str, pid: int, ports: list[int], host_ports: list[int], pid_f
         pause = min(pause * 2, 0.05)
 
 
+def has_default_route(pid: int) -> bool:
+    """Whether pasta has configured the network namespace of ``pid`` (its default route)."""
+    try:
+        return "\t00000000\t" in Path(f"/proc/{pid}/net/route").read_text()
+    except OSError:
+        return False
+
+
 def listening(pid: int, port: int) -> bool:
     """Whether a socket in the network namespace of ``pid`` listens on TCP ``port``."""
     for table in ("tcp", "tcp6"):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -82,6 +83,9 @@ ETC_SHARED = (
     "python3*",
     "R",
 )
+# One expression for all of them: matching every name in /etc against each pattern with
+# fnmatch was most of the cost of a sandbox's command line (~150 names by ~40 patterns).
+_ETC_SHARED = re.compile("|".join(fnmatch.translate(p) for p in ETC_SHARED))
 # The uids workloads of projects get when the server runs as root: far above the ranges
 # distributions hand to people (1000+) and to rootless containers (100000+, /etc/subuid).
 FIRST_PROJECT_UID = 1_000_000_000
@@ -216,7 +220,7 @@ def _etc(etc_dir: Path) -> list[str]:
     except OSError:
         names = []
     for name in names:
-        if name in ("passwd", "group") or not any(fnmatch.fnmatch(name, p) for p in ETC_SHARED):
+        if name in ("passwd", "group") or not _ETC_SHARED.match(name):
             continue
         host_path = f"/etc/{name}"
         if os.path.islink(host_path):

@@ -260,8 +260,16 @@ class Platform:
                     require_sandbox=sandboxed,
                     isolate_network=self.settings.sandbox_network == "isolated",
                     host_ports=self.settings.workload_host_ports,
+                    network_pool=self.settings.sandbox_network_pool,
                 )
             return self._executor
+
+    def close_executor(self) -> None:
+        """Release what the executor holds, if one was made (its workloads keep running)."""
+        with self._executor_lock:
+            executor = self._executor
+        if executor is not None:
+            executor.close()
 
     def read(self) -> AbstractContextManager[UnitOfWork]:
         """A unit of work for queries (committed empty, so no audit)."""

@@ -68,7 +68,10 @@ _OWNED_KINDS = frozenset(
 # itself ignores SIGTERM (trap) and waits on the child again after a signal interrupts
 # ``wait``, so a stop's SIGTERM reaches the program and its grace period is kept.
 _WRAPPER = (
-    'mkdir -p "$(dirname "$LAKEWORKS_EXIT_FILE")"; trap : TERM; "$@" & child=$!; '
+    # The exit file's folder by expansion, made only when missing: `$(dirname ...)` and
+    # `mkdir` were two processes before every workload's first line.
+    '[ -d "${LAKEWORKS_EXIT_FILE%/*}" ] || mkdir -p "${LAKEWORKS_EXIT_FILE%/*}"; '
+    'trap : TERM; "$@" & child=$!; '
     'while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done; '
     'echo "$code" > "$LAKEWORKS_EXIT_FILE"; exit "$code"'
 )

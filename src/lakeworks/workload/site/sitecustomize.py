@@ -18,12 +18,16 @@ Example (inside a workload without the sandbox)::
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import os
 import sys
-from types import ModuleType
-from typing import Any
+
+# Only what Python has imported already by now: this runs before every workload's first line,
+# and importing importlib.abc and typing (re, enum, pathlib, tempfile...) took 40-100 ms of
+# it. (Type checkers take any constant named TYPE_CHECKING for true.)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
 
 CDSW_HOME = "/home/cdsw"
 _LOCAL_REPO = "mlflow.store.artifact.local_artifact_repo"
@@ -52,8 +56,9 @@ def _patch(module: ModuleType, home: str) -> None:
     repo.__init__ = __init__
 
 
-class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Patches MLflow's local artifact repository right after it is first imported."""
+class _PatchOnImport:
+    """Patches MLflow's local artifact repository right after it is first imported (a meta
+    path finder, by its ``find_spec``)."""
 
     def __init__(self, home: str) -> None:
         self.home = home
@@ -61,6 +66,9 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
         if name != _LOCAL_REPO:
             return None
+        import importlib.abc
+        import importlib.machinery
+
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None:
             return None

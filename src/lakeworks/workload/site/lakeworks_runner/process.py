@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import site
 import sys
 
@@ -26,6 +25,8 @@ def split_arguments(arguments: str | None) -> list[str]:
     """
     if not arguments:
         return []
+    import shlex  # only here: most runs have no arguments, and it imports re
+
     return shlex.split(arguments)
 
 

@@ -27,11 +27,16 @@ import builtins
 import os
 import sys
 import tokenize
-import traceback
 import types
-from typing import Any
 
 from .process import line_buffered, project_sys_path, split_arguments, user_site_on_path
+
+# Imported only where used: typing and traceback (re, enum, linecache...) cost tens of
+# milliseconds before a job's first line under load (issue 17). Type checkers take any
+# constant named TYPE_CHECKING for true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = "usage: python -m lakeworks_runner SCRIPT [ARGUMENTS]"
 
@@ -82,6 +87,8 @@ def _print_exception(error: BaseException) -> None:
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
     sys.stdout.flush()
+    import traceback
+
     traceback.print_exception(type(error), error, tb, file=sys.stderr)
     sys.stderr.flush()
 
@@ -177,6 +184,8 @@ def run(path: str, arguments: str | None) -> int:
             code, last = compiled
             _ipython_on_demand(main)
     except SyntaxError as error:
+        import traceback
+
         traceback.print_exception(type(error), error, None, file=sys.stderr)
         return 1
     namespace = main.__dict__
