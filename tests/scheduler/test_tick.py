@@ -33,7 +33,7 @@ def _live_reads(platform: Platform, scheduler: Scheduler) -> int:
         scheduler.tick(wait=True)
     finally:
         event.remove(platform.store.engine, "before_cursor_execute", note)
-    return sum(1 for s, p in seen if "FROM workloads" in s and LIVE <= _values(p))
+    return sum(1 for s, p in seen if "FROM workloads" in s and _values(p) >= LIVE)
 
 
 def _add(platform: Platform, project: Project, workload_id: str, **values: Any) -> None:
