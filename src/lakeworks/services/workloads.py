@@ -611,18 +611,22 @@ def observe(platform: Platform) -> list[Ended]:
         info = platform.executor.poll(workload.handle)
         if info is None:
             continue
-        info = _with_recorded_exit(platform, workload, info)
-        status, reason = final_status(workload, info)
-        if _finish(
-            platform,
-            workload.id,
-            workload.status,
-            status,
-            reason=reason,
-            exit_code=info.code if info.code != -1 else None,
-        ):
-            ended.append(Ended(get(platform, workload.id), status, reason))
+        _record_end(platform, workload, _with_recorded_exit(platform, workload, info), ended)
     return ended
+
+
+def _record_end(platform: Platform, workload: Workload, info: ExitInfo, ended: list[Ended]) -> None:
+    """Record how ``workload`` ended (once: another process may have) and add it to ``ended``."""
+    status, reason = final_status(workload, info)
+    if _finish(
+        platform,
+        workload.id,
+        workload.status,
+        status,
+        reason=reason,
+        exit_code=info.code if info.code != -1 else None,
+    ):
+        ended.append(Ended(get(platform, workload.id), status, reason))
 
 
 def final_status(workload: Workload, info: ExitInfo) -> tuple[WorkloadStatus, str]:
@@ -703,14 +707,5 @@ def recover(platform: Platform) -> list[Ended]:
                     "(its exit code was not recorded)",
                 ),
             )
-        status, reason = final_status(workload, info)
-        if _finish(
-            platform,
-            workload.id,
-            workload.status,
-            status,
-            reason=reason,
-            exit_code=info.code if info.code != -1 else None,
-        ):
-            ended.append(Ended(get(platform, workload.id), status, reason))
+        _record_end(platform, workload, info, ended)
     return ended
