@@ -604,7 +604,7 @@ def observe(platform: Platform) -> list[Ended]:
     """Poll every live workload once; record and return those that ended. Idempotent."""
     with platform.read() as uow:
         live = uow.workloads.with_status(WorkloadStatus.RUNNING, WorkloadStatus.STOPPING)
-    ended = []
+    ended: list[Ended] = []
     for workload in live:
         if not workload.handle:
             continue
@@ -692,7 +692,7 @@ def recover(platform: Platform) -> list[Ended]:
         live = uow.workloads.with_status(
             WorkloadStatus.STARTING, WorkloadStatus.RUNNING, WorkloadStatus.STOPPING
         )
-    ended = []
+    ended: list[Ended] = []
     for workload in live:
         if workload.handle and platform.executor.adopt(workload.handle):
             continue
