@@ -173,3 +173,175 @@ def test_imports_under_type_checking_do_not_count() -> None:
         "from lakeworks.errors import NotFound\n"
     )
     assert imports(tree) == [(4, "lakeworks.errors")]
+
+
+# Process-wide state ------------------------------------------------------------------------
+#
+# Caches, registries and counters that live as long as the process belong to ``Platform``
+# (``Platform.component``; STYLE 10), so a fresh platform (each test's) starts fresh. What
+# stays in a module says here why it is not a platform's.
+PROCESS_WIDE = {
+    "runtimes/catalog.py:_host_catalog": "the host's installed Pythons are a fact of the machine "
+    "and discovering them runs each one (seconds); platforms keep their own Catalog made from it",
+    "proxy/upstream.py:_pools": "idle upstream connections belong to the event loop that opened "
+    "them (weak keys: a pool goes with its loop); the server's shutdown closes its loop's pool",
+    "services/sealing.py:_fernet": "a memo of a pure function of its arguments (key derivation)",
+}
+# Code that runs inside workloads (one user's process, no platform) and files copied into
+# projects are not the server's.
+_NOT_SERVER = {"site", "project_templates", "builtin"}
+_MUTABLE_TYPES = {
+    "dict",
+    "list",
+    "set",
+    "defaultdict",
+    "OrderedDict",
+    "Counter",
+    "deque",
+    "WeakKeyDictionary",
+    "WeakValueDictionary",
+    "WeakSet",
+}
+_MUTATORS = {
+    "append",
+    "appendleft",
+    "add",
+    "update",
+    "setdefault",
+    "pop",
+    "popitem",
+    "popleft",
+    "clear",
+    "extend",
+    "insert",
+    "remove",
+    "discard",
+}
+_MEMOS = {"cache", "lru_cache"}
+
+
+def _called(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _module_values(tree: ast.Module) -> dict[str, ast.expr]:
+    values: dict[str, ast.expr] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    values[target.id] = node.value
+        elif (
+            isinstance(node, ast.AnnAssign)
+            and node.value is not None
+            and isinstance(node.target, ast.Name)
+        ):
+            values[node.target.id] = node.value
+    return values
+
+
+def _is_registry(value: ast.expr) -> bool:
+    """An empty container or a mutable container's constructor: nothing else starts that way."""
+    if isinstance(value, ast.Dict):
+        return not value.keys
+    if isinstance(value, ast.List | ast.Set):
+        return not value.elts
+    return isinstance(value, ast.Call) and _called(value) in _MUTABLE_TYPES
+
+
+def _changed_in_functions(tree: ast.Module, names: set[str]) -> set[str]:
+    """Module names a function rebinds (``global``) or changes in place."""
+    found: set[str] = set()
+    rebound: set[str] = set()
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    for function in functions:
+        for node in ast.walk(function):
+            if isinstance(node, ast.Global):
+                rebound.update(node.names)
+            elif isinstance(node, ast.Assign | ast.AugAssign | ast.Delete):
+                targets = (
+                    node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+                )
+                found.update(
+                    t.value.id
+                    for t in targets
+                    if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name)
+                )
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in _MUTATORS
+                and isinstance(node.func.value, ast.Name)
+            ):
+                found.add(node.func.value.id)
+    return found & names | rebound
+
+
+def process_wide_state(tree: ast.Module) -> set[str]:
+    """Names of module-level state that outlives a platform: registries and caches (empty or
+    constructed containers, containers a function changes, names a function rebinds with
+    ``global``) and memoised functions."""
+    values = _module_values(tree)
+    found = {name for name, value in values.items() if _is_registry(value)}
+    found |= _changed_in_functions(tree, set(values))
+    found |= {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and any(_called(decorator) in _MEMOS for decorator in node.decorator_list)
+    }
+    return found
+
+
+def state_of(sources: list[Path], package: Path = PACKAGE) -> list[str]:
+    """``path:name`` of the process-wide state of the server's modules among ``sources``."""
+    found = []
+    for path in sources:
+        relative = path.relative_to(package)
+        if not _NOT_SERVER & set(relative.parts):
+            tree = ast.parse(path.read_text(), str(path))
+            found += [f"{relative.as_posix()}:{name}" for name in sorted(process_wide_state(tree))]
+    return found
+
+
+def test_process_wide_state_is_the_platforms() -> None:
+    found = state_of(sorted(PACKAGE.rglob("*.py")))
+    assert [key for key in found if key not in PROCESS_WIDE] == [], (
+        "module-level registries or caches: make them the platform's (Platform.component), "
+        "or add them to PROCESS_WIDE with the reason they cannot be"
+    )
+    # Every exception is still there (a stale entry would let a new registry of that name in).
+    assert set(PROCESS_WIDE) <= set(found)
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "_CACHE: dict[str, int] = {}",
+        "_seen = set()",
+        "import weakref\n_by_key = weakref.WeakKeyDictionary()",
+        "_ROUTES = {'a': 1}\ndef _remember(key, value):\n    _ROUTES[key] = value",
+        "_last = None\ndef _keep(value):\n    global _last\n    _last = value",
+        "import functools\n@functools.lru_cache\ndef _answer(key):\n    return key",
+    ],
+)
+def test_a_module_level_registry_is_caught(planted: str, tmp_path: Path) -> None:
+    """The check fails when a registry is added (checked on a copy of a module that has none)."""
+    source = PACKAGE / "services" / "sessions.py"
+    copy = tmp_path / "lakeworks" / "services" / "sessions.py"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(source.read_text() + f"\n\n{planted}\n")
+    found = state_of([copy], tmp_path / "lakeworks")
+    assert len(found) == 1 and found[0].startswith("services/sessions.py:_"), found
+
+
+def test_constant_tables_are_not_registries() -> None:
+    tree = ast.parse(
+        "TABLE = {'a': 1}\nNAMES = ['x']\nFROZEN = frozenset({1})\n"
+        "def read(key):\n    return TABLE.get(key, NAMES[0])\n"
+    )
+    assert process_wide_state(tree) == set()

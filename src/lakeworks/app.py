@@ -115,7 +115,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             await close_http_client()
             if scheduler is not None:
                 scheduler.stop()
-            platform.close_executor()
+            platform.close()
 
     app = FastAPI(
         title="Lakeworks API v2",

@@ -22,6 +22,7 @@ from lakeworks.data.warehouse import warehouse_dir
 from lakeworks.entities.data import DataConnection
 from lakeworks.errors import InvalidInput
 from lakeworks.services import data_catalog, data_connections
+from lakeworks.services.platform import Platform, Principal
 from lakeworks.services.workloads import iceberg_rest_uri
 
 router = APIRouter(tags=["data"], route_class=StrictJSONRoute)
@@ -348,6 +349,42 @@ def delete_table(
 # Connections -------------------------------------------------------------------------------------
 
 
+def _create(
+    platform: Platform, principal: Principal, project_id: str | None, body: ConnectionCreate
+) -> dict[str, Any]:
+    """A project's connection, or with no project a site-wide one."""
+    made = data_connections.create(
+        platform,
+        principal,
+        project_id,
+        name=body.name,
+        type=body.type,
+        options=body.options,
+        secret=body.secret,
+        description=body.description,
+    )
+    return connection_out(made)
+
+
+def _update(
+    platform: Platform,
+    principal: Principal,
+    project_id: str | None,
+    name: str,
+    body: ConnectionUpdate,
+) -> dict[str, Any]:
+    changed = data_connections.update(
+        platform,
+        principal,
+        project_id,
+        name,
+        options=body.options,
+        secret=body.secret,
+        description=body.description,
+    )
+    return connection_out(changed)
+
+
 @router.get(
     "/projects/{project_id}/data/connections",
     operation_id="list_data_connections",
@@ -370,17 +407,7 @@ def list_connections(
 def create_connection(
     project_id: str, body: ConnectionCreate, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    made = data_connections.create(
-        platform,
-        principal,
-        project_id,
-        name=body.name,
-        type=body.type,
-        options=body.options,
-        secret=body.secret,
-        description=body.description,
-    )
-    return connection_out(made)
+    return _create(platform, principal, project_id, body)
 
 
 @router.get(
@@ -406,16 +433,7 @@ def update_connection(
     platform: PlatformDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
-    changed = data_connections.update(
-        platform,
-        principal,
-        project_id,
-        name,
-        options=body.options,
-        secret=body.secret,
-        description=body.description,
-    )
-    return connection_out(changed)
+    return _update(platform, principal, project_id, name, body)
 
 
 @router.delete(
@@ -476,17 +494,7 @@ def list_site_connections(platform: PlatformDep, principal: PrincipalDep) -> dic
 def create_site_connection(
     body: ConnectionCreate, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    made = data_connections.create(
-        platform,
-        principal,
-        None,
-        name=body.name,
-        type=body.type,
-        options=body.options,
-        secret=body.secret,
-        description=body.description,
-    )
-    return connection_out(made)
+    return _create(platform, principal, None, body)
 
 
 @router.get(
@@ -508,16 +516,7 @@ def get_site_connection(
 def update_site_connection(
     name: str, body: ConnectionUpdate, platform: PlatformDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    changed = data_connections.update(
-        platform,
-        principal,
-        None,
-        name,
-        options=body.options,
-        secret=body.secret,
-        description=body.description,
-    )
-    return connection_out(changed)
+    return _update(platform, principal, None, name, body)
 
 
 @router.delete(

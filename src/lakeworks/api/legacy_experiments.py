@@ -6,6 +6,7 @@ style, for the UI, scripts and tests. They are not MLflow's experiments (``/expe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -19,6 +20,8 @@ from lakeworks.api.schemas import Cpu, Gpus, Lenient, MemoryGiB, Name, Text, rfc
 from lakeworks.api.strict_json import StrictJSONRoute
 from lakeworks.entities.legacy_experiments import LegacyRun, TrackedFile
 from lakeworks.services import experiment_runs
+from lakeworks.services.files import Download
+from lakeworks.services.platform import Platform, Principal
 
 router = APIRouter(tags=["legacy experiments"], route_class=StrictJSONRoute)
 
@@ -158,55 +161,63 @@ def run_logs(
     }
 
 
-@router.get(
-    BASE + "/{run_id}/files",
-    operation_id="list_legacy_experiment_run_files",
-    response_model=responses.ListTrackedFilesResponse,
-)
-def list_tracked(
-    project_id: str, run_id: str, platform: PlatformDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    """The files the run recorded with ``cdsw.track_file``."""
-    found = experiment_runs.tracked_files(platform, principal, project_id, run_id)
-    return {"files": [_file_out(f) for f in found]}
+def _folder_routes(
+    segment: str,
+    names: tuple[str, str, str, str],
+    doc: str,
+    listing: Callable[[Platform, Principal, str, str], list[TrackedFile]],
+    opening: Callable[[Platform, Principal, str, str, str], Download],
+) -> None:
+    """The two routes of one folder of a run: its file list and a file's bytes. ``names``:
+    the list's and the download's operation ids and route names."""
+    list_id, list_name, download_id, download_name = names
 
-
-@router.get(
-    BASE + "/{run_id}/files/{path:path}",
-    operation_id="download_legacy_experiment_run_file",
-    response_class=StreamingResponse,
-    responses={200: FILE_BYTES},
-)
-def download_tracked(
-    project_id: str, run_id: str, path: str, platform: PlatformDep, principal: PrincipalDep
-) -> StreamingResponse:
-    return stream_download(
-        experiment_runs.open_tracked_file(platform, principal, project_id, run_id, path)
+    @router.get(
+        f"{BASE}/{{run_id}}/{segment}",
+        operation_id=list_id,
+        name=list_name,
+        description=doc,
+        response_model=responses.ListTrackedFilesResponse,
     )
+    def list_folder(
+        project_id: str, run_id: str, platform: PlatformDep, principal: PrincipalDep
+    ) -> dict[str, Any]:
+        return {"files": [_file_out(f) for f in listing(platform, principal, project_id, run_id)]}
 
-
-@router.get(
-    BASE + "/{run_id}/snapshot",
-    operation_id="list_legacy_experiment_run_snapshot",
-    response_model=responses.ListTrackedFilesResponse,
-)
-def list_snapshot(
-    project_id: str, run_id: str, platform: PlatformDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    """The project files the run ran from (a snapshot taken when it was launched)."""
-    found = experiment_runs.snapshot_files(platform, principal, project_id, run_id)
-    return {"files": [_file_out(f) for f in found]}
-
-
-@router.get(
-    BASE + "/{run_id}/snapshot/{path:path}",
-    operation_id="download_legacy_experiment_run_snapshot_file",
-    response_class=StreamingResponse,
-    responses={200: FILE_BYTES},
-)
-def download_snapshot(
-    project_id: str, run_id: str, path: str, platform: PlatformDep, principal: PrincipalDep
-) -> StreamingResponse:
-    return stream_download(
-        experiment_runs.open_snapshot_file(platform, principal, project_id, run_id, path)
+    @router.get(
+        f"{BASE}/{{run_id}}/{segment}/{{path:path}}",
+        operation_id=download_id,
+        name=download_name,
+        response_class=StreamingResponse,
+        responses={200: FILE_BYTES},
     )
+    def download(
+        project_id: str, run_id: str, path: str, platform: PlatformDep, principal: PrincipalDep
+    ) -> StreamingResponse:
+        return stream_download(opening(platform, principal, project_id, run_id, path))
+
+
+_folder_routes(
+    "files",
+    (
+        "list_legacy_experiment_run_files",
+        "list_tracked",
+        "download_legacy_experiment_run_file",
+        "download_tracked",
+    ),
+    "The files the run recorded with ``cdsw.track_file``.",
+    experiment_runs.tracked_files,
+    experiment_runs.open_tracked_file,
+)
+_folder_routes(
+    "snapshot",
+    (
+        "list_legacy_experiment_run_snapshot",
+        "list_snapshot",
+        "download_legacy_experiment_run_snapshot_file",
+        "download_snapshot",
+    ),
+    "The project files the run ran from (a snapshot taken when it was launched).",
+    experiment_runs.snapshot_files,
+    experiment_runs.open_snapshot_file,
+)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 # int64 values CML sends as JSON strings stay strings; a number keeps its JSON type (a smart
 # union keeps 1 as 1 and 0.5 as 0.5).
@@ -29,6 +29,16 @@ PAGE_TOKEN = Field(description='Pass back as page_token for the next page; "" on
 
 class Out(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+def listing(name: str, field: str, item: type[Out], *, paged: bool = True) -> type[Out]:
+    """The answer of a list route: ``{field: [item, ...], "next_page_token": ...}`` (without
+    the token unless ``paged``), as the model ``name`` (cmlapi's name for it)."""
+    fields: dict[str, Any] = {field: (list[item], ...)}  # type: ignore[valid-type]
+    if paged:
+        fields["next_page_token"] = (str, PAGE_TOKEN)
+    model: type[Out] = create_model(name, __base__=Out, __module__=__name__, **fields)
+    return model
 
 
 class Deleted(Out):
@@ -119,9 +129,7 @@ class Project(Out):
     amp: AmpSetup | None = Field(None, description="Only when the project was made from an AMP.")
 
 
-class ListProjectsResponse(Out):
-    projects: list[Project]
-    next_page_token: str = PAGE_TOKEN
+ListProjectsResponse = listing("ListProjectsResponse", "projects", Project)
 
 
 class ProjectCollaborator(Out):
@@ -133,9 +141,9 @@ class ProjectCollaborator(Out):
     created_at: Time = TIME
 
 
-class ListProjectCollaboratorsResponse(Out):
-    collaborators: list[ProjectCollaborator]
-    next_page_token: str = PAGE_TOKEN
+ListProjectCollaboratorsResponse = listing(
+    "ListProjectCollaboratorsResponse", "collaborators", ProjectCollaborator
+)
 
 
 class FileInfo(Out):
@@ -146,8 +154,7 @@ class FileInfo(Out):
     last_modified: Time = TIME
 
 
-class ListProjectFilesResponse(Out):
-    files: list[FileInfo]
+ListProjectFilesResponse = listing("ListProjectFilesResponse", "files", FileInfo, paged=False)
 
 
 # Users, keys, teams, audit ------------------------------------------------------------------
@@ -163,8 +170,7 @@ class UserOut(Out):
     created_at: Time = TIME
 
 
-class ListUsersResponse(Out):
-    users: list[UserOut]
+ListUsersResponse = listing("ListUsersResponse", "users", UserOut, paged=False)
 
 
 class ApiKey(Out):
@@ -179,8 +185,7 @@ class ApiKey(Out):
     last_used_at: Time = TIME
 
 
-class ListV2KeysResponse(Out):
-    api_keys: list[ApiKey]
+ListV2KeysResponse = listing("ListV2KeysResponse", "api_keys", ApiKey, paged=False)
 
 
 class CreateV2KeyResponse(Out):
@@ -209,8 +214,7 @@ class TeamOut(Out):
     members: list[TeamMember] | None = None
 
 
-class ListTeamsResponse(Out):
-    teams: list[TeamOut]
+ListTeamsResponse = listing("ListTeamsResponse", "teams", TeamOut, paged=False)
 
 
 class AuditEventOut(Out):
@@ -267,9 +271,7 @@ class JobRun(Out):
     parent_run_id: str
 
 
-class ListJobRunsResponse(Out):
-    job_runs: list[JobRun]
-    next_page_token: str = PAGE_TOKEN
+ListJobRunsResponse = listing("ListJobRunsResponse", "job_runs", JobRun)
 
 
 class Job(Out):
@@ -302,9 +304,7 @@ class Job(Out):
     latest: JobRun | None = Field(description="The newest run, if any.")
 
 
-class ListJobsResponse(Out):
-    jobs: list[Job]
-    next_page_token: str = PAGE_TOKEN
+ListJobsResponse = listing("ListJobsResponse", "jobs", Job)
 
 
 class JobRunLog(TextLog):
@@ -349,9 +349,7 @@ class Application(Out):
     restarts: int
 
 
-class ListApplicationsResponse(Out):
-    applications: list[Application]
-    next_page_token: str = PAGE_TOKEN
+ListApplicationsResponse = listing("ListApplicationsResponse", "applications", Application)
 
 
 class ApplicationLog(TextLog):
@@ -370,8 +368,9 @@ class ResourceProfile(Out):
     nvidia_gpu: int
 
 
-class ListResourceProfilesResponse(Out):
-    resource_profiles: list[ResourceProfile]
+ListResourceProfilesResponse = listing(
+    "ListResourceProfilesResponse", "resource_profiles", ResourceProfile, paged=False
+)
 
 
 class Quota(Out):
@@ -392,9 +391,7 @@ class Runtime(Out):
     register_user_id: int
 
 
-class ListRuntimesResponse(Out):
-    runtimes: list[Runtime]
-    next_page_token: str = PAGE_TOKEN
+ListRuntimesResponse = listing("ListRuntimesResponse", "runtimes", Runtime)
 
 
 class RuntimeAddon(Out):
@@ -408,9 +405,7 @@ class RuntimeAddon(Out):
     reason: str
 
 
-class ListRuntimeAddonsResponse(Out):
-    runtime_addons: list[RuntimeAddon]
-    next_page_token: str = PAGE_TOKEN
+ListRuntimeAddonsResponse = listing("ListRuntimeAddonsResponse", "runtime_addons", RuntimeAddon)
 
 
 class RuntimeBuild(Out):
@@ -452,8 +447,7 @@ class MetricsRecord(Out):
     metrics: dict[str, Any]
 
 
-class ReadMetricsResponse(Out):
-    metrics: list[MetricsRecord]
+ReadMetricsResponse = listing("ReadMetricsResponse", "metrics", MetricsRecord, paged=False)
 
 
 # Experiments and the registry -----------------------------------------------------------------
@@ -483,9 +477,7 @@ class Experiment(Out):
     user: ShortUser
 
 
-class ListExperimentsResponse(Out):
-    experiments: list[Experiment]
-    next_page_token: str = PAGE_TOKEN
+ListExperimentsResponse = listing("ListExperimentsResponse", "experiments", Experiment)
 
 
 class ExperimentRunData(Out):
@@ -514,13 +506,12 @@ class ExperimentRun(Out):
     inputs: ExperimentRunInputs
 
 
-class ListExperimentRunsResponse(Out):
-    experiment_runs: list[ExperimentRun]
-    next_page_token: str = PAGE_TOKEN
+ListExperimentRunsResponse = listing("ListExperimentRunsResponse", "experiment_runs", ExperimentRun)
 
 
-class GetExperimentRunMetricsResponse(Out):
-    metrics: list[ExperimentRunMetric]
+GetExperimentRunMetricsResponse = listing(
+    "GetExperimentRunMetricsResponse", "metrics", ExperimentRunMetric, paged=False
+)
 
 
 class MLflowMetadata(Out):
@@ -566,9 +557,7 @@ class RegisteredModel(Out):
     model_versions: list[RegisteredModelVersion]
 
 
-class ListRegisteredModelsResponse(Out):
-    models: list[RegisteredModel]
-    next_page_token: str = PAGE_TOKEN
+ListRegisteredModelsResponse = listing("ListRegisteredModelsResponse", "models", RegisteredModel)
 
 
 # Models, builds, deployments -------------------------------------------------------------------
@@ -635,9 +624,7 @@ class Model(Out):
     updated_at: Time = TIME
 
 
-class ListModelsResponse(Out):
-    models: list[Model]
-    next_page_token: str = PAGE_TOKEN
+ListModelsResponse = listing("ListModelsResponse", "models", Model)
 
 
 class ModelBuild(Out):
@@ -665,9 +652,7 @@ class ModelBuild(Out):
     updated_at: Time = TIME
 
 
-class ListModelBuildsResponse(Out):
-    model_builds: list[ModelBuild]
-    next_page_token: str = PAGE_TOKEN
+ListModelBuildsResponse = listing("ListModelBuildsResponse", "model_builds", ModelBuild)
 
 
 class ModelBuildLog(Out):
@@ -694,9 +679,9 @@ class ModelDeployment(Out):
     stopped_at: Time = TIME
 
 
-class ListModelDeploymentsResponse(Out):
-    model_deployments: list[ModelDeployment]
-    next_page_token: str = PAGE_TOKEN
+ListModelDeploymentsResponse = listing(
+    "ListModelDeploymentsResponse", "model_deployments", ModelDeployment
+)
 
 
 class ModelReplica(Out):
@@ -708,8 +693,9 @@ class ModelReplica(Out):
     created_at: Time = TIME
 
 
-class ListModelReplicasResponse(Out):
-    replicas: list[ModelReplica]
+ListModelReplicasResponse = listing(
+    "ListModelReplicasResponse", "replicas", ModelReplica, paged=False
+)
 
 
 # Data: the Iceberg catalog and connections -----------------------------------------------------
@@ -720,8 +706,7 @@ class Namespace(Out):
     properties: dict[str, str]
 
 
-class ListNamespacesResponse(Out):
-    namespaces: list[Namespace]
+ListNamespacesResponse = listing("ListNamespacesResponse", "namespaces", Namespace, paged=False)
 
 
 class TableName(Out):
@@ -730,8 +715,7 @@ class TableName(Out):
     name: str
 
 
-class ListTablesResponse(Out):
-    tables: list[TableName]
+ListTablesResponse = listing("ListTablesResponse", "tables", TableName, paged=False)
 
 
 class SchemaField(Out):
@@ -792,8 +776,7 @@ class ListSnapshotsResponse(Out):
     current_snapshot_id: str
 
 
-class ListHistoryResponse(Out):
-    history: list[HistoryEntry]
+ListHistoryResponse = listing("ListHistoryResponse", "history", HistoryEntry, paged=False)
 
 
 class RowColumn(Out):
@@ -825,8 +808,9 @@ class DataConnectionCredentials(DataConnection):
     warning: str
 
 
-class ListDataConnectionsResponse(Out):
-    connections: list[DataConnection]
+ListDataConnectionsResponse = listing(
+    "ListDataConnectionsResponse", "connections", DataConnection, paged=False
+)
 
 
 # Legacy experiment runs (Lakeworks; compat §3.4) ------------------------------------------
@@ -874,5 +858,4 @@ class TrackedFile(Out):
     size: int
 
 
-class ListTrackedFilesResponse(Out):
-    files: list[TrackedFile]
+ListTrackedFilesResponse = listing("ListTrackedFilesResponse", "files", TrackedFile, paged=False)

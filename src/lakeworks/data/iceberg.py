@@ -151,9 +151,12 @@ def _stat(io: SafeFileIO, rel: str) -> os.stat_result:
         return os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
 
 
-class SafeInputFile(InputFile):
+class _SafeLocation:
+    """What input and output files share: a location inside the warehouse, looked at without
+    following links."""
+
     def __init__(self, io: SafeFileIO, location: str) -> None:
-        super().__init__(location)
+        super().__init__(location)  # type: ignore[call-arg]  # InputFile's or OutputFile's
         self._io = io
         self._rel = io.relative(location)
 
@@ -167,6 +170,8 @@ class SafeInputFile(InputFile):
             return False
         return True
 
+
+class SafeInputFile(_SafeLocation, InputFile):
     def open(self, seekable: bool = True) -> InputStream:
         limit = METADATA_MAX_BYTES if self._rel.endswith(".metadata.json") else None
         try:
@@ -178,22 +183,7 @@ class SafeInputFile(InputFile):
         return handle  # a BinaryIO is an InputStream
 
 
-class SafeOutputFile(OutputFile):
-    def __init__(self, io: SafeFileIO, location: str) -> None:
-        super().__init__(location)
-        self._io = io
-        self._rel = io.relative(location)
-
-    def __len__(self) -> int:
-        return _stat(self._io, self._rel).st_size
-
-    def exists(self) -> bool:
-        try:
-            _stat(self._io, self._rel)
-        except FileNotFoundError:
-            return False
-        return True
-
+class SafeOutputFile(_SafeLocation, OutputFile):
     def to_input_file(self) -> InputFile:
         return SafeInputFile(self._io, self.location)
 

@@ -95,10 +95,6 @@ PROBE_TIMEOUT = 10.0
 # and to empty the bounding set; they are gone before the workload's program runs.
 _SWITCH_CAPS = "CAP_SETUID,CAP_SETGID,CAP_SETPCAP"
 
-# (bwrap, setpriv) -> None when it works here, else why not: probing costs a few
-# milliseconds but the answer does not change while the server runs.
-_probed: dict[tuple[str, str], str | None] = {}
-
 
 @dataclass(frozen=True)
 class Identity:
@@ -272,10 +268,9 @@ def find_bwrap(state_dir: Path) -> tuple[str | None, str, str]:
         setpriv = os.path.realpath(found) if found else ""
         if not setpriv:
             return None, "", "setpriv (util-linux) is not installed: workloads cannot leave root"
-    key = (bwrap, setpriv)
-    if key not in _probed:
-        _probed[key] = _probe(bwrap, setpriv, state_dir)
-    failure = _probed[key]
+    # Probed once per executor (``LocalExecutor.__init__``), whose platform keeps it: the answer
+    # does not change while the server runs, and a test's fresh platform probes afresh.
+    failure = _probe(bwrap, setpriv, state_dir)
     return (None, "", failure) if failure else (bwrap, setpriv, "")
 
 

@@ -524,6 +524,12 @@ class Catalog:
 
 # This host's catalog ---------------------------------------------------------------------------
 
+# The one process-wide cache of this room, on purpose: which Pythons are installed is a fact of
+# the machine, not of a platform, and finding out runs every candidate interpreter (seconds:
+# 16 s for five Pythons on a loaded 2-core machine). Each platform's runtime manager keeps its
+# own ``Catalog`` made from it (``RuntimeManager.catalog``, with the platform's default Python),
+# so only the discovery is shared; tests build a platform per test and would otherwise probe
+# the host for each.
 _host_catalog: Catalog | None = None
 _host_catalog_lock = threading.Lock()
 

@@ -71,8 +71,10 @@ class Scheduler:
         job_runs.enforce_timeouts(self.platform, now)
         sessions.enforce_idle(self.platform, now)
         job_runs.reconcile_orphans(self.platform)
-        workloads.stop_orphans(self.platform, now)
-        workers.reconcile(self.platform)  # after the parents ended above
+        # One read of the live workloads for both, after the parents ended above.
+        running = workloads.live(self.platform)
+        workloads.stop_orphans(self.platform, now, running=running)
+        workers.reconcile(self.platform, running)
         # After the runs, builds and apps above moved: AMP tasks wait on them.
         amp_runner.advance_all(self.platform)
 

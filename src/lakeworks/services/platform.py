@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
 
 from lakeworks.config import Settings
 from lakeworks.data import iceberg_spark
 from lakeworks.data.explorer import RunningQueries
-from lakeworks.data.iceberg import IcebergTables
+from lakeworks.data.iceberg import IcebergCatalogs, IcebergTables
 from lakeworks.data.metastore import (
     Connection,
     DerbyMetastore,
@@ -31,7 +33,6 @@ from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import Store, UnitOfWork
 
 if TYPE_CHECKING:
-    from lakeworks.data.iceberg import IcebergCatalogs
     from lakeworks.services.app_access import ProxyRoutes
 
 # How a principal reached the platform: a browser session, an API v2 key, a v1 key, the
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 Via = Literal["session", "api_key", "v1_key", "cli", "amp"]
 
 log = logging.getLogger(__name__)
+
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,13 @@ class Platform:
         self.model_caller: ModelCaller | None = None
         self.login_throttle = LoginThrottle(settings)
         self._runtimes: RuntimeManager | None = None
-        self._proxy_routes: ProxyRoutes | None = None
+        # Per-platform components of rooms that Platform cannot import or that only some
+        # processes use (``component``), and what releases their resources (``close``).
+        self._components: dict[type[Any], Any] = {}
+        self._components_lock = threading.RLock()
+        self._closers: list[Callable[[], object]] = []
+        # A platform nobody closes (tests build one per test) releases them when collected.
+        weakref.finalize(self, _close_all, self._closers)
         # Ids of objects (job runs, sessions, apps...) that a thread of this process is
         # starting now: preparing a runtime can take minutes, and the reconcilers must not
         # read that wait as a start the server abandoned.
@@ -155,27 +164,52 @@ class Platform:
             settings.spark_metastore_port,
             java=settings.java_home,
         )
-        self._iceberg: IcebergCatalogs | None = None
+
+    def component(
+        self,
+        kind: type[C],
+        make: Callable[[], C],
+        *,
+        close: Callable[[C], object] | None = None,
+    ) -> C:
+        """This platform's one ``kind``: made by ``make()`` on first use, the same object after.
+
+        The way a room keeps state that lives as long as the platform (STYLE 10) without a
+        module-level registry: the model gateway (``serving.gateway.gateway_for``), the embedded
+        MLflow (``tracking.embedded.tracking_for``), caches of services. Two threads asking at
+        once get one object. ``close`` releases what the component holds (a database pool):
+        ``Platform.close()`` runs it, or the platform's collection; it must not hold the
+        platform (that would keep it alive), and the component stays usable after it.
+        """
+        with self._components_lock:
+            found = self._components.get(kind)
+            if found is None:
+                found = self._components[kind] = make()
+                if close is not None:
+                    self._closers.append(functools.partial(close, found))
+            return cast(C, found)
+
+    def close(self) -> None:
+        """Release what this platform's components hold (server shutdown). Safe to call twice;
+        a component used afterwards opens what it needs again. The executor's own resources
+        (its pool of network namespaces) go too; its workloads keep running."""
+        with self._components_lock:
+            _close_all(self._closers)
+        self.close_executor()
 
     @property
     def iceberg(self) -> IcebergCatalogs:
         """The projects' Iceberg catalogs (on the store's engine), made on first use."""
-        if self._iceberg is None:
-            from lakeworks.data.iceberg import IcebergCatalogs
-
-            self._iceberg = IcebergCatalogs(self.settings, self.store.engine)
-        return self._iceberg
+        return self.component(
+            IcebergCatalogs, lambda: IcebergCatalogs(self.settings, self.store.engine)
+        )
 
     @property
     def proxy_routes(self) -> ProxyRoutes:
         """Routes and access decisions the proxy caches (``services.app_access``)."""
-        if self._proxy_routes is None:
-            from lakeworks.services.app_access import ProxyRoutes
+        from lakeworks.services.app_access import ProxyRoutes
 
-            with self._executor_lock:
-                if self._proxy_routes is None:
-                    self._proxy_routes = ProxyRoutes(self)
-        return self._proxy_routes
+        return self.component(ProxyRoutes, lambda: ProxyRoutes(self))
 
     def models_changed(self) -> None:
         """Move ``model_epoch``: the gateway's cached routes and keys are out of date."""
@@ -342,6 +376,14 @@ class Platform:
                     detail={"error": exc.message},
                 )
             raise
+
+
+def _close_all(closers: list[Callable[[], object]]) -> None:
+    for close in closers:
+        try:
+            close()
+        except Exception:  # one component's failure must not keep the others open
+            log.exception("closing a platform component failed")
 
 
 def _storable(text: str) -> str:

@@ -511,12 +511,9 @@ class _Touches:
             return True
 
 
-_touches = _Touches()
-
-
 def touch(platform: Platform, session_id: str, *, force: bool = False) -> None:
     """Record activity in a session (a proxied request, a console message)."""
-    if not force and not _touches.due(session_id):
+    if not force and not platform.component(_Touches, _Touches).due(session_id):
         return
     with platform.store.transaction() as uow:
         uow.sessions.touch([session_id], utcnow())

@@ -284,15 +284,21 @@ def _view(platform: Platform, workload: Workload) -> Worker:
     return Worker(workload, ip, f"{scheme}://{workload.id}.{settings.domain}/")
 
 
-def reconcile(platform: Platform) -> list[str]:
+def reconcile(platform: Platform, running: Sequence[Workload] | None = None) -> list[str]:
     """Stop live workers whose parent ended (or whose record is gone). Idempotent; the ids
-    stopped."""
+    stopped. ``running``: ``workloads.live``, when the caller has read it already (the tick
+    reads it once for this and ``workloads.stop_orphans``); without workers, no query."""
+    running = workloads.live(platform) if running is None else running
+    workers = [w for w in running if w.kind is WorkloadKind.WORKER]
+    if not workers:
+        return []
+    # A parent among the live workloads is not final; the others (ended, stopping, or gone)
+    # are read.
+    parents: dict[str, Workload | None] = {w.id: w for w in running}
     with platform.read() as uow:
-        live = uow.workloads.with_status(
-            WorkloadStatus.PENDING, WorkloadStatus.STARTING, WorkloadStatus.RUNNING
-        )
-        workers = [w for w in live if w.kind is WorkloadKind.WORKER]
-        parents = {w.parent_id: uow.workloads.get(w.parent_id) for w in workers if w.parent_id}
+        for worker in workers:
+            if worker.parent_id and worker.parent_id not in parents:
+                parents[worker.parent_id] = uow.workloads.get(worker.parent_id)
     stopped = []
     for worker in workers:
         parent = parents.get(worker.parent_id) if worker.parent_id else None

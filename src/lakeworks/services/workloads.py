@@ -555,19 +555,32 @@ def _stop_in_background(platform: Platform, workload_id: str, handle: Handle) ->
     ).start()
 
 
-def stop_orphans(platform: Platform, now: datetime | None = None) -> list[str]:
+_LIVE = (WorkloadStatus.PENDING, WorkloadStatus.STARTING, WorkloadStatus.RUNNING)
+
+
+def live(platform: Platform) -> list[Workload]:
+    """Workloads pending, starting or running: what a tick's ``stop_orphans`` and
+    ``workers.reconcile`` both look at (one query for the two)."""
+    with platform.read() as uow:
+        return uow.workloads.with_status(*_LIVE)
+
+
+def stop_orphans(
+    platform: Platform, now: datetime | None = None, *, running: Sequence[Workload] | None = None
+) -> list[str]:
     """Stop live workloads that nothing owns: no job run, session, application, model build
     or model replica records them (the owner was deleted while its workload started, or the
     launcher died between launching and recording it). They would otherwise run forever and
     hold their user's quota. A workload younger than ``ORPHAN_GRACE`` may still be about to
     be recorded by its launcher, so it is left for a later tick. Idempotent; the ids stopped.
+    ``running``: the ``live`` workloads, when the caller has read them already.
     """
     now = now or utcnow()
+    running = live(platform) if running is None else running
+    old = [w for w in running if w.kind in _OWNED_KINDS and now - w.created_at > ORPHAN_GRACE]
+    if not old:
+        return []
     with platform.read() as uow:
-        live = uow.workloads.with_status(
-            WorkloadStatus.PENDING, WorkloadStatus.STARTING, WorkloadStatus.RUNNING
-        )
-        old = [w for w in live if w.kind in _OWNED_KINDS and now - w.created_at > ORPHAN_GRACE]
         owned = uow.workloads.owned([w.id for w in old])
     stopped = []
     for workload in old:
@@ -594,25 +607,29 @@ def observe(platform: Platform) -> list[Ended]:
     """Poll every live workload once; record and return those that ended. Idempotent."""
     with platform.read() as uow:
         live = uow.workloads.with_status(WorkloadStatus.RUNNING, WorkloadStatus.STOPPING)
-    ended = []
+    ended: list[Ended] = []
     for workload in live:
         if not workload.handle:
             continue
         info = platform.executor.poll(workload.handle)
         if info is None:
             continue
-        info = _with_recorded_exit(platform, workload, info)
-        status, reason = final_status(workload, info)
-        if _finish(
-            platform,
-            workload.id,
-            workload.status,
-            status,
-            reason=reason,
-            exit_code=info.code if info.code != -1 else None,
-        ):
-            ended.append(Ended(get(platform, workload.id), status, reason))
+        _record_end(platform, workload, _with_recorded_exit(platform, workload, info), ended)
     return ended
+
+
+def _record_end(platform: Platform, workload: Workload, info: ExitInfo, ended: list[Ended]) -> None:
+    """Record how ``workload`` ended (once: another process may have) and add it to ``ended``."""
+    status, reason = final_status(workload, info)
+    if _finish(
+        platform,
+        workload.id,
+        workload.status,
+        status,
+        reason=reason,
+        exit_code=info.code if info.code != -1 else None,
+    ):
+        ended.append(Ended(get(platform, workload.id), status, reason))
 
 
 def final_status(workload: Workload, info: ExitInfo) -> tuple[WorkloadStatus, str]:
@@ -678,7 +695,7 @@ def recover(platform: Platform) -> list[Ended]:
         live = uow.workloads.with_status(
             WorkloadStatus.STARTING, WorkloadStatus.RUNNING, WorkloadStatus.STOPPING
         )
-    ended = []
+    ended: list[Ended] = []
     for workload in live:
         if workload.handle and platform.executor.adopt(workload.handle):
             continue
@@ -693,14 +710,5 @@ def recover(platform: Platform) -> list[Ended]:
                     "(its exit code was not recorded)",
                 ),
             )
-        status, reason = final_status(workload, info)
-        if _finish(
-            platform,
-            workload.id,
-            workload.status,
-            status,
-            reason=reason,
-            exit_code=info.code if info.code != -1 else None,
-        ):
-            ended.append(Ended(get(platform, workload.id), status, reason))
+        _record_end(platform, workload, info, ended)
     return ended

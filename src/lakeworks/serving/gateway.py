@@ -105,15 +105,11 @@ class Route:
     epoch: int = 0
 
 
-_GATEWAYS: dict[int, Gateway] = {}
-
-
 def gateway_for(platform: Platform) -> Gateway:
-    """This process's gateway for ``platform`` (the UI's Test tab calls models through it)."""
-    gateway = _GATEWAYS.get(id(platform))
-    if gateway is None or gateway.platform is not platform:
-        gateway = _GATEWAYS[id(platform)] = Gateway(platform)
-    return gateway
+    """This process's gateway for ``platform`` (the UI's Test tab calls models through it).
+    Its replica pool is closed by ``ModelGateway`` at the server's shutdown (it belongs to the
+    event loop), not by ``Platform.close()``."""
+    return platform.component(Gateway, lambda: Gateway(platform))
 
 
 class Gateway:

@@ -5,12 +5,16 @@ MLflow's REST handlers read their stores from module globals in ``mlflow.server.
 Lakeworks fills those globals directly, from this module only, instead of through the process
 environment: ``bind_handlers`` points them at the platform's stores before a request is handed
 to MLflow. A process serves one platform, so in practice they are set once.
+
+Those handler globals are the one piece of this room that stays process-wide: they are MLflow's
+(its Flask handlers read no other store), so two platforms in one process (tests) take turns,
+each request binding its own. Lakeworks' own side, the stores and scope, belongs to the platform
+(``Platform.component``): a fresh platform opens fresh stores, and ``Platform.close()`` (or the
+platform's collection) disposes of their engines.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,22 +40,20 @@ class Tracking:
         """MLflow's model registry store."""
         return self.stores.registry
 
-
-_lock = threading.Lock()
-_by_platform: weakref.WeakKeyDictionary[Platform, Tracking] = weakref.WeakKeyDictionary()
+    def close(self) -> None:
+        """Dispose of the stores' connection pools (a later query opens new ones)."""
+        self.stores.dispose()
 
 
 def tracking_for(platform: Platform) -> Tracking:
     """The platform's embedded MLflow, opened on first use (``DatabaseNotMigrated`` if its
     schema is not migrated)."""
-    with _lock:
-        tracking = _by_platform.get(platform)
-        if tracking is None:
-            stores = open_stores(platform.settings)
-            tracking = Tracking(stores=stores, scope=Scope(stores.tracking, stores.registry))
-            _by_platform[platform] = tracking
-            weakref.finalize(platform, stores.dispose)
-        return tracking
+
+    def open_tracking() -> Tracking:
+        stores = open_stores(platform.settings)
+        return Tracking(stores=stores, scope=Scope(stores.tracking, stores.registry))
+
+    return platform.component(Tracking, open_tracking, close=Tracking.close)
 
 
 def bind_handlers(tracking: Tracking) -> None:
