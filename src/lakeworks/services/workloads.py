@@ -530,11 +530,23 @@ def request_stop(platform: Platform, workload_id: str, reason: str = "stopped") 
             return False
         if workload.status is WorkloadStatus.STOPPING:
             return True
-        if not uow.workloads.move(
+        if workload.status is not WorkloadStatus.PENDING and not uow.workloads.move(
             workload_id, workload.status, WorkloadStatus.STOPPING, reason=reason
         ):
             raise InvalidState("The workload changed state meanwhile; try again.")
-    if workload.handle:
+    if workload.status is WorkloadStatus.PENDING:
+        # Nothing was handed to the executor yet (a worker waiting for its start, say): it
+        # ends here, stopped; the launcher's own PENDING → STARTING move then finds it gone.
+        if not _finish(
+            platform,
+            workload_id,
+            WorkloadStatus.PENDING,
+            WorkloadStatus.STOPPED,
+            reason=reason,
+            exit_code=None,
+        ):
+            raise InvalidState("The workload changed state meanwhile; try again.")
+    elif workload.handle:
         _stop_in_background(platform, workload_id, workload.handle)
     else:
         _finish(
