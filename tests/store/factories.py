@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
+
 from lakeworks.entities.applications import Application, AppStatus
 from lakeworks.entities.jobs import Job, JobKind, JobRun, RunStatus, ScheduleKind, Trigger
 from lakeworks.entities.models import (
@@ -153,3 +155,10 @@ def add_deployment(
         "status": DeploymentStatus.PENDING.value,
     }
     return uow.models.add_deployment(**{**columns, **values})
+
+
+def backdate(uow: UnitOfWork, table: type[Any], row_id: str, when: datetime) -> None:
+    """Set a row's ``created_at`` and ``updated_at`` (the model repos stamp both on insert)."""
+    uow.session.execute(
+        update(table).where(table.id == row_id).values(created_at=when, updated_at=when)
+    )
