@@ -33,17 +33,6 @@ FIELDS = [
 ]
 
 
-@pytest.fixture
-def alice(store: Store) -> User:
-    return add_user(store, "alice")
-
-
-@pytest.fixture
-def project(store: Store, alice: User) -> str:
-    with store.transaction() as uow:
-        return add_project(uow, "Data", owner=alice)
-
-
 def _query(uow: UnitOfWork, project: str, user: User, sql: str, keep: int = 10) -> int:
     return uow.data.add_query(
         project_id=project,

@@ -22,17 +22,6 @@ from lakeworks.store.tables import JobRunRow, UserRow
 from lakeworks.store.uow import Store
 
 
-@pytest.fixture
-def alice(store: Store) -> User:
-    return add_user(store, "alice")
-
-
-@pytest.fixture
-def project(store: Store, alice: User) -> str:
-    with store.transaction() as uow:
-        return add_project(uow, "Jobs", owner=alice)
-
-
 def _cron(store: Store, project: str, alice: User, job_id: str, **values: object) -> None:
     with store.transaction() as uow:
         add_job(

@@ -23,18 +23,6 @@ from lakeworks.store.tables import (
 )
 from lakeworks.store.uow import Store
 
-
-@pytest.fixture
-def alice(store: Store) -> User:
-    return add_user(store, "alice")
-
-
-@pytest.fixture
-def project(store: Store, alice: User) -> str:
-    with store.transaction() as uow:
-        return add_project(uow, "Models", owner=alice)
-
-
 # Models -----------------------------------------------------------------------------------
 
 

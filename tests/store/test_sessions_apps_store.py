@@ -6,25 +6,13 @@ from __future__ import annotations
 
 import pytest
 from tests.store.factories import add_application, add_session, at
-from tests.store.test_projects_store import add_project, add_user
+from tests.store.test_projects_store import add_project
 
 from lakeworks.entities.applications import AppStatus
 from lakeworks.entities.sessions import Editor, SessionStatus
 from lakeworks.entities.users import User
 from lakeworks.errors import Conflict
 from lakeworks.store.uow import Store
-
-
-@pytest.fixture
-def alice(store: Store) -> User:
-    return add_user(store, "alice")
-
-
-@pytest.fixture
-def project(store: Store, alice: User) -> str:
-    with store.transaction() as uow:
-        return add_project(uow, "Interactive", owner=alice)
-
 
 # Sessions ----------------------------------------------------------------------------------
 
