@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select
+from tests.store.factories import at
 
 from lakeworks.entities.audit import Outcome
-from lakeworks.entities.projects import EnvVar, ProjectSource, Role, Visibility
+from lakeworks.entities.projects import CreationStatus, EnvVar, ProjectSource, Role, Visibility
 from lakeworks.entities.users import ApiKeyKind, Team, User
 from lakeworks.errors import Conflict
 from lakeworks.store.projects import ProjectQuery
@@ -362,3 +363,120 @@ def test_exactly_a_full_page_reports_no_more(store: Store) -> None:
         page, more = uow.projects.query(ProjectQuery(limit=4))
     assert len(page) == 4
     assert more is False
+
+
+# Collaborators, environment, updates --------------------------------------------------
+
+
+def test_collaborators_in_the_order_they_were_added_with_their_roles(store: Store) -> None:
+    alice, bob = add_user(store, "alice"), add_user(store, "bob", name="Bob B", email="b@x.org")
+    red = add_team(store, "red")
+    with store.transaction() as uow:
+        project = add_project(uow, "P", owner=alice)
+        uow.projects.set_member(project, user_id=bob.id, team_id=None, role=Role.VIEWER)
+        uow.projects.set_member(project, user_id=None, team_id=red.id, role=Role.OPERATOR)
+        # Setting again changes the role in place.
+        uow.projects.set_member(project, user_id=bob.id, team_id=None, role=Role.ADMIN)
+        found = uow.projects.collaborators(project)
+    assert [(c.name, c.display_name, c.email, c.role, c.is_team) for c in found] == [
+        ("bob", "Bob B", "b@x.org", Role.ADMIN, False),
+        ("red", "red", "", Role.OPERATOR, True),
+    ]
+    assert (found[0].user_id, found[0].team_id, found[1].user_id, found[1].team_id) == (
+        bob.id,
+        None,
+        None,
+        red.id,
+    )
+
+
+def test_member_roles_are_direct_or_through_a_team(store: Store) -> None:
+    alice, bob = add_user(store, "alice"), add_user(store, "bob")
+    red, blue = add_team(store, "red", bob), add_team(store, "blue")
+    with store.transaction() as uow:
+        project = add_project(uow, "P", owner=alice)
+        uow.projects.set_member(project, user_id=bob.id, team_id=None, role=Role.VIEWER)
+        uow.projects.set_member(project, user_id=None, team_id=red.id, role=Role.CONTRIBUTOR)
+        uow.projects.set_member(project, user_id=None, team_id=blue.id, role=Role.ADMIN)
+        via_red = uow.projects.member_roles(project, bob.id, [red.id])
+        direct = uow.projects.member_roles(project, bob.id, [])
+        none = uow.projects.member_roles(project, alice.id, [])
+    assert sorted(via_red, key=lambda r: r.rank) == [Role.VIEWER, Role.CONTRIBUTOR]
+    assert direct == [Role.VIEWER]
+    assert none == [], "the owner is no stored member"
+
+
+def test_removing_a_member(store: Store) -> None:
+    alice, bob = add_user(store, "alice"), add_user(store, "bob")
+    red = add_team(store, "red")
+    with store.transaction() as uow:
+        project = add_project(uow, "P", owner=alice)
+        uow.projects.set_member(project, user_id=bob.id, team_id=None, role=Role.VIEWER)
+        uow.projects.set_member(project, user_id=None, team_id=red.id, role=Role.VIEWER)
+        assert uow.projects.remove_member(project, user_id=bob.id, team_id=None) is True
+        assert uow.projects.remove_member(project, user_id=bob.id, team_id=None) is False
+        assert [c.name for c in uow.projects.collaborators(project)] == ["red"]
+        assert uow.projects.remove_member(project, user_id=None, team_id=red.id) is True
+        assert uow.projects.collaborators(project) == []
+
+
+def test_a_user_or_team_is_a_member_once(store: Store) -> None:
+    alice, bob = add_user(store, "alice"), add_user(store, "bob")
+    with store.transaction() as uow:
+        project = add_project(uow, "P", owner=alice)
+        uow.projects.set_member(project, user_id=bob.id, team_id=None, role=Role.VIEWER)
+    with pytest.raises(Conflict), store.transaction() as uow:
+        uow.session.add(ProjectMemberRow(project_id=project, user_id=bob.id, role="admin"))
+    with store.transaction() as uow:
+        assert [c.role for c in uow.projects.collaborators(project)] == [Role.VIEWER]
+
+
+def test_replacing_the_environment_replaces_every_variable(store: Store) -> None:
+    alice = add_user(store, "alice")
+    with store.transaction() as uow:
+        project = add_project(uow, "P", owner=alice)
+        before = uow.projects.get(project)
+        uow.projects.replace_env(
+            project, [EnvVar("B", "2", False), EnvVar("A", "s3cret", True)], at(1)
+        )
+        first = uow.projects.env(project)
+        uow.projects.replace_env(project, [EnvVar("C", "", False)], at(2))
+        second = uow.projects.env(project)
+        after = uow.projects.get(project)
+        uow.projects.replace_env(project, [], at(3))
+        cleared = uow.projects.env(project)
+    assert first == [EnvVar("A", "s3cret", True), EnvVar("B", "2", False)], "by name"
+    assert second == [EnvVar("C", "", False)]
+    assert cleared == []
+    assert before is not None and after is not None and after.updated_at == at(2)
+
+
+def test_update_and_creation_status(store: Store) -> None:
+    alice = add_user(store, "alice")
+    with store.transaction() as uow:
+        project = add_project(uow, "P", owner=alice)
+        updated = uow.projects.update(project, description="new", visibility=Visibility.PUBLIC)
+        uow.projects.set_creation_status(project, CreationStatus.FAILURE, "git clone failed")
+        found = uow.projects.get(project)
+        missing = uow.projects.update("0000-none", description="x")
+    assert updated is not None
+    assert (updated.description, updated.visibility) == ("new", Visibility.PUBLIC)
+    assert found is not None
+    assert (found.creation_status, found.creation_message) == (
+        CreationStatus.FAILURE,
+        "git clone failed",
+    )
+    assert missing is None
+
+
+def test_owner_shares_team_with(store: Store) -> None:
+    alice, bob = add_user(store, "alice"), add_user(store, "bob")
+    red, blue = add_team(store, "red", alice), add_team(store, "blue", bob)
+    with store.transaction() as uow:
+        mine = uow.projects.get(add_project(uow, "Mine", owner=alice))
+        teams = uow.projects.get(add_project(uow, "Red's", team=red, creator=alice))
+        assert mine is not None and teams is not None
+        assert uow.projects.owner_shares_team_with(mine, [red.id]) is True
+        assert uow.projects.owner_shares_team_with(mine, [blue.id]) is False
+        assert uow.projects.owner_shares_team_with(mine, []) is False
+        assert uow.projects.owner_shares_team_with(teams, [red.id]) is False, "team-owned"

@@ -20,6 +20,7 @@ from lakeworks.entities.projects import (
     Role,
     Visibility,
 )
+from lakeworks.store.datasets import DashboardRow, VisualRow
 from lakeworks.store.tables import (
     ProjectEnvRow,
     ProjectMemberRow,
@@ -188,6 +189,10 @@ class ProjectRepo:
         self.update(project_id, creation_status=status, creation_message=message)
 
     def delete(self, project_id: str) -> None:
+        # A visual's dataset is RESTRICT (a dataset in use is not deleted alone), which
+        # PostgreSQL checks row by row during the cascade: the project's visuals go first.
+        dashboards = select(DashboardRow.id).where(DashboardRow.project_id == project_id)
+        self.session.execute(delete(VisualRow).where(VisualRow.dashboard_id.in_(dashboards)))
         self.session.execute(delete(ProjectRow).where(ProjectRow.id == project_id))
 
     def count_owned_by_team(self, team_id: int) -> int:
