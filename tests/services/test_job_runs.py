@@ -452,7 +452,7 @@ def test_a_parent_success_while_the_child_is_busy_records_a_skipped_run(
     assert skipped[0].reason.startswith(f"skipped: run {busy.id} was still")
 
 
-# Timeouts and orphans -------------------------------------------------------------------------------
+# Timeouts and orphans ---------------------------------------------------------------------
 
 
 def test_a_run_past_its_timeout_is_stopped_and_ends_timed_out(
