@@ -11,7 +11,6 @@ from tests.services.conftest import Members, account
 from tests.tracking.fixtures import drop_pg_schemas, tracking_settings
 
 from lakeworks.config import Settings
-
 from lakeworks.entities.audit import AuditEvent, Outcome
 from lakeworks.entities.experiments import Experiment, ExperimentRun, Metric
 from lakeworks.errors import Conflict, InvalidInput, NotFound, PermissionDenied
