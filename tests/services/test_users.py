@@ -185,7 +185,7 @@ def test_workload_keys_change_no_profile(fake_platform: Platform, alice: Princip
     assert users.get_user(fake_platform, alice, "alice").name == "Alice"
 
 
-# Teams ---------------------------------------------------------------------------------------------
+# Teams ---------------------------------------------------------------------------------------
 
 
 def test_team_members_get_their_team_role_on_the_teams_projects(
