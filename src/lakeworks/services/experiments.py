@@ -165,6 +165,13 @@ def rename_experiment(
         principal, "experiment.update", target=experiment_id, project_id=project_id
     ) as cmd:
         tracking, _ = _experiment_in(platform, principal, project_id, experiment_id, write=True)
+        # MLflow's rename reports a taken name as the database's integrity error (its SQL
+        # text), not as RESOURCE_ALREADY_EXISTS: look first, so the caller gets a 409.
+        taken = tracking.store.get_experiment_by_name(name)
+        if taken is not None and str(taken.experiment_id) != str(experiment_id):
+            raise Conflict(
+                f"An experiment named {name!r} already exists (names are unique across Lakeworks)."
+            )
         try:
             tracking.store.rename_experiment(experiment_id, name)
         except MlflowException as exc:

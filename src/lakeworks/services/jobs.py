@@ -125,7 +125,8 @@ def _refuse_cycle(uow: UnitOfWork, parent: Job, job_id: str | None) -> None:
     current: Job | None = parent
     while current is not None:
         if job_id is not None and current.id == job_id:
-            chain = " → ".join([*reversed(seen), current.name])
+            # Top down, from this job (the highest ancestor found) to the would-be parent.
+            chain = " → ".join([current.name, *reversed(seen)])
             raise InvalidInput(f"That parent would make a cycle: {chain} → back to this job.")
         if current.id in seen:
             break

@@ -273,6 +273,8 @@ def create(
     with platform.read() as uow:
         require(uow, principal, project_id, Action.CREATE_WORKLOADS)
         model_of(uow, project_id, model_id)
+    # Checked before the snapshot is taken: a refusal after it left the copy behind.
+    script = _clean_path(fields.build_script_path or "cdsw-build.sh", "build script")
     dest = snapshot_dir(platform, build_id)
     dest.parent.mkdir(parents=True, exist_ok=True)
     version_id = (fields.registered_model_version_id or "").strip()
@@ -298,7 +300,6 @@ def create(
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)
             raise
-    script = _clean_path(fields.build_script_path or "cdsw-build.sh", "build script")
     digest = env_hash(fields.runtime_identifier or "", dest, script)
     examples = [e for e in fields.examples if isinstance(e, dict)]
     try:
