@@ -61,7 +61,7 @@ from lakeworks.errors import (
 )
 from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.experiment_access import authorize as _authorize
-from lakeworks.services.experiment_access import readable_projects
+from lakeworks.services.experiment_access import principal_key, readable_projects
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.tracking import MOUNT_PATH
 from lakeworks.tracking.embedded import Tracking, bind_handlers, tracking_for
@@ -227,6 +227,26 @@ def _many(value: Any) -> list[str]:
     if value is None:
         return []
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+# Kinds of call ``_check_known`` may answer from memory, and the parameter naming their object.
+_KNOWN_KINDS = {"run": ("run_id", "run_uuid"), "experiment": ("experiment_id",)}
+
+
+def _known_key(principal: Principal, call: Call) -> tuple[object, ...] | None:
+    """The access-cache key of ``call``'s check, for the calls ``_check_known`` may answer."""
+    kind, access = RULES[call.endpoint]
+    names = _KNOWN_KINDS.get(kind)
+    # runs/create also rewrites the run's user; "by_method" endpoints are not run or
+    # experiment calls.
+    if names is None or access == "by_method" or call.endpoint == "runs/create":
+        return None
+    object_id = ""
+    for name in names:
+        object_id = object_id or _first(call.params.get(name))
+    if not object_id:
+        return None
+    return ("checked", *principal_key(principal), kind, object_id, access == "write")
 
 
 def _error_response(error: LakeworksError) -> tuple[int, bytes]:
@@ -401,8 +421,12 @@ class TrackingGate:
             )
             await _send(send, status, content, headers)
             return
-        # One trip to a worker thread for every check (they may query the databases).
-        tracking = await anyio.to_thread.run_sync(self._check, principal, call)
+        # A check may query the databases, so it runs in a worker thread, unless this key's
+        # same check passed moments ago (``_check_known``): a thread hop each way costs more
+        # than the check on a busy machine, and most calls log to a run just checked.
+        tracking = self._check_known(principal, call)
+        if tracking is None:
+            tracking = await anyio.to_thread.run_sync(self._check, principal, call)
         if call.body_changed:
             body = json.dumps(call.params).encode()
         bind_handlers(tracking)
@@ -453,6 +477,7 @@ class TrackingGate:
         ``RULES`` names each endpoint's kind (what it acts on) and access; each kind has its
         check below (``_CHECKS``), as MLflow's own auth plugin keeps a validator per endpoint.
         """
+        epoch = self.platform.access_epoch
         tracking = tracking_for(self.platform)
         kind, access = RULES[call.endpoint]
         if access == "by_method":
@@ -461,7 +486,27 @@ class TrackingGate:
         method = _CHECKS.get(kind)  # searches and artifact reads are scoped on the way out
         if method is not None:
             getattr(self, method)(principal, call, tracking.scope, access == "write")
+        known = _known_key(principal, call)
+        if known is not None:
+            self.access.put(known, call.project_id, epoch)
         return tracking
+
+    def _check_known(self, principal: Principal, call: Call) -> Tracking | None:
+        """``_check`` without the databases, when the same check of the same object for the
+        same key passed within ``tracking_auth_cache_seconds`` and access has not changed
+        through this process since (``AccessCache``); else None. Only for calls on one run or
+        experiment whose check changes nothing in the call but its project: the project a run
+        or experiment belongs to never changes (``scope``), and a deleted run or experiment is
+        refused by MLflow itself, as it is after a full check."""
+        known = _known_key(principal, call)
+        if known is None:
+            return None
+        project = self.access.get(known)
+        if not isinstance(project, str):
+            return None
+        _refuse_reserved_tags(call)
+        call.project_id = project
+        return tracking_for(self.platform)
 
     def _check_graphql(self, principal: Principal, asgi_scope: Scope, body: bytes) -> Tracking:
         """Refuse a GraphQL request (MLflow's UI) unless the principal may read all it reads."""
