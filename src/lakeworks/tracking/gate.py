@@ -35,6 +35,7 @@ Errors use MLflow's body (``{"error_code": ..., "message": ...}``) so MLflow cli
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import mimetypes
 from collections.abc import Callable
@@ -279,8 +280,16 @@ class TrackingGate:
     def __init__(self, platform: Platform, mlflow_app: ASGIApp | None = None) -> None:
         self.platform = platform
         self._mlflow_app = mlflow_app
+        self._mlflow_wsgi: Any = None
         # Identities and allowed checks, for tracking_auth_cache_seconds (see access_cache).
         self.access = AccessCache(platform, lambda s: s.tracking_auth_cache_seconds)
+
+    @property
+    def mlflow_wsgi_app(self) -> Any:
+        """MLflow's Flask app, for API calls the gate answers whole (``_call_flask``)."""
+        if self._mlflow_wsgi is None:
+            self._mlflow_wsgi = mlflow_wsgi_app()
+        return self._mlflow_wsgi
 
     @property
     def mlflow_app(self) -> ASGIApp:
@@ -421,22 +430,64 @@ class TrackingGate:
             )
             await _send(send, status, content, headers)
             return
-        # A check may query the databases, so it runs in a worker thread, unless this key's
-        # same check passed moments ago (``_check_known``): a thread hop each way costs more
-        # than the check on a busy machine, and most calls log to a run just checked.
-        tracking = self._check_known(principal, call)
-        if tracking is None:
-            tracking = await anyio.to_thread.run_sync(self._check, principal, call)
+        # The check (it may query the databases), MLflow's Flask handler and the answer's
+        # bookkeeping in one trip to a worker thread: on a busy machine each hop between the
+        # event loop and a thread waits for a core, and costs more than the work it moves.
+        # A check this key passed moments ago is answered from memory (``_check_known``).
+        known = self._check_known(principal, call)
+        status, headers, content = await anyio.to_thread.run_sync(
+            self._checked_call, scope, principal, call, body, known
+        )
+        await _send(send, status, content, headers)
+
+    def _checked_call(
+        self, scope: Scope, principal: Principal, call: Call, body: bytes, known: Tracking | None
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        tracking = known or self._check(principal, call)
         if call.body_changed:
             body = json.dumps(call.params).encode()
         bind_handlers(tracking)
-        status, headers, content = await self._call_mlflow(scope, body)
-        if status == 200 and endpoint in _READS_ANSWER:
-            content = await anyio.to_thread.run_sync(
-                self._after, tracking, principal, call, content
-            )
-            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
-        await _send(send, status, content, headers)
+        status, headers, content = self._call_flask(scope, body)
+        if status == 200 and call.endpoint in _READS_ANSWER:
+            content = self._after(tracking, principal, call, content)
+        return status, headers, content
+
+    def _call_flask(
+        self, scope: Scope, body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """MLflow's Flask app called in this (worker) thread, its whole answer collected
+        (without its Content-Length: ``_send`` sets it)."""
+        from a2wsgi.wsgi import build_environ
+
+        inner = dict(scope)
+        inner["headers"] = [
+            (k, v) for k, v in scope["headers"] if k.lower() != b"content-length"
+        ] + [(b"content-length", str(len(body)).encode())]
+        environ = build_environ(cast(Any, inner), cast(Any, io.BytesIO(body)))
+        started: list[Any] = []
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return chunks.append
+
+        answer = self.mlflow_wsgi_app(environ, start_response)
+        try:
+            chunks.extend(answer)
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+        status, headers = started
+        return (
+            int(status.split(" ", 1)[0]),
+            [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in headers
+                if name.lower() != "content-length"
+            ],
+            b"".join(chunks),
+        )
 
     async def _call_mlflow(
         self, scope: Scope, body: bytes
@@ -974,17 +1025,23 @@ async def _send_error(send: Send, error: LakeworksError) -> None:
     await _send(send, status, body, [(b"content-type", b"application/json")])
 
 
-def mlflow_asgi_app() -> ASGIApp:
-    """MLflow's Flask app (tracking REST API and UI) as an ASGI app."""
-    from a2wsgi import WSGIMiddleware
+def mlflow_wsgi_app() -> Any:
+    """MLflow's Flask app (tracking REST API and UI)."""
     from mlflow.server import app as flask_app
 
     _without_mlflow_auth()
+    return flask_app
+
+
+def mlflow_asgi_app() -> ASGIApp:
+    """MLflow's Flask app (tracking REST API and UI) as an ASGI app."""
+    from a2wsgi import WSGIMiddleware
+
+    flask_app = mlflow_wsgi_app()
 
     # MLflow's React UI builds its request URLs from the page's location, so mounting it
-    # under MOUNT_PATH needs no static prefix. (a2wsgi's and Flask's typings disagree on
-    # the WSGI callable's exact signature; both are plain WSGI.)
-    wrapped: Any = WSGIMiddleware(flask_app, workers=8)  # type: ignore[arg-type]
+    # under MOUNT_PATH needs no static prefix.
+    wrapped: Any = WSGIMiddleware(flask_app, workers=8)
     return cast(ASGIApp, wrapped)
 
 
