@@ -1,12 +1,20 @@
 """MLflow tracking through Lakeworks' embedded server vs a stock `mlflow server`.
 
-In one run, on one machine, both on a SQLite store in a fresh directory, with the real
-`mlflow` client: `log_metric` one call at a time, `log_batch` of 1000 metrics, and
-`search_runs` over 1000 runs. Lakeworks runs as a real `lakeworks server` process (auth,
-project scoping and all); `mlflow server` runs with one worker. Prints per-call times, the
-ratios, and the idle resident memory of both servers. Asserts nothing.
+In one run, on one machine, both on the same kind of store (a SQLite file in a fresh directory,
+or with ``--postgres URL`` a fresh database on that PostgreSQL server, one schema each, through
+the same psycopg 3 driver), with the real `mlflow` client: `log_metric` one call at a time,
+`log_batch` of 1000 metrics, and `search_runs` over 1000 runs. Lakeworks runs as a real
+`lakeworks server` process (auth, project scoping, the scheduler and all; only the one-off
+background build of the default runtime is off, as it has nothing to do with tracking);
+`mlflow server` runs with one worker. Prints per-call times, the ratios, and the idle
+resident memory of both servers. Asserts nothing.
+
+On a loaded machine either server may take minutes to import and start: each gets
+``--start-timeout`` seconds, and a server that does not come up is named with the end of its
+log.
 
     uv run python bench/tracking.py [--metrics 300] [--batches 10] [--runs 1000]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--start-timeout 600]
 """
 
 from __future__ import annotations
@@ -14,13 +22,15 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -34,18 +44,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_up(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    started = time.monotonic()
+    while time.monotonic() < started + timeout:
         if process.poll() is not None:
-            raise RuntimeError(f"{url}: the server exited with {process.returncode}")
+            raise RuntimeError(
+                f"{url}: the server exited with {process.returncode}; its log ends:\n" + _tail(log)
+            )
         try:
-            if httpx.get(url, timeout=2).status_code < 500:
+            if httpx.get(url, timeout=5).status_code < 500:
+                print(f"{url} up after {time.monotonic() - started:.0f} s", file=sys.stderr)
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not come up")
+        time.sleep(0.5)
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    raise RuntimeError(
+        f"{url} did not answer within {timeout:.0f} s (load average {load}; raise "
+        f"--start-timeout on a busy machine); its log ends:\n" + _tail(log)
+    )
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 def rss_mb(pid: int) -> float:
@@ -62,13 +86,18 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def start_lakeworks(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_lakeworks(
+    root: Path, database: str, timeout: float
+) -> tuple[subprocess.Popen[bytes], str, str]:
     port = free_port()
     env = os.environ | {
         "LAKEWORKS_DATA_DIR": str(root / "lakeworks"),
         "LAKEWORKS_SECRET_KEY": secrets.token_urlsafe(48),
         "LAKEWORKS_PORT": str(port),
+        "LAKEWORKS_BUILD_DEFAULT_RUNTIME": "false",
     }
+    if database:
+        env["LAKEWORKS_DATABASE_URL"] = database
     lakeworks = str(BIN / "lakeworks")
     subprocess.run([lakeworks, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run(
@@ -89,11 +118,17 @@ def start_lakeworks(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
         .strip()
         .split()[-1]
     )
-    process = subprocess.Popen(
-        [lakeworks, "server"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log = root / "lakeworks.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [lakeworks, "server"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
-    wait_up(f"{url}/login", process)
+    try:
+        wait_up(f"{url}/login", process, log, timeout)
+    except RuntimeError:
+        stop(process)
+        raise
     project = httpx.post(
         f"{url}/api/v2/projects",
         headers={"Authorization": f"Bearer {key}"},
@@ -102,14 +137,24 @@ def start_lakeworks(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     return process, f"{url}/mlflow", project["id"] + " " + key
 
 
-def start_mlflow(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_mlflow(root: Path, store: str, timeout: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    env = dict(os.environ)
+    if store.startswith("postgresql+lwpsycopg"):
+        # Lakeworks' psycopg 3 dialect for MLflow (tracking/backend.py), registered in the
+        # stock server's processes too, so both servers talk to PostgreSQL through one driver.
+        site = root / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text("import lakeworks.tracking.backend\n")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    log = root / "mlflow-stock.log"
+    out = log.open("wb")
     process = subprocess.Popen(
         [
             str(BIN / "mlflow"),
             "server",
             "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow-stock.db'}",
+            store,
             "--default-artifact-root",
             str(root / "mlruns"),
             "--host",
@@ -119,12 +164,56 @@ def start_mlflow(root: Path) -> tuple[subprocess.Popen[bytes], str]:
             "--workers",
             "1",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its uvicorn worker is stopped with it (``stop``)
     )
+    out.close()
     url = f"http://127.0.0.1:{port}"
-    wait_up(f"{url}/health", process)
+    try:
+        wait_up(f"{url}/health", process, log, timeout)
+    except RuntimeError:
+        stop(process)
+        raise
     return process, url
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server and, for the stock one (a session of its own), its worker."""
+    try:
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal.SIGTERM)
+        else:
+            process.terminate()
+        process.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A fresh database on the server at ``server_url`` (dropped afterwards), as a URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(server_url).set(drivername="postgresql+psycopg")
+    name = f"lw_bench_tracking_{secrets.token_hex(4)}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        database = admin.set(database=name)
+        with create_engine(database).begin() as conn:
+            conn.execute(text("CREATE SCHEMA stock"))
+        yield database.render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        engine.dispose()
 
 
 def workloads(targets: dict[str, tuple[str, dict[str, str]]], args: argparse.Namespace) -> dict:
@@ -188,38 +277,57 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10, help="log_batch(1000) calls")
     parser.add_argument("--runs", type=int, default=1000, help="runs to search over")
     parser.add_argument("--searches", type=int, default=10, help="search_runs calls")
+    parser.add_argument(
+        "--postgres",
+        default="",
+        metavar="URL",
+        help="a PostgreSQL server to put both stores on (a fresh database); default SQLite",
+    )
+    parser.add_argument(
+        "--start-timeout", type=float, default=600, help="seconds each server may take to start"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="lw-bench-tracking-") as tmp:
+    load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    with tempfile.TemporaryDirectory(prefix="lw-bench-tracking-") as tmp, ExitStack() as stack:
         root = Path(tmp)
-        lakeworks, lw_uri, secret = start_lakeworks(root)
-        stock, stock_uri = start_mlflow(root)
-        try:
-            project_id, key = secret.split(" ")
-            # One MLflow call first: the embedded MLflow is imported on first use.
-            httpx.get(
-                f"{lw_uri}/api/2.0/mlflow/experiments/search",
-                params={"max_results": 1},
-                headers={"Authorization": f"Bearer {key}"},
-            ).raise_for_status()
-            time.sleep(3)
-            idle_before = rss_mb(lakeworks.pid)
-            # Sent to both; the stock server ignores it.
-            os.environ["MLFLOW_TRACKING_TOKEN"] = key
-            results = workloads(
-                {
-                    "lakeworks": (lw_uri, {"lakeworks.project_id": project_id}),
-                    "mlflow": (stock_uri, {}),
-                },
-                args,
-            )
-            ours, theirs = results["lakeworks"], results["mlflow"]
-            time.sleep(3)
-            idle_after = rss_mb(lakeworks.pid)
-            stock_rss = rss_mb(stock.pid)
-        finally:
-            for process in (lakeworks, stock):
-                process.terminate()
-                process.wait(timeout=30)
+        if args.postgres:
+            database = stack.enter_context(postgres_database(args.postgres))
+            store = database.replace("postgresql+psycopg", "postgresql+lwpsycopg", 1)
+            store += "?options=-csearch_path%3Dstock"
+        else:
+            database, store = "", f"sqlite:///{root / 'mlflow-stock.db'}"
+        lakeworks, lw_uri, secret = start_lakeworks(root, database, args.start_timeout)
+        stack.callback(stop, lakeworks)
+        stock, stock_uri = start_mlflow(root, store, args.start_timeout)
+        stack.callback(stop, stock)
+        project_id, key = secret.split(" ")
+        # One MLflow call first: the embedded MLflow is imported on first use.
+        httpx.get(
+            f"{lw_uri}/api/2.0/mlflow/experiments/search",
+            params={"max_results": 1},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=args.start_timeout,
+        ).raise_for_status()
+        time.sleep(3)
+        idle_before = rss_mb(lakeworks.pid)
+        # Sent to both; the stock server ignores it.
+        os.environ["MLFLOW_TRACKING_TOKEN"] = key
+        results = workloads(
+            {
+                "lakeworks": (lw_uri, {"lakeworks.project_id": project_id}),
+                "mlflow": (stock_uri, {}),
+            },
+            args,
+        )
+        ours, theirs = results["lakeworks"], results["mlflow"]
+        time.sleep(3)
+        idle_after = rss_mb(lakeworks.pid)
+        stock_rss = rss_mb(stock.pid)
+    load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    print(
+        f"store: {'PostgreSQL' if args.postgres else 'SQLite'}; load average before "
+        f"{load_before}, after {load_after}; ratio = Lakeworks / mlflow (< 1 is faster)"
+    )
     print(f"{'':32}{'Lakeworks':>12}{'mlflow server':>16}{'ratio':>8}")
     for name, value in ours.items():
         print(f"{name:32}{value:12.2f}{theirs[name]:16.2f}{value / theirs[name]:8.2f}")

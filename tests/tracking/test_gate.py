@@ -364,3 +364,80 @@ def test_mlflow3_logged_models_graphql_and_ui_calls_are_scoped(
     assert '<script src="lakeworks-ui-defaults.js"></script>' in page.text
     defaults = httpx.get(f"{base}/lakeworks-ui-defaults.js")
     assert defaults.status_code == 200 and "machine_learning" in defaults.text
+
+
+def test_repeated_calls_on_a_run_are_checked_from_memory(
+    server: LiveServer, make_user: Callable[..., User], mlflow_env: Callable[[str], None]
+) -> None:
+    # A call on a run this key was allowed moments ago needs no lookup of the run's project
+    # (nor a worker thread); the first call and a call on another run still look it up.
+    from lakeworks.tracking.embedded import tracking_for
+
+    platform = server.platform
+    alice = make_user("alice")
+    project_id = _project(platform, alice, "a")
+    mlflow_env(_workload_key(platform, alice, project_id))
+    client = MlflowClient()
+    experiment_id = client.create_experiment("e")
+    run_id = client.create_run(experiment_id).info.run_id
+    other_id = client.create_run(experiment_id).info.run_id
+    scope = tracking_for(platform).scope
+    looked_up: list[str] = []
+    run_project = scope.run_project
+
+    def counted(run: str) -> str:
+        looked_up.append(run)
+        return run_project(run)
+
+    scope.run_project = counted  # type: ignore[method-assign]
+    try:
+        for step in range(5):
+            client.log_metric(run_id, "loss", 0.5, step=step)
+        client.log_metric(other_id, "loss", 0.5)
+    finally:
+        del scope.run_project
+    assert looked_up == [run_id, other_id]
+    assert len(client.get_metric_history(run_id, "loss")) == 5
+
+
+def test_a_remembered_check_lets_no_removed_member_or_deleted_run_through(
+    server: LiveServer, make_user: Callable[..., User], mlflow_env: Callable[[str], None]
+) -> None:
+    platform = server.platform
+    alice, bob = make_user("alice"), make_user("bob")
+    as_alice = Principal(user=alice, via="cli")
+    project_id = _project(platform, alice, "a")
+    projects.set_collaborator(platform, as_alice, project_id, "bob", Role.CONTRIBUTOR.value)
+    alice_key = _workload_key(platform, alice, project_id)
+    mlflow_env(alice_key)
+    owner = MlflowClient()  # clients send the key in MLFLOW_TRACKING_TOKEN at each call
+    experiment_id = owner.create_experiment("e")
+    run_id = owner.create_run(experiment_id).info.run_id
+    doomed_id = owner.create_run(experiment_id).info.run_id
+
+    bob_key = _user_key(platform, bob)
+    mlflow_env(bob_key)
+    bob_client = MlflowClient()
+    for step in range(2):  # the second call's check is the remembered one
+        bob_client.log_metric(run_id, "loss", 0.5, step=step)
+        bob_client.log_metric(doomed_id, "loss", 0.5, step=step)
+        bob_client.set_experiment_tag(experiment_id, "note", str(step))
+        assert bob_client.get_run(run_id).info.run_id == run_id
+
+    # A run deleted meanwhile takes no more metrics, however recently it was checked.
+    mlflow_env(alice_key)
+    owner.delete_run(doomed_id)
+    mlflow_env(bob_key)
+    with pytest.raises(MlflowException, match="deleted"):
+        bob_client.log_metric(doomed_id, "loss", 0.4, step=2)
+
+    projects.remove_collaborator(platform, as_alice, project_id, "bob")
+    with pytest.raises(MlflowException, match="not found"):
+        bob_client.log_metric(run_id, "loss", 0.3, step=2)
+    with pytest.raises(MlflowException, match="not found"):
+        bob_client.get_run(run_id)
+    with pytest.raises(MlflowException, match="not found"):
+        bob_client.set_experiment_tag(experiment_id, "note", "gone")
+    mlflow_env(alice_key)
+    assert [m.value for m in owner.get_metric_history(run_id, "loss")] == [0.5, 0.5]
+    assert owner.get_experiment(experiment_id).tags["note"] == "1"

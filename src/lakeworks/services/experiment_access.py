@@ -29,21 +29,18 @@ def authorize(
     cache: AccessCache | None = None,
 ) -> None:
     """Raise ``NotFound``/``PermissionDenied`` unless ``principal`` may read (or write)."""
-    key = (
-        "allowed",
-        principal.user.id,
-        principal.via,
-        principal.project_scope,
-        principal.user_wide,
-        project_id,
-        write,
-    )
+    key = ("allowed", *principal_key(principal), project_id, write)
     if cache is not None and cache.get(key):
         return
     epoch = platform.access_epoch
     _authorize(platform, principal, project_id, write=write, what=what)
     if cache is not None:
         cache.put(key, True, epoch)
+
+
+def principal_key(principal: Principal) -> tuple[object, ...]:
+    """What an allowed answer depends on in a principal: its user and how far its key reaches."""
+    return (principal.user.id, principal.via, principal.project_scope, principal.user_wide)
 
 
 def _authorize(

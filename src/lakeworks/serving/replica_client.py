@@ -108,7 +108,10 @@ class ReplicaPool:
         request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
         try:
             connection.writer.write(request)
-            status, payload, keep = await asyncio.wait_for(_read_answer(connection), timeout)
+            # asyncio.timeout, not wait_for: wait_for wraps the read in a task of its own,
+            # a task per prediction on the gateway's path.
+            async with asyncio.timeout(timeout):
+                status, payload, keep = await _read_answer(connection)
         except TimeoutError as exc:
             connection.close()
             raise ReplicaTimeout(f"{address} did not answer within {timeout:g}s") from exc

@@ -35,6 +35,7 @@ Errors use MLflow's body (``{"error_code": ..., "message": ...}``) so MLflow cli
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import mimetypes
 from collections.abc import Callable
@@ -61,7 +62,7 @@ from lakeworks.errors import (
 )
 from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.experiment_access import authorize as _authorize
-from lakeworks.services.experiment_access import readable_projects
+from lakeworks.services.experiment_access import principal_key, readable_projects
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.tracking import MOUNT_PATH
 from lakeworks.tracking.embedded import Tracking, bind_handlers, tracking_for
@@ -229,6 +230,26 @@ def _many(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
+# Kinds of call ``_check_known`` may answer from memory, and the parameter naming their object.
+_KNOWN_KINDS = {"run": ("run_id", "run_uuid"), "experiment": ("experiment_id",)}
+
+
+def _known_key(principal: Principal, call: Call) -> tuple[object, ...] | None:
+    """The access-cache key of ``call``'s check, for the calls ``_check_known`` may answer."""
+    kind, access = RULES[call.endpoint]
+    names = _KNOWN_KINDS.get(kind)
+    # runs/create also rewrites the run's user; "by_method" endpoints are not run or
+    # experiment calls.
+    if names is None or access == "by_method" or call.endpoint == "runs/create":
+        return None
+    object_id = ""
+    for name in names:
+        object_id = object_id or _first(call.params.get(name))
+    if not object_id:
+        return None
+    return ("checked", *principal_key(principal), kind, object_id, access == "write")
+
+
 def _error_response(error: LakeworksError) -> tuple[int, bytes]:
     body = {
         "error_code": _MLFLOW_CODES.get(error.code, "INTERNAL_ERROR"),
@@ -259,8 +280,16 @@ class TrackingGate:
     def __init__(self, platform: Platform, mlflow_app: ASGIApp | None = None) -> None:
         self.platform = platform
         self._mlflow_app = mlflow_app
+        self._mlflow_wsgi: Any = None
         # Identities and allowed checks, for tracking_auth_cache_seconds (see access_cache).
         self.access = AccessCache(platform, lambda s: s.tracking_auth_cache_seconds)
+
+    @property
+    def mlflow_wsgi_app(self) -> Any:
+        """MLflow's Flask app, for API calls the gate answers whole (``_call_flask``)."""
+        if self._mlflow_wsgi is None:
+            self._mlflow_wsgi = mlflow_wsgi_app()
+        return self._mlflow_wsgi
 
     @property
     def mlflow_app(self) -> ASGIApp:
@@ -401,18 +430,64 @@ class TrackingGate:
             )
             await _send(send, status, content, headers)
             return
-        # One trip to a worker thread for every check (they may query the databases).
-        tracking = await anyio.to_thread.run_sync(self._check, principal, call)
+        # The check (it may query the databases), MLflow's Flask handler and the answer's
+        # bookkeeping in one trip to a worker thread: on a busy machine each hop between the
+        # event loop and a thread waits for a core, and costs more than the work it moves.
+        # A check this key passed moments ago is answered from memory (``_check_known``).
+        known = self._check_known(principal, call)
+        status, headers, content = await anyio.to_thread.run_sync(
+            self._checked_call, scope, principal, call, body, known
+        )
+        await _send(send, status, content, headers)
+
+    def _checked_call(
+        self, scope: Scope, principal: Principal, call: Call, body: bytes, known: Tracking | None
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        tracking = known or self._check(principal, call)
         if call.body_changed:
             body = json.dumps(call.params).encode()
         bind_handlers(tracking)
-        status, headers, content = await self._call_mlflow(scope, body)
-        if status == 200 and endpoint in _READS_ANSWER:
-            content = await anyio.to_thread.run_sync(
-                self._after, tracking, principal, call, content
-            )
-            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
-        await _send(send, status, content, headers)
+        status, headers, content = self._call_flask(scope, body)
+        if status == 200 and call.endpoint in _READS_ANSWER:
+            content = self._after(tracking, principal, call, content)
+        return status, headers, content
+
+    def _call_flask(
+        self, scope: Scope, body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """MLflow's Flask app called in this (worker) thread, its whole answer collected
+        (without its Content-Length: ``_send`` sets it)."""
+        from a2wsgi.wsgi import build_environ
+
+        inner = dict(scope)
+        inner["headers"] = [
+            (k, v) for k, v in scope["headers"] if k.lower() != b"content-length"
+        ] + [(b"content-length", str(len(body)).encode())]
+        environ = build_environ(cast(Any, inner), cast(Any, io.BytesIO(body)))
+        started: list[Any] = []
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return chunks.append
+
+        answer = self.mlflow_wsgi_app(environ, start_response)
+        try:
+            chunks.extend(answer)
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+        status, headers = started
+        return (
+            int(status.split(" ", 1)[0]),
+            [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in headers
+                if name.lower() != "content-length"
+            ],
+            b"".join(chunks),
+        )
 
     async def _call_mlflow(
         self, scope: Scope, body: bytes
@@ -453,6 +528,7 @@ class TrackingGate:
         ``RULES`` names each endpoint's kind (what it acts on) and access; each kind has its
         check below (``_CHECKS``), as MLflow's own auth plugin keeps a validator per endpoint.
         """
+        epoch = self.platform.access_epoch
         tracking = tracking_for(self.platform)
         kind, access = RULES[call.endpoint]
         if access == "by_method":
@@ -461,7 +537,27 @@ class TrackingGate:
         method = _CHECKS.get(kind)  # searches and artifact reads are scoped on the way out
         if method is not None:
             getattr(self, method)(principal, call, tracking.scope, access == "write")
+        known = _known_key(principal, call)
+        if known is not None:
+            self.access.put(known, call.project_id, epoch)
         return tracking
+
+    def _check_known(self, principal: Principal, call: Call) -> Tracking | None:
+        """``_check`` without the databases, when the same check of the same object for the
+        same key passed within ``tracking_auth_cache_seconds`` and access has not changed
+        through this process since (``AccessCache``); else None. Only for calls on one run or
+        experiment whose check changes nothing in the call but its project: the project a run
+        or experiment belongs to never changes (``scope``), and a deleted run or experiment is
+        refused by MLflow itself, as it is after a full check."""
+        known = _known_key(principal, call)
+        if known is None:
+            return None
+        project = self.access.get(known)
+        if not isinstance(project, str):
+            return None
+        _refuse_reserved_tags(call)
+        call.project_id = project
+        return tracking_for(self.platform)
 
     def _check_graphql(self, principal: Principal, asgi_scope: Scope, body: bytes) -> Tracking:
         """Refuse a GraphQL request (MLflow's UI) unless the principal may read all it reads."""
@@ -929,17 +1025,23 @@ async def _send_error(send: Send, error: LakeworksError) -> None:
     await _send(send, status, body, [(b"content-type", b"application/json")])
 
 
-def mlflow_asgi_app() -> ASGIApp:
-    """MLflow's Flask app (tracking REST API and UI) as an ASGI app."""
-    from a2wsgi import WSGIMiddleware
+def mlflow_wsgi_app() -> Any:
+    """MLflow's Flask app (tracking REST API and UI)."""
     from mlflow.server import app as flask_app
 
     _without_mlflow_auth()
+    return flask_app
+
+
+def mlflow_asgi_app() -> ASGIApp:
+    """MLflow's Flask app (tracking REST API and UI) as an ASGI app."""
+    from a2wsgi import WSGIMiddleware
+
+    flask_app = mlflow_wsgi_app()
 
     # MLflow's React UI builds its request URLs from the page's location, so mounting it
-    # under MOUNT_PATH needs no static prefix. (a2wsgi's and Flask's typings disagree on
-    # the WSGI callable's exact signature; both are plain WSGI.)
-    wrapped: Any = WSGIMiddleware(flask_app, workers=8)  # type: ignore[arg-type]
+    # under MOUNT_PATH needs no static prefix.
+    wrapped: Any = WSGIMiddleware(flask_app, workers=8)
     return cast(ASGIApp, wrapped)
 
 
