@@ -33,7 +33,7 @@ from lakeworks.entities.jobs import (
 from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, Workload, WorkloadKind, WorkloadStatus
-from lakeworks.errors import Conflict, InvalidState, NotFound
+from lakeworks.errors import Conflict, InvalidState, LakeworksError, NotFound
 from lakeworks.services import cron, environment, notify, projects, workloads
 from lakeworks.services.ids import public_id
 from lakeworks.services.jobs import require_job
@@ -407,13 +407,9 @@ def dispatch(platform: Platform, limit: int = 50) -> list[JobRun]:
     return start_batch(platform, claim(platform, limit))
 
 
-def start(platform: Platform, run: JobRun) -> JobRun:
-    """Start one claimed (starting) run: ``start_batch`` of one."""
-    return start_batch(platform, [run])[0]
-
-
 def start_batch(platform: Platform, runs: Sequence[JobRun]) -> list[JobRun]:
-    """Start claimed (starting) runs together; each run as it is after, in order.
+    """Start claimed (starting) runs together; each run as it is after, in order (a run
+    deleted meanwhile, with its job, is left out).
 
     Two transactions for the whole batch when its runtimes are ready (issue 17: a start
     was 2 transactions and 9 ORM statements of its own):
@@ -437,8 +433,7 @@ def start_batch(platform: Platform, runs: Sequence[JobRun]) -> list[JobRun]:
     with platform.launching(*[run.id for run in runs]):
         pending = list(runs)
         for attempt in range(2):
-            with platform.store.transaction() as uow:
-                batch = _reserve_batch(platform, uow, pending, since)
+            batch = _reserve(platform, pending, since)
             done |= _launch_batch(platform, batch.reserved)
             for run_id, reason in batch.failed.items():
                 _end_run(platform, run_id, RunStatus.FAILED, reason)
@@ -448,7 +443,7 @@ def start_batch(platform: Platform, runs: Sequence[JobRun]) -> list[JobRun]:
     missing = [run.id for run in runs if run.id not in done]
     if missing:
         done |= _reload_many(platform, missing)
-    return [done[run.id] for run in runs]
+    return [done[run.id] for run in runs if run.id in done]
 
 
 @dataclass
@@ -461,6 +456,27 @@ class _Batch:
     preparing: dict[str, tuple[environment.RuntimePreparing, list[JobRun]]] = field(
         default_factory=dict
     )
+
+
+def _reserve(platform: Platform, runs: Sequence[JobRun], since: float) -> _Batch:
+    """``_reserve_batch`` in a transaction of its own. When that transaction fails (a
+    project deleted meanwhile breaks the INSERT of its workload), each run is tried in one of
+    its own, so that only the run it concerns fails, with the reason."""
+    try:
+        with platform.store.transaction() as uow:
+            return _reserve_batch(platform, uow, runs, since)
+    except LakeworksError as exc:
+        if len(runs) == 1:
+            return _Batch(failed={runs[0].id: f"could not start: {exc.message}"})
+        log.warning("recording a batch of %d job runs failed (%s); one at a time", len(runs), exc)
+    batch = _Batch()
+    for run in runs:
+        alone = _reserve(platform, [run], since)
+        batch.reserved += alone.reserved
+        batch.failed |= alone.failed
+        for identifier, (preparing, waiting) in alone.preparing.items():
+            batch.preparing.setdefault(identifier, (preparing, []))[1].extend(waiting)
+    return batch
 
 
 def _reserve_batch(
@@ -695,7 +711,6 @@ def on_workloads_ended(platform: Platform, ended: Sequence[workloads.Ended]) -> 
 
 def _record_legacy_metrics(platform: Platform, run_id: str) -> None:
     """cdsw.track_metric/track_file of the run, onto an MLflow run tied to it (compat §3.4)."""
-    from lakeworks.errors import LakeworksError
     from lakeworks.services import experiments
 
     with platform.read() as uow:
