@@ -81,8 +81,8 @@ class Scheduler:
     def _dispatch(self) -> list[Future[object]]:
         """Claim runs for the starters that are free and hand each a batch of them (a lone
         run is a batch of one; a burst, up to ``START_BATCH`` a starter). The batches of one
-        claim start their processes in parallel, each in its own thread. A claim that found
-        more runs than it took wakes the loop again as soon as one of its batches is done, so
+        claim start their processes in parallel, each in its own thread. A full claim (more
+        runs may wait) wakes the loop again as soon as one of its batches is done, so
         a backlog drains at the starters' pace rather than one claim a tick; claiming only
         for free starters keeps claimed runs from queueing behind busy ones (a run claimed and
         not being started for two minutes is failed as lost)."""
