@@ -267,3 +267,56 @@ def test_a_quota_is_set_replaced_and_cleared(store: Store) -> None:
         uow.session.execute(delete(UserRow).where(UserRow.id == bob.id))
     with store.transaction() as uow:
         assert uow.workloads.quotas() == {alice.id: (2.0, 4096)}, "a quota goes with its user"
+
+
+def test_a_batch_records_and_moves_many_workloads_each_with_its_own_values(store: Store) -> None:
+    """The dispatcher's batch (issue 17): records added in one INSERT read back as recorded,
+    and a move of many rows moves exactly those still at the expected status, each with its
+    own handle and address."""
+    alice = add_user(store, "alice")
+    with store.transaction() as uow:
+        project = add_project(uow, "P", owner=alice)
+        added = uow.workloads.add_many(
+            [
+                {
+                    "workload_id": f"b{n}",
+                    "kind": WorkloadKind.JOB_RUN,
+                    "project_id": project,
+                    "user_id": alice.id,
+                    "executor": "local",
+                    "log_path": f"/logs/b{n}.log",
+                    "resources": Resources(cpu=0.5 * (n + 1), memory_mb=256),
+                    "status": WorkloadStatus.STARTING,
+                    "api_key_ids": [n, n + 10],
+                }
+                for n in range(3)
+            ]
+        )
+    with store.transaction() as uow:
+        assert [uow.workloads.get(w.id) for w in added] == added
+        assert added[2].resources.cpu == 1.5 and uow.workloads.key_ids("b1") == [1, 11]
+        # Stopped while it started: the batch's move must leave it as it is.
+        assert uow.workloads.move("b1", WorkloadStatus.STARTING, WorkloadStatus.STOPPING)
+    with store.transaction() as uow:
+        moved = uow.workloads.move_many(
+            WorkloadStatus.STARTING,
+            WorkloadStatus.RUNNING,
+            [
+                {"id": f"b{n}", "handle": {"pid": 100 + n}, "address": f"127.0.0.1:{n}"}
+                for n in range(3)
+            ],
+        )
+    assert moved == {"b0", "b2"}
+    with store.transaction() as uow:
+        b0, b1, b2 = (uow.workloads.get(f"b{n}") for n in range(3))
+    assert b0 is not None and b0.status is WorkloadStatus.RUNNING
+    assert b0.handle == {"pid": 100} and b0.address == "127.0.0.1:0"
+    assert b2 is not None and b2.handle == {"pid": 102}
+    assert b1 is not None and b1.status is WorkloadStatus.STOPPING and b1.handle == {}
+    with store.transaction() as uow:  # all moved: the count alone says so
+        assert uow.workloads.move_many(
+            WorkloadStatus.RUNNING,
+            WorkloadStatus.STOPPING,
+            [{"id": "b0", "reason": "a"}, {"id": "b2", "reason": "b"}],
+        ) == {"b0", "b2"}
+        assert (uow.workloads.get("b2") or b2).reason == "b"

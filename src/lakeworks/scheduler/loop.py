@@ -26,6 +26,9 @@ from lakeworks.store.tables import utcnow
 log = logging.getLogger(__name__)
 
 FIRE_BATCH = 2000
+# Runs a starter thread starts together (``job_runs.start_batch``): one claim of a tick is
+# up to this many for each free starter.
+START_BATCH = 50
 
 
 class Scheduler:
@@ -37,6 +40,8 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         # Starting a run may build a runtime first (minutes, once); ticks must not wait.
         self._starters = ThreadPoolExecutor(max_workers=starters, thread_name_prefix="start")
+        self._starter_count = starters
+        self._batches: set[Future[object]] = set()  # run batches submitted, not yet done
 
     def recover(self) -> None:
         """Re-adopt or close workloads left by a previous server process."""
@@ -52,10 +57,7 @@ class Scheduler:
         now = now or utcnow()
         while len(job_runs.fire_due(self.platform, now, limit=FIRE_BATCH)) == FIRE_BATCH:
             pass  # a burst of fires (many jobs due the same minute) drains in one tick
-        futures: list[Future[object]] = [
-            self._starters.submit(job_runs.start, self.platform, run)
-            for run in job_runs.claim(self.platform)
-        ]
+        futures = self._dispatch()
         # Model builds start off the tick too (a build may build its runtime first).
         futures.append(self._starters.submit(model_builds.start_pending, self.platform))
         if wait:
@@ -77,6 +79,33 @@ class Scheduler:
         workers.reconcile(self.platform, running)
         # After the runs, builds and apps above moved: AMP tasks wait on them.
         amp_runner.advance_all(self.platform)
+
+    def _dispatch(self) -> list[Future[object]]:
+        """Claim runs for the starters that are free and hand each a batch of them (a lone
+        run is a batch of one; a burst, up to ``START_BATCH`` a starter). The batches of one
+        claim start their processes in parallel, each in its own thread. A full claim (more
+        runs may wait) wakes the loop again as soon as one of its batches is done, so
+        a backlog drains at the starters' pace rather than one claim a tick; claiming only
+        for free starters keeps claimed runs from queueing behind busy ones (a run claimed and
+        not being started for two minutes is failed as lost)."""
+        self._batches = {future for future in self._batches if not future.done()}
+        free = self._starter_count - len(self._batches)
+        if free <= 0:
+            return []
+        limit = START_BATCH * free
+        claimed = job_runs.claim(self.platform, limit=limit)
+        futures: list[Future[object]] = []
+        count = min(free, len(claimed))
+        for index in range(count):
+            batch = claimed[index * len(claimed) // count : (index + 1) * len(claimed) // count]
+            future: Future[object] = self._starters.submit(
+                job_runs.start_batch, self.platform, batch
+            )
+            if len(claimed) == limit:
+                future.add_done_callback(lambda _done: self._wake.set())
+            futures.append(future)
+        self._batches.update(futures)
+        return futures
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
@@ -104,9 +133,11 @@ class Scheduler:
         self._thread = threading.Thread(target=self.run_forever, name="scheduler", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = False) -> None:
+        """End the loop. Runs being started go on in their threads unless ``wait`` (then
+        this returns once they are started)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._starters.shutdown(wait=False, cancel_futures=True)
+        self._starters.shutdown(wait=wait, cancel_futures=True)

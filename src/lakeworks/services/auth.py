@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import re
 import secrets
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -217,8 +219,20 @@ def add_workload_keys(
 ) -> list[NewApiKey]:
     """A workload's keys, one of each of ``kinds``, in the caller's transaction (a launch
     records the workload, its keys and their audit rows in one), audited there."""
-    secrets_ = [_new_key(kind) for kind in kinds]
-    expires_at = utcnow() + lifetime
+    return add_workload_keys_many(platform, uow, [(user, project_id, lifetime)], kinds)[0]
+
+
+def add_workload_keys_many(
+    platform: Platform,
+    uow: UnitOfWork,
+    workloads: Sequence[tuple[User, str, timedelta]],
+    kinds: list[ApiKeyKind],
+) -> list[list[NewApiKey]]:
+    """``add_workload_keys`` for several workloads, each (user, project id, lifetime): one
+    INSERT of all their keys and one of their audit rows (the same rows, one per key, as
+    one workload at a time)."""
+    now = utcnow()
+    secrets_ = [[_new_key(kind) for kind in kinds] for _ in workloads]
     keys = uow.users.add_api_keys(
         [
             {
@@ -227,17 +241,26 @@ def add_workload_keys(
                 "name": "workload",
                 "prefix": secret[:8],
                 "key_hash": hash_key(secret),
-                "expires_at": expires_at,
+                "expires_at": now + lifetime,
                 "project_id": project_id,
             }
-            for kind, secret in zip(kinds, secrets_, strict=True)
+            for (user, project_id, lifetime), secrets_of in zip(workloads, secrets_, strict=True)
+            for kind, secret in zip(kinds, secrets_of, strict=True)
         ]
     )
-    for _key in keys:
-        platform.audit(
-            uow, None, "api_key.create_workload", target=user.username, project_id=project_id
-        )
-    return [NewApiKey(key=key, secret=secret) for key, secret in zip(keys, secrets_, strict=True)]
+    platform.audit_many(
+        uow,
+        None,
+        "api_key.create_workload",
+        [(user.username, project_id, None) for user, project_id, _ in workloads for _ in kinds],
+    )
+    made = iter(
+        zip(keys, [secret for secrets_of in secrets_ for secret in secrets_of], strict=True)
+    )
+    return [
+        [NewApiKey(key=key, secret=secret) for key, secret in itertools.islice(made, len(kinds))]
+        for _ in workloads
+    ]
 
 
 def list_api_keys(platform: Platform, principal: Principal, username: str) -> list[ApiKey]:

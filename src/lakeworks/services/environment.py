@@ -298,7 +298,7 @@ def compose(
         platform.settings.spark_master,
         ui=False,
         metastore=platform.spark_metastore(project.id, runtime.directory),
-        java=platform.settings.java_home,
+        java=platform.java_home(),
     )
     # MLflow points at the embedded tracking server by default; these sit below the user
     # layers, so a project or job value wins, including "" (MLflow then uses ./mlruns).

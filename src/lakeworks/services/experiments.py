@@ -30,7 +30,7 @@ from lakeworks.tracking import convert
 from lakeworks.tracking.embedded import Tracking, tracking_for
 from lakeworks.tracking.paths import server_path
 from lakeworks.tracking.registry import find_version, version_source_dir
-from lakeworks.tracking.scope import MODEL_ID_TAG, PROJECT_TAG, VERSION_ID_TAG
+from lakeworks.tracking.scope import JOB_RUN_TAG, MODEL_ID_TAG, PROJECT_TAG, VERSION_ID_TAG
 
 log = logging.getLogger(__name__)
 
@@ -622,13 +622,6 @@ def record_job_run(platform: Platform, run: JobRun) -> str | None:
     strings (and dicts, lists) as tags of the same name. Returns the MLflow run id,
     or None when the job run recorded nothing. Never raises for a bad record: a job's end must
     not fail because of its metrics file."""
-
-    from mlflow.entities import RunStatus as MlflowRunStatus
-    from mlflow.entities import RunTag
-    from mlflow.exceptions import MlflowException
-
-    from lakeworks.tracking.scope import JOB_RUN_TAG
-
     # The job wrote this folder: read it without following its links (STYLE §11).
     root = platform.settings.projects_dir / run.project_id
     output = f".lakeworks/runs/{run.id}"
@@ -642,6 +635,13 @@ def record_job_run(platform: Platform, run: JobRun) -> str | None:
     has_files = safe_paths.is_dir(root, f"{output}/files")
     if not raw and not has_files:
         return None
+    # Only now: the scheduler's thread ends runs, and importing MLflow for the first time
+    # takes it 5-25 s on a busy machine, during which no run was claimed (the 22-28 s wait
+    # of the first run after a warm-up in bench/job_start.py, whose runs record nothing).
+    from mlflow.entities import RunStatus as MlflowRunStatus
+    from mlflow.entities import RunTag
+    from mlflow.exceptions import MlflowException
+
     metrics, texts = _legacy_metrics(raw, run.id)
     tracking = tracking_for(platform)
     name = JOB_RUNS_EXPERIMENT.format(project_id=run.project_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from lakeworks.entities.jobs import (
@@ -30,8 +30,10 @@ from lakeworks.entities.jobs import (
     RunStatus,
     Trigger,
 )
+from lakeworks.entities.projects import Project
+from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, Workload, WorkloadKind, WorkloadStatus
-from lakeworks.errors import Conflict, InvalidState, NotFound
+from lakeworks.errors import Conflict, InvalidState, LakeworksError, NotFound
 from lakeworks.services import cron, environment, notify, projects, workloads
 from lakeworks.services.ids import public_id
 from lakeworks.services.jobs import require_job
@@ -345,19 +347,20 @@ def fire_due(platform: Platform, now: datetime, limit: int = 500) -> list[str]:
 
 def claim(platform: Platform, limit: int = 50) -> list[JobRun]:
     """Claim scheduled runs that fit their user's quota (scheduled → starting); the rest
-    wait, saying why. The caller then ``start``s each claimed run (possibly in a thread).
+    wait, saying why. The caller then starts the claimed runs (``start_batch``, possibly in
+    threads).
 
-    One transaction for the whole batch (it was two per run): each user's quota and holding
-    are read once, and the runs claimed earlier in the batch count against the quota of the
-    ones after them. Each move is still conditional (``… WHERE status = 'scheduled'``), so
-    two schedulers never claim the same run.
+    One transaction for the whole batch: each user's quota and holding are read once, and
+    the runs claimed earlier in the batch count against the quota of the ones after them.
+    The claim is one conditional ``UPDATE … WHERE status = 'scheduled' RETURNING id``, so two
+    schedulers never claim the same run; the refusals and the waiting reasons one statement
+    each.
     """
     settings = platform.settings
-    claimed: list[JobRun] = []
     with platform.store.transaction() as uow:
         waiting = uow.jobs.runs_with_status(RunStatus.SCHEDULED, limit=limit)
         if not waiting:
-            return claimed
+            return []
         user_ids = sorted({run.user_id for run in waiting})
         held = uow.workloads.held_by_users(user_ids)
         quotas = {
@@ -365,117 +368,173 @@ def claim(platform: Platform, limit: int = 50) -> list[JobRun]:
             for user_id in user_ids
         }
         now = utcnow()
+        refused: list[dict[str, object]] = []
+        queued: list[dict[str, object]] = []
+        fits: list[JobRun] = []
         for run in waiting:
             limit_cpu, limit_mem = quotas[run.user_id]
             if run.cpu > limit_cpu or run.memory_mb > limit_mem:
-                uow.jobs.move_run(
-                    run.id,
-                    RunStatus.SCHEDULED,
-                    RunStatus.FAILED,
-                    finished_at=now,
-                    reason=f"refused: it asks for {run.cpu:g} vCPU / {run.memory_mb} MiB, more "
-                    f"than the user's quota of {limit_cpu:g} vCPU / {limit_mem} MiB",
+                reason = (
+                    f"refused: it asks for {run.cpu:g} vCPU / {run.memory_mb} MiB, more "
+                    f"than the user's quota of {limit_cpu:g} vCPU / {limit_mem} MiB"
                 )
+                refused.append({"id": run.id, "finished_at": now, "reason": reason})
                 continue
             held_cpu, held_mem = held.get(run.user_id, (0.0, 0))
             if held_cpu + run.cpu > limit_cpu or held_mem + run.memory_mb > limit_mem:
-                uow.jobs.set_run(
-                    run.id,
-                    reason=f"waiting for quota: {held_cpu:g} of {limit_cpu:g} vCPU and {held_mem} "
-                    f"of {limit_mem} MiB are in use",
+                reason = (
+                    f"waiting for quota: {held_cpu:g} of {limit_cpu:g} vCPU and {held_mem} "
+                    f"of {limit_mem} MiB are in use"
                 )
+                queued.append({"id": run.id, "reason": reason})
                 continue
-            if uow.jobs.move_run(
-                run.id, RunStatus.SCHEDULED, RunStatus.STARTING, starting_at=now, reason=""
-            ):
-                held[run.user_id] = (held_cpu + run.cpu, held_mem + run.memory_mb)
-                claimed.append(replace(run, status=RunStatus.STARTING, starting_at=now, reason=""))
-    return claimed
+            held[run.user_id] = (held_cpu + run.cpu, held_mem + run.memory_mb)
+            fits.append(run)
+        # A refusal another scheduler made first is the same refusal: which one moved it
+        # does not matter, so the result is not read.
+        uow.jobs.move_runs(RunStatus.SCHEDULED, RunStatus.FAILED, refused)
+        uow.jobs.set_runs(queued)
+        claimed = set(uow.jobs.claim_runs([run.id for run in fits], starting_at=now, reason=""))
+    return [
+        replace(run, status=RunStatus.STARTING, starting_at=now, reason="")
+        for run in fits
+        if run.id in claimed
+    ]
 
 
 def dispatch(platform: Platform, limit: int = 50) -> list[JobRun]:
     """Claim and start runs in this thread (tests and simple loops)."""
-    return [start(platform, run) for run in claim(platform, limit)]
+    return start_batch(platform, claim(platform, limit))
 
 
-def start(platform: Platform, run: JobRun) -> JobRun:
-    """Start a claimed (starting) run: resolve its runtime, launch its workload."""
-    with platform.launching(run.id):
-        return _start(platform, run)
+def start_batch(platform: Platform, runs: Sequence[JobRun]) -> list[JobRun]:
+    """Start claimed (starting) runs together; each run as it is after, in order (a run
+    deleted meanwhile, with its job, is left out).
 
+    Two transactions for the whole batch when its runtimes are ready (issue 17: a start
+    was 2 transactions and 9 ORM statements of its own):
 
-def _start(platform: Platform, run: JobRun) -> JobRun:
-    """Two transactions when the runtime is ready: one reads the job, project and user and
-    records the workload with its keys (committed before the process starts, so that its
-    keys work from its first line and a crash leaves a record to recover), one records the
-    started process and the run running. More only on the way to a failure or while the
-    runtime is built first (this starter thread waits; the run says so)."""
+    1. one reads the batch's jobs, projects and users (one query each) and records every
+       run's workload as starting with its two API keys and their audit rows (one INSERT
+       each). It commits before any process starts: a process's keys exist when its first
+       line runs, and a crash after it leaves starting records (no process without one),
+       which recovery ends (``workloads.recover``) and whose runs ``reconcile_orphans``
+       fails, so nothing holds its user's quota for ever;
+    2. the executor starts each process, then one records the processes and the runs
+       running (``_record_running``).
+
+    A run that cannot start (its job or project deleted, its script gone, its runtime's build
+    failed, the executor's refusal) ends failed with its reason on its own: the others start.
+    Runs whose runtime is still being built wait for it here, after the others started (this
+    starter thread waits; those runs say so), then start as a batch of their own.
+    """
     since = time.time()
-    for _attempt in range(2):
-        with platform.store.transaction() as uow:
-            step = _reserve(platform, uow, run, since)
-        if not isinstance(step, environment.RuntimePreparing):
-            break
-        try:
-            environment.wait_prepared(platform, step, since=since)
-        except environment.RuntimeFailed as exc:
-            step = exc.message
-            break
-    if isinstance(step, environment.RuntimePreparing):
-        step = f"could not start: {step.message} (still preparing after its build)"
-    if isinstance(step, str):
-        _end_run(platform, run.id, RunStatus.FAILED, step)
-        return _reload(platform, run.id)
-
-    moved: list[datetime | None] = []  # when the run moved to running; None: it did not
-
-    def record(uow: UnitOfWork, workload: Workload) -> None:
-        # In the transaction that records the process: a reader that sees the engine id
-        # (API v1 ``start``) also sees the run running.
-        stamp = utcnow()
-        running = workload.status is not WorkloadStatus.FAILED and uow.jobs.move_run(
-            run.id,
-            RunStatus.STARTING,
-            RunStatus.RUNNING,
-            running_at=stamp,
-            workload_id=workload.id,
-            reason="",
-        )
-        if not running:
-            uow.jobs.set_run(run.id, workload_id=workload.id)
-        moved.append(stamp if running else None)
-
-    workload = workloads.start(platform, step, then=record)
-    if workload.status is WorkloadStatus.FAILED:
-        if not moved:  # it failed before its process started: record its engine all the same
-            with platform.store.transaction() as uow:
-                uow.jobs.set_run(run.id, workload_id=workload.id)
-        _end_run(platform, run.id, RunStatus.FAILED, workload.reason)
-        return _reload(platform, run.id)
-    if moved and moved[0] is not None:
-        return replace(
-            run, status=RunStatus.RUNNING, running_at=moved[0], workload_id=workload.id, reason=""
-        )
-    return _reload(platform, run.id)
+    done: dict[str, JobRun] = {}
+    with platform.launching(*[run.id for run in runs]):
+        pending = list(runs)
+        for attempt in range(2):
+            batch = _reserve(platform, pending, since)
+            done |= _launch_batch(platform, batch.reserved)
+            for run_id, reason in batch.failed.items():
+                _end_run(platform, run_id, RunStatus.FAILED, reason)
+            pending = _await_runtimes(platform, batch, since, last=attempt == 1)
+            if not pending:
+                break
+    missing = [run.id for run in runs if run.id not in done]
+    if missing:
+        done |= _reload_many(platform, missing)
+    return [done[run.id] for run in runs if run.id in done]
 
 
-def _reserve(
-    platform: Platform, uow: UnitOfWork, run: JobRun, since: float
-) -> workloads.Reservation | environment.RuntimePreparing | str:
-    """The run's workload recorded in ``uow``; or the runtime's build to wait for first; or
-    why the run cannot start."""
-    job = uow.jobs.get(run.job_id)
-    project = uow.projects.get(run.project_id)
-    user = uow.users.get(run.user_id)
-    if job is None or project is None or user is None:
-        return "its job or project was deleted"
+@dataclass
+class _Batch:
+    """What the first transaction of ``start_batch`` made of its runs."""
+
+    reserved: list[tuple[JobRun, workloads.Reservation]] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # run id → why it cannot start
+    # Runs whose runtime is being built: its identifier → (the build to wait for, the runs).
+    preparing: dict[str, tuple[environment.RuntimePreparing, list[JobRun]]] = field(
+        default_factory=dict
+    )
+
+
+def _reserve(platform: Platform, runs: Sequence[JobRun], since: float) -> _Batch:
+    """``_reserve_batch`` in a transaction of its own. When that transaction fails (a
+    project deleted meanwhile breaks the INSERT of its workload), each run is tried in one of
+    its own, so that only the run it concerns fails, with the reason."""
     try:
-        runtime = environment.prepare(platform, job.runtime_identifier, since=since)
+        with platform.store.transaction() as uow:
+            return _reserve_batch(platform, uow, runs, since)
+    except LakeworksError as exc:
+        if len(runs) == 1:
+            return _Batch(failed={runs[0].id: f"could not start: {exc.message}"})
+        log.warning("recording a batch of %d job runs failed (%s); one at a time", len(runs), exc)
+    batch = _Batch()
+    for run in runs:
+        alone = _reserve(platform, [run], since)
+        batch.reserved += alone.reserved
+        batch.failed |= alone.failed
+        for identifier, (preparing, waiting) in alone.preparing.items():
+            batch.preparing.setdefault(identifier, (preparing, []))[1].extend(waiting)
+    return batch
+
+
+def _reserve_batch(
+    platform: Platform, uow: UnitOfWork, runs: Sequence[JobRun], since: float
+) -> _Batch:
+    """The runs' workloads recorded in ``uow``, those that wait for their runtime's build,
+    and why the others cannot start."""
+    batch = _Batch()
+    jobs = uow.jobs.get_many({run.job_id for run in runs})
+    projects_ = uow.projects.get_many({run.project_id for run in runs})
+    users = uow.users.get_many({run.user_id for run in runs})
+    runtimes: dict[str, environment.PreparedRuntime | environment.RuntimePreparing | str] = {}
+    requests: list[tuple[JobRun, workloads.LaunchRequest]] = []
+    for run in runs:
+        job, project, user = (
+            jobs.get(run.job_id),
+            projects_.get(run.project_id),
+            users.get(run.user_id),
+        )
+        if job is None or project is None or user is None:
+            batch.failed[run.id] = "its job or project was deleted"
+            continue
+        identifier = job.runtime_identifier
+        if identifier not in runtimes:
+            runtimes[identifier] = _prepare(platform, identifier, since)
+        runtime = runtimes[identifier]
+        if isinstance(runtime, str):
+            batch.failed[run.id] = runtime
+        elif isinstance(runtime, environment.RuntimePreparing):
+            uow.jobs.set_run(run.id, reason=runtime.message)
+            batch.preparing.setdefault(identifier, (runtime, []))[1].append(run)
+        else:
+            requests.append((run, _launch_request(platform, run, job, project, user, runtime)))
+    reservations = workloads.reserve_many(platform, uow, [request for _, request in requests])
+    batch.reserved = [(run, r) for (run, _), r in zip(requests, reservations, strict=True)]
+    return batch
+
+
+def _prepare(
+    platform: Platform, identifier: str, since: float
+) -> environment.PreparedRuntime | environment.RuntimePreparing | str:
+    """The runtime of ``identifier``; or its build to wait for first; or why it cannot be."""
+    try:
+        return environment.prepare(platform, identifier, since=since)
     except environment.RuntimePreparing as preparing:
-        uow.jobs.set_run(run.id, reason=preparing.message)
         return preparing
     except environment.RuntimeFailed as exc:
         return exc.message
+
+
+def _launch_request(
+    platform: Platform,
+    run: JobRun,
+    job: Job,
+    project: Project,
+    user: User,
+    runtime: environment.PreparedRuntime,
+) -> workloads.LaunchRequest:
     request = workloads.LaunchRequest(
         kind=WorkloadKind.JOB_RUN,
         project=project,
@@ -495,7 +554,94 @@ def _reserve(
         from lakeworks.services import experiment_runs  # it builds on this module
 
         request = experiment_runs.launch_request(platform, request, run)
-    return workloads.reserve(platform, uow, request)
+    return request
+
+
+def _launch_batch(
+    platform: Platform, reserved: Sequence[tuple[JobRun, workloads.Reservation]]
+) -> dict[str, JobRun]:
+    """Start the reserved runs' processes and record them running; each run after, by id."""
+    if not reserved:
+        return {}
+    run_of = {reservation.workload_id: run for run, reservation in reserved}
+    running: dict[str, datetime] = {}  # run id → when its process started
+
+    def record(uow: UnitOfWork, started: list[workloads.Started]) -> None:
+        running.update(_record_running(uow, run_of, started))
+
+    launched = workloads.start_many(platform, [r for _, r in reserved], then=record)
+    done: dict[str, JobRun] = {}
+    for (run, _), workload in zip(reserved, launched, strict=True):
+        if workload.status is WorkloadStatus.FAILED:  # its process did not start
+            _fail_unstarted(platform, run, workload)
+        elif run.id in running:
+            done[run.id] = replace(
+                run,
+                status=RunStatus.RUNNING,
+                running_at=running[run.id],
+                workload_id=workload.id,
+                reason="",
+            )
+    return done
+
+
+def _record_running(
+    uow: UnitOfWork, run_of: Mapping[str, JobRun], started: Sequence[workloads.Started]
+) -> dict[str, datetime]:
+    """In the transaction that records the processes, so that a reader that sees a run's
+    engine id (API v1 ``start``) also sees the run running: the runs whose process started
+    move to running, as of then (one statement); those stopped meanwhile get their engine
+    id only. The runs moved, with when."""
+    at = {
+        run_of[s.workload.id].id: s
+        for s in started
+        if s.workload.status is not WorkloadStatus.FAILED
+    }
+    moved = uow.jobs.move_runs(
+        RunStatus.STARTING,
+        RunStatus.RUNNING,
+        [
+            {"id": run_id, "running_at": s.at, "workload_id": s.workload.id, "reason": ""}
+            for run_id, s in at.items()
+        ],
+    )
+    for s in started:
+        run_id = run_of[s.workload.id].id
+        if run_id not in moved:
+            uow.jobs.set_run(run_id, workload_id=s.workload.id)
+    return {run_id: s.at for run_id, s in at.items() if run_id in moved}
+
+
+def _fail_unstarted(platform: Platform, run: JobRun, workload: Workload) -> None:
+    """A run whose workload failed to start: its engine recorded all the same, then its end."""
+    with platform.store.transaction() as uow:
+        uow.jobs.set_run(run.id, workload_id=workload.id)
+    _end_run(platform, run.id, RunStatus.FAILED, workload.reason)
+
+
+def _await_runtimes(platform: Platform, batch: _Batch, since: float, *, last: bool) -> list[JobRun]:
+    """Wait for the builds the batch's runs need; the runs to start now that their runtime is
+    ready. The rest end failed: their build failed, or (``last``) it was still preparing
+    after the build this thread waited for."""
+    ready: list[JobRun] = []
+    for preparing, runs in batch.preparing.values():
+        reason = f"could not start: {preparing.message} (still preparing after its build)"
+        if not last:
+            try:
+                environment.wait_prepared(platform, preparing, since=since)
+                ready += runs
+                continue
+            except environment.RuntimeFailed as exc:
+                reason = exc.message
+        for run in runs:
+            _end_run(platform, run.id, RunStatus.FAILED, reason)
+    return ready
+
+
+def _reload_many(platform: Platform, run_ids: Sequence[str]) -> dict[str, JobRun]:
+    with platform.read() as uow:
+        found = {run_id: uow.jobs.get_run(run_id) for run_id in run_ids}
+    return {run_id: run for run_id, run in found.items() if run is not None}
 
 
 def _reload(platform: Platform, run_id: str) -> JobRun:
@@ -565,7 +711,6 @@ def on_workloads_ended(platform: Platform, ended: Sequence[workloads.Ended]) -> 
 
 def _record_legacy_metrics(platform: Platform, run_id: str) -> None:
     """cdsw.track_metric/track_file of the run, onto an MLflow run tied to it (compat §3.4)."""
-    from lakeworks.errors import LakeworksError
     from lakeworks.services import experiments
 
     with platform.read() as uow:

@@ -6,14 +6,14 @@ import functools
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
 
 from lakeworks.config import Settings
-from lakeworks.data import iceberg_spark
+from lakeworks.data import iceberg_spark, spark
 from lakeworks.data.explorer import RunningQueries
 from lakeworks.data.iceberg import IcebergCatalogs, IcebergTables
 from lakeworks.data.metastore import (
@@ -148,6 +148,7 @@ class Platform:
         self._launching: set[str] = set()
         self._launching_lock = threading.Lock()
         self._iceberg_spark_jar: str | None = None
+        self._java_home: str | None = None
         # The Data page: its queries running now (to cancel them), and where its tables come
         # from (the project's files; the Iceberg catalog and connections add theirs).
         self.running_queries = RunningQueries(max_running=settings.data_max_running_queries)
@@ -227,15 +228,15 @@ class Platform:
         return self._runtimes
 
     @contextmanager
-    def launching(self, key: str) -> Iterator[None]:
-        """Mark ``key`` as being started by this thread for the duration of the block."""
+    def launching(self, *keys: str) -> Iterator[None]:
+        """Mark ``keys`` as being started by this thread for the duration of the block."""
         with self._launching_lock:
-            self._launching.add(key)
+            self._launching.update(keys)
         try:
             yield
         finally:
             with self._launching_lock:
-                self._launching.discard(key)
+                self._launching.difference_update(keys)
 
     def is_launching(self, key: str) -> bool:
         with self._launching_lock:
@@ -264,6 +265,14 @@ class Platform:
         if self._iceberg_spark_jar is None:
             self._iceberg_spark_jar = iceberg_spark.find_jar(self.settings.iceberg_spark_jar)
         return self._iceberg_spark_jar
+
+    def java_home(self) -> str:
+        """The JDK workloads' Spark runs on (``spark.java_home`` of the configured one), or "":
+        looked for once per process, as the jar above (a glob of /usr/lib/jvm on every
+        workload's start was a sixth of a no-op job run's start)."""
+        if self._java_home is None:
+            self._java_home = spark.java_home(self.settings.java_home)
+        return self._java_home
 
     def metastore_ports(self) -> list[int]:
         """Loopback ports every workload may reach for the shared services (the metastore)."""
@@ -321,15 +330,32 @@ class Platform:
     ) -> None:
         """Record a successful action in ``uow``, the transaction that makes the change: for a
         step that is one part of a larger command (the scheduler starting a run)."""
-        uow.audit.add(
-            at=utcnow(),
-            actor_id=principal.user.id if principal else None,
-            actor=principal.user.username if principal else SYSTEM,
-            action=action,
-            target=_storable(target),
-            project_id=project_id,
-            outcome=Outcome.SUCCESS,
-            detail=detail or {},
+        self.audit_many(uow, principal, action, [(target, project_id, detail)])
+
+    def audit_many(
+        self,
+        uow: UnitOfWork,
+        principal: Principal | None,
+        action: str,
+        events: Sequence[tuple[str, str | None, dict[str, Any] | None]],
+    ) -> None:
+        """``audit`` for several successes of one action, each (target, project id, detail),
+        in one INSERT: the scheduler starting a batch of runs audits all their keys."""
+        at = utcnow()
+        uow.audit.add_many(
+            [
+                {
+                    "at": at,
+                    "actor_id": principal.user.id if principal else None,
+                    "actor": principal.user.username if principal else SYSTEM,
+                    "action": action,
+                    "target": _storable(target),
+                    "project_id": project_id,
+                    "outcome": Outcome.SUCCESS,
+                    "detail": detail or {},
+                }
+                for target, project_id, detail in events
+            ]
         )
 
     @contextmanager

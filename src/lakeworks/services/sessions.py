@@ -256,7 +256,7 @@ def _start_engine(
                 platform.settings.spark_master,
                 ui=True,
                 metastore=platform.spark_metastore(project.id, runtime.directory),
-                java=platform.settings.java_home,
+                java=platform.java_home(),
             )
         if session.kernel_key_sealed:
             env["LAKEWORKS_KERNEL_KEY"] = kernel_key(platform, session)

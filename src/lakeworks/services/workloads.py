@@ -161,30 +161,72 @@ def reserve(platform: Platform, uow: UnitOfWork, request: LaunchRequest) -> Rese
     in ``uow``: a launcher that has its own rows to read and write (a job run's) does it all
     in one transaction. It must commit before ``start``, so that the keys the process is
     given exist when it calls the API and a crash leaves a record to recover."""
-    reservation = _record(
+    return reserve_many(platform, uow, [request])[0]
+
+
+def reserve_many(
+    platform: Platform, uow: UnitOfWork, requests: Sequence[LaunchRequest]
+) -> list[Reservation]:
+    """``reserve`` for several workloads at once (a dispatcher's batch of job runs): their
+    records, their keys and the keys' audit rows in one INSERT each, their projects'
+    variables in one query. The same rule holds: commit before ``start_many``."""
+    reservations = _record_many(
         platform,
         uow,
-        kind=request.kind,
-        project=request.project,
-        user=request.user,
-        resources=request.resources,
-        runtime_dir=request.runtime.directory,
-        key_lifetime=request.key_lifetime,
-        project_dir=request.project_dir,
-        parent=request.parent,
-        name=request.name,
+        [
+            _Wanted(
+                kind=request.kind,
+                project=request.project,
+                user=request.user,
+                resources=request.resources,
+                runtime_dir=request.runtime.directory,
+                key_lifetime=request.key_lifetime,
+                project_dir=request.project_dir,
+                parent=request.parent,
+                name=request.name,
+            )
+            for request in requests
+        ],
     )
-    project_env = {v.name: v.value for v in uow.projects.env(request.project.id)}
-    return replace(reservation, request=request, project_env=project_env)
+    env = uow.projects.env_of({request.project.id for request in requests})
+    return [
+        replace(
+            reservation,
+            request=request,
+            project_env={v.name: v.value for v in env.get(request.project.id, [])},
+        )
+        for reservation, request in zip(reservations, requests, strict=True)
+    ]
 
 
-def start(
+def start(platform: Platform, reservation: Reservation) -> Workload:
+    """Start a workload ``reserve`` recorded (see ``spawn`` for the outcomes)."""
+    return start_many(platform, [reservation])[0]
+
+
+@dataclass(frozen=True)
+class Started:
+    """A workload whose process the executor started, as recorded in the transaction that
+    recorded the process (running; or as found, when it was stopped while it started), and
+    when its process started."""
+
+    workload: Workload
+    at: datetime
+
+
+def start_many(
     platform: Platform,
-    reservation: Reservation,
-    then: Callable[[UnitOfWork, Workload], None] | None = None,
-) -> Workload:
-    """Start a workload ``reserve`` recorded (see ``spawn`` for the outcomes); ``then`` runs
-    in the one transaction that records the started process (its owner's own move)."""
+    reservations: Sequence[Reservation],
+    then: Callable[[UnitOfWork, list[Started]], None] | None = None,
+) -> list[Workload]:
+    """Start workloads ``reserve_many`` recorded, one after another, then record every
+    process that started in one transaction, in which ``then`` records its owners' own moves
+    (a job run's to running). Each outcome, in order, as ``spawn``'s: a workload that could
+    not start is recorded as failed with its reason and the others start all the same."""
+    return _run_many(platform, [_request_start(platform, r) for r in reservations], then)
+
+
+def _request_start(platform: Platform, reservation: Reservation) -> _Start:
     request = reservation.request
     assert request is not None, "reserve() records the request"
     runtime = request.runtime
@@ -215,14 +257,12 @@ def start(
             env |= request.platform_env(ctx)
         return argv, env
 
-    return _run(
-        platform,
+    return _Start(
         reservation,
         build=build,
         runtime_dir=runtime.directory,
         extra_ro_binds=runtime.ro_binds,
         ports=list(request.ports),
-        then=then,
     )
 
 
@@ -252,166 +292,233 @@ def spawn(
     Never raises for a workload that could not start: it is recorded as failed with the
     reason, and returned, so callers treat every outcome the same way.
     """
+    wanted = _Wanted(
+        kind=kind,
+        project=project,
+        user=user,
+        resources=resources,
+        runtime_dir=runtime_dir,
+        key_lifetime=key_lifetime,
+        project_dir=project_dir,
+        parent=parent,
+        name=name,
+    )
     with platform.store.transaction() as uow:
-        reservation = _record(
-            platform,
-            uow,
-            kind=kind,
-            project=project,
-            user=user,
-            resources=resources,
-            runtime_dir=runtime_dir,
-            key_lifetime=key_lifetime,
-            project_dir=project_dir,
-            parent=parent,
-            name=name,
-        )
-    return _run(
-        platform,
+        (reservation,) = _record_many(platform, uow, [wanted])
+    start_ = _Start(
         reservation,
         build=build,
         runtime_dir=runtime_dir,
-        extra_ro_binds=extra_ro_binds,
-        ports=ports,
+        extra_ro_binds=list(extra_ro_binds or []),
+        ports=list(ports or []),
     )
+    return _run_many(platform, [start_])[0]
 
 
-def _record(
-    platform: Platform,
-    uow: UnitOfWork,
-    *,
-    kind: WorkloadKind,
-    project: Project,
-    user: User,
-    resources: Resources,
-    runtime_dir: Path | None,
-    key_lifetime: timedelta,
-    project_dir: Path | None,
-    parent: Workload | None = None,
-    name: str = "",
-) -> Reservation:
+@dataclass(frozen=True)
+class _Wanted:
+    """One workload for ``_record_many`` to record."""
+
+    kind: WorkloadKind
+    project: Project
+    user: User
+    resources: Resources
+    runtime_dir: Path | None
+    key_lifetime: timedelta
+    project_dir: Path | None
+    parent: Workload | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class _Start:
+    """One recorded workload for ``_run_many`` to start: how to build its command."""
+
+    reservation: Reservation
+    build: Callable[[LaunchContext], tuple[list[str], dict[str, str]]]
+    runtime_dir: Path | None
+    extra_ro_binds: list[Path]
+    ports: list[str]
+
+
+def _record_many(
+    platform: Platform, uow: UnitOfWork, wanted: Sequence[_Wanted]
+) -> list[Reservation]:
     settings = platform.settings
-    engine_id = new_engine_id()
-    log_path = settings.workloads_dir / "logs" / f"{engine_id}.log"
-    if parent is not None:
-        log_path = Path(parent.log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    # The project's Iceberg warehouse, at its own path: writable for the project's own
-    # files' workloads, read-only for model builds and replicas (a snapshot, another uid).
-    own_files = project_dir is None
-    warehouse = warehouses.ensure_warehouse(settings, project.id)
-    project_dir = project_dir or settings.projects_dir / project.id
-    spec_probe = WorkloadSpec(
-        workload_id=engine_id,
-        kind=kind,
-        argv=[],
-        env={},
-        project_dir=project_dir,
-        log_path=log_path,
-        runtime_dir=runtime_dir,
-        resources=resources,
-    )
-    home = platform.executor.project_home(spec_probe)
-    # One transaction for the record and its keys: ending the workload revokes them, and
+    warehouse_of: dict[str, Path] = {}
+    made: set[Path] = set()
+    places: list[tuple[str, Path, Path, str]] = []  # engine id, log, project dir, its home
+    for want in wanted:
+        engine_id = new_engine_id()
+        log_path = settings.workloads_dir / "logs" / f"{engine_id}.log"
+        if want.parent is not None:
+            log_path = Path(want.parent.log_path)
+        if log_path.parent not in made:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(log_path.parent)
+        # The project's Iceberg warehouse, at its own path: writable for the project's own
+        # files' workloads, read-only for model builds and replicas (a snapshot, another uid).
+        if want.project.id not in warehouse_of:
+            warehouse_of[want.project.id] = warehouses.ensure_warehouse(settings, want.project.id)
+        project_dir = want.project_dir or settings.projects_dir / want.project.id
+        spec_probe = WorkloadSpec(
+            workload_id=engine_id,
+            kind=want.kind,
+            argv=[],
+            env={},
+            project_dir=project_dir,
+            log_path=log_path,
+            runtime_dir=want.runtime_dir,
+            resources=want.resources,
+        )
+        places.append(
+            (engine_id, log_path, project_dir, platform.executor.project_home(spec_probe))
+        )
+    # One transaction for the records and their keys: ending a workload revokes its keys, and
     # a failure leaves neither (a pending record would hold its user's quota forever).
-    v1, v2 = auth.add_workload_keys(
-        platform, uow, user, project.id, key_lifetime, [ApiKeyKind.V1, ApiKeyKind.V2]
+    keys = auth.add_workload_keys_many(
+        platform,
+        uow,
+        [(want.user, want.project.id, want.key_lifetime) for want in wanted],
+        [ApiKeyKind.V1, ApiKeyKind.V2],
     )
-    workload = uow.workloads.add(
-        workload_id=engine_id,
-        kind=kind,
-        project_id=project.id,
-        user_id=user.id,
-        executor=settings.executor,
-        log_path=str(log_path),
-        resources=resources,
-        status=WorkloadStatus.STARTING,
-        api_key_ids=[v1.key.id, v2.key.id],
-        started_at=utcnow(),
-        parent_id=parent.id if parent else None,
-        name=name,
+    recorded = uow.workloads.add_many(
+        [
+            {
+                "workload_id": engine_id,
+                "kind": want.kind,
+                "project_id": want.project.id,
+                "user_id": want.user.id,
+                "executor": settings.executor,
+                "log_path": str(log_path),
+                "resources": want.resources,
+                "status": WorkloadStatus.STARTING,
+                "api_key_ids": [v1.key.id, v2.key.id],
+                "started_at": utcnow(),
+                "parent_id": want.parent.id if want.parent else None,
+                "name": want.name,
+            }
+            for want, (engine_id, log_path, _, _), (v1, v2) in zip(
+                wanted, places, keys, strict=True
+            )
+        ]
     )
-    return Reservation(
-        workload_id=engine_id,
-        kind=kind,
-        project_id=project.id,
-        resources=resources,
-        log_path=log_path,
-        project_dir=project_dir,
-        own_files=own_files,
-        warehouse=warehouse,
-        context=LaunchContext(engine_id, home, v1.secret, v2.secret),
-        workload=workload,
-        network_of=parent.handle if parent else None,
-    )
+    return [
+        Reservation(
+            workload_id=engine_id,
+            kind=want.kind,
+            project_id=want.project.id,
+            resources=want.resources,
+            log_path=log_path,
+            project_dir=project_dir,
+            own_files=want.project_dir is None,
+            warehouse=warehouse_of[want.project.id],
+            context=LaunchContext(engine_id, home, v1.secret, v2.secret),
+            workload=workload,
+            network_of=want.parent.handle if want.parent else None,
+        )
+        for want, (engine_id, log_path, project_dir, home), (v1, v2), workload in zip(
+            wanted, places, keys, recorded, strict=True
+        )
+    ]
 
 
-def _run(
+def _run_many(
     platform: Platform,
-    reservation: Reservation,
-    *,
-    build: Callable[[LaunchContext], tuple[list[str], dict[str, str]]],
-    runtime_dir: Path | None,
-    extra_ro_binds: list[Path] | None = None,
-    ports: list[str] | None = None,
-    then: Callable[[UnitOfWork, Workload], None] | None = None,
-) -> Workload:
-    engine_id = reservation.workload_id
+    starts: Sequence[_Start],
+    then: Callable[[UnitOfWork, list[Started]], None] | None = None,
+) -> list[Workload]:
     executor = platform.executor
+    started: dict[str, tuple[Handle, datetime]] = {}
+    failed: dict[str, str] = {}
     try:
-        spec = _spec(platform, reservation, build, runtime_dir, extra_ro_binds, ports)
-        handle = executor.start(spec)
-    except (StartFailed, InvalidInput, OSError) as exc:
-        reason = str(exc.message if isinstance(exc, InvalidInput) else exc)
-        _finish(
-            platform,
-            engine_id,
-            WorkloadStatus.STARTING,
-            WorkloadStatus.FAILED,
-            reason=f"could not start: {reason}",
-            exit_code=None,
-        )
-        return get(platform, engine_id)
-    except BaseException:
-        # Never leave a starting record behind: it would hold its user's quota.
-        _finish(
-            platform,
-            engine_id,
-            WorkloadStatus.STARTING,
-            WorkloadStatus.FAILED,
-            reason="could not start: internal error",
-            exit_code=None,
-        )
-        raise
-    address = executor.address(handle)
+        for item in starts:
+            engine_id = item.reservation.workload_id
+            try:
+                spec = _spec(
+                    platform,
+                    item.reservation,
+                    item.build,
+                    item.runtime_dir,
+                    item.extra_ro_binds,
+                    item.ports,
+                )
+                started[engine_id] = (executor.start(spec), utcnow())
+            except (StartFailed, InvalidInput, OSError) as exc:
+                failed[engine_id] = str(exc.message if isinstance(exc, InvalidInput) else exc)
+            except Exception:  # the edge of one start: a bug in it must not fail the others
+                log.exception("starting workload %s failed", engine_id)
+                failed[engine_id] = "internal error"
+    finally:
+        # Whatever ended the loop early (an interrupt), no starting record is left behind (it
+        # would hold its user's quota) and every process that started is recorded.
+        for item in starts:
+            engine_id = item.reservation.workload_id
+            if engine_id not in started:
+                failed.setdefault(engine_id, "internal error")
+        recorded = _record_started(platform, starts, started, then)
+        for engine_id, reason in failed.items():
+            _finish(
+                platform,
+                engine_id,
+                WorkloadStatus.STARTING,
+                WorkloadStatus.FAILED,
+                reason=f"could not start: {reason}",
+                exit_code=None,
+            )
+    return [
+        recorded.get(item.reservation.workload_id) or get(platform, item.reservation.workload_id)
+        for item in starts
+    ]
+
+
+def _record_started(
+    platform: Platform,
+    starts: Sequence[_Start],
+    started: Mapping[str, tuple[Handle, datetime]],
+    then: Callable[[UnitOfWork, list[Started]], None] | None,
+) -> dict[str, Workload]:
+    """Record the processes that started and their workloads running, in one transaction
+    (with ``then``, their owners' moves); the workloads as recorded, by id."""
+    if not started:
+        return {}
+    address = {engine_id: platform.executor.address(h) for engine_id, (h, _) in started.items()}
+    recorded: dict[str, Workload] = {}
     with platform.store.transaction() as uow:
-        running = uow.workloads.move(
-            engine_id,
+        running = uow.workloads.move_many(
             WorkloadStatus.STARTING,
             WorkloadStatus.RUNNING,
-            handle=handle,
-            address=address,
+            [
+                {"id": engine_id, "handle": handle, "address": address[engine_id]}
+                for engine_id, (handle, _) in started.items()
+            ],
         )
-        if running:
-            workload = replace(
-                reservation.workload,
-                status=WorkloadStatus.RUNNING,
-                handle=handle,
-                address=address,
-            )
-        else:
-            uow.workloads.set(engine_id, handle=handle, address=address)
+        for item in starts:
+            engine_id = item.reservation.workload_id
+            if engine_id not in started:
+                continue
+            handle = started[engine_id][0]
+            if engine_id in running:
+                recorded[engine_id] = replace(
+                    item.reservation.workload,
+                    status=WorkloadStatus.RUNNING,
+                    handle=handle,
+                    address=address[engine_id],
+                )
+                continue
+            uow.workloads.set(engine_id, handle=handle, address=address[engine_id])
             found = uow.workloads.get(engine_id)
             assert found is not None, "workload records are never deleted"
-            workload = found
+            recorded[engine_id] = found
         if then is not None:
-            then(uow, workload)
-    if not running:
-        # Stopped while starting (its owner was deleted meanwhile): that stop found no process
-        # to signal and recorded the end, so the process just started must end here.
-        log.info("workload %s was stopped while it started; ending its process", engine_id)
-        _stop_in_background(platform, engine_id, handle)
-    return workload
+            then(uow, [Started(recorded[engine_id], at) for engine_id, (_, at) in started.items()])
+    for engine_id, (handle, _) in started.items():
+        if engine_id not in running:
+            # Stopped while starting (its owner was deleted meanwhile): that stop found no
+            # process to signal and recorded the end, so the process just started must end.
+            log.info("workload %s was stopped while it started; ending its process", engine_id)
+            _stop_in_background(platform, engine_id, handle)
+    return recorded
 
 
 def _spec(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from lakeworks.entities.jobs import (
@@ -21,7 +22,10 @@ from lakeworks.entities.jobs import (
     Trigger,
 )
 from lakeworks.entities.status import check_move
+from lakeworks.store.bulk import move_each, set_each
 from lakeworks.store.tables import JobRow, JobRunRow, UserRow
+
+_RUNS = cast(Table, JobRunRow.__table__)
 
 
 def to_job(row: JobRow, creator: str = "") -> Job:
@@ -98,6 +102,17 @@ class JobRepo:
             .where(JobRow.id == job_id)
         ).first()
         return to_job(*found) if found else None
+
+    def get_many(self, job_ids: Collection[str]) -> dict[str, Job]:
+        """The jobs of ``job_ids`` that exist, by id, in one query (a dispatcher's batch)."""
+        if not job_ids:
+            return {}
+        rows = self.session.execute(
+            select(JobRow, UserRow.username)
+            .join(UserRow, UserRow.id == JobRow.creator_id)
+            .where(JobRow.id.in_(list(job_ids)))
+        ).all()
+        return {row.id: to_job(row, name) for row, name in rows}
 
     def update(self, job_id: str, **values: Any) -> None:
         self.session.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
@@ -277,6 +292,34 @@ class JobRepo:
 
     def set_run(self, run_id: str, **values: Any) -> None:
         self.session.execute(update(JobRunRow).where(JobRunRow.id == run_id).values(**values))
+
+    def claim_runs(self, run_ids: list[str], **values: Any) -> list[str]:
+        """Move the runs of ``run_ids`` that are still scheduled to starting (with
+        ``values``), in one ``UPDATE … WHERE status = 'scheduled' RETURNING id``: the ids
+        this caller claimed (another scheduler may have claimed some first)."""
+        if not run_ids:
+            return []
+        check_move(RUN_TRANSITIONS, RunStatus.SCHEDULED, RunStatus.STARTING)
+        result = self.session.execute(
+            update(_RUNS)
+            .where(_RUNS.c.id.in_(run_ids), _RUNS.c.status == RunStatus.SCHEDULED.value)
+            .values(status=RunStatus.STARTING.value, **values)
+            .returning(_RUNS.c.id)
+        )
+        return [row[0] for row in result]
+
+    def move_runs(
+        self, expected: RunStatus, target: RunStatus, rows: Sequence[Mapping[str, Any]]
+    ) -> set[str]:
+        """``move_run`` for many runs, each with its own values (``id`` and the same keys in
+        every row), in one statement; the ids moved. Only for moves no other writer makes
+        (``store.bulk.move_each``): the dispatcher recording the runs it started."""
+        check_move(RUN_TRANSITIONS, expected, target)
+        return move_each(self.session, _RUNS, expected.value, target.value, rows)
+
+    def set_runs(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``set_run`` for many runs, each with its own values, in one statement."""
+        set_each(self.session, _RUNS, rows)
 
     def experiment_runs(
         self, project_id: str, *, run_id: str | None = None, limit: int = 500

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -159,6 +159,13 @@ class ProjectRepo:
     def get(self, project_id: str) -> Project | None:
         row = self.session.execute(self._joined().where(ProjectRow.id == project_id)).first()
         return to_project(*row) if row else None
+
+    def get_many(self, project_ids: Collection[str]) -> dict[str, Project]:
+        """The projects of ``project_ids`` that exist, by id, in one query."""
+        if not project_ids:
+            return {}
+        rows = self.session.execute(self._joined().where(ProjectRow.id.in_(list(project_ids))))
+        return {row[0].id: to_project(*row) for row in rows}
 
     def by_owner_slug(self, owner_name: str, slug: str) -> Project | None:
         row = self.session.execute(
@@ -374,12 +381,24 @@ class ProjectRepo:
     # Environment -----------------------------------------------------------------
 
     def env(self, project_id: str) -> list[EnvVar]:
-        rows = self.session.scalars(
-            select(ProjectEnvRow)
-            .where(ProjectEnvRow.project_id == project_id)
-            .order_by(ProjectEnvRow.name)
+        return self.env_of([project_id]).get(project_id, [])
+
+    def env_of(self, project_ids: Collection[str]) -> dict[str, list[EnvVar]]:
+        """Each project's variables, by name; projects without any are left out."""
+        rows = self.session.execute(
+            select(
+                ProjectEnvRow.project_id,
+                ProjectEnvRow.name,
+                ProjectEnvRow.value,
+                ProjectEnvRow.secret,
+            )
+            .where(ProjectEnvRow.project_id.in_(list(project_ids)))
+            .order_by(ProjectEnvRow.project_id, ProjectEnvRow.name)
         )
-        return [EnvVar(name=r.name, value=r.value, secret=r.secret) for r in rows]
+        env: dict[str, list[EnvVar]] = {}
+        for project_id, name, value, secret in rows:
+            env.setdefault(project_id, []).append(EnvVar(name=name, value=value, secret=secret))
+        return env
 
     def replace_env(self, project_id: str, env: Sequence[EnvVar], at: datetime) -> None:
         self.session.execute(delete(ProjectEnvRow).where(ProjectEnvRow.project_id == project_id))

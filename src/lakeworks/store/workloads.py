@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from lakeworks.entities.jobs import ResourceProfile
@@ -18,6 +19,7 @@ from lakeworks.entities.workloads import (
     WorkloadKind,
     WorkloadStatus,
 )
+from lakeworks.store.bulk import as_row, move_each
 from lakeworks.store.tables import (
     ApplicationRow,
     JobRunRow,
@@ -27,7 +29,10 @@ from lakeworks.store.tables import (
     SessionRow,
     UserQuotaRow,
     WorkloadRow,
+    utcnow,
 )
+
+_WORKLOADS = cast(Table, WorkloadRow.__table__)
 
 # Every record that owns a workload, by the column naming it.
 _OWNER_COLUMNS = (
@@ -84,28 +89,54 @@ class WorkloadRepo:
         """A new workload record. Every workload begins pending; ``status`` records it as
         already moved on from there (checked against the transition table), for a launcher
         that records and moves it in one transaction."""
-        if status is not WorkloadStatus.PENDING:
-            check_move(TRANSITIONS, WorkloadStatus.PENDING, status)
-        row = WorkloadRow(
-            parent_id=parent_id,
-            name=name,
-            id=workload_id,
-            kind=kind.value,
-            project_id=project_id,
-            user_id=user_id,
-            status=status.value,
-            executor=executor,
-            handle={},
-            log_path=log_path,
-            cpu=resources.cpu,
-            memory_mb=resources.memory_mb,
-            gpu=resources.gpu,
-            api_key_ids=list(api_key_ids or []),
-            **values,
-        )
-        self.session.add(row)
-        self.session.flush()
-        return to_workload(row)
+        fields = {
+            "workload_id": workload_id,
+            "kind": kind,
+            "project_id": project_id,
+            "user_id": user_id,
+            "executor": executor,
+            "log_path": log_path,
+            "resources": resources,
+            "status": status,
+            "api_key_ids": api_key_ids,
+            "parent_id": parent_id,
+            "name": name,
+        }
+        return self.add_many([fields | values])[0]
+
+    def add_many(self, workloads: Sequence[Mapping[str, Any]]) -> list[Workload]:
+        """New workload records (each ``add``'s arguments), in one INSERT (a dispatcher's
+        batch records its workloads together)."""
+        rows = []
+        for fields in workloads:
+            extra = dict(fields)
+            status = extra.pop("status", WorkloadStatus.PENDING)
+            if status is not WorkloadStatus.PENDING:
+                check_move(TRANSITIONS, WorkloadStatus.PENDING, status)
+            resources: Resources = extra.pop("resources")
+            row = {
+                "id": extra.pop("workload_id"),
+                "kind": extra.pop("kind").value,
+                "status": status.value,
+                "cpu": resources.cpu,
+                "memory_mb": resources.memory_mb,
+                "gpu": resources.gpu,
+                "api_key_ids": list(extra.pop("api_key_ids", None) or []),
+                "parent_id": extra.pop("parent_id", None),
+                "name": extra.pop("name", ""),
+                "handle": {},
+                "address": "",
+                "created_at": utcnow(),
+                "started_at": None,
+                "finished_at": None,
+                "exit_code": None,
+                "reason": "",
+            }
+            rows.append(row | extra)  # project_id, user_id, executor, log_path and the rest
+        if not rows:
+            return []
+        self.session.execute(insert(_WORKLOADS), rows)
+        return [to_workload(as_row(WorkloadRow, row)) for row in rows]
 
     def get(self, workload_id: str) -> Workload | None:
         row = self.session.get(WorkloadRow, workload_id)
@@ -123,6 +154,18 @@ class WorkloadRepo:
             .values(status=target.value, **values)
         )
         return bool(result.rowcount)
+
+    def move_many(
+        self,
+        expected: WorkloadStatus,
+        target: WorkloadStatus,
+        rows: Sequence[Mapping[str, Any]],
+    ) -> set[str]:
+        """``move`` for many workloads, each with its own values (``id`` and the same keys in
+        every row), in one statement; the ids moved. Only for moves no other writer makes
+        (``store.bulk.move_each``): a launcher recording the processes it started."""
+        check_move(TRANSITIONS, expected, target)
+        return move_each(self.session, _WORKLOADS, expected.value, target.value, rows)
 
     def set(self, workload_id: str, **values: Any) -> None:
         self.session.execute(
