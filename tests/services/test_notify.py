@@ -34,7 +34,7 @@ class Mailbox:
     refuse_rcpt: str = ""  # e.g. "550 5.1.1 No such mailbox"
     refuse_data: str = ""  # e.g. "554 5.7.1 Rejected as spam"
 
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_RCPT(
         self,
         server: SMTPProtocol,
         session: Session,
@@ -47,9 +47,7 @@ class Mailbox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
-        self, server: SMTPProtocol, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTPProtocol, session: Session, envelope: Envelope) -> str:
         if self.refuse_data:
             return self.refuse_data
         content = envelope.content if isinstance(envelope.content, bytes) else b""
