@@ -64,7 +64,8 @@ class Server:
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
             )
-        deadline = time.monotonic() + 30
+        # Generous: importing the app alone took 46 s on this 2-core machine under load.
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
                 httpx.get(f"http://127.0.0.1:{self.port}/login", timeout=1)

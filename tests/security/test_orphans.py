@@ -178,7 +178,7 @@ def test_a_launch_that_fails_before_starting_leaves_no_pending_record(
     def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("the key store is down")
 
-    monkeypatch.setattr(workloads.auth, "add_workload_keys", broken)
+    monkeypatch.setattr(workloads.auth, "add_workload_keys_many", broken)
     with pytest.raises(RuntimeError):
         workloads.spawn(
             app_platform,
