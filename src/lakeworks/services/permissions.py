@@ -67,30 +67,15 @@ def effective_role(uow: UnitOfWork, principal: Principal, project: Project) -> R
     for the user or any of their teams, and read access from the project's visibility.
     Site admins act as owners everywhere.
     """
-    if principal.confined_to is not None and principal.confined_to != project.id:
-        return None
-    if principal.is_admin:
-        return Role.OWNER
-    user = principal.user
-    team_ids = uow.users.team_ids_of(user.id)
-    roles: list[Role] = []
-    if project.owner.is_team:
-        team_role = uow.users.team_role(project.owner.id, user.id)
-        if team_role is not None:
-            roles.append(Role(team_role))
-    elif project.owner.id == user.id:
-        roles.append(Role.OWNER)
-    roles += uow.projects.member_roles(project.id, user.id, sorted(team_ids))
-    if not roles and _visible_to(uow, project, team_ids):
-        roles.append(Role.VIEWER)
-    return max(roles, key=lambda r: r.rank) if roles else None
+    return effective_roles(uow, principal, [project])[project.id]
 
 
 def effective_roles(
     uow: UnitOfWork, principal: Principal, projects: Sequence[Project]
 ) -> dict[str, Role | None]:
     """``effective_role`` of each project, by id, in a fixed number of statements whatever
-    the number of projects (for pages that list many)."""
+    the number of projects (pages that list many; ``require`` asks for one). The one place
+    the rule is written."""
     if principal.is_admin:
         return {
             p.id: None if principal.confined_to not in (None, p.id) else Role.OWNER
@@ -100,8 +85,17 @@ def effective_roles(
     team_roles = uow.users.team_roles_of(user.id)
     team_ids = sorted(team_roles)
     members = uow.projects.member_roles_in([p.id for p in projects], user.id, team_ids)
+    # Only team-visible projects of user owners need to know whom their owner shares a team
+    # with (no statement for the usual private project).
     sharing = uow.projects.owners_sharing_team(
-        sorted({p.owner.id for p in projects if not p.owner.is_team}), team_ids
+        sorted(
+            {
+                p.owner.id
+                for p in projects
+                if p.visibility is Visibility.TEAM and not p.owner.is_team
+            }
+        ),
+        team_ids,
     )
     found: dict[str, Role | None] = {}
     for project in projects:
@@ -121,14 +115,6 @@ def effective_roles(
             roles.append(Role.VIEWER)
         found[project.id] = max(roles, key=lambda r: r.rank) if roles else None
     return found
-
-
-def _visible_to(uow: UnitOfWork, project: Project, team_ids: set[int]) -> bool:
-    if project.visibility is Visibility.PUBLIC:
-        return True
-    return project.visibility is Visibility.TEAM and uow.projects.owner_shares_team_with(
-        project, sorted(team_ids)
-    )
 
 
 def require(uow: UnitOfWork, principal: Principal, project_id: str, action: Action) -> Project:
