@@ -32,6 +32,8 @@ def test_a_secret_key_is_required_outside_dev_mode(tmp_path: Path) -> None:
         "ab" * 40,  # long enough, but only two distinct characters
         "abcdefg" * 10,  # seven distinct characters
     ],
+    # Fixed ids: a random value in a test id differs between pytest-xdist's workers.
+    ids=["changeme", "secret", "name", "one-short", "random-short", "two-chars", "seven-chars"],
 )
 def test_weak_and_known_bad_keys_are_refused(tmp_path: Path, key: str) -> None:
     with pytest.raises(InsecureSettings, match="too weak"):
