@@ -6,8 +6,16 @@ the same psycopg 3 driver), with the real `mlflow` client: `log_metric` one call
 `log_batch` of 1000 metrics, and `search_runs` over 1000 runs. Lakeworks runs as a real
 `lakeworks server` process (auth, project scoping, the scheduler and all; only the one-off
 background build of the default runtime is off, as it has nothing to do with tracking);
-`mlflow server` runs with one worker. Prints per-call times, the ratios, and the idle
+`mlflow server` runs with one worker. Prints per-call times (p50 and p99), the server CPU
+each call cost (user + system time of the server's processes over the calls, less what the
+server burns idle: a figure load on the machine barely moves), the ratios, and the idle
 resident memory of both servers. Asserts nothing.
+
+MLflow 3's `mlflow server` also starts, by default, a job runner with seven `huey` consumers
+(MLflow's background jobs: GenAI evaluation and the like). Lakeworks' embedded MLflow runs no
+such jobs, and on this machine those consumers polled at about one core while idle, slowing
+both servers alike; so the stock server runs with ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false``
+(the same tracking work). ``--mlflow-jobs`` keeps MLflow's default instead.
 
 On a loaded machine either server may take minutes to import and start: each gets
 ``--start-timeout`` seconds, and a server that does not come up is named with the end of its
@@ -15,11 +23,13 @@ log.
 
     uv run python bench/tracking.py [--metrics 300] [--batches 10] [--runs 1000]
         [--postgres postgresql://postgres@127.0.0.1:5432/test] [--start-timeout 600]
+        [--mlflow-jobs]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -86,6 +96,35 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def _process_tree(pid: int) -> list[int]:
+    pids, index = [pid], 0
+    while index < len(pids):
+        for task in Path(f"/proc/{pids[index]}/task").glob("*"):
+            with contextlib.suppress(OSError):  # the thread ended meanwhile
+                pids += [int(child) for child in (task / "children").read_text().split()]
+        index += 1
+    return pids
+
+
+def cpu_ms(pid: int) -> float:
+    """User + system CPU time of a process and its descendants so far (ms)."""
+    total = 0
+    for one in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu_rate(pids: dict[str, int], seconds: float = 5.0) -> dict[str, float]:
+    """CPU ms per second each server uses doing nothing (its scheduler, pollers...)."""
+    before = {name: cpu_ms(pid) for name, pid in pids.items()}
+    time.sleep(seconds)
+    return {name: (cpu_ms(pid) - before[name]) / seconds for name, pid in pids.items()}
+
+
 def start_lakeworks(
     root: Path, database: str, timeout: float
 ) -> tuple[subprocess.Popen[bytes], str, str]:
@@ -137,9 +176,13 @@ def start_lakeworks(
     return process, f"{url}/mlflow", project["id"] + " " + key
 
 
-def start_mlflow(root: Path, store: str, timeout: float) -> tuple[subprocess.Popen[bytes], str]:
+def start_mlflow(
+    root: Path, store: str, timeout: float, *, jobs: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = dict(os.environ)
+    if not jobs:
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # see the module docstring
     if store.startswith("postgresql+lwpsycopg"):
         # Lakeworks' psycopg 3 dialect for MLflow (tracking/backend.py), registered in the
         # stock server's processes too, so both servers talk to PostgreSQL through one driver.
@@ -216,15 +259,19 @@ def postgres_database(server_url: str) -> Iterator[str]:
         engine.dispose()
 
 
-def workloads(targets: dict[str, tuple[str, dict[str, str]]], args: argparse.Namespace) -> dict:
+def workloads(
+    targets: dict[str, tuple[str, dict[str, str], int]], args: argparse.Namespace
+) -> dict[str, dict[str, dict[str, float]]]:
     """Each measurement alternates between the targets call by call, so load from anything
-    else on the machine falls on both alike."""
+    else on the machine falls on both alike. Per target and label: p50 and p99 of the calls
+    (ms) and the server CPU per call (ms, less the server's idle rate over the same time)."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
-    clients = {name: MlflowClient(tracking_uri=uri) for name, (uri, _) in targets.items()}
+    clients = {name: MlflowClient(tracking_uri=uri) for name, (uri, _, _) in targets.items()}
+    pids = {name: pid for name, (_, _, pid) in targets.items()}
     runs, searched = {}, {}
-    for name, (_, tags) in targets.items():
+    for name, (_, tags, _) in targets.items():
         experiment = clients[name].create_experiment(f"bench-{secrets.token_hex(4)}", tags=tags)
         runs[name] = clients[name].create_run(experiment).info.run_id
         searched[name] = clients[name].create_experiment(
@@ -235,18 +282,30 @@ def workloads(targets: dict[str, tuple[str, dict[str, str]]], args: argparse.Nam
             clients[name].log_batch(
                 created.info.run_id, metrics=[Metric("acc", i / args.runs, 0, 0)]
             )
-    samples: dict[str, dict[str, list[float]]] = {name: {} for name in targets}
+    idle = idle_cpu_rate(pids)
+    results: dict[str, dict[str, dict[str, float]]] = {name: {} for name in targets}
 
     def measure(label: str, times: int, call: Callable[[str, int], object]) -> None:
+        samples: dict[str, list[float]] = {name: [] for name in targets}
+        cpu_before = {name: cpu_ms(pid) for name, pid in pids.items()}
+        started = time.perf_counter()
         for i in range(times):
             for name in targets:
                 start = time.perf_counter()
                 call(name, i)
-                elapsed = (time.perf_counter() - start) * 1000
-                samples[name].setdefault(label, []).append(elapsed)
+                samples[name].append((time.perf_counter() - start) * 1000)
+        seconds = time.perf_counter() - started
+        for name, values in samples.items():
+            spent = cpu_ms(pids[name]) - cpu_before[name] - idle[name] * seconds
+            ordered = sorted(values)
+            results[name][label] = {
+                "p50": statistics.median(ordered),
+                "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+                "cpu": max(0.0, spent) / times,
+            }
 
     measure(
-        "log_metric p50 ms",
+        "log_metric",
         args.metrics,
         lambda name, i: clients[name].log_metric(runs[name], "loss", 0.5, step=i),
     )
@@ -256,19 +315,18 @@ def workloads(targets: dict[str, tuple[str, dict[str, str]]], args: argparse.Nam
         metrics = [Metric("m", float(j), now, i * 1000 + j) for j in range(1000)]
         clients[name].log_batch(runs[name], metrics=metrics)
 
-    measure("log_batch(1000) p50 ms", args.batches, batch)
+    measure("log_batch(1000)", args.batches, batch)
     measure(
-        f"search_runs({args.runs}) p50 ms",
+        f"search_runs({args.runs})",
         args.searches,
         lambda name, i: clients[name].search_runs([searched[name]], max_results=args.runs),
     )
     for name in targets:
         found = clients[name].search_runs([searched[name]], max_results=args.runs)
         assert len(found) == args.runs, (name, len(found))
-    return {
-        name: {label: statistics.median(values) for label, values in by_label.items()}
-        for name, by_label in samples.items()
-    }
+    for name in targets:
+        results[name]["idle"] = {"cpu": idle[name]}
+    return results
 
 
 def main() -> None:
@@ -286,6 +344,11 @@ def main() -> None:
     parser.add_argument(
         "--start-timeout", type=float, default=600, help="seconds each server may take to start"
     )
+    parser.add_argument(
+        "--mlflow-jobs",
+        action="store_true",
+        help="keep the stock server's job runner (MLflow's default; see the module docstring)",
+    )
     args = parser.parse_args()
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     with tempfile.TemporaryDirectory(prefix="lw-bench-tracking-") as tmp, ExitStack() as stack:
@@ -298,7 +361,7 @@ def main() -> None:
             database, store = "", f"sqlite:///{root / 'mlflow-stock.db'}"
         lakeworks, lw_uri, secret = start_lakeworks(root, database, args.start_timeout)
         stack.callback(stop, lakeworks)
-        stock, stock_uri = start_mlflow(root, store, args.start_timeout)
+        stock, stock_uri = start_mlflow(root, store, args.start_timeout, jobs=args.mlflow_jobs)
         stack.callback(stop, stock)
         project_id, key = secret.split(" ")
         # One MLflow call first: the embedded MLflow is imported on first use.
@@ -314,8 +377,8 @@ def main() -> None:
         os.environ["MLFLOW_TRACKING_TOKEN"] = key
         results = workloads(
             {
-                "lakeworks": (lw_uri, {"lakeworks.project_id": project_id}),
-                "mlflow": (stock_uri, {}),
+                "lakeworks": (lw_uri, {"lakeworks.project_id": project_id}, lakeworks.pid),
+                "mlflow": (stock_uri, {}, stock.pid),
             },
             args,
         )
@@ -328,9 +391,27 @@ def main() -> None:
         f"store: {'PostgreSQL' if args.postgres else 'SQLite'}; load average before "
         f"{load_before}, after {load_after}; ratio = Lakeworks / mlflow (< 1 is faster)"
     )
-    print(f"{'':32}{'Lakeworks':>12}{'mlflow server':>16}{'ratio':>8}")
-    for name, value in ours.items():
-        print(f"{name:32}{value:12.2f}{theirs[name]:16.2f}{value / theirs[name]:8.2f}")
+    jobs = "on (MLflow's default)" if args.mlflow_jobs else "off"
+    print(f"stock server's job runner: {jobs}; times in ms; cpu = server CPU per call")
+    print(
+        f"{'':22}{'Lakeworks p50 / p99 / cpu':>28}{'mlflow p50 / p99 / cpu':>28}"
+        f"{'ratio p50 / p99 / cpu':>24}"
+    )
+    for label, mine in ours.items():
+        if label == "idle":
+            continue
+        other = theirs[label]
+        cells = [f"{mine[k]:.1f}" for k in ("p50", "p99", "cpu")]
+        stock_cells = [f"{other[k]:.1f}" for k in ("p50", "p99", "cpu")]
+        ratios = [f"{mine[k] / other[k]:.2f}" if other[k] else "-" for k in ("p50", "p99", "cpu")]
+        print(
+            f"{label:22}{' / '.join(cells):>28}{' / '.join(stock_cells):>28}"
+            f"{' / '.join(ratios):>24}"
+        )
+    print(
+        f"idle server CPU: Lakeworks {ours['idle']['cpu']:.0f} ms/s, "
+        f"mlflow server {theirs['idle']['cpu']:.0f} ms/s"
+    )
     print(
         f"\nLakeworks server RSS, MLflow embedded: {idle_before:.0f} MiB idle after its first "
         "MLflow call, "

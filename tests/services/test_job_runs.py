@@ -500,6 +500,31 @@ def test_a_run_left_starting_without_a_workload_is_failed_after_the_grace(
     assert lost.reason == "lost: the server stopped while the run was starting"
 
 
+def test_a_start_that_finishes_while_orphans_are_reconciled_is_not_failed(
+    fake_platform: Platform,
+    members: Members,
+    project_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A run waiting past the grace (its runtime was being built) whose start completes
+    # between the orphans' read and the launching check: it is running, not lost.
+    job = make(fake_platform, members["owner"], project_id)
+    job_runs.trigger(fake_platform, members["owner"], project_id, job.id)
+    (claimed,) = job_runs.claim(fake_platform)
+    with fake_platform.store.transaction() as uow:
+        uow.jobs.set_run(claimed.id, starting_at=datetime.now(UTC) - timedelta(minutes=30))
+
+    def start_finishes_now(run_id: str) -> bool:
+        job_runs.start_batch(fake_platform, [claimed])
+        return False  # the launch is over by the time it is asked
+
+    monkeypatch.setattr(fake_platform, "is_launching", start_finishes_now)
+    job_runs.reconcile_orphans(fake_platform)
+    run = stored(fake_platform, claimed.id)
+    assert run.status is RunStatus.RUNNING, run.reason
+    assert run.workload_id
+
+
 def test_a_running_run_whose_workload_ended_unseen_takes_the_workloads_end(
     fake_platform: Platform, members: Members, project_id: str
 ) -> None:

@@ -87,6 +87,9 @@ def test_run_experiment_table_with_metric_columns_and_run_page(
     expect(page.locator("h2.h1")).to_contain_text("Run")
     first = page.url.rsplit("/", 1)[-1]
     expect(page.locator("[data-run-status]").first).to_contain_text("scheduled")
+    # Off the live run page: it reloads itself when the run ends, which would abort a
+    # navigation made at that moment (net::ERR_ABORTED under load).
+    page.goto("about:blank")
 
     # Edited after launch: the first run keeps the original; a second run sees the edit.
     (root / "train.py").write_text(TRAIN.format(version="edited"))

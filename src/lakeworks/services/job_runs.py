@@ -662,12 +662,19 @@ RUN_STATUS_FOR = {
 
 
 def _end_run(
-    platform: Platform, run_id: str, status: RunStatus, reason: str, exit_code: int | None = None
+    platform: Platform,
+    run_id: str,
+    status: RunStatus,
+    reason: str,
+    exit_code: int | None = None,
+    *,
+    unless_started: bool = False,
 ) -> bool:
-    """Record a run's end once, then notify and start dependent jobs."""
+    """Record a run's end once, then notify and start dependent jobs. ``unless_started``:
+    not if the run has a workload by now (its start finished since the caller looked)."""
     with platform.store.transaction() as uow:
         run = uow.jobs.get_run(run_id)
-        if run is None or run.status.is_final:
+        if run is None or run.status.is_final or (unless_started and run.workload_id):
             return False
         job = uow.jobs.get(run.job_id)
         children = uow.jobs.children(job.id) if job is not None else []
@@ -762,11 +769,14 @@ def reconcile_orphans(platform: Platform) -> None:
                 continue  # being started here (perhaps waiting for its runtime's build)
             if run.starting_at and utcnow() - run.starting_at < timedelta(minutes=2):
                 continue  # still being started by a dispatcher (of another server process)
+            # Read again in the ending transaction: a start that finished after the read
+            # above (and left ``launching``) has given the run its workload by now.
             _end_run(
                 platform,
                 run.id,
                 RunStatus.FAILED,
                 "lost: the server stopped while the run was starting",
+                unless_started=True,
             )
         else:
             status = RUN_STATUS_FOR.get(workload.status, RunStatus.FAILED)
