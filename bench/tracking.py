@@ -260,25 +260,27 @@ def postgres_database(server_url: str) -> Iterator[str]:
 
 
 def workloads(
-    targets: dict[str, tuple[str, dict[str, str], int]], args: argparse.Namespace
+    targets: dict[str, tuple[str, dict[str, str], int, dict[str, str]]],
+    args: argparse.Namespace,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Each measurement alternates between the targets call by call, so load from anything
     else on the machine falls on both alike. Per target and label: p50 and p99 of the calls
-    (ms) and the server CPU per call (ms, less the server's idle rate over the same time)."""
+    (ms) and the server CPU per call (ms, less the server's idle rate over the same time).
+    A target is (tracking URI, experiment tags, server pid, run tags)."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
-    clients = {name: MlflowClient(tracking_uri=uri) for name, (uri, _, _) in targets.items()}
-    pids = {name: pid for name, (_, _, pid) in targets.items()}
+    clients = {name: MlflowClient(tracking_uri=uri) for name, (uri, *_) in targets.items()}
+    pids = {name: pid for name, (_, _, pid, _) in targets.items()}
     runs, searched = {}, {}
-    for name, (_, tags, _) in targets.items():
+    for name, (_, tags, _, run_tags) in targets.items():
         experiment = clients[name].create_experiment(f"bench-{secrets.token_hex(4)}", tags=tags)
-        runs[name] = clients[name].create_run(experiment).info.run_id
+        runs[name] = clients[name].create_run(experiment, tags=run_tags).info.run_id
         searched[name] = clients[name].create_experiment(
             f"search-{secrets.token_hex(4)}", tags=tags
         )
         for i in range(args.runs):
-            created = clients[name].create_run(searched[name])
+            created = clients[name].create_run(searched[name], tags=run_tags)
             clients[name].log_batch(
                 created.info.run_id, metrics=[Metric("acc", i / args.runs, 0, 0)]
             )
@@ -377,8 +379,11 @@ def main() -> None:
         os.environ["MLFLOW_TRACKING_TOKEN"] = key
         results = workloads(
             {
-                "lakeworks": (lw_uri, {"lakeworks.project_id": project_id}, lakeworks.pid),
-                "mlflow": (stock_uri, {}, stock.pid),
+                # Lakeworks tags each run with its caller (``mlflow.user``); the stock server,
+                # without users, gets the same tag from the client, so both stores hold and
+                # search the same rows.
+                "lakeworks": (lw_uri, {"lakeworks.project_id": project_id}, lakeworks.pid, {}),
+                "mlflow": (stock_uri, {}, stock.pid, {"mlflow.user": "bench"}),
             },
             args,
         )

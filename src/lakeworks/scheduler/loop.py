@@ -42,6 +42,7 @@ class Scheduler:
         self._starters = ThreadPoolExecutor(max_workers=starters, thread_name_prefix="start")
         self._starter_count = starters
         self._batches: set[Future[object]] = set()  # run batches submitted, not yet done
+        self._idle_earliest: datetime | None = None  # the next fire, as the idle check saw it
 
     def recover(self) -> None:
         """Re-adopt or close workloads left by a previous server process."""
@@ -53,8 +54,11 @@ class Scheduler:
         job_runs.reconcile_orphans(self.platform)
         sessions.recover(self.platform)
 
-    def tick(self, now: datetime | None = None, *, wait: bool = False) -> None:
+    def tick(self, now: datetime | None = None, *, wait: bool = False) -> bool:
+        """One pass of every step; False when there was nothing to do (``_idle``)."""
         now = now or utcnow()
+        if self._idle(now):
+            return False
         while len(job_runs.fire_due(self.platform, now, limit=FIRE_BATCH)) == FIRE_BATCH:
             pass  # a burst of fires (many jobs due the same minute) drains in one tick
         futures = self._dispatch()
@@ -79,6 +83,20 @@ class Scheduler:
         workers.reconcile(self.platform, running)
         # After the runs, builds and apps above moved: AMP tasks wait on them.
         amp_runner.advance_all(self.platform)
+        return True
+
+    def _idle(self, now: datetime) -> bool:
+        """Nothing in flight, no cron fire due and no batch being started: every step of
+        the tick would find nothing (``store.activity``), so one query stands for a dozen.
+        (An idle server's ticks otherwise take the GIL from its requests each second.)"""
+        self._batches = {future for future in self._batches if not future.done()}
+        if self._batches:
+            return False
+        with self.platform.read() as uow:
+            activity = uow.activity.now()
+        self._idle_earliest = activity.earliest_fire
+        due = activity.earliest_fire is not None and activity.earliest_fire <= now
+        return not activity.in_flight and not due
 
     def _dispatch(self) -> list[Future[object]]:
         """Claim runs for the starters that are free and hand each a batch of them (a lone
@@ -110,8 +128,10 @@ class Scheduler:
     def run_forever(self) -> None:
         while not self._stop.is_set():
             try:
-                self.tick()
-                pause = self._pause()
+                if self.tick():
+                    pause = self._pause()
+                else:  # the idle check read the next fire already
+                    pause = self._pause_until(self._idle_earliest, utcnow())
             except Exception:  # the outermost edge: one bad tick must not end the loop
                 log.exception("scheduler tick failed")
                 pause = self.platform.settings.scheduler_tick_seconds
@@ -121,12 +141,15 @@ class Scheduler:
     def _pause(self) -> float:
         """Sleep one tick, or less when a cron fire is due sooner (fires are on time, not on
         the tick grid)."""
-        interval = self.platform.settings.scheduler_tick_seconds
         with self.platform.read() as uow:
             earliest = uow.jobs.earliest_fire()
+        return self._pause_until(earliest, utcnow())
+
+    def _pause_until(self, earliest: datetime | None, now: datetime) -> float:
+        interval = self.platform.settings.scheduler_tick_seconds
         if earliest is None:
             return interval
-        return max(0.0, min(interval, (earliest - utcnow()).total_seconds()))
+        return max(0.0, min(interval, (earliest - now).total_seconds()))
 
     def start(self) -> None:
         self.recover()

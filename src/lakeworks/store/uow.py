@@ -10,6 +10,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lakeworks.errors import Conflict, InvalidInput
+from lakeworks.store.activity import ActivityRepo
 from lakeworks.store.amps import AmpRepo
 from lakeworks.store.applications import ApplicationRepo
 from lakeworks.store.audit import AuditRepo
@@ -43,6 +44,7 @@ class UnitOfWork:
         self.data_connections = DataConnectionRepo(session)
         self.iceberg = IcebergRepo(session)
         self.data = DataRepo(session)
+        self.activity = ActivityRepo(session)
 
     def flush(self) -> None:
         try:
