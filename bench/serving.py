@@ -390,6 +390,7 @@ class Lakeworks:
 
     def run_job(self, where: tuple[Any, str], script: str, env: dict[str, str]) -> str:
         """Run ``script`` as a job in project ``where`` (principal, project id); its log."""
+        from lakeworks.entities.jobs import RunStatus
         from lakeworks.services import job_runs, jobs
 
         principal, project_id = where
@@ -405,7 +406,7 @@ class Lakeworks:
             time.sleep(0.2)
             run = job_runs.get_run(self.platform, principal, project_id, job.id, run.id)
         text = job_runs.run_log(self.platform, principal, project_id, job.id, run.id)[0].decode()
-        assert run.status is jobs.RunStatus.SUCCEEDED, text
+        assert run.status is RunStatus.SUCCEEDED, text
         return text
 
     def replica_port(self, deployment_id: str) -> int:
