@@ -8,21 +8,26 @@ Provides:
   (``admin``, ``contributor``, ``operator``, ``viewer``) and a signed-up ``outsider``, as
   principals by role name; ``members.project_id`` is the project.
 - ``audit_rows(platform, action)``: the audit events of an action, oldest first.
+- ``make_job(platform, principal, project_id, **fields)``: a job (default name ``Train``,
+  script ``train.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from tests.scheduler.conftest import RUNTIME_CACHE
 
 from lakeworks.config import Settings
 from lakeworks.entities.audit import AuditEvent
+from lakeworks.entities.jobs import Job
 from lakeworks.entities.users import User
 from lakeworks.executors.fake import FakeExecutor
-from lakeworks.services import projects, users
+from lakeworks.services import jobs, projects, users
+from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 from lakeworks.store.uow import Store
 
@@ -87,3 +92,10 @@ def events(platform: Platform, action: str) -> list[AuditEvent]:
 @pytest.fixture
 def audit_rows() -> Callable[[Platform, str], list[AuditEvent]]:
     return events
+
+
+def make_job(platform: Platform, principal: Principal, project_id: str, **fields: Any) -> Job:
+    """A job of the project (``Train`` running ``train.py`` unless ``fields`` say otherwise)."""
+    fields.setdefault("name", "Train")
+    fields.setdefault("script", "train.py")
+    return jobs.create(platform, principal, project_id, JobFields(**fields))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from tests.services.conftest import Members
+from tests.services.conftest import Members, make_job
 
 from lakeworks.entities.amps import SetupStatus
 from lakeworks.entities.applications import AppStatus
@@ -21,8 +21,7 @@ from lakeworks.entities.models import BuildStatus, DeploymentStatus
 from lakeworks.entities.sessions import SessionStatus
 from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
 from lakeworks.scheduler.loop import Scheduler
-from lakeworks.services import job_runs, jobs
-from lakeworks.services.jobs import JobFields
+from lakeworks.services import job_runs
 from lakeworks.services.platform import Platform
 from lakeworks.store.activity import IN_FLIGHT
 
@@ -87,9 +86,7 @@ def test_a_workload_in_flight_makes_a_full_tick(
 def test_a_triggered_run_is_started_by_the_next_tick(
     fake_platform: Platform, scheduler: Scheduler, members: Members, project_id: str
 ) -> None:
-    job = jobs.create(
-        fake_platform, members["owner"], project_id, JobFields(name="T", script="train.py")
-    )
+    job = make_job(fake_platform, members["owner"], project_id)
     run = job_runs.trigger(fake_platform, members["owner"], project_id, job.id)
     assert scheduler.tick(wait=True)
     with fake_platform.read() as uow:
@@ -100,11 +97,8 @@ def test_a_triggered_run_is_started_by_the_next_tick(
 def test_a_due_cron_fire_makes_a_full_tick(
     fake_platform: Platform, scheduler: Scheduler, members: Members, project_id: str
 ) -> None:
-    job = jobs.create(
-        fake_platform,
-        members["owner"],
-        project_id,
-        JobFields(name="Cron", script="train.py", schedule="*/10 * * * *", timezone="UTC"),
+    job = make_job(
+        fake_platform, members["owner"], project_id, schedule="*/10 * * * *", timezone="UTC"
     )
     now = datetime.now(UTC)
     with fake_platform.store.transaction() as uow:
@@ -128,9 +122,7 @@ def test_in_flight_statuses_cover_what_every_step_looks_for(
 ) -> None:
     # A full tick (the idle check told to say no) on a platform with a run in flight: each
     # statement filtering a table by status asks only for statuses counted as in flight.
-    job = jobs.create(
-        fake_platform, members["owner"], project_id, JobFields(name="T", script="train.py")
-    )
+    job = make_job(fake_platform, members["owner"], project_id)
     job_runs.trigger(fake_platform, members["owner"], project_id, job.id)
     monkeypatch.setattr(scheduler, "_idle", lambda now: False)
     _, seen = _statements(fake_platform, scheduler)

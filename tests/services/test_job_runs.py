@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from tests.services.conftest import Members
+from tests.services.conftest import make_job as make
 
 from lakeworks.entities.audit import AuditEvent, Outcome
 from lakeworks.entities.jobs import Job, JobRun, RunStatus, Trigger
@@ -18,7 +19,6 @@ from lakeworks.entities.workloads import WorkloadStatus
 from lakeworks.errors import Conflict, InvalidInput, InvalidState, NotFound, PermissionDenied
 from lakeworks.executors.fake import FakeExecutor
 from lakeworks.services import job_runs, jobs, workloads
-from lakeworks.services.jobs import JobFields
 from lakeworks.services.platform import Platform, Principal
 
 Audit = Callable[[Platform, str], list[AuditEvent]]
@@ -29,12 +29,6 @@ pytestmark = pytest.mark.timeout(600)  # the first start of the default runtime 
 def project_id(fake_platform: Platform, members: Members) -> str:
     (fake_platform.settings.projects_dir / members.project_id / "train.py").write_text("pass\n")
     return members.project_id
-
-
-def make(platform: Platform, principal: Principal, project_id: str, **fields: Any) -> Job:
-    fields.setdefault("name", "Train")
-    fields.setdefault("script", "train.py")
-    return jobs.create(platform, principal, project_id, JobFields(**fields))
 
 
 def stored(platform: Platform, run_id: str) -> JobRun:

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 from tests.services.conftest import Members
+from tests.services.conftest import make_job as make
 
 from lakeworks.entities.audit import AuditEvent, Outcome
-from lakeworks.entities.jobs import Job, Recipient, RunStatus, ScheduleKind
+from lakeworks.entities.jobs import Recipient, RunStatus, ScheduleKind
 from lakeworks.errors import InvalidInput, LakeworksError, NotFound, PermissionDenied
 from lakeworks.services import job_runs, jobs
-from lakeworks.services.jobs import JobFields
-from lakeworks.services.platform import Platform, Principal
+from lakeworks.services.platform import Platform
 
 Audit = Callable[[Platform, str], list[AuditEvent]]
 
@@ -29,12 +29,6 @@ def project_id(fake_platform: Platform, members: Members) -> str:
     (root / "jobs" / "nightly.sh").write_text("echo nightly\n")
     (root / "notes.txt").write_text("not a script\n")
     return members.project_id
-
-
-def make(platform: Platform, principal: Principal, project_id: str, **fields: Any) -> Job:
-    fields.setdefault("name", "Train")
-    fields.setdefault("script", "train.py")
-    return jobs.create(platform, principal, project_id, JobFields(**fields))
 
 
 # Creation: what is stored ---------------------------------------------------------------
