@@ -301,6 +301,7 @@ class Lakeworks:
 
         from lakeworks.app import create_app, server_config
         from lakeworks.config import Settings
+        from lakeworks.serving import local_socket
         from lakeworks.store.database import make_engine, upgrade
         from lakeworks.store.uow import Store
 
@@ -321,8 +322,12 @@ class Lakeworks:
         self.platform = self.app.state.platform
         # As `lakeworks server` runs it (access log included), in a thread of this process:
         # the bench's main thread only waits on the load generator while it measures.
-        self.server = uvicorn.Server(server_config(self.app, settings))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        config = server_config(self.app, settings)
+        self.server = uvicorn.Server(config)
+        sockets = [config.bind_socket(), local_socket.bind(settings)]  # as `lakeworks server`
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": sockets}, daemon=True
+        )
         self.thread.start()
         wait_port(self.port)
         # The access log is formatted and written as in production, to /dev/null here.

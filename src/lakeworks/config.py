@@ -514,6 +514,12 @@ class Settings(BaseSettings):
         return self.data_dir / "workloads"
 
     @property
+    def server_socket_dir(self) -> Path:
+        """The directory of the server's Unix socket for workloads (the model gateway's,
+        ``gateway.sock``); sandboxes see it read-only at ``/run/lakeworks``."""
+        return self.data_dir / "run"
+
+    @property
     def https(self) -> bool:
         return self.base_url.startswith("https://")
 

@@ -169,3 +169,55 @@ def test_the_sandbox_etc_of_a_uid_is_written_safely_by_starts_at_once(tmp_path: 
         etc = state / "etc" / str(identity.uid)
         assert sorted(p.name for p in etc.iterdir()) == ["group", "passwd"]  # no partial left
         assert f"cdsw:x:{identity.uid}" in (etc / "passwd").read_text()
+
+
+REACH_SERVER_SOCKET = """
+import os, socket
+with socket.socket(socket.AF_UNIX) as s:
+    s.connect("/run/lakeworks/gateway.sock")
+    s.sendall(b"ping")
+    print("answer", s.recv(16).decode())
+for attempt in (lambda: os.unlink("/run/lakeworks/gateway.sock"),
+                lambda: open("/run/lakeworks/other.sock", "w")):
+    try:
+        attempt()
+        print("changed the server's directory")
+    except OSError as exc:
+        print("refused", exc.strerror)
+"""
+
+
+def test_a_sandbox_reaches_the_servers_socket_across_its_network_but_cannot_replace_it(
+    make_executor: Callable[..., TrackingExecutor], make_spec: SpecFactory, tmp_path: Path
+) -> None:
+    import socket
+    import threading
+
+    server_dir = tmp_path / "run"
+    executor = make_executor(use_bwrap=None, isolate_network=True, server_dir=server_dir)
+    if executor.sandbox != "bwrap" or executor.refusal:
+        pytest.skip(f"no sandbox with a network of its own here: {executor.refusal}")
+    path = server_dir / "gateway.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    path.chmod(0o666)
+    listener.listen()
+    heard: list[bytes] = []
+
+    def answer() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            heard.append(connection.recv(16))
+            connection.sendall(b"pong")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        handle = executor.start(make_spec(REACH_SERVER_SOCKET))
+        assert wait_exit(executor, handle) == ExitInfo(0), executor.logs(handle)
+    finally:
+        listener.close()
+    log = executor.logs(handle)[0].decode()
+    assert heard == [b"ping"] and "answer pong" in log, log
+    assert log.count("refused Read-only file system") == 2, log
+    assert sorted(p.name for p in server_dir.iterdir()) == ["gateway.sock"]

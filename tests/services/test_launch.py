@@ -114,6 +114,8 @@ def test_a_job_run_starts_with_the_environment_contract(
     assert env["LAKEWORKS_OUTPUT_DIR"] == f"/home/cdsw/.lakeworks/runs/{run.id}"
     assert env["MLFLOW_TRACKING_URI"].endswith("/mlflow")
     assert env["MLFLOW_TRACKING_TOKEN"] == env["CDSW_APIV2_KEY"]
+    # cdsw.call_model's way to the gateway: its socket, as the sandbox shows it; else TCP.
+    assert env["LAKEWORKS_MODEL_GATEWAY_SOCKET"] == "/run/lakeworks/gateway.sock"
     # A project's PYTHONPATH is folded into the runtime's path, not replacing it.
     assert "lib" in env["PYTHONPATH"].split(":") and len(env["PYTHONPATH"].split(":")) > 1
     # The script runs through the runtime's runner, with the run's arguments, in the wrapper

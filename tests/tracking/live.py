@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from lakeworks.config import Settings
+from lakeworks.serving import local_socket
 
 
 @dataclass
@@ -41,7 +42,10 @@ def live_server(settings: Settings, store: Any) -> Iterator[LiveServer]:
     app = create_app(settings, store)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    sockets = [sock]
+    if local_socket.wanted(settings):  # as `lakeworks server`: workloads' gateway socket
+        sockets.append(local_socket.bind(settings))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -53,4 +57,5 @@ def live_server(settings: Settings, store: Any) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
-        sock.close()
+        for each in sockets:
+            each.close()

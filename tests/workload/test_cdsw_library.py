@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
+import socketserver
 import subprocess
 import textwrap
 import threading
@@ -154,12 +156,12 @@ class _Gateway(http.server.BaseHTTPRequestHandler):
     """A stand-in model gateway: answers JSON on kept-alive connections, counting them."""
 
     protocol_version = "HTTP/1.1"
-    connections: set[int] = set()
+    connections: set[object] = set()
     calls: list[dict[str, object]] = []
     close_after = 0  # end the connection silently after this many answers on it (0: never)
 
     def do_POST(self) -> None:
-        self.connections.add(self.client_address[1])
+        self.connections.add(self.connection)  # held here, so each stays a distinct member
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.calls.append({"body": body, "auth": self.headers.get("Authorization")})
         refused = body["accessKey"] == "refused"
@@ -188,6 +190,19 @@ def gateway() -> Iterator[tuple[int, type[_Gateway]]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address[1], handler
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def socket_gateway(tmp_path: Path) -> Iterator[tuple[Path, type[_Gateway]]]:
+    """The stand-in gateway on a Unix socket, as the server's ``local_socket``."""
+    handler = type("Handler", (_Gateway,), {"connections": set(), "calls": []})
+    path = tmp_path / "gateway.sock"
+    server = socketserver.ThreadingUnixStreamServer(str(path), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield path, handler
     server.shutdown()
     server.server_close()
 
@@ -240,3 +255,49 @@ def test_call_model_reconnects_when_the_gateway_closed_the_idle_connection(
     assert len(json.loads(result.stdout)["out"]) == 6
     assert len(handler.calls) == 6  # each request reached the gateway once
     assert len(handler.connections) == 3
+
+
+def test_call_model_goes_over_the_gateway_socket_when_the_platform_gives_one(
+    run_python: Run,
+    gateway: tuple[int, type[_Gateway]],
+    socket_gateway: tuple[Path, type[_Gateway]],
+) -> None:
+    port, over_tcp = gateway
+    path, over_socket = socket_gateway
+    result = run_python(
+        CALLS,
+        LAKEWORKS_MODEL_GATEWAY_SOCKET=str(path),
+        LAKEWORKS_MODEL_GATEWAY_URL=f"http://127.0.0.1:{port}/model",
+        CDSW_DOMAIN="ml.unresolvable.invalid",
+        CDSW_API_URL="https://ml.unresolvable.invalid/api/v1",
+        CDSW_APIV2_KEY="workload-key",
+    )
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert [o["response"]["echo"] for o in printed["out"][:5]] == [{"n": n} for n in range(5)]
+    assert printed["out"][5] == {"success": False, "errors": {"code": "auth.failed"}}
+    assert len(over_socket.calls) == 6 and over_tcp.calls == []
+    assert len(over_socket.connections) == 1, "every call should reuse one connection"
+    assert printed["looked_up"] == []  # not even the loopback's name
+    assert [c["auth"] for c in over_socket.calls] == ["Bearer workload-key"] * 5 + ["Bearer other"]
+
+
+@pytest.mark.parametrize("socket_state", ["missing", "nobody listens"])
+def test_call_model_uses_the_url_when_the_gateway_socket_cannot_be_reached(
+    run_python: Run, gateway: tuple[int, type[_Gateway]], tmp_path: Path, socket_state: str
+) -> None:
+    port, over_tcp = gateway
+    path = tmp_path / "gateway.sock"
+    if socket_state == "nobody listens":  # a stopped server's socket file
+        with socket.socket(socket.AF_UNIX) as stale:
+            stale.bind(str(path))
+    result = run_python(
+        CALLS,
+        LAKEWORKS_MODEL_GATEWAY_SOCKET=str(path),
+        LAKEWORKS_MODEL_GATEWAY_URL=f"http://127.0.0.1:{port}/model",
+        CDSW_APIV2_KEY="k",
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["out"]) == 6
+    assert len(over_tcp.calls) == 6
+    assert len(over_tcp.connections) == 1  # the socket is given up once, not tried each call

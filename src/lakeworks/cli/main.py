@@ -72,6 +72,7 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from lakeworks.app import create_app, server_config
+    from lakeworks.serving import local_socket
 
     try:
         app = create_app(settings)
@@ -82,10 +83,20 @@ def _serve(settings: Settings) -> None:
         raise _fail(exc) from exc
     click.echo(f"Lakeworks {__version__} on {settings.base_url} (data in {settings.data_dir})")
     _sandbox_notice(settings, app.state.platform)
-    server = uvicorn.Server(server_config(app, settings))
-    server.run()
+    config = server_config(app, settings)
+    server = uvicorn.Server(config)
+    try:
+        sockets = [config.bind_socket()]  # exits when the port is taken, after saying so
+    except SystemExit:
+        sys.exit(3)
+    if local_socket.wanted(settings):
+        try:
+            sockets.append(local_socket.bind(settings))
+        except OSError as exc:  # workloads then call models over TCP
+            click.echo(f"WARNING: no model gateway socket for workloads: {exc}", err=True)
+    server.run(sockets=sockets)
     if not server.started:
-        sys.exit(3)  # as uvicorn.run: the port was taken, or start-up failed
+        sys.exit(3)  # as uvicorn.run: start-up failed
 
 
 def _sandbox_notice(settings: Settings, platform: Platform) -> None:

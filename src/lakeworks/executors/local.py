@@ -105,7 +105,9 @@ class LocalExecutor(Executor):
     sandbox): a network namespace per workload, ``host_ports`` of the machine's loopback
     reachable from it; without pasta, every ``start`` is refused. ``network_pool``: with
     ``isolate_network``, how many namespaces to keep connected ahead for workloads without
-    ports of their own (see ``netpool``; ``close`` ends them). ``cgroup_root`` is where the
+    ports of their own (see ``netpool``; ``close`` ends them). ``server_dir``: a directory of
+    the server's that every sandbox sees read-only at ``sandbox.SERVER_DIR`` (the model
+    gateway's socket, ``serving.local_socket``). ``cgroup_root`` is where the
     cgroup filesystem is mounted (default ``/sys/fs/cgroup``); a directory without cgroups
     there turns cgroup limits off.
 
@@ -128,8 +130,12 @@ class LocalExecutor(Executor):
         isolate_network: bool = False,
         host_ports: tuple[int, ...] = (),
         network_pool: int = 0,
+        server_dir: Path | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
+        self._server_dir = server_dir
+        if server_dir is not None:  # made now, so that binding it never fails a start
+            server_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._ports = PortPool(*port_range)
         self._bwrap: str | None = None
@@ -440,6 +446,7 @@ class LocalExecutor(Executor):
             setpriv=self._setpriv,
             network=network.bwrap_options() if own_network else (),
             read_write=spec.extra_rw_binds,
+            server_dir=self._server_dir,
         )
         if not own_network:
             return argv

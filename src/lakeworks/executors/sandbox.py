@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_HOME = "/home/cdsw"
+# Where a sandbox sees the server's directory of sockets for workloads (read-only).
+SERVER_DIR = "/run/lakeworks"
 WORKLOAD_USER = "cdsw"  # CML's engine user
 HOST_READ_ONLY = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # What workloads need of the host's /etc. Anything else there (shadow, sudoers, ssh keys,
@@ -162,6 +164,7 @@ def bwrap_argv(
     setpriv: str = "",
     network: Iterable[str] = (),
     read_write: Iterable[Path] = (),
+    server_dir: Path | None = None,
 ) -> list[str]:
     """The bwrap command line up to the workload's argv (which follows it).
 
@@ -170,6 +173,8 @@ def bwrap_argv(
     ``network``: extra bwrap options (``--unshare-net``) from the network isolation.
     ``read_write``: folders outside the project mounted writable at their own path (the
     project's Iceberg warehouse), so paths written in files there mean the same outside.
+    ``server_dir``: the server's directory seen read-only at ``SERVER_DIR`` (its sockets for
+    workloads: connecting needs no write access to the mount).
     """
     read_write = list(read_write)
     argv = [bwrap, "--unshare-pid", "--unshare-ipc", *network]
@@ -182,7 +187,11 @@ def bwrap_argv(
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
     targets = [PROJECT_HOME, *(str(p) for p in read_only), *(str(p) for p in read_write)]
+    if server_dir is not None:
+        targets.append(SERVER_DIR)
     argv += _parents(targets)
+    if server_dir is not None:
+        argv += ["--ro-bind", str(server_dir), SERVER_DIR]
     argv += ["--bind", str(project_dir), PROJECT_HOME]
     for path in read_write:
         argv += ["--bind", str(path), str(path)]

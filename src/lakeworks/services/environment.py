@@ -32,6 +32,7 @@ from lakeworks.runtimes import builder
 from lakeworks.runtimes.builder import RuntimeBuildError
 from lakeworks.runtimes.manager import RuntimePreparing, failure_reason
 from lakeworks.services.platform import Platform
+from lakeworks.serving import local_socket
 
 if TYPE_CHECKING:
     from lakeworks.services.workloads import LaunchContext
@@ -104,6 +105,8 @@ def identity(
     gateway = local_gateway_url(settings)
     if gateway:
         variables["LAKEWORKS_MODEL_GATEWAY_URL"] = gateway
+    if local_socket.wanted(settings):
+        variables["LAKEWORKS_MODEL_GATEWAY_SOCKET"] = local_socket.workload_path(settings)
     return variables
 
 

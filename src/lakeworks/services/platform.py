@@ -304,6 +304,7 @@ class Platform:
                     isolate_network=self.settings.sandbox_network == "isolated",
                     host_ports=self.settings.workload_host_ports,
                     network_pool=self.settings.sandbox_network_pool,
+                    server_dir=self.settings.server_socket_dir,
                 )
             return self._executor
 

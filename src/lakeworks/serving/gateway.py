@@ -45,6 +45,7 @@ from lakeworks.entities.workloads import WorkloadStatus
 from lakeworks.errors import Unauthenticated
 from lakeworks.services.access_cache import AccessCache
 from lakeworks.services.platform import Platform
+from lakeworks.serving import local_socket
 from lakeworks.serving.replica_client import (
     ReplicaGone,
     ReplicaPool,
@@ -455,7 +456,22 @@ class ModelGateway:
         if scope["type"] == "lifespan":
             await self.app(scope, receive, self._lifespan_send(send))
             return
+        if scope["type"] == "http" and local_socket.on_socket(scope):
+            # Workloads' socket (``local_socket``): model calls only, whatever the Host.
+            if scope["path"] in MODEL_PATHS:
+                await self.handle(scope, receive, send)
+            else:
+                await _send_json(
+                    send,
+                    scope,
+                    404,
+                    _envelope("not_found", "This socket answers POST /model only."),
+                )
+            return
         if scope["type"] != "http" or not self._ours(scope):
+            if scope["type"] == "websocket" and local_socket.on_socket(scope):
+                await send({"type": "websocket.close", "code": 1008})
+                return
             await self.app(scope, receive, send)
             return
         await self.handle(scope, receive, send)
