@@ -520,6 +520,11 @@ class Settings(BaseSettings):
         return self.data_dir / "run"
 
     @property
+    def gateway_socket(self) -> Path:
+        """The model gateway's Unix socket for workloads on this machine."""
+        return self.server_socket_dir / "gateway.sock"
+
+    @property
     def https(self) -> bool:
         return self.base_url.startswith("https://")
 

@@ -11,6 +11,7 @@ import pytest
 from tests.tracking.live import live_server
 
 from lakeworks.config import Settings
+from lakeworks.services import environment
 from lakeworks.serving import local_socket
 from lakeworks.store.uow import Store
 
@@ -20,12 +21,12 @@ def test_the_socket_binds_under_a_data_directory_too_long_for_a_socket_address(
 ) -> None:
     deep = tmp_path / ("d" * 100) / "data"
     settings = settings.model_copy(update={"data_dir": deep})
-    assert len(str(local_socket.host_path(settings))) > 108
+    assert len(str(settings.gateway_socket)) > 108
     first = local_socket.bind(settings)
     first.close()  # a stopped server's socket file stays behind ...
     second = local_socket.bind(settings)  # ... and the next server replaces it
     try:
-        mode = local_socket.host_path(settings).stat().st_mode
+        mode = settings.gateway_socket.stat().st_mode
         assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o666
         assert stat.S_IMODE(settings.server_socket_dir.stat().st_mode) == 0o755
     finally:
@@ -34,7 +35,7 @@ def test_the_socket_binds_under_a_data_directory_too_long_for_a_socket_address(
 
 def test_the_socket_answers_model_calls_only(settings: Settings, store: Store) -> None:
     with live_server(settings, store) as server:
-        path = str(local_socket.host_path(server.settings))
+        path = str(server.settings.gateway_socket)
         over_socket = httpx.Client(transport=httpx.HTTPTransport(uds=path), base_url="http://x")
         with over_socket:
             # A model call reaches the gateway (which looks the key up) ...
@@ -62,6 +63,6 @@ def test_workloads_are_told_where_the_socket_is(
 ) -> None:
     settings = settings.model_copy(update={"sandbox": sandbox})
     expected = seen_at or str(settings.data_dir / "run" / "gateway.sock")
-    assert local_socket.workload_path(settings) == expected
+    assert environment.local_gateway_socket(settings) == expected
     assert local_socket.wanted(settings)
     assert not local_socket.wanted(settings.model_copy(update={"executor": "ray"}))

@@ -28,11 +28,11 @@ from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
 from lakeworks.entities.workloads import Resources, WorkloadKind
 from lakeworks.errors import InvalidInput, LakeworksError, NotFound
+from lakeworks.executors.sandbox import SERVER_DIR
 from lakeworks.runtimes import builder
 from lakeworks.runtimes.builder import RuntimeBuildError
 from lakeworks.runtimes.manager import RuntimePreparing, failure_reason
 from lakeworks.services.platform import Platform
-from lakeworks.serving import local_socket
 
 if TYPE_CHECKING:
     from lakeworks.services.workloads import LaunchContext
@@ -105,8 +105,9 @@ def identity(
     gateway = local_gateway_url(settings)
     if gateway:
         variables["LAKEWORKS_MODEL_GATEWAY_URL"] = gateway
-    if local_socket.wanted(settings):
-        variables["LAKEWORKS_MODEL_GATEWAY_SOCKET"] = local_socket.workload_path(settings)
+    socket_path = local_gateway_socket(settings)
+    if socket_path:
+        variables["LAKEWORKS_MODEL_GATEWAY_SOCKET"] = socket_path
     return variables
 
 
@@ -121,6 +122,17 @@ def local_gateway_url(settings: Settings) -> str:
     if settings.host not in ("127.0.0.1", "0.0.0.0", "localhost", "::"):
         return ""
     return f"http://127.0.0.1:{settings.port}/model"
+
+
+def local_gateway_socket(settings: Settings) -> str:
+    """The model gateway's Unix socket as a workload sees it (``serving.local_socket``):
+    in the sandbox's read-only ``/run/lakeworks``, or the server's own path for unsandboxed
+    workloads; "" where workloads do not run on this machine."""
+    if settings.executor != "local":
+        return ""
+    if settings.sandbox == "bwrap":
+        return f"{SERVER_DIR}/{settings.gateway_socket.name}"
+    return str(settings.gateway_socket)
 
 
 def pip_env(settings: Settings) -> dict[str, str]:

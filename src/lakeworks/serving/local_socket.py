@@ -23,36 +23,22 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from pathlib import Path
 
 from starlette.types import Scope
 
 from lakeworks.config import Settings
-from lakeworks.executors.sandbox import SERVER_DIR
+from lakeworks.services.environment import local_gateway_socket
 
-SOCKET_NAME = "gateway.sock"
 BACKLOG = 2048
 
 
 def wanted(settings: Settings) -> bool:
     """Whether workloads run on this machine, where the socket can reach them."""
-    return settings.executor == "local"
-
-
-def host_path(settings: Settings) -> Path:
-    return settings.server_socket_dir / SOCKET_NAME
-
-
-def workload_path(settings: Settings) -> str:
-    """The socket's path as a workload sees it: in the sandbox's ``/run/lakeworks``, or the
-    server's own path for unsandboxed workloads."""
-    if settings.sandbox == "bwrap":
-        return f"{SERVER_DIR}/{SOCKET_NAME}"
-    return str(host_path(settings))
+    return bool(local_gateway_socket(settings))
 
 
 def bind(settings: Settings) -> socket.socket:
-    """A listening socket at ``host_path(settings)``, replacing a previous server's.
+    """A listening socket at ``settings.gateway_socket``, replacing a previous server's.
 
     Bound through the directory's descriptor, so the data directory's path may be longer
     than a socket address allows (108 bytes).
@@ -65,15 +51,16 @@ def bind(settings: Settings) -> socket.socket:
     directory = settings.server_socket_dir
     directory.mkdir(mode=0o755, parents=True, exist_ok=True)
     directory.chmod(0o755)
-    host_path(settings).unlink(missing_ok=True)
+    path = settings.gateway_socket
+    path.unlink(missing_ok=True)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         dir_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY)
         try:
-            sock.bind(f"/proc/self/fd/{dir_fd}/{SOCKET_NAME}")
+            sock.bind(f"/proc/self/fd/{dir_fd}/{path.name}")
         finally:
             os.close(dir_fd)
-        host_path(settings).chmod(0o666)
+        path.chmod(0o666)
         sock.listen(BACKLOG)
     except BaseException:
         with contextlib.suppress(OSError):
