@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import socket
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from tests.ports import free_port
 
 from lakeworks.cli.main import main
 from lakeworks.config import Settings
@@ -214,7 +216,8 @@ def test_demo_sets_up_a_user_and_the_churn_project_once(
     served: list[dict[str, object]] = []
 
     class Server:
-        """uvicorn's Server as ``lakeworks demo`` runs it, without binding a port."""
+        """uvicorn's Server as ``lakeworks demo`` runs it, serving nothing on the sockets the
+        command bound (its port, the model gateway's socket for workloads)."""
 
         def __init__(self, config: uvicorn.Config) -> None:
             served.append(
@@ -225,14 +228,17 @@ def test_demo_sets_up_a_user_and_the_churn_project_once(
             )
             self.started = True
 
-        def run(self) -> None:
-            pass
+        def run(self, sockets: list[socket.socket]) -> None:
+            served[-1]["families"] = [s.family for s in sockets]
+            for each in sockets:
+                each.close()
 
     monkeypatch.setattr(uvicorn, "Server", Server)
     data_dir = tmp_path / "demo"
     runner = CliRunner()
+    port = free_port()
 
-    first = runner.invoke(main, ["demo", "--data-dir", str(data_dir), "--port", "8799"], env={})
+    first = runner.invoke(main, ["demo", "--data-dir", str(data_dir), "--port", str(port)], env={})
     assert first.exit_code == 0, first.output
     credentials = data_dir / "demo-credentials.txt"
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
@@ -241,12 +247,14 @@ def test_demo_sets_up_a_user_and_the_churn_project_once(
     assert served == [
         {
             "host": "127.0.0.1",
-            "port": 8799,
+            "port": port,
             "log_level": "info",
             "proxy_headers": True,
             "server_header": False,
+            "families": [socket.AF_INET, socket.AF_UNIX],
         }
     ]
+    assert stat.S_ISSOCK((data_dir / "run" / "gateway.sock").stat().st_mode)
 
     store = Store.from_url(f"sqlite:///{data_dir / 'lakeworks.db'}")
     try:

@@ -4,6 +4,7 @@ asked for on a machine where bubblewrap cannot work."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from tests.conftest import login
+from tests.ports import free_port
 from tests.security.test_sandbox_isolation import RunJob, result
 
 from lakeworks.cli.main import main
@@ -125,11 +127,12 @@ def _serve_output(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, data_dir
         def __init__(self, config: uvicorn.Config) -> None:
             pass
 
-        def run(self) -> None:
-            pass
+        def run(self, sockets: list[socket.socket]) -> None:
+            for each in sockets:
+                each.close()
 
     monkeypatch.setattr(uvicorn, "Server", Server)
-    args = ["demo", "--data-dir", str(data_dir), "--port", "8798"]
+    args = ["demo", "--data-dir", str(data_dir), "--port", str(free_port())]
     done = CliRunner().invoke(main, args, env=env)
     assert done.exit_code == 0, done.output
     return done.output
