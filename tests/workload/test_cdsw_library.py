@@ -11,6 +11,7 @@ import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -221,25 +222,34 @@ print(json.dumps({"out": out, "looked_up": looked_up}))
 """
 
 
+# The public names do not resolve: a call that looked modelservice.<domain> up would fail.
+UNRESOLVABLE = {
+    "CDSW_DOMAIN": "ml.unresolvable.invalid",
+    "CDSW_API_URL": "https://ml.unresolvable.invalid/api/v1",
+    "CDSW_APIV2_KEY": "workload-key",
+}
+
+
+def _assert_answered(printed: dict[str, Any], handler: type[_Gateway]) -> None:
+    """CALLS' six answers came back, each request sent once with its key, on one connection."""
+    assert [o["response"]["echo"] for o in printed["out"][:5]] == [{"n": n} for n in range(5)]
+    # Non-2xx answers with a JSON body come back as the body (compat §3.2).
+    assert printed["out"][5] == {"success": False, "errors": {"code": "auth.failed"}}
+    assert [c["auth"] for c in handler.calls] == ["Bearer workload-key"] * 5 + ["Bearer other"]
+    assert len(handler.connections) == 1, "every call should reuse one kept-alive connection"
+
+
 def test_call_model_keeps_one_connection_to_the_local_gateway_and_looks_up_no_name(
     run_python: Run, gateway: tuple[int, type[_Gateway]]
 ) -> None:
     port, handler = gateway
     result = run_python(
-        CALLS,
-        LAKEWORKS_MODEL_GATEWAY_URL=f"http://127.0.0.1:{port}/model",
-        CDSW_DOMAIN="ml.unresolvable.invalid",
-        CDSW_API_URL="https://ml.unresolvable.invalid/api/v1",
-        CDSW_APIV2_KEY="workload-key",
+        CALLS, LAKEWORKS_MODEL_GATEWAY_URL=f"http://127.0.0.1:{port}/model", **UNRESOLVABLE
     )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    assert [o["response"]["echo"] for o in printed["out"][:5]] == [{"n": n} for n in range(5)]
-    # Non-2xx answers with a JSON body come back as the body (compat §3.2).
-    assert printed["out"][5] == {"success": False, "errors": {"code": "auth.failed"}}
-    assert len(handler.connections) == 1, "every call should reuse one kept-alive connection"
+    _assert_answered(printed, handler)
     assert printed["looked_up"] == ["127.0.0.1"]  # the connection's own; no modelservice.*
-    assert [c["auth"] for c in handler.calls] == ["Bearer workload-key"] * 5 + ["Bearer other"]
     assert handler.calls[0]["body"] == {"accessKey": "key", "request": {"n": 0}}
 
 
@@ -268,18 +278,13 @@ def test_call_model_goes_over_the_gateway_socket_when_the_platform_gives_one(
         CALLS,
         LAKEWORKS_MODEL_GATEWAY_SOCKET=str(path),
         LAKEWORKS_MODEL_GATEWAY_URL=f"http://127.0.0.1:{port}/model",
-        CDSW_DOMAIN="ml.unresolvable.invalid",
-        CDSW_API_URL="https://ml.unresolvable.invalid/api/v1",
-        CDSW_APIV2_KEY="workload-key",
+        **UNRESOLVABLE,
     )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    assert [o["response"]["echo"] for o in printed["out"][:5]] == [{"n": n} for n in range(5)]
-    assert printed["out"][5] == {"success": False, "errors": {"code": "auth.failed"}}
-    assert len(over_socket.calls) == 6 and over_tcp.calls == []
-    assert len(over_socket.connections) == 1, "every call should reuse one connection"
+    _assert_answered(printed, over_socket)
+    assert over_tcp.calls == []
     assert printed["looked_up"] == []  # not even the loopback's name
-    assert [c["auth"] for c in over_socket.calls] == ["Bearer workload-key"] * 5 + ["Bearer other"]
 
 
 @pytest.mark.parametrize("socket_state", ["missing", "nobody listens"])
