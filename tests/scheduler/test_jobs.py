@@ -3,12 +3,12 @@ stops, the trigger policy, cron fires, quotas and email."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from tests.ports import free_port
 
 from lakeworks.entities.jobs import FINAL_RUN_STATUSES, JobRun, Recipient, RunStatus, Trigger
 from lakeworks.entities.projects import Project
@@ -378,12 +378,6 @@ def test_job_deleted_while_running(
     assert "its job was deleted" in workloads.get(job_platform, run.workload_id or "").reason
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_email_on_failure(
     job_settings, store, owner_principal: Principal, project: Project, job_platform: Platform
 ) -> None:
@@ -396,7 +390,7 @@ def test_email_on_failure(
         def handle_message(self, message: object) -> None:
             received.append(message)
 
-    port = _free_port()
+    port = free_port()
     controller = Controller(Collect(), hostname="127.0.0.1", port=port)
     controller.start()
     try:

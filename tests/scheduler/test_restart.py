@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,20 +16,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.ports import free_port
 from tests.scheduler.conftest import RUNTIME_CACHE
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     def __init__(self, tmp_path: Path, database_url: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {
             "PATH": os.environ["PATH"],
             "HOME": str(tmp_path / "home"),

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.ports import free_port
 
 from lakeworks.serving.replica_client import (
     ReplicaGone,
@@ -34,19 +35,13 @@ def predict(args):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def start_replica(tmp_path: Path) -> Iterator[Callable[[], tuple[str, subprocess.Popen[bytes]]]]:
     (tmp_path / "model.py").write_text(MODEL)
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> tuple[str, subprocess.Popen[bytes]]:
-        port = _free_port()
+        port = free_port()
         env = {
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": str(site_dir()),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.ports import free_port
 from tests.scheduler.conftest import RUNTIME_CACHE
 
 from lakeworks.workload import site_dir
@@ -25,12 +25,6 @@ from sklearn.linear_model import LogisticRegression
 model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
 mlflow.sklearn.save_model(model, sys.argv[1])
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -48,7 +42,7 @@ def mlflow_replica(tmp_path: Path) -> Iterator[str]:
         capture_output=True,
         env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
     )
-    port = _free_port()
+    port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
