@@ -20,6 +20,13 @@ The registry store resolves ``models:/<model_id>`` sources through this platform
 store, instead of the process-wide default client that stock MLflow uses (that would open a
 store of its own, by default a ``mlflow.db`` in the working directory); the version's
 ``source`` is then the model's directory, as for a path registered by an MLflow 2 client.
+
+Each store opens an engine of its own. Stock MLflow keeps one engine per database URL for the
+whole process (``_engine_map``); a platform disposes of its stores' engines when it closes, so
+with that shared engine one platform's close pulled the pool from under another's connections
+in use (two platforms on one database in one process: the tests, a live server beside a test
+client). A connection checked out across such a dispose went back to a pool nobody held, and
+was dropped unclosed (psycopg: "connection ... was deleted while still open").
 """
 
 from __future__ import annotations
@@ -27,9 +34,11 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
+import sqlalchemy
 from mlflow.entities import ExperimentTag
 from mlflow.entities.logged_model import LoggedModel
 from mlflow.store.artifact.utils.models import _parse_model_uri
+from mlflow.store.db.utils import create_sqlalchemy_engine_with_retry
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as _RegistryStore
 from mlflow.store.tracking.dbmodels.models import SqlLoggedModel
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as _TrackingStore
@@ -40,7 +49,15 @@ KIND_TAG = "mlflow.experimentKind"
 CLASSIC_KIND = "custom_model_development"
 
 
-class TrackingStore(_TrackingStore):
+class _OwnEngine:
+    """Mixed into MLflow's stores: each opens an engine of its own (module docstring)."""
+
+    @classmethod
+    def _get_or_create_engine(cls, db_uri: str) -> sqlalchemy.engine.Engine:
+        return create_sqlalchemy_engine_with_retry(db_uri)
+
+
+class TrackingStore(_OwnEngine, _TrackingStore):
     """MLflow's tracking store; logged models of a run live in the run's artifacts."""
 
     def create_experiment(
@@ -83,7 +100,7 @@ class TrackingStore(_TrackingStore):
         return self.get_logged_model(model.model_id)
 
 
-class RegistryStore(_RegistryStore):
+class RegistryStore(_OwnEngine, _RegistryStore):
     """MLflow's registry store; logged models are looked up in ``tracking``."""
 
     def __init__(self, db_uri: str, tracking: TrackingStore) -> None:
