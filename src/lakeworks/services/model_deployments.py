@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from lakeworks import bounds
 from lakeworks.entities.models import (
     BuildStatus,
@@ -44,6 +42,7 @@ from lakeworks.services.model_builds import MLFLOW_DIR, snapshot_dir
 from lakeworks.services.models import model_of
 from lakeworks.services.permissions import Action, require
 from lakeworks.services.platform import Platform, Principal
+from lakeworks.services.probes import probes_for
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import UnitOfWork
 
@@ -303,14 +302,6 @@ def _settle_stopping(platform: Platform, deployment: ModelDeployment) -> None:
     _retire_all(platform, deployment.id, "its deployment was stopped") if alive else None
 
 
-def _healthy(address: str) -> bool:
-    try:
-        response = httpx.get(f"http://{address}/health", timeout=1.0)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
-
-
 def _build_ready(platform: Platform, deployment: ModelDeployment) -> bool:
     """Whether a pending deployment's build is built; a deployment queued on a build that
     failed or stopped fails with the build's reason (never launches)."""
@@ -394,7 +385,7 @@ def _observe_replicas(
             not replica.ready
             and workload.status is WorkloadStatus.RUNNING
             and workload.address
-            and _healthy(workload.address)
+            and probes_for(platform).answers(f"http://{workload.address}/health")
         ):
             with platform.store.transaction() as uow:
                 uow.models.set_replica(replica.workload_id, ready=True, restarts=0)

@@ -54,6 +54,7 @@ from lakeworks.services import environment, sealing, workloads
 from lakeworks.services.ids import public_id
 from lakeworks.services.permissions import Action, effective_role, require
 from lakeworks.services.platform import Platform, Principal
+from lakeworks.services.probes import probes_for
 from lakeworks.services.resources import require_room
 from lakeworks.store.tables import utcnow
 from lakeworks.store.uow import UnitOfWork
@@ -432,15 +433,9 @@ def _answers(platform: Platform, endpoint: Endpoint) -> bool:
         return platform.executor.listening(endpoint.workload.handle, int(port or 0))
     if JUPYTER_PORT not in endpoint.ports:
         return False
-    try:
-        answer = httpx.get(
-            f"{endpoint.jupyter}/sessions/{session.id}/api/status",
-            headers=endpoint.jupyter_headers,
-            timeout=1.0,
-        )
-    except httpx.HTTPError:
-        return False
-    return answer.status_code == 200
+    return probes_for(platform).answers(
+        f"{endpoint.jupyter}/sessions/{session.id}/api/status", endpoint.jupyter_headers
+    )
 
 
 def new_terminal(platform: Platform, principal: Principal, session_id: str) -> str:
