@@ -269,6 +269,14 @@ class Settings(BaseSettings):
     model_replica_concurrency: int = Field(
         default=1, ge=1, description="Requests one model replica serves at once (CML: 1)."
     )
+    model_replica_queue: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="Requests the gateway hands a busy replica to wait there, so it never idles "
+        "between two (0: none, each waits in the gateway). One waiting at a replica fails with "
+        "the call before it if that call crashes the replica.",
+    )
     model_route_cache_seconds: float = Field(
         default=2.0,
         gt=0,

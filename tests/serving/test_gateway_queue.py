@@ -1,4 +1,8 @@
-"""The gateway's wait for a free replica slot: first come, first served, bounded."""
+"""The gateway's wait for a free replica slot: first come, first served, bounded; and the calls
+it sends ahead to wait in a busy replica (``model_replica_queue``).
+
+The waiting tests give each replica one slot (no queue in the replica), so that a second call
+waits in the gateway."""
 
 from __future__ import annotations
 
@@ -22,8 +26,14 @@ def _route(*replicas: ReplicaState) -> Route:
     )
 
 
-def test_a_freed_slot_goes_to_the_oldest_waiter_not_to_a_newcomer(platform: Platform) -> None:
-    gateway = Gateway(platform)
+@pytest.fixture
+def one_slot(platform: Platform) -> Platform:
+    platform.settings.model_replica_queue = 0
+    return platform
+
+
+def test_a_freed_slot_goes_to_the_oldest_waiter_not_to_a_newcomer(one_slot: Platform) -> None:
+    gateway = Gateway(one_slot)
     replica = ReplicaState("w1", "127.0.0.1:1")
     route = _route(replica)
     order: list[str] = []
@@ -49,10 +59,10 @@ def test_a_freed_slot_goes_to_the_oldest_waiter_not_to_a_newcomer(platform: Plat
 
 
 def test_a_waiter_past_the_queue_limit_gets_model_busy_and_leaves_the_queue(
-    platform: Platform,
+    one_slot: Platform,
 ) -> None:
-    platform.settings.model_queue_seconds = 0.05
-    gateway = Gateway(platform)
+    one_slot.settings.model_queue_seconds = 0.05
+    gateway = Gateway(one_slot)
     replica = ReplicaState("w1", "127.0.0.1:1")
     route = _route(replica)
 
@@ -71,8 +81,8 @@ def test_a_waiter_past_the_queue_limit_gets_model_busy_and_leaves_the_queue(
     assert replica.outstanding == 0
 
 
-def test_a_cancelled_waiter_passes_its_slot_on(platform: Platform) -> None:
-    gateway = Gateway(platform)
+def test_a_cancelled_waiter_passes_its_slot_on(one_slot: Platform) -> None:
+    gateway = Gateway(one_slot)
     replica = ReplicaState("w1", "127.0.0.1:1")
     route = _route(replica)
 
@@ -89,3 +99,31 @@ def test_a_cancelled_waiter_passes_its_slot_on(platform: Platform) -> None:
 
     asyncio.run(scenario())
     assert replica.outstanding == 0
+
+
+def test_a_busy_replica_takes_one_call_ahead_then_calls_wait_in_the_gateway(
+    platform: Platform,
+) -> None:
+    assert platform.settings.model_replica_queue == 1  # the default
+    platform.settings.model_queue_seconds = 0.05
+    gateway = Gateway(platform)
+    idle, busy = ReplicaState("w1", "127.0.0.1:1"), ReplicaState("w2", "127.0.0.1:2")
+    route = _route(busy, idle)
+
+    async def scenario() -> None:
+        running = await gateway.acquire(route, set())
+        assert running is busy  # the first of two idle replicas
+        # The least busy replica first: the idle one, before any call is sent ahead.
+        assert await gateway.acquire(route, set()) is idle
+        ahead = [await gateway.acquire(route, set()), await gateway.acquire(route, set())]
+        assert sorted(r.workload_id for r in ahead) == ["w1", "w2"]
+        assert (busy.outstanding, idle.outstanding) == (2, 2)
+        # Both replicas are running one call and holding one: the next waits, then 429.
+        with pytest.raises(GatewayError) as full:
+            await gateway.acquire(route, set())
+        assert full.value.code == "model.busy"
+        for replica in (busy, idle, *ahead):
+            gateway.release(route, replica)
+
+    asyncio.run(scenario())
+    assert busy.outstanding == idle.outstanding == 0

@@ -213,7 +213,12 @@ def test_a_deployed_model_serves_and_survives_every_bad_input(
         == 200
     )
 
-    # All replicas busy: two slow calls hold both replicas; a third waits, then gets 429.
+    # All replicas busy: slow calls fill both replicas, each running one and holding one sent
+    # ahead (LAKEWORKS_MODEL_REPLICA_QUEUE, default 1); one more waits, then gets 429. The
+    # calls sent ahead waited in their replica and succeed.
+    settings = platform.settings
+    slots = 2 * (settings.model_replica_concurrency + settings.model_replica_queue)
+    assert slots == 4
     slow: list[int] = []
 
     def slow_call() -> None:
@@ -222,7 +227,7 @@ def test_a_deployed_model_serves_and_survives_every_bad_input(
         )
         slow.append(r.status_code)
 
-    threads = [threading.Thread(target=slow_call) for _ in range(2)]
+    threads = [threading.Thread(target=slow_call) for _ in range(slots)]
     for t in threads:
         t.start()
     import time
@@ -235,7 +240,7 @@ def test_a_deployed_model_serves_and_survives_every_bad_input(
     )
     for t in threads:
         t.join()
-    assert slow == [200, 200]
+    assert slow == [200] * slots
 
     def replaced(before: set[str]) -> Callable[[], bool]:
         def check() -> bool:

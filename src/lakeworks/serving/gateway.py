@@ -12,8 +12,14 @@ models are found by the SHA-256 of their access key in an in-memory route cache 
 ``model_route_cache_seconds``; this process drops them at once when a key is regenerated,
 authentication switched, or replicas change: ``serving.epoch``); Bearer keys are checked
 against the same cache. A replica is chosen by least outstanding requests among healthy
-replicas with a free slot (one request each by default, CML semantics); when none is free the
-request waits up to ``model_queue_seconds``, then gets ``429 model.busy``. The call to the
+replicas with a free slot; when none is free the request waits up to ``model_queue_seconds``,
+then gets ``429 model.busy``. A replica runs ``model_replica_concurrency`` calls at once (one, as
+in CML) and has ``model_replica_queue`` more slots (one by default): those calls are sent ahead
+and wait in the replica, which then starts the next prediction as soon as one ends instead of
+idling for the gateway's round trip (the benchmark's 1-replica throughput at 8 clients went
+from 0.95x to 1.12x MLflow's, 2 replicas from 1.33x to 1.68x). A call waiting in a replica
+that crashes fails with it (``502 model.crashed``); with a queue of 0 it would have waited in
+the gateway. The call to the
 replica is bounded by the deployment's timeout (``504 model.timeout``). Every request gets a
 prediction uuid; its timing (and, for metrics-enabled models, the prediction record) goes to
 the metrics writer, which stores them in batches.
@@ -241,7 +247,7 @@ class Gateway:
     # Balancing ------------------------------------------------------------------------
 
     def _pick(self, route: Route, exclude: set[str]) -> ReplicaState | None:
-        limit = self.settings.model_replica_concurrency
+        limit = self.settings.model_replica_concurrency + self.settings.model_replica_queue
         best = None
         for replica in route.replicas:
             if not replica.healthy or replica.workload_id in exclude:
@@ -333,7 +339,8 @@ class Gateway:
                     "/predict",
                     payload,
                     {"X-Lakeworks-Uuid": prediction_uuid},
-                    timeout=route.timeout + 5.0,
+                    # Sent ahead, a call may first wait out the ones before it in the replica.
+                    timeout=route.timeout * (1 + self.settings.model_replica_queue) + 5.0,
                 )
             except ReplicaUnreachable:
                 # Never reached the replica (stopped, restarting): safe to try another.
