@@ -18,6 +18,7 @@ def test_closing_one_platform_leaves_anothers_mlflow_connections_alone(
     mine, theirs = tracking_for(first), tracking_for(second)
     for store_of in (lambda t: t.store, lambda t: t.registry):
         assert store_of(mine).engine is not store_of(theirs).engine
+    assert mine.store.engine is mine.registry.engine  # one pool per platform, not two
     engine = theirs.store.engine
     pool = engine.pool
     try:

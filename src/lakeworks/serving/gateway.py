@@ -16,13 +16,11 @@ replicas with a free slot; when none is free the request waits up to ``model_que
 then gets ``429 model.busy``. A replica runs ``model_replica_concurrency`` calls at once (one, as
 in CML) and has ``model_replica_queue`` more slots (one by default): those calls are sent ahead
 and wait in the replica, which then starts the next prediction as soon as one ends instead of
-idling for the gateway's round trip (the benchmark's 1-replica throughput at 8 clients went
-from 0.95x to 1.12x MLflow's, 2 replicas from 1.33x to 1.68x). A call waiting in a replica
-that crashes fails with it (``502 model.crashed``); with a queue of 0 it would have waited in
-the gateway. The call to the
-replica is bounded by the deployment's timeout (``504 model.timeout``). Every request gets a
-prediction uuid; its timing (and, for metrics-enabled models, the prediction record) goes to
-the metrics writer, which stores them in batches.
+idling for the gateway's round trip (README, Measured). A call waiting in a replica that
+crashes fails with it (``502 model.crashed``); with a queue of 0 it would have waited in the
+gateway. The call to the replica is bounded by the deployment's timeout (``504
+model.timeout``). Every request gets a prediction uuid; its timing (and, for metrics-enabled
+models, the prediction record) goes to the metrics writer, which stores them in batches.
 """
 
 from __future__ import annotations

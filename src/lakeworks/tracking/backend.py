@@ -189,10 +189,9 @@ class Stores:
     registry: object  # mlflow SqlAlchemyStore (model registry)
 
     def dispose(self) -> None:
-        for store in (self.tracking, self.registry):
-            engine = getattr(store, "engine", None)
-            if engine is not None:
-                engine.dispose()
+        engine = getattr(self.tracking, "engine", None)  # the registry's too (open_stores)
+        if engine is not None:
+            engine.dispose()
 
 
 def open_stores(settings: Settings) -> Stores:
@@ -202,7 +201,12 @@ def open_stores(settings: Settings) -> Stores:
     engine = _engine(url)
     # Checked first: MLflow's stores would otherwise create tables in an empty database
     # behind the operator's back.
-    _check(engine, dispose=True)
-    tracking = TrackingStore(url, ARTIFACT_ROOT)
+    try:
+        _check(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    # One engine for both stores, this platform's own (tracking.stores).
+    tracking = TrackingStore(url, ARTIFACT_ROOT, engine)
     registry = RegistryStore(url, tracking)
     return Stores(url=url, tracking=tracking, registry=registry)

@@ -21,12 +21,13 @@ store, instead of the process-wide default client that stock MLflow uses (that w
 store of its own, by default a ``mlflow.db`` in the working directory); the version's
 ``source`` is then the model's directory, as for a path registered by an MLflow 2 client.
 
-Each store opens an engine of its own. Stock MLflow keeps one engine per database URL for the
-whole process (``_engine_map``); a platform disposes of its stores' engines when it closes, so
-with that shared engine one platform's close pulled the pool from under another's connections
-in use (two platforms on one database in one process: the tests, a live server beside a test
-client). A connection checked out across such a dispose went back to a pool nobody held, and
-was dropped unclosed (psycopg: "connection ... was deleted while still open").
+The two stores of a platform share the one engine they are given (``backend.open_stores``).
+Stock MLflow keeps one engine per database URL for the whole process (``_engine_map``); a
+platform disposes of its stores' engine when it closes, so with that shared engine one
+platform's close pulled the pool from under another's connections in use (two platforms on one
+database in one process: the tests, a live server beside a test client). A connection checked
+out across such a dispose went back to a pool nobody held, and was dropped unclosed (psycopg:
+"connection ... was deleted while still open").
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import sqlalchemy
 from mlflow.entities import ExperimentTag
 from mlflow.entities.logged_model import LoggedModel
 from mlflow.store.artifact.utils.models import _parse_model_uri
-from mlflow.store.db.utils import create_sqlalchemy_engine_with_retry
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as _RegistryStore
 from mlflow.store.tracking.dbmodels.models import SqlLoggedModel
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as _TrackingStore
@@ -49,16 +49,24 @@ KIND_TAG = "mlflow.experimentKind"
 CLASSIC_KIND = "custom_model_development"
 
 
-class _OwnEngine:
-    """Mixed into MLflow's stores: each opens an engine of its own (module docstring)."""
+class _GivenEngine:
+    """Mixed into MLflow's stores: they use the engine they are given, not MLflow's engine of
+    the process (module docstring). MLflow's ``__init__`` asks ``self._get_or_create_engine``."""
 
-    @classmethod
-    def _get_or_create_engine(cls, db_uri: str) -> sqlalchemy.engine.Engine:
-        return create_sqlalchemy_engine_with_retry(db_uri)
+    _engine: sqlalchemy.engine.Engine
+
+    def _get_or_create_engine(self, db_uri: str) -> sqlalchemy.engine.Engine:
+        return self._engine
 
 
-class TrackingStore(_OwnEngine, _TrackingStore):
+class TrackingStore(_GivenEngine, _TrackingStore):
     """MLflow's tracking store; logged models of a run live in the run's artifacts."""
+
+    def __init__(
+        self, db_uri: str, default_artifact_root: str, engine: sqlalchemy.engine.Engine
+    ) -> None:
+        self._engine = engine
+        super().__init__(db_uri, default_artifact_root)
 
     def create_experiment(
         self, name: str, artifact_location: str | None = None, tags: Any = None
@@ -100,10 +108,12 @@ class TrackingStore(_OwnEngine, _TrackingStore):
         return self.get_logged_model(model.model_id)
 
 
-class RegistryStore(_OwnEngine, _RegistryStore):
-    """MLflow's registry store; logged models are looked up in ``tracking``."""
+class RegistryStore(_GivenEngine, _RegistryStore):
+    """MLflow's registry store, on ``tracking``'s engine; logged models are looked up in
+    ``tracking``."""
 
     def __init__(self, db_uri: str, tracking: TrackingStore) -> None:
+        self._engine = tracking.engine
         super().__init__(db_uri)
         self.tracking = tracking
 
