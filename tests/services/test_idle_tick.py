@@ -1,6 +1,7 @@
-"""The scheduler's idle tick (``store.activity``): with nothing in flight a tick is one
-statement; any work in flight, or a cron fire due, makes it a full tick; and the statuses it
-counts as in flight cover every status a full tick's steps look for."""
+"""The scheduler's first question (``store.activity``): with nothing in flight a tick is one
+statement; any work in flight, or a cron fire due, makes it a full tick, which runs the steps
+of the kinds of work in flight only; and the statuses counted as in flight cover every status
+a tick's steps look for."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from lakeworks.entities.workloads import Resources, WorkloadKind, WorkloadStatus
 from lakeworks.scheduler.loop import Scheduler
 from lakeworks.services import job_runs
 from lakeworks.services.platform import Platform
-from lakeworks.store.activity import IN_FLIGHT
+from lakeworks.store.activity import IN_FLIGHT, Activity, ActivityRepo, Work
 
 
 @pytest.fixture
@@ -80,7 +81,9 @@ def test_a_workload_in_flight_makes_a_full_tick(
         if status in path:
             for before, after in itertools.pairwise(path[: path.index(status) + 1]):
                 assert uow.workloads.move("w1", before, after)
-    assert not scheduler._idle(datetime.now(UTC))
+    with fake_platform.read() as uow:
+        assert uow.activity.now().in_flight == {Work.WORKLOADS}
+    assert scheduler.tick()
 
 
 def test_a_triggered_run_is_started_by_the_next_tick(
@@ -120,34 +123,61 @@ def test_in_flight_statuses_cover_what_every_step_looks_for(
     project_id: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A full tick (the idle check told to say no) on a platform with a run in flight: each
-    # statement filtering a table by status asks only for statuses counted as in flight.
+    # A full tick (every kind of work said to be in flight) on a platform with a run in
+    # flight: each statement filtering a table by status asks only for statuses counted as in
+    # flight, and every kind's table is filtered by its steps.
     job = make_job(fake_platform, members["owner"], project_id)
     job_runs.trigger(fake_platform, members["owner"], project_id, job.id)
-    monkeypatch.setattr(scheduler, "_idle", lambda now: False)
+    _report_in_flight(monkeypatch, *Work)
     _, seen = _statements(fake_platform, scheduler)
-    in_flight = {row.__tablename__: set(statuses) for row, statuses in IN_FLIGHT.items()}
+    in_flight = {work.value: set(statuses) for work, (_, statuses) in IN_FLIGHT.items()}
     checked = set()
+    for table, asked in _status_filters(seen):
+        assert table in in_flight, f"the tick filters {table} by status; store.activity does not"
+        assert asked <= in_flight[table], (table, asked - in_flight[table])
+        checked.add(table)
+    assert checked == {work.value for work in Work}
+    assert all(row.__tablename__ == work.value for work, (row, _) in IN_FLIGHT.items())
+
+
+# The tables a kind of work's steps filter by status, beside workloads' (whose steps run for
+# any work: every kind runs in workloads). A build that ends may deploy itself, so builds in
+# flight run the deployments' step too.
+_STEPS_OF = {
+    Work.RUNS: {"job_runs"},
+    Work.WORKLOADS: set(),
+    Work.BUILDS: {"model_builds", "model_deployments"},
+    Work.DEPLOYMENTS: {"model_deployments"},
+    Work.APPLICATIONS: {"applications"},
+    Work.SESSIONS: {"sessions"},
+    Work.AMP_SETUPS: {"amp_setups"},
+}
+
+
+@pytest.mark.parametrize("work", list(Work), ids=lambda w: w.value)
+def test_a_tick_runs_the_steps_of_the_work_in_flight_only(
+    fake_platform: Platform, scheduler: Scheduler, monkeypatch: pytest.MonkeyPatch, work: Work
+) -> None:
+    _report_in_flight(monkeypatch, work)
+    worked, seen = _statements(fake_platform, scheduler)
+    assert worked
+    assert {table for table, _ in _status_filters(seen)} == {"workloads"} | _STEPS_OF[work]
+
+
+def _report_in_flight(monkeypatch: pytest.MonkeyPatch, *works: Work) -> None:
+    """Make ``store.activity`` report ``works`` in flight (and no cron fire due)."""
+    activity = Activity(in_flight=frozenset(works), earliest_fire=None)
+    monkeypatch.setattr(ActivityRepo, "now", lambda self: activity)
+
+
+def _status_filters(seen: list[tuple[str, Any]]) -> Iterator[tuple[str, set[str]]]:
+    """(table, statuses asked for) of each statement filtering a table by status."""
     for statement, parameters in seen:
         match = _STATUS_FILTER.search(statement)
         if match is None or "EXISTS" in statement:
             continue
-        table = match.group(1)
         values = parameters.values() if isinstance(parameters, dict) else parameters or ()
-        asked = {v for v in values if isinstance(v, str)} & _all_statuses()
-        assert table in in_flight, f"the tick filters {table} by status; store.activity does not"
-        assert asked <= in_flight[table], (table, asked - in_flight[table])
-        checked.add(table)
-    # The steps that select by status were all seen.
-    assert checked >= {
-        "job_runs",
-        "workloads",
-        "model_builds",
-        "model_deployments",
-        "applications",
-        "sessions",
-        "amp_setups",
-    }
+        yield match.group(1), {v for v in values if isinstance(v, str)} & _all_statuses()
 
 
 def _all_statuses() -> set[str]:

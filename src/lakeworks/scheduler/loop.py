@@ -21,6 +21,7 @@ from lakeworks.services import (
     workloads,
 )
 from lakeworks.services.platform import Platform
+from lakeworks.store.activity import Work
 from lakeworks.store.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class Scheduler:
         self._starters = ThreadPoolExecutor(max_workers=starters, thread_name_prefix="start")
         self._starter_count = starters
         self._batches: set[Future[object]] = set()  # run batches submitted, not yet done
-        self._idle_earliest: datetime | None = None  # the next fire, as the idle check saw it
+        self._earliest: datetime | None = None  # the next cron fire, as the last tick saw it
 
     def recover(self) -> None:
         """Re-adopt or close workloads left by a previous server process."""
@@ -55,48 +56,65 @@ class Scheduler:
         sessions.recover(self.platform)
 
     def tick(self, now: datetime | None = None, *, wait: bool = False) -> bool:
-        """One pass of every step; False when there was nothing to do (``_idle``)."""
+        """One pass of the steps for the work in flight; False when there was nothing to do.
+
+        The first statement asks what is in flight (``store.activity``); a kind of work with
+        nothing in flight skips its steps. Every step is still idempotent, so running one for
+        nothing only costs its queries."""
         now = now or utcnow()
-        if self._idle(now):
+        busy = self._busy(now)
+        if not busy:
             return False
-        while len(job_runs.fire_due(self.platform, now, limit=FIRE_BATCH)) == FIRE_BATCH:
-            pass  # a burst of fires (many jobs due the same minute) drains in one tick
-        futures = self._dispatch()
-        # Model builds start off the tick too (a build may build its runtime first).
-        futures.append(self._starters.submit(model_builds.start_pending, self.platform))
+        futures = self._dispatch() if Work.RUNS in busy else []
+        if Work.BUILDS in busy:  # builds start off the tick too (one may build its runtime)
+            futures.append(self._starters.submit(model_builds.start_pending, self.platform))
         if wait:
             for future in futures:
                 future.result()
+        # Every kind of work runs in workloads (or is about to): these steps always run.
         observed = workloads.observe(self.platform)
-        model_builds.settle(self.platform)
-        model_deployments.reconcile(self.platform)
+        if Work.BUILDS in busy:
+            model_builds.settle(self.platform)
+        if Work.DEPLOYMENTS in busy:
+            model_deployments.reconcile(self.platform)
         job_runs.on_workloads_ended(self.platform, observed)
         sessions.on_workloads_ended(self.platform, observed)
         applications.on_workloads_ended(self.platform, observed)
-        applications.reconcile(self.platform, now)
-        job_runs.enforce_timeouts(self.platform, now)
-        sessions.enforce_idle(self.platform, now)
-        job_runs.reconcile_orphans(self.platform)
+        if Work.APPLICATIONS in busy:
+            applications.reconcile(self.platform, now)
+        if Work.RUNS in busy:
+            job_runs.enforce_timeouts(self.platform, now)
+            job_runs.reconcile_orphans(self.platform)
+        if Work.SESSIONS in busy:
+            sessions.enforce_idle(self.platform, now)
         # One read of the live workloads for both, after the parents ended above.
         running = workloads.live(self.platform)
         workloads.stop_orphans(self.platform, now, running=running)
         workers.reconcile(self.platform, running)
         # After the runs, builds and apps above moved: AMP tasks wait on them.
-        amp_runner.advance_all(self.platform)
+        if Work.AMP_SETUPS in busy:
+            amp_runner.advance_all(self.platform)
         return True
 
-    def _idle(self, now: datetime) -> bool:
-        """Nothing in flight, no cron fire due and no batch being started: every step of
-        the tick would find nothing (``store.activity``), so one query stands for a dozen.
-        (An idle server's ticks otherwise take the GIL from its requests each second.)"""
+    def _busy(self, now: datetime) -> set[Work]:
+        """The kinds of work this tick's steps are for (none: an idle tick, one statement).
+        Fires the cron jobs that are due first: their runs are work of this tick."""
         self._batches = {future for future in self._batches if not future.done()}
-        if self._batches:
-            return False
         with self.platform.read() as uow:
             activity = uow.activity.now()
-        self._idle_earliest = activity.earliest_fire
-        due = activity.earliest_fire is not None and activity.earliest_fire <= now
-        return not activity.in_flight and not due
+        self._earliest = activity.earliest_fire
+        busy = set(activity.in_flight)
+        if activity.due(now):
+            while len(job_runs.fire_due(self.platform, now, limit=FIRE_BATCH)) == FIRE_BATCH:
+                pass  # a burst of fires (many jobs due the same minute) drains in one tick
+            with self.platform.read() as uow:
+                self._earliest = uow.jobs.earliest_fire()
+            busy.add(Work.RUNS)
+        if self._batches:  # runs being started
+            busy.add(Work.RUNS)
+        if Work.BUILDS in busy:  # a build that ends may deploy itself (auto-deploy)
+            busy.add(Work.DEPLOYMENTS)
+        return busy
 
     def _dispatch(self) -> list[Future[object]]:
         """Claim runs for the starters that are free and hand each a batch of them (a lone
@@ -128,22 +146,13 @@ class Scheduler:
     def run_forever(self) -> None:
         while not self._stop.is_set():
             try:
-                if self.tick():
-                    pause = self._pause()
-                else:  # the idle check read the next fire already
-                    pause = self._pause_until(self._idle_earliest, utcnow())
+                self.tick()
+                pause = self._pause_until(self._earliest, utcnow())
             except Exception:  # the outermost edge: one bad tick must not end the loop
                 log.exception("scheduler tick failed")
                 pause = self.platform.settings.scheduler_tick_seconds
             self._wake.wait(pause)
             self._wake.clear()
-
-    def _pause(self) -> float:
-        """Sleep one tick, or less when a cron fire is due sooner (fires are on time, not on
-        the tick grid)."""
-        with self.platform.read() as uow:
-            earliest = uow.jobs.earliest_fire()
-        return self._pause_until(earliest, utcnow())
 
     def _pause_until(self, earliest: datetime | None, now: datetime) -> float:
         interval = self.platform.settings.scheduler_tick_seconds

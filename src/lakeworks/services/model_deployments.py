@@ -267,6 +267,8 @@ def _retire_all(platform: Platform, deployment_id: str, reason: str) -> None:
 
 def reconcile(platform: Platform) -> None:
     """Bring every deployment's replicas to what it wants; idempotent, once per tick."""
+    # One read for every deployment: a deployed one whose replicas are all up and ready
+    # costs no other statement (the tick runs this each second in the server's process).
     with platform.read() as uow:
         deployments = uow.models.deployments_with_status(
             DeploymentStatus.PENDING,
@@ -274,12 +276,16 @@ def reconcile(platform: Platform) -> None:
             DeploymentStatus.DEPLOYED,
             DeploymentStatus.STOPPING,
         )
+        live = uow.models.replicas_of_many(
+            [d.id for d in deployments if d.status is not DeploymentStatus.STOPPING]
+        )
+        states = uow.workloads.get_many([r.workload_id for rs in live.values() for r in rs])
     for deployment in deployments:
         try:
             if deployment.status is DeploymentStatus.STOPPING:
                 _settle_stopping(platform, deployment)
             else:
-                _reconcile_one(platform, deployment)
+                _reconcile_one(platform, deployment, live[deployment.id], states)
         except Exception:  # one broken deployment must not stop the others
             log.exception("reconciling model deployment %s failed", deployment.id)
 
@@ -330,10 +336,16 @@ def _build_ready(platform: Platform, deployment: ModelDeployment) -> bool:
     return False
 
 
-def _reconcile_one(platform: Platform, deployment: ModelDeployment) -> None:
+def _reconcile_one(
+    platform: Platform,
+    deployment: ModelDeployment,
+    live: list[Replica],
+    states: dict[str, Workload],
+) -> None:
+    """``live``: the deployment's live replicas; ``states``: their workloads, by id."""
     if deployment.status is DeploymentStatus.PENDING and not _build_ready(platform, deployment):
         return
-    survivors, failed_starts, changed = _observe_replicas(platform, deployment)
+    survivors, failed_starts, changed = _observe_replicas(platform, deployment, live, states)
     if any(n >= MAX_FAILED_STARTS for n in failed_starts.values()):
         _fail(platform, deployment, survivors)
         return
@@ -354,18 +366,18 @@ def _reconcile_one(platform: Platform, deployment: ModelDeployment) -> None:
 
 
 def _observe_replicas(
-    platform: Platform, deployment: ModelDeployment
+    platform: Platform,
+    deployment: ModelDeployment,
+    live: list[Replica],
+    states: dict[str, Workload],
 ) -> tuple[list[Replica], dict[int, int], bool]:
     """Retire dead replicas and mark healthy ones ready: (survivors, failed starts per slot
     of the replicas that died before ever being ready, whether anything changed)."""
     changed = False
-    with platform.read() as uow:
-        live = uow.models.replicas_of(deployment.id)
-        states = {r.workload_id: uow.workloads.get(r.workload_id) for r in live}
     failed_starts: dict[int, int] = {}
     survivors: list[Replica] = []
     for replica in live:
-        workload = states[replica.workload_id]
+        workload = states.get(replica.workload_id)
         if workload is None or workload.status.is_final:
             # A dead replica leaves its slot; note whether it had ever been ready.
             with platform.store.transaction() as uow:
@@ -435,6 +447,8 @@ def _plan_slots(
 def _settle_status(platform: Platform, deployment: ModelDeployment) -> bool:
     """Pending → deploying; deploying → deployed once every slot has a ready replica, which
     retires the model's older deployments. Whether the deployment became deployed."""
+    if deployment.status not in (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING):
+        return False  # deployed: replicas come and go without a change of status
     with platform.read() as uow:
         now_live = uow.models.replicas_of(deployment.id)
     ready_slots = {r.slot for r in now_live if r.ready}

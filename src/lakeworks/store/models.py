@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -295,13 +296,26 @@ class ModelRepo:
         self.session.flush()
 
     def replicas_of(self, deployment_id: str, *, live: bool = True) -> list[Replica]:
-        query = select(ModelReplicaRow).where(ModelReplicaRow.deployment_id == deployment_id)
+        """A deployment's replicas by slot, oldest first; ``live``: not retired only."""
+        return self.replicas_of_many([deployment_id], live=live)[deployment_id]
+
+    def replicas_of_many(
+        self, deployment_ids: Sequence[str], *, live: bool = True
+    ) -> dict[str, list[Replica]]:
+        """``replicas_of`` for many deployments in one query: deployment id → its replicas
+        (a list for every id given)."""
+        found: dict[str, list[Replica]] = {deployment_id: [] for deployment_id in deployment_ids}
+        if not deployment_ids:
+            return found
+        query = select(ModelReplicaRow).where(ModelReplicaRow.deployment_id.in_(deployment_ids))
         if live:
             query = query.where(ModelReplicaRow.retired.is_(False))
         rows = self.session.scalars(
             query.order_by(ModelReplicaRow.slot, ModelReplicaRow.created_at)
         )
-        return [to_replica(r) for r in rows]
+        for row in rows:
+            found[row.deployment_id].append(to_replica(row))
+        return found
 
     def replica(self, workload_id: str) -> Replica | None:
         row = self.session.get(ModelReplicaRow, workload_id)

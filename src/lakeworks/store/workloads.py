@@ -142,6 +142,13 @@ class WorkloadRepo:
         row = self.session.get(WorkloadRow, workload_id)
         return to_workload(row) if row else None
 
+    def get_many(self, workload_ids: Sequence[str]) -> dict[str, Workload]:
+        """``get`` for many workloads in one query: id → workload, for those that exist."""
+        if not workload_ids:
+            return {}
+        rows = self.session.scalars(select(WorkloadRow).where(WorkloadRow.id.in_(workload_ids)))
+        return {row.id: to_workload(row) for row in rows}
+
     def move(
         self, workload_id: str, expected: WorkloadStatus, target: WorkloadStatus, **values: Any
     ) -> bool:
