@@ -7,7 +7,8 @@ work per request in every contender: a one-row ``pandas.DataFrame`` of the three
 
   (a) Lakeworks: the real server (uvicorn configured as ``lakeworks server`` runs it) with its
       gateway, authentication on (Bearer key) and metrics on (``@cml_model(metrics=True)``),
-      1 and 2 replicas; also one replica called directly (the "bare replica", no gateway);
+      1 and 2 replicas; also one replica called directly (the "bare replica", no gateway),
+      and through a byte pipe in its own process (the least any gateway process adds);
   (b) ``mlflow models serve -w 1 --env-manager local`` (MLflow's scoring server: uvicorn, one
       worker), the sklearn flavour saved with ``pyfunc_predict_fn="predict_proba"``: MLflow
       parses the ``dataframe_split`` body into the one-row DataFrame and calls predict_proba;
@@ -18,7 +19,9 @@ bounded asyncio client below when wrk is not installed). For each concurrency th
 take turns (A B C A B C ...) for ``--rounds`` rounds, so a busy machine slows them alike; each
 round's ratio is printed, which shows the noise. Prints req/s, p50, p99; asserts nothing.
 
-Then ``cdsw.call_model`` from a sandboxed job (300 calls one after another) next to the same
+Also the server's background work during the load (the scheduler's ticks, the metrics
+batches written: CPU and statements each, the work that shares the gateway's process). Then
+``cdsw.call_model`` from a sandboxed job (300 calls one after another) next to the same
 calls from an outside kept-alive ``http.client``, interleaved, and the goals of issue 17.
 
     uv run python bench/serving.py [--seconds 4] [--rounds 2]
@@ -94,6 +97,34 @@ async def endpoint(request: Request):
 )
 
 CALLS = 300
+
+# The least any gateway in its own process adds: a byte pipe (uvloop, like the server) from
+# a port to the replica, nothing read or checked. Its overhead over the bare replica is the
+# cost of the extra process hop on this machine.
+PIPE = """
+import asyncio, sys
+import uvloop
+
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass  # the load generator closed its connection
+    finally:
+        writer.close()
+
+async def connect(client_reader, client_writer):
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(sys.argv[2]))
+    await asyncio.gather(pipe(client_reader, writer), pipe(reader, client_writer))
+
+async def main():
+    server = await asyncio.start_server(connect, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+
+uvloop.run(main())
+"""
 # In a job (cdsw.call_model, as CML documents it) and outside (a kept-alive http.client).
 IN_JOB = f"""
 import os, time, cdsw
@@ -439,6 +470,54 @@ class Lakeworks:
                 self.platform.executor.stop(workload.handle, 2.0)
 
 
+class CostMeter:
+    """What the server's background work costs while the load runs: each call of
+    ``owner.name`` (the scheduler's tick, once a second; a metrics batch written, a few times
+    a second), the CPU its thread spends in it and the statements it sends. This work shares
+    the server's process, and its interpreter lock, with the gateway's event loop."""
+
+    def __init__(self, owner: Any, name: str, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self.cpu_ms: list[float] = []
+        self.statements: list[int] = []
+        self._counting = threading.local()
+        self._started = time.monotonic()
+        self.seconds = 0.0
+        call = getattr(owner, name)
+
+        def measured(*args: Any, **kwargs: Any) -> Any:
+            self._counting.n = 0
+            start = time.thread_time()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.cpu_ms.append((time.thread_time() - start) * 1000)
+                self.statements.append(self._counting.n)
+                self._counting.n = None
+
+        def count(*_: Any) -> None:
+            if getattr(self._counting, "n", None) is not None:
+                self._counting.n += 1
+
+        event.listen(engine, "before_cursor_execute", count)
+        setattr(owner, name, measured)
+
+    def stop(self) -> None:
+        self.seconds = time.monotonic() - self._started
+
+    def report(self) -> str:
+        if not self.cpu_ms:
+            return "none"
+        cpu = sorted(self.cpu_ms)
+        return (
+            f"{len(cpu)} in {self.seconds:.0f} s, CPU p50 {statistics.median(cpu):.1f} ms "
+            f"p99 {cpu[min(len(cpu) - 1, int(len(cpu) * 0.99))]:.1f} ms, "
+            f"{sum(cpu) / max(self.seconds, 1e-9):.1f} ms a second; "
+            f"statements p50 {statistics.median(self.statements):g}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0)
@@ -498,12 +577,14 @@ def main() -> None:
             targets[f"lakeworks-{replicas}"] = (lw.port, "/model", body, auth)
             if replicas == 1:
                 call_keys = (key, api_key, lw.last)
-                targets["replica"] = (
-                    lw.replica_port(deployment_id),
-                    "/predict",
-                    json.dumps(ROW).encode(),
-                    {},
-                )
+                replica_port = lw.replica_port(deployment_id)
+                targets["replica"] = (replica_port, "/predict", json.dumps(ROW).encode(), {})
+                port = free_port()
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-c", PIPE, str(port), str(replica_port)],
+                    start_new_session=True,
+                ))  # fmt: skip
+                targets["pipe"] = (port, "/predict", json.dumps(ROW).encode(), {})
         for port, *_ in targets.values():
             wait_port(port, 180)
         for name, (port, path, body, headers) in targets.items():  # warm up; check the answer
@@ -511,6 +592,9 @@ def main() -> None:
             if first["errors"]:
                 raise SystemExit(f"{name} answered errors: {first}")
 
+        engine = lw.platform.store.engine
+        ticks = CostMeter(lw.app.state.scheduler, "tick", engine)
+        batches = CostMeter(lw.app.state.metrics, "_write", engine)
         results: dict[str, dict[int, list[dict[str, float]]]] = {n: {} for n in targets}
         print("target          c    round      req/s      p50 ms     p99 ms  errors", flush=True)
         for c in levels:
@@ -520,6 +604,11 @@ def main() -> None:
                     results[name].setdefault(c, []).append(r)
                     print(f"{name:<15} {c:<4} {round_ + 1:<5} {r['rps']:10.0f} {r['p50']:11.2f} "
                           f"{r['p99']:10.2f}  {r['errors']:6d}", flush=True)  # fmt: skip
+        ticks.stop()
+        batches.stop()
+        print("\nthe server's background work during the load (in its process, beside the loop)")
+        print(f"  scheduler ticks (two deployed models): {ticks.report()}")
+        print(f"  metrics batches written: {batches.report()}", flush=True)
         print(f"\ncdsw.call_model in a job vs an outside kept-alive client ({CALLS} calls, "
               "one at a time, lakeworks-1; interleaved)", flush=True)  # fmt: skip
         key1, api_key1, where = call_keys
@@ -546,23 +635,29 @@ def main() -> None:
     def ratio(a: str, b: str, c: int, key: str = "rps") -> list[float]:
         return [x[key] / y[key] for x, y in zip(results[a][c], results[b][c], strict=True)]
 
+    def overhead(c: int, over: str = "lakeworks-1", key: str = "p50") -> list[float]:
+        pairs = zip(results[over][c], results["replica"][c], strict=True)
+        return [x[key] - y[key] for x, y in pairs]
+
     def gateway_overhead(c: int) -> list[float]:
-        pairs = zip(results["lakeworks-1"][c], results["replica"][c], strict=True)
-        return [x["p50"] - y["p50"] for x, y in pairs]
+        return overhead(c)
 
     def show(values: list[float]) -> str:
         return " ".join(f"{v:5.2f}x" for v in values)
 
     print("\nRatios per round (req/s; p99 of Lakeworks-1 over MLflow's: below 1 is better)")
     for c in levels:
-        overhead = gateway_overhead(c)
+        added = gateway_overhead(c)
         print(
             f"c={c:<3} lakeworks-1/mlflow {show(ratio('lakeworks-1', 'mlflow', c))}  "
             f"lakeworks-2/mlflow {show(ratio('lakeworks-2', 'mlflow', c))}  "
             f"fastapi/mlflow {show(ratio('fastapi', 'mlflow', c))}  "
             f"p99 lakeworks-1/mlflow {show(ratio('lakeworks-1', 'mlflow', c, 'p99'))}  "
-            f"gateway p50 overhead {' '.join(f'{o:+.2f}' for o in overhead)} ms"
+            f"gateway p50 overhead {' '.join(f'{o:+.2f}' for o in added)} ms"
         )
+        for name, key in (("lakeworks-1", "p99"), ("pipe", "p50"), ("pipe", "p99")):
+            print(f"      {name} {key} over the bare replica's "
+                  f"{' '.join(f'{o:+.2f}' for o in overhead(c, name, key))} ms")  # fmt: skip
     median = statistics.median
     print("\nGoals (median of the rounds)")
     for c in levels:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from lakeworks.entities.jobs import ResourceProfile
@@ -193,12 +193,15 @@ class WorkloadRepo:
 
     def owned(self, workload_ids: list[str]) -> frozenset[str]:
         """Those of ``workload_ids`` that a job run, session, application, model build or
-        model replica records as its workload."""
+        model replica records as its workload. One statement for every owner table (the
+        scheduler asks each tick about every workload running for over a minute)."""
         found: list[str | None] = []
         for start in range(0, len(workload_ids), 500):  # bounded IN lists
             batch = workload_ids[start : start + 500]
-            for column in _OWNER_COLUMNS:
-                found.extend(self.session.scalars(select(column).where(column.in_(batch))))
+            owners = union_all(
+                *(select(column.label("id")).where(column.in_(batch)) for column in _OWNER_COLUMNS)
+            )
+            found.extend(self.session.scalars(select(owners.subquery().c.id)))
         return frozenset(w for w in found if w)
 
     def children(self, parent_id: str) -> list[Workload]:
