@@ -364,6 +364,30 @@ def test_replicas_by_slot_live_or_retired(store: Store, alice: User, project: st
     )
 
 
+def test_replicas_of_many_deployments_in_one_read(store: Store, alice: User, project: str) -> None:
+    with store.transaction() as uow:
+        add_model(uow, "m", project, alice.id)
+        build = add_build(uow, "b", "m", project, alice.id, status="built")
+        for deployment_id in ("d1", "d2", "d3"):
+            add_deployment(uow, deployment_id, build, alice.id, replicas=2)
+        uow.models.add_replica("w1-slot1", "d1", 1, 0, 0)
+        uow.models.add_replica("w1-slot0", "d1", 0, 0, 0)
+        uow.models.add_replica("w2-old", "d2", 0, 0, 0)
+        uow.models.set_replica("w2-old", retired=True)
+        uow.models.add_replica("w2-new", "d2", 0, 1, 0)
+    with store.transaction() as uow:
+        live = uow.models.replicas_of_many(["d1", "d2", "d3"])
+        every = uow.models.replicas_of_many(["d2"], live=False)
+        none = uow.models.replicas_of_many([])
+    assert {d: [r.workload_id for r in rs] for d, rs in live.items()} == {
+        "d1": ["w1-slot0", "w1-slot1"],
+        "d2": ["w2-new"],
+        "d3": [],
+    }
+    assert [r.workload_id for r in every["d2"]] == ["w2-old", "w2-new"]
+    assert none == {}
+
+
 def test_a_workload_fills_one_replica_slot_only(store: Store, alice: User, project: str) -> None:
     with store.transaction() as uow:
         add_model(uow, "m", project, alice.id)

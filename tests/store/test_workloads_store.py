@@ -166,6 +166,22 @@ def test_with_status_lists_oldest_first(store: Store) -> None:
     assert none == []
 
 
+def test_get_many_reads_the_workloads_that_exist(store: Store) -> None:
+    alice = add_user(store, "alice")
+    with store.transaction() as uow:
+        project = add_project(uow, "P", owner=alice)
+        add_workload(uow, "w1", project, alice.id, status=WorkloadStatus.FAILED)
+        add_workload(uow, "w2", project, alice.id, status=WorkloadStatus.STARTING)
+        found = uow.workloads.get_many(["w2", "w1", "gone"])
+        none = uow.workloads.get_many([])
+    assert {w.id: w.status for w in found.values()} == {
+        "w1": WorkloadStatus.FAILED,
+        "w2": WorkloadStatus.STARTING,
+    }
+    assert set(found) == {"w1", "w2"}
+    assert none == {}
+
+
 def test_children_are_the_workers_a_workload_launched(store: Store) -> None:
     alice = add_user(store, "alice")
     with store.transaction() as uow:
