@@ -639,15 +639,12 @@ def main() -> None:
         pairs = zip(results[over][c], results["replica"][c], strict=True)
         return [x[key] - y[key] for x, y in pairs]
 
-    def gateway_overhead(c: int) -> list[float]:
-        return overhead(c)
-
     def show(values: list[float]) -> str:
         return " ".join(f"{v:5.2f}x" for v in values)
 
     print("\nRatios per round (req/s; p99 of Lakeworks-1 over MLflow's: below 1 is better)")
     for c in levels:
-        added = gateway_overhead(c)
+        added = overhead(c)
         print(
             f"c={c:<3} lakeworks-1/mlflow {show(ratio('lakeworks-1', 'mlflow', c))}  "
             f"lakeworks-2/mlflow {show(ratio('lakeworks-2', 'mlflow', c))}  "
@@ -668,7 +665,7 @@ def main() -> None:
     if 8 in levels:
         print(f"  2 replicas >= 1.8x mlflow at c=8: "
               f"{median(ratio('lakeworks-2', 'mlflow', 8)):.2f}x")  # fmt: skip
-    gateway_p50 = median(gateway_overhead(levels[0]))
+    gateway_p50 = median(overhead(levels[0]))
     print(f"  gateway p50 overhead over a bare replica <= 0.5 ms at c={levels[0]}: "
           f"{gateway_p50:+.2f} ms")  # fmt: skip
     if in_workload:

@@ -62,7 +62,7 @@ class Scheduler:
         nothing in flight skips its steps. Every step is still idempotent, so running one for
         nothing only costs its queries."""
         now = now or utcnow()
-        busy = self._busy(now)
+        busy = self._fire_and_survey(now)
         if not busy:
             return False
         futures = self._dispatch() if Work.RUNS in busy else []
@@ -96,9 +96,9 @@ class Scheduler:
             amp_runner.advance_all(self.platform)
         return True
 
-    def _busy(self, now: datetime) -> set[Work]:
-        """The kinds of work this tick's steps are for (none: an idle tick, one statement).
-        Fires the cron jobs that are due first: their runs are work of this tick."""
+    def _fire_and_survey(self, now: datetime) -> set[Work]:
+        """Fire the cron jobs that are due (their runs are work of this tick), and return
+        the kinds of work this tick's steps are for (none: an idle tick, one statement)."""
         self._batches = {future for future in self._batches if not future.done()}
         with self.platform.read() as uow:
             activity = uow.activity.now()
