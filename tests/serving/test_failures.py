@@ -4,6 +4,7 @@ while another model keeps serving; metrics-enabled predictions reach the metrics
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -88,6 +89,11 @@ def test_a_model_that_cannot_load_fails_while_others_keep_serving(
     assert response["prediction"] == {"p": 0.5}
     assert len(response["uuid"]) == 36
     assert answer.headers["x-lakeworks-prediction-uuid"] == response["uuid"]
+    # Prediction uuids are UUIDv7, ordered as the calls were (the metrics store's index on
+    # them grows at its end).
+    later = serving_client.post("/model", json={"accessKey": key, "request": {"x": 3}})
+    assert uuid.UUID(response["uuid"]).version == 7
+    assert later.json()["response"]["uuid"] > response["uuid"]
 
     # CORS preflight.
     preflight = serving_client.options(

@@ -21,6 +21,9 @@ crashes fails with it (``502 model.crashed``); with a queue of 0 it would have w
 gateway. The call to the replica is bounded by the deployment's timeout (``504
 model.timeout``). Every request gets a prediction uuid; its timing (and, for metrics-enabled
 models, the prediction record) goes to the metrics writer, which stores them in batches.
+Prediction uuids are time-ordered (UUIDv7, RFC 9562): the metrics store's unique index on them
+then grows at its right edge instead of at random pages, which kept the batches' cost rising
+with the table (README, Measured).
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ import hashlib
 import json
 import logging
 import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+import uuid_utils
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -371,7 +374,7 @@ class Gateway:
     ) -> tuple[int, dict[str, Any]]:
         """Call a model as the UI's Test tab does (the caller checked the user may read the
         project): (status, envelope). Counted in monitoring like any other call."""
-        prediction_uuid = str(uuid.uuid4())
+        prediction_uuid = new_prediction_uuid()
         started = time.perf_counter()
         at_ms = int(time.time() * 1000)
         route: Route | None = None
@@ -508,7 +511,7 @@ class ModelGateway:
             return
         started = time.perf_counter()
         at_ms = int(time.time() * 1000)
-        prediction_uuid = str(uuid.uuid4())
+        prediction_uuid = new_prediction_uuid()
         route: Route | None = None
         replica_id: str | None = None
         status = 500
@@ -616,6 +619,12 @@ class ModelGateway:
         writer = _writer(scope)
         if writer is not None:
             submit_prediction(writer, route, record_line)
+
+
+def new_prediction_uuid() -> str:
+    """A prediction's uuid: a UUIDv7, ordered by time (and, within a millisecond, by call in
+    this process), so the metrics store inserts it at the end of its index."""
+    return str(uuid_utils.uuid7())
 
 
 def _sample(
