@@ -4,6 +4,9 @@ records, on SQLite and (when reachable) PostgreSQL.
 - Ingestion: N prediction records plus N gateway request samples submitted to
   ``MetricsWriter`` (what the gateway does), timed until all are stored, next to the naive
   competitor: one transaction per record.
+- A batch's cost once the table holds those N: the CPU of writing 250 predictions and 250
+  samples in one batch with the gateway's time-ordered prediction uuids (UUIDv7) and with
+  random ones (uuid4, what the gateway gave before), interleaved.
 - ``read_metrics``: 100k records of one deployment read through the API
   (``POST /api/v2/modelmetrics/read`` on a real uvicorn server), through the in-workload
   library (``cml.metrics_v1.read_metrics`` in the test runtime's Python, when built), and the
@@ -22,11 +25,13 @@ import json
 import os
 import secrets
 import socket
+import statistics
 import subprocess
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -45,6 +50,7 @@ from lakeworks.metrics.writer import MetricsWriter
 from lakeworks.runtimes.builder import workload_env
 from lakeworks.services import auth, model_metrics, projects, users
 from lakeworks.services.platform import Platform, Principal
+from lakeworks.serving.gateway import new_prediction_uuid
 from lakeworks.store.database import make_engine, upgrade
 from lakeworks.store.uow import Store
 
@@ -100,13 +106,15 @@ def setup(store: Store, settings: Settings) -> tuple[Platform, Principal, dict[s
     return platform, principal, ids
 
 
-def record(ids: dict[str, str], i: int) -> PredictionRecord:
+def record(
+    ids: dict[str, str], i: int, new_uuid: Callable[[], str] = new_prediction_uuid
+) -> PredictionRecord:
     start = 1_700_000_000_000 + i
     return PredictionRecord(
         ids["deployment"],
         ids["build"],
         ids["model"],
-        str(uuid.uuid4()),
+        new_uuid(),
         start,
         start + 7,
         {"prediction": i % 2, "probability": (i % 100) / 100, "input_data": {"age": i % 90}},
@@ -141,6 +149,39 @@ def ingest(store: Store, ids: dict[str, str], n: int) -> dict[str, float]:
         "naive_rps": naive_n / naive,
         "batches": writer.stats.batches,
     }
+
+
+def batch_cost(
+    store: Store, ids: dict[str, str], n: int, rounds: int = 30
+) -> dict[str, tuple[list[float], list[float]]]:
+    """(CPU ms in this process, wall ms) of one batch of 250 predictions and 250 samples, by
+    kind of prediction uuid. On PostgreSQL the index work is the database server's: wall."""
+    writer = MetricsWriter(store)  # not started: batches are written here, one at a time
+    kinds: dict[str, Callable[[], str]] = {
+        "time-ordered": new_prediction_uuid,
+        "random": lambda: str(uuid.uuid4()),
+    }
+    # The table already holds the ingestion's time-ordered uuids; give the random ones as many
+    # (else they would land in a near-empty part of the index), then time both, interleaved.
+    prefill = MetricsWriter(store, max_queue=n + 10)
+    for i in range(n):
+        prefill.submit_prediction(record(ids, 5_000_000 + i, kinds["random"]))
+    prefill.flush(timeout=600)
+    cost: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in kinds}
+    for i in range(rounds):
+        for name, new_uuid in kinds.items():
+            base = 10_000_000 + i * 1_000
+            items: list[PredictionRecord | RequestSample] = []
+            for j in range(250):
+                items.append(record(ids, base + j, new_uuid))
+                items.append(
+                    RequestSample(ids["model"], ids["deployment"], "r1", base + j, 3.0, 200)
+                )
+            start, wall = time.thread_time(), time.perf_counter()
+            writer._write(items)  # the batch as the writer's thread writes it
+            cost[name][0].append((time.thread_time() - start) * 1000)
+            cost[name][1].append((time.perf_counter() - wall) * 1000)
+    return cost
 
 
 def serve(settings: Settings, store: Store) -> tuple[str, uvicorn.Server, threading.Thread]:
@@ -239,6 +280,13 @@ def run_backend(name: str, url: str, data: Path, n: int, runtime_python: Path | 
         f"[{name}] competitor, one transaction per record: {ing['naive_rps']:,.0f} records/s "
         f"-> batched writer is {ing['writer_rps'] / ing['naive_rps']:.1f}x faster"
     )
+    for kind, (cpu, wall) in batch_cost(store, ids, n).items():
+        print(
+            f"[{name}] a writer's batch of 250 predictions + 250 samples on a table of {2 * n:,}+, "
+            f"{kind} prediction uuids ({len(cpu)} batches): CPU in this process p50 "
+            f"{statistics.median(cpu):.2f} ms, max {max(cpu):.2f}; wall p50 "
+            f"{statistics.median(wall):.2f} ms, max {max(wall):.2f}"
+        )
     r = reads(store, settings, platform, principal, ids, runtime_python)
     print(
         f"[{name}] read_metrics via API: {r['api_records']:,.0f} records "
