@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -111,3 +113,99 @@ def test_registry_scorer_takes_dataframe_split_and_returns_a_list(mlflow_replica
     error = json.loads(bad.content.split(b"\n", 1)[1])
     assert error["errors"]["code"] == "model.error"
     assert "dataframe_split" in error["errors"]["message"]
+
+
+# One call at a time runs on the replica's event loop thread (no hand-off to a worker thread),
+# more than one in a thread pool: either way the model's code sees no running loop, and a call
+# past the timeout is answered 504 and ends the replica.
+MODEL = """
+import asyncio, time
+from cml.models_v1 import cml_model
+
+async def _double(x):
+    await asyncio.sleep(0)
+    return 2 * x
+
+@cml_model(metrics=True)
+def predict(args):
+    if args.get("sleep"):
+        time.sleep(args["sleep"])
+    return {"doubled": asyncio.run(_double(args["x"]))}
+"""
+
+
+@pytest.fixture(params=["1", "2"], ids=["one-call-inline", "two-calls-in-threads"])
+def file_replica(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    (tmp_path / "predict.py").write_text(MODEL)
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(site_dir()),
+        "LAKEWORKS_REPLICA_PORT": str(port),
+        "LAKEWORKS_MODEL_FILE": "predict.py",
+        "LAKEWORKS_MODEL_FUNCTION": "predict",
+        "LAKEWORKS_MODEL_TIMEOUT": "1",
+        "LAKEWORKS_MODEL_CONCURRENCY": request.param,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lakeworks_serving"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "the replica did not start"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def _predict(url: str, request: dict[str, Any], uuid: str = "u-1") -> httpx.Response:
+    return httpx.post(
+        f"{url}/predict", json=request, headers={"X-Lakeworks-Uuid": uuid}, timeout=30
+    )
+
+
+def test_a_call_sees_no_running_loop_and_keeps_its_metrics_record(
+    file_replica: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, proc = file_replica
+    for x in (1, 2, 3):
+        answer = _predict(url, {"x": x}, uuid=f"u-{x}")
+        assert answer.status_code == 200, answer.text
+        record, envelope = answer.content.split(b"\n", 1)
+        assert json.loads(envelope) == {
+            "success": True,
+            "response": {"uuid": f"u-{x}", "prediction": {"doubled": 2 * x}},
+        }
+        assert json.loads(record)["uuid"] == f"u-{x}"
+    assert proc.poll() is None
+
+
+def test_a_call_past_the_timeout_is_answered_504_and_the_replica_exits(
+    file_replica: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, proc = file_replica
+    started = time.monotonic()
+    answer = _predict(url, {"x": 1, "sleep": 30})
+    assert answer.status_code == 504
+    assert json.loads(answer.content.split(b"\n", 1)[1])["errors"]["code"] == "model.timeout"
+    assert time.monotonic() - started < 10
+    assert proc.wait(10) == 70  # a fresh replica takes its place (the platform's part)
