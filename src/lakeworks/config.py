@@ -267,7 +267,10 @@ class Settings(BaseSettings):
         description="How long a request waits for a free replica before `429 model.busy`.",
     )
     model_replica_concurrency: int = Field(
-        default=1, ge=1, description="Requests one model replica serves at once (CML: 1)."
+        default=1,
+        ge=1,
+        description="Requests one model replica serves at once (CML: 1). One runs on the "
+        "replica's event loop thread; more run in a thread pool.",
     )
     model_replica_queue: int = Field(
         default=1,
