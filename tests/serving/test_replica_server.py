@@ -4,6 +4,7 @@ internal protocol the gateway reads."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -44,17 +45,29 @@ def mlflow_replica(tmp_path: Path) -> Iterator[str]:
         capture_output=True,
         env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
     )
+    with _replica(pythons[-1], tmp_path, {"LAKEWORKS_MODEL_MLFLOW_PATH": "mlflow_model"}) as (
+        url,
+        _,
+    ):
+        yield url
+
+
+@contextlib.contextmanager
+def _replica(
+    python: Path, cwd: Path, model_env: dict[str, str]
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A replica server (``python -m lakeworks_serving``) in ``cwd``, ready: (url, process)."""
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
+        "HOME": str(cwd),
         "PYTHONPATH": str(site_dir()),
         "LAKEWORKS_REPLICA_PORT": str(port),
-        "LAKEWORKS_MODEL_MLFLOW_PATH": "mlflow_model",
+        **model_env,
     }
     proc = subprocess.Popen(
-        [str(pythons[-1]), "-m", "lakeworks_serving"],
-        cwd=tmp_path,
+        [str(python), "-m", "lakeworks_serving"],
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -69,10 +82,10 @@ def mlflow_replica(tmp_path: Path) -> Iterator[str]:
                 pass
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, "the replica did not start"
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", proc
     finally:
-        proc.terminate()
+        proc.terminate()  # nothing to do when it has exited already
         try:
             # Once over 10 s on a loaded 2-core machine (the PostgreSQL run beside the fuzzing).
             proc.wait(60)
@@ -139,42 +152,14 @@ def file_replica(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     (tmp_path / "predict.py").write_text(MODEL)
-    port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(site_dir()),
-        "LAKEWORKS_REPLICA_PORT": str(port),
+    model_env = {
         "LAKEWORKS_MODEL_FILE": "predict.py",
         "LAKEWORKS_MODEL_FUNCTION": "predict",
         "LAKEWORKS_MODEL_TIMEOUT": "1",
         "LAKEWORKS_MODEL_CONCURRENCY": request.param,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lakeworks_serving"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "the replica did not start"
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        if proc.stdout:
-            proc.stdout.close()
+    with _replica(Path(sys.executable), tmp_path, model_env) as started:
+        yield started
 
 
 def _predict(url: str, request: dict[str, Any], uuid: str = "u-1") -> httpx.Response:
