@@ -7,8 +7,10 @@ work per request in every contender: a one-row ``pandas.DataFrame`` of the three
 
   (a) Lakeworks: the real server (uvicorn configured as ``lakeworks server`` runs it) with its
       gateway, authentication on (Bearer key) and metrics on (``@cml_model(metrics=True)``),
-      1 and 2 replicas; also one replica called directly (the "bare replica", no gateway),
-      and through a byte pipe in its own process (the least any gateway process adds);
+      1 and 2 replicas; also one replica called directly (the "bare replica", no gateway:
+      wrk runs in the replica's network namespace, as root, so no pasta relays the calls,
+      as none relays the gateway's, which come over the replica's Unix socket), and through
+      a byte pipe in its own process to that socket (the least any gateway process adds);
   (b) ``mlflow models serve -w 1 --env-manager local`` (MLflow's scoring server: uvicorn, one
       worker), the sklearn flavour saved with ``pyfunc_predict_fn="predict_proba"``: MLflow
       parses the ``dataframe_split`` body into the one-row DataFrame and calls predict_proba;
@@ -116,7 +118,7 @@ async def pipe(reader, writer):
         writer.close()
 
 async def connect(client_reader, client_writer):
-    reader, writer = await asyncio.open_connection("127.0.0.1", int(sys.argv[2]))
+    reader, writer = await asyncio.open_unix_connection(sys.argv[2])
     await asyncio.gather(pipe(client_reader, writer), pipe(reader, client_writer))
 
 async def main():
@@ -218,16 +220,18 @@ def train_in(python: Path) -> bytes:
 
 
 def wrk(port: int, path: str, payload: bytes, headers: dict[str, str], conns: int,
-        seconds: float) -> dict[str, float]:  # fmt: skip
-    """req/s, p50, p99 (ms) and non-2xx answers from ``wrk -t1 -cN --latency``."""
+        seconds: float, netns: int | None = None) -> dict[str, float]:  # fmt: skip
+    """req/s, p50, p99 (ms) and non-2xx answers from ``wrk -t1 -cN --latency`` (in the
+    network namespace of process ``netns`` when given)."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(payload.decode())}"]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
     lines.append('wrk.headers["Content-Type"] = "application/json"')
     script.write_text("\n".join(lines) + "\n")
     try:
+        enter = ["nsenter", f"--net=/proc/{netns}/ns/net", "--"] if netns else []
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", "--latency", "-s", str(script),
+            [*enter, "wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", "--latency", "-s", str(script),
              f"http://127.0.0.1:{port}{path}"],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
@@ -287,10 +291,16 @@ def _load(url_host: str, port: int, request: bytes, conns: int, seconds: float, 
 
 
 def load(
-    port: int, path: str, payload: bytes, headers: dict[str, str], conns: int, seconds: float
+    port: int,
+    path: str,
+    payload: bytes,
+    headers: dict[str, str],
+    conns: int,
+    seconds: float,
+    netns: int | None = None,
 ) -> dict[str, float]:
     if shutil.which("wrk"):
-        return wrk(port, path, payload, headers, conns, seconds)
+        return wrk(port, path, payload, headers, conns, seconds, netns)
     lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     lines.append(f"Content-Length: {len(payload)}")
@@ -445,11 +455,17 @@ class Lakeworks:
         assert run.status is RunStatus.SUCCEEDED, text
         return text
 
-    def replica_port(self, deployment_id: str) -> int:
+    def replica_endpoints(self, deployment_id: str) -> tuple[int, int | None, str]:
+        """(port, the pid whose network namespace the replica listens in or None, its Unix
+        socket) of the deployment's first replica. The namespace is entered only as root
+        (else the port is called through pasta, which the gateway's calls skip)."""
         with self.platform.read() as uow:
             replica = uow.models.replicas_of(deployment_id)[0]
             workload = uow.workloads.get(replica.workload_id)
-        return int(workload.address.rsplit(":", 1)[1])
+        netns = workload.handle.get("netns_pid") if os.geteuid() == 0 else None
+        socket_path = workload.handle.get("socket", "")
+        assert socket_path, "the replica has no Unix socket"
+        return int(workload.address.rsplit(":", 1)[1]), netns, socket_path
 
     def metrics_written(self) -> Any:
         writer = self.app.state.metrics
@@ -539,6 +555,7 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     # name -> (port, path, body, headers)
     targets: dict[str, tuple[int, str, bytes, dict[str, str]]] = {}
+    namespaces: dict[str, int | None] = {}  # name -> load from this pid's network namespace
     lw: Lakeworks | None = None
     in_workload: list[tuple[float, float]] = []
     try:
@@ -577,21 +594,28 @@ def main() -> None:
             targets[f"lakeworks-{replicas}"] = (lw.port, "/model", body, auth)
             if replicas == 1:
                 call_keys = (key, api_key, lw.last)
-                replica_port = lw.replica_port(deployment_id)
+                replica_port, netns, replica_socket = lw.replica_endpoints(deployment_id)
                 targets["replica"] = (replica_port, "/predict", json.dumps(ROW).encode(), {})
+                namespaces["replica"] = netns
                 port = free_port()
                 procs.append(subprocess.Popen(
-                    [sys.executable, "-c", PIPE, str(port), str(replica_port)],
+                    [sys.executable, "-c", PIPE, str(port), replica_socket],
                     start_new_session=True,
                 ))  # fmt: skip
                 targets["pipe"] = (port, "/predict", json.dumps(ROW).encode(), {})
         for port, *_ in targets.values():
             wait_port(port, 180)
         for name, (port, path, body, headers) in targets.items():  # warm up; check the answer
-            first = load(port, path, body, headers, 1, 1.0)
+            first = load(port, path, body, headers, 1, 1.0, namespaces.get(name))
             if first["errors"]:
                 raise SystemExit(f"{name} answered errors: {first}")
 
+        if namespaces.get("replica") is None:
+            print(
+                "note: the bare replica is called through pasta (not root, or no network "
+                "namespace): it includes a relay the gateway's calls skip\n",
+                flush=True,
+            )
         engine = lw.platform.store.engine
         ticks = CostMeter(lw.app.state.scheduler, "tick", engine)
         batches = CostMeter(lw.app.state.metrics, "_write", engine)
@@ -600,7 +624,7 @@ def main() -> None:
         for c in levels:
             for round_ in range(args.rounds):
                 for name, (port, path, body, headers) in targets.items():
-                    r = load(port, path, body, headers, c, args.seconds)
+                    r = load(port, path, body, headers, c, args.seconds, namespaces.get(name))
                     results[name].setdefault(c, []).append(r)
                     print(f"{name:<15} {c:<4} {round_ + 1:<5} {r['rps']:10.0f} {r['p50']:11.2f} "
                           f"{r['p99']:10.2f}  {r['errors']:6d}", flush=True)  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -296,6 +298,64 @@ print(json.dumps([os.environ["CDSW_APP_PORT"], os.environ["CDSW_READONLY_PORT"]]
     (project / "go").touch()
     assert wait_exit(executor, first) == wait_exit(executor, second) == ExitInfo(0)
     assert executor.address(executor.start(make_spec("pass"))) == ""
+
+
+# A workload's own Unix socket (``WorkloadSpec.socket``; model replicas: the gateway's way in).
+SOCKET_WORKLOAD = """
+import os, socket, sys
+listener = socket.socket(fileno=int(os.environ["MY_SOCKET_FD"]))
+accepting = listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+print("fd", os.environ["MY_SOCKET_FD"], "accepting", accepting, flush=True)
+print("sees the sockets directory", os.path.exists(sys.argv[1]), flush=True)
+connection, _ = listener.accept()
+connection.sendall(b"uid %d" % os.getuid())
+connection.close()
+"""
+
+
+def test_a_workload_gets_a_listening_unix_socket_at_a_path_it_cannot_see(
+    executor: TrackingExecutor, make_spec: SpecFactory, tmp_path: Path
+) -> None:
+    sockets = tmp_path / "state" / "sockets"
+    argv = [sys.executable, "-u", "-c", SOCKET_WORKLOAD, str(sockets)]
+    handle = executor.start(make_spec(argv=argv, socket="MY_SOCKET_FD"))
+    log = wait_log(executor, handle, "sees the sockets directory")
+
+    assert "fd 4 accepting 1" in log
+    # Sandboxed, the server's directory is out of sight (nothing there to replace, no other
+    # workload's socket to reach); unsandboxed, the workload is the server's user anyway.
+    assert f"sees the sockets directory {executor.sandbox == 'none'}" in log
+    assert handle["socket"] == str(sockets / f"{handle['workload_id']}.sock")
+    assert stat.S_ISSOCK(os.stat(handle["socket"]).st_mode)
+    assert stat.S_IMODE(sockets.stat().st_mode) == 0o700
+    with socket.socket(socket.AF_UNIX) as client:
+        client.settimeout(10)
+        client.connect(executor.socket_path(handle))
+        assert client.recv(100) == b"uid %d" % handle["uid"]
+    assert wait_exit(executor, handle) == ExitInfo(0)
+    assert not os.path.exists(handle["socket"]), "removed when the workload ended"
+    assert executor.socket_path(executor.start(make_spec("pass"))) == ""
+
+
+def test_a_socket_is_made_however_long_the_state_path_and_left_by_a_failed_start(
+    make_executor: Callable[..., TrackingExecutor], make_spec: SpecFactory, tmp_path: Path
+) -> None:
+    state = tmp_path / ("long-" * 20) / "state"  # its sockets' paths exceed 108 bytes
+    executor = make_executor(use_bwrap=False, state_dir=state)
+    handle = executor.start(
+        make_spec(argv=[sys.executable, "-c", SOCKET_WORKLOAD, "x"], socket="MY_SOCKET_FD")
+    )
+    assert len(handle["socket"]) > 108
+    with socket.socket(socket.AF_UNIX) as client:
+        client.settimeout(10)
+        client.connect(executor.socket_path(handle))
+        assert client.recv(100).startswith(b"uid ")
+    assert wait_exit(executor, handle) == ExitInfo(0)
+
+    (tmp_path / "a-file").touch()  # the log cannot be made under it: the spawn fails
+    with pytest.raises(StartFailed, match="log"):
+        executor.start(make_spec("pass", log_path=tmp_path / "a-file" / "w.log", socket="S"))
+    assert os.listdir(state / "sockets") == []
 
 
 def test_ports_are_held_until_the_workload_ends(

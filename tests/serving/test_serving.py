@@ -3,6 +3,7 @@ rolling restarts and the reconciler restarting dead replicas."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from lakeworks.entities.projects import Project
 from lakeworks.entities.users import User
 from lakeworks.services import model_builds, model_deployments, models
 from lakeworks.services.platform import Platform, Principal
+from lakeworks.serving.gateway import gateway_for
 
 
 def _build(
@@ -151,6 +153,11 @@ def test_a_deployed_model_serves_and_survives_every_bad_input(
         for _ in range(8)
     }
     assert served_by <= set(first_replicas) and served_by
+    # Over each replica's Unix socket (no TCP, no pasta), kept alive between calls.
+    pool = gateway_for(platform)._pool  # the pool of the event loop the calls ran on
+    assert pool is not None
+    kept = [c for connections in pool._idle.values() for c in connections]
+    assert kept and {c.writer.get_extra_info("socket").family for c in kept} == {socket.AF_UNIX}
 
     # The query key wins; the same route answers on modelservice.<domain>.
     q = call(

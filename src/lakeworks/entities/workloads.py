@@ -105,6 +105,11 @@ class WorkloadSpec:
     # Workers (compat §12): the parent workload's handle, whose network namespace the worker
     # joins, so the two reach each other on any port; ``None``: a network of its own.
     network_of: Handle | None = None
+    # The name of an environment variable for the number of a descriptor the workload
+    # inherits: a listening Unix socket the executor made at a path of its own, which the
+    # workload never sees (model replicas: the gateway's way in, ``Executor.socket_path``).
+    # Executors that cannot make one ignore it; the workload then has its ports only.
+    socket: str = ""
 
 
 class Handle(TypedDict, total=False):
@@ -136,6 +141,8 @@ class Handle(TypedDict, total=False):
     # A namespace made ahead (executors/netpool.py): its holder, ended with the workload.
     holder_pid: int
     holder_start_time: int
+    # The local executor: the Unix socket made for ``WorkloadSpec.socket`` (removed at the end).
+    socket: str
     fake: str  # executors/fake.py: the workload's id
 
 

@@ -16,6 +16,8 @@ Lifecycle, as in JupyterHub's Spawner:
 - ``logs(handle, offset)`` returns ``(bytes, next_offset)`` of the combined stdout/stderr from
   ``offset``; readable while the tree runs and after it ended.
 - ``address(handle)`` returns ``"host:port"`` of the first port asked for, or ``""``.
+- ``socket_path(handle)`` returns where the server connects to the Unix socket made for a
+  spec's ``socket``, or ``""`` (the default: none made; callers use ``address``).
 - ``listening(handle, port)`` says whether the workload itself listens on one of its ports
   (by default: whether ``host:port`` accepts a connection; an executor with something in
   front of the workload's ports, such as network isolation, looks at the workload instead).
@@ -64,6 +66,9 @@ class Executor(abc.ABC):
 
     @abc.abstractmethod
     def adopt(self, handle: Handle) -> bool: ...
+
+    def socket_path(self, handle: Handle) -> str:
+        return ""
 
     def listening(self, handle: Handle, port: int) -> bool:
         host = self.address(handle).rsplit(":", 1)[0] or "127.0.0.1"

@@ -42,6 +42,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -65,6 +66,8 @@ UNKNOWN_EXIT = "exit code unknown: the process ended while the server was down o
 MIB = 1024 * 1024
 
 GATE_FD = 3
+SOCKET_FD = 4  # a workload's own Unix socket (``WorkloadSpec.socket``), listening
+SOCKET_BACKLOG = 1024
 # The gate's program (``sh -c _GATE lakeworks-gate <project dir> <argv...>``): wait for the
 # server's "go" on descriptor 3 (end-of-file instead: the server gave up, run nothing), close
 # it, enter the project directory, become the workload.
@@ -113,8 +116,12 @@ class LocalExecutor(Executor):
 
     The environment a workload gets is ``spec.env``, then, overriding it, each port under its
     name in ``spec.ports``, ``HOME`` and ``PWD`` (the project as the workload sees it) and
-    ``LAKEWORKS_SANDBOX`` (``bwrap`` or ``none``). Variables that name paths inside the project
-    must be built by the caller *before* ``start``: make the spec without them, ask
+    ``LAKEWORKS_SANDBOX`` (``bwrap`` or ``none``), and, for a spec with a ``socket``, that
+    variable: the descriptor (``SOCKET_FD``) of a Unix socket listening at a path in
+    ``state_dir/sockets`` (the server's, seen by no sandbox: the workload can neither replace
+    it nor reach another workload's), which ``socket_path(handle)`` names for the server to
+    connect to and which is removed when the workload ends. Variables that name paths inside
+    the project must be built by the caller *before* ``start``: make the spec without them, ask
     ``project_home(spec)``, then add them (``dataclasses.replace(spec, env=...)``).
     """
 
@@ -137,6 +144,8 @@ class LocalExecutor(Executor):
         if server_dir is not None:  # made now, so that binding it never fails a start
             server_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._sockets = self.state_dir / "sockets"
+        self._sockets_fd = -1  # opened on first use (``_sockets_dir``), closed by ``close``
         self._ports = PortPool(*port_range)
         self._bwrap: str | None = None
         self._setpriv = ""
@@ -232,7 +241,9 @@ class LocalExecutor(Executor):
         ports = self._ports.acquire(len(spec.ports))
         cgroup_paths: list[Path] = []
         pooled: netpool.Namespace | None = None
+        listener: socket.socket | None = None
         try:
+            listener = self._listen(spec)
             if self._cgroups:
                 cgroup_paths = self._cgroups.create(spec.workload_id, spec.resources)
             rlimit = 0
@@ -242,13 +253,17 @@ class LocalExecutor(Executor):
             pooled = self._pooled_namespace(spec, joined, identity)
             command = self._command(spec, read_only, identity, joined, pooled)
             env = self._environment(spec, ports)
-            pid, start_time = _spawn(spec, command, env, cgroup_paths, rlimit)
+            pid, start_time = _spawn(spec, command, env, cgroup_paths, rlimit, listener)
         except BaseException:
             if pooled is not None:
                 netpool.end(pooled)
             cgroups.remove(cgroup_paths)
             self._ports.release(ports)
+            self._unlink_socket(spec)
             raise
+        finally:
+            if listener is not None:
+                listener.close()  # the workload has its own copy
         netns: Handle = {}
         if joined:
             netns = {
@@ -276,6 +291,7 @@ class LocalExecutor(Executor):
             # and the first port is the workload's address.
             "ports": ports,
             "port_names": list(spec.ports),
+            **({"socket": str(self._sockets / _socket_name(spec.workload_id))} if listener else {}),
             **netns,
         }
 
@@ -332,6 +348,53 @@ class LocalExecutor(Executor):
         ports = handle.get("ports") or []
         return f"{HOST}:{ports[0]}" if ports else ""
 
+    def socket_path(self, handle: Handle) -> str:
+        """Where this process connects to the workload's Unix socket (through the sockets
+        directory's descriptor), or "" when it has none."""
+        path = handle.get("socket")
+        if not path or Path(path).parent != self._sockets:
+            return ""
+        try:
+            return f"/proc/self/fd/{self._sockets_dir()}/{Path(path).name}"
+        except OSError:
+            return ""
+
+    def _sockets_dir(self) -> int:
+        """A descriptor of the sockets directory (made 0700 if missing), held until ``close``:
+        sockets are bound and connected to through it, however long the data directory's
+        path (a socket address has 108 bytes)."""
+        with self._lock:
+            if self._sockets_fd < 0:
+                self._sockets.mkdir(mode=0o700, exist_ok=True)
+                self._sockets.chmod(0o700)
+                flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+                self._sockets_fd = os.open(self._sockets, flags)
+            return self._sockets_fd
+
+    def _listen(self, spec: WorkloadSpec) -> socket.socket | None:
+        """For a spec with a ``socket``, a Unix socket listening at the workload's path in the
+        sockets directory."""
+        if not spec.socket:
+            return None
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._unlink_socket(spec)
+            name = _socket_name(spec.workload_id)
+            listener.bind(f"/proc/self/fd/{self._sockets_dir()}/{name}")
+            listener.listen(SOCKET_BACKLOG)
+        except OSError as exc:
+            listener.close()
+            raise StartFailed(f"could not make the workload's socket: {exc}") from exc
+        return listener
+
+    def _unlink_socket(self, spec: WorkloadSpec) -> None:
+        if spec.socket:
+            self._remove_socket(spec.workload_id)
+
+    def _remove_socket(self, workload_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_socket_name(workload_id), dir_fd=self._sockets_dir())
+
     def prepare_network(self, host_ports: tuple[int, ...] = (), timeout: float = 0.0) -> bool:
         """Have namespaces made ahead for workloads that may also reach ``host_ports`` (a
         spec's); wait up to ``timeout`` seconds until they are ready. Whether they are
@@ -344,6 +407,10 @@ class LocalExecutor(Executor):
         """End the network namespaces made ahead and not taken (workloads keep theirs)."""
         if self._pool is not None:
             self._pool.close()
+        with self._lock:
+            fd, self._sockets_fd = self._sockets_fd, -1
+        if fd >= 0:
+            os.close(fd)
 
     def adopt(self, handle: Handle) -> bool:
         # An ended workload is settled here: what it left behind is killed, its cgroup freed.
@@ -497,6 +564,8 @@ class LocalExecutor(Executor):
         env.update({name: str(port) for name, port in zip(spec.ports, ports, strict=True)})
         home = self.project_home(spec)
         env.update(HOME=home, PWD=home, LAKEWORKS_SANDBOX=self.sandbox)
+        if spec.socket:
+            env[spec.socket] = str(SOCKET_FD)
         return env
 
     def _limit_kind(self, controller: str, paths: list[Path]) -> str:
@@ -605,6 +674,8 @@ class LocalExecutor(Executor):
         if not cgroups.remove(paths):
             log.warning("cgroups %s of an ended workload stay busy", paths)
         self._ports.release(handle.get("ports") or [])
+        if handle.get("socket") and Path(handle["socket"]).parent == self._sockets:
+            self._remove_socket(str(handle.get("workload_id", "")))
         with self._lock:
             self._stopping.discard(key)
             self._exits[key] = info
@@ -650,26 +721,36 @@ def _spawn(
     env: dict[str, str],
     cgroup_paths: list[Path],
     rlimit: int,
+    listener: socket.socket | None = None,
 ) -> tuple[int, int]:
-    """Start the gate for ``command``, apply the limits, open the gate: ``(pid, start time)``."""
+    """Start the gate for ``command``, apply the limits, open the gate: ``(pid, start time)``.
+    ``listener``: given to the workload as descriptor ``SOCKET_FD``."""
     try:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         log_fd = _high_fd(os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640))
     except OSError as exc:
         raise StartFailed(f"cannot write the workload's log {spec.log_path}: {exc}") from exc
     gate_read, gate_write = os.pipe()
+    socket_fd = -1
     try:
         gate_read = _high_fd(gate_read)
+        keep: tuple[int, ...] = (log_fd, gate_read)
+        socket_actions = []
+        if listener is not None:  # DUP2 clears close-on-exec on the copy
+            socket_fd = _high_fd(os.dup(listener.fileno()))
+            keep += (socket_fd,)
+            socket_actions = [(os.POSIX_SPAWN_DUP2, socket_fd, SOCKET_FD)]
         pid = os.posix_spawn(
             GATE_SHELL,
             [GATE_SHELL, "-c", _GATE, "lakeworks-gate", str(spec.project_dir), *command],
             env,
             file_actions=[
-                *_close_inherited(keep=(log_fd, gate_read)),
+                *_close_inherited(keep=keep),
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_DUP2, log_fd, 1),
                 (os.POSIX_SPAWN_DUP2, log_fd, 2),
                 (os.POSIX_SPAWN_DUP2, gate_read, GATE_FD),
+                *socket_actions,
             ],
             setsid=True,
             setsigmask=(),
@@ -681,6 +762,8 @@ def _spawn(
     finally:
         os.close(log_fd)
         os.close(gate_read)
+        if socket_fd >= 0:
+            os.close(socket_fd)
     try:
         stat = read_stat(pid)
         if stat is None:  # the gate waits for us; only an outside kill gets here
@@ -695,6 +778,10 @@ def _spawn(
         raise StartFailed(f"could not apply the workload's limits: {exc}") from exc
     os.close(gate_write)
     return pid, stat.start_time
+
+
+def _socket_name(workload_id: str) -> str:
+    return f"{workload_id}.sock"
 
 
 def _close_inherited(keep: tuple[int, ...]) -> list[tuple[int, int]]:

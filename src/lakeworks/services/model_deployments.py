@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 MAX_FAILED_STARTS = 3
 MAX_REPLICAS = bounds.MAX_REPLICAS
 REPLICA_PORT = "LAKEWORKS_REPLICA_PORT"
+# The gateway's way in where the executor makes one: a Unix socket the replica inherits,
+# with no TCP and no network namespace (pasta) between the two (README, Measured).
+REPLICA_SOCKET = "LAKEWORKS_REPLICA_SOCKET_FD"
 
 
 @dataclass(frozen=True)
@@ -551,6 +554,7 @@ def _launch_replica(
             ),
             platform_env=lambda ctx: {"LAKEWORKS_REPLICA_ID": ctx.engine_id},
             ports=[REPLICA_PORT],
+            socket=REPLICA_SOCKET,
             key_lifetime=timedelta(days=3650),
             project_dir=snapshot_dir(platform, build.id),
         ),

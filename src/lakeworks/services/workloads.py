@@ -111,6 +111,9 @@ class LaunchRequest:
     identity: Mapping[str, str] = field(default_factory=dict)
     platform_env: Callable[[LaunchContext], Mapping[str, str]] | None = None
     ports: Sequence[str] = ()
+    # An environment variable for the descriptor of a Unix socket made for the workload
+    # (``WorkloadSpec.socket``: model replicas).
+    socket: str = ""
     key_lifetime: timedelta = timedelta(days=7)
     project_dir: Path | None = None  # default: the project's files (builds: their snapshot)
     # Workers (compat §12): the session or job run that launched it; the worker shares its
@@ -263,6 +266,7 @@ def _request_start(platform: Platform, reservation: Reservation) -> _Start:
         runtime_dir=runtime.directory,
         extra_ro_binds=runtime.ro_binds,
         ports=list(request.ports),
+        socket=request.socket,
     )
 
 
@@ -339,6 +343,7 @@ class _Start:
     runtime_dir: Path | None
     extra_ro_binds: list[Path]
     ports: list[str]
+    socket: str = ""
 
 
 def _record_many(
@@ -442,6 +447,7 @@ def _run_many(
                     item.runtime_dir,
                     item.extra_ro_binds,
                     item.ports,
+                    item.socket,
                 )
                 started[engine_id] = (executor.start(spec), utcnow())
             except (StartFailed, InvalidInput, OSError) as exc:
@@ -528,6 +534,7 @@ def _spec(
     runtime_dir: Path | None,
     extra_ro_binds: list[Path] | None,
     ports: list[str] | None,
+    socket: str = "",
 ) -> WorkloadSpec:
     """What the executor starts: the kind's command in the exit-recording wrapper, its
     environment with the platform's own variables, and the sandbox's mounts."""
@@ -567,6 +574,7 @@ def _spec(
         extra_rw_binds=[warehouse] if own_files else [],
         host_ports=platform.metastore_ports(),
         network_of=reservation.network_of,
+        socket=socket,
     )
 
 

@@ -92,10 +92,13 @@ class GatewayError(Exception):
 
 @dataclass
 class ReplicaState:
-    """What this process knows of one replica: where it is and how busy it is here."""
+    """What this process knows of one replica: where it is (``socket``: the Unix socket the
+    executor made for it, called instead of ``address`` when there is one) and how busy it
+    is here."""
 
     workload_id: str
     address: str
+    socket: str = ""
     outstanding: int = 0
     healthy: bool = True
 
@@ -169,7 +172,7 @@ class Gateway:
 
     def _merge(self, fresh: ReplicaState) -> ReplicaState:
         known = self._replicas.get(fresh.workload_id)
-        if known is None or known.address != fresh.address:
+        if known is None or (known.address, known.socket) != (fresh.address, fresh.socket):
             self._replicas[fresh.workload_id] = fresh
             return fresh
         return known
@@ -196,7 +199,8 @@ class Gateway:
                         and workload.status is WorkloadStatus.RUNNING
                         and workload.address
                     ):
-                        replicas.append(ReplicaState(workload.id, workload.address))
+                        socket = self.platform.executor.socket_path(workload.handle)
+                        replicas.append(ReplicaState(workload.id, workload.address, socket))
         timeout = self.settings.model_timeout_seconds
         if deployment is not None and deployment.timeout_seconds:
             timeout = deployment.timeout_seconds
@@ -342,6 +346,7 @@ class Gateway:
                     {"X-Lakeworks-Uuid": prediction_uuid},
                     # Sent ahead, a call may first wait out the ones before it in the replica.
                     timeout=route.timeout * (1 + self.settings.model_replica_queue) + 5.0,
+                    socket=replica.socket,
                 )
             except ReplicaUnreachable:
                 # Never reached the replica (stopped, restarting): safe to try another.

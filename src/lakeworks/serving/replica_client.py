@@ -69,7 +69,7 @@ class ReplicaPool:
         self.max_idle = max_idle_per_replica
         self._idle: dict[str, deque[_Connection]] = {}
 
-    async def _checkout(self, address: str) -> _Connection:
+    async def _checkout(self, address: str, socket: str) -> _Connection:
         idle = self._idle.get(address)
         while idle:
             connection = idle.pop()
@@ -78,9 +78,11 @@ class ReplicaPool:
             connection.close()
         host, _, port = address.rpartition(":")
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, int(port), limit=HEADER_LIMIT), CONNECT_TIMEOUT
-            )
+            if socket:
+                opening = asyncio.open_unix_connection(socket, limit=HEADER_LIMIT)
+            else:
+                opening = asyncio.open_connection(host, int(port), limit=HEADER_LIMIT)
+            reader, writer = await asyncio.wait_for(opening, CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             raise ReplicaUnreachable(f"{address}: {exc or type(exc).__name__}") from exc
         return _Connection(reader, writer)
@@ -100,9 +102,11 @@ class ReplicaPool:
         headers: dict[str, str],
         *,
         timeout: float,
+        socket: str = "",
     ) -> tuple[int, bytes]:
-        """(status, body) of the replica's answer to ``POST path``."""
-        connection = await self._checkout(address)
+        """(status, body) of the replica's answer to ``POST path``, over the Unix socket
+        ``socket`` when given (connections are pooled per ``address`` all the same)."""
+        connection = await self._checkout(address, socket)
         head = [f"POST {path} HTTP/1.1", f"Host: {address}", f"Content-Length: {len(body)}"]
         head.extend(f"{name}: {value}" for name, value in headers.items())
         request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body

@@ -2,7 +2,11 @@
 
 Environment (set by the platform):
 
-- ``LAKEWORKS_REPLICA_PORT``: the port to listen on (loopback).
+- ``LAKEWORKS_REPLICA_PORT``: the port to listen on (loopback): health probes, and the
+  gateway where there is no socket.
+- ``LAKEWORKS_REPLICA_SOCKET_FD``: where the executor made one, the descriptor of a listening
+  Unix socket the gateway calls the replica on: no TCP, and no network namespace's relay
+  (pasta) between the two. Served from the same moment as the port, by the same replica.
 - ``LAKEWORKS_MODEL_FILE`` and ``LAKEWORKS_MODEL_FUNCTION``: a file-based build, the file
   relative to the build snapshot (the working directory, ``/home/cdsw``).
 - ``LAKEWORKS_MODEL_MLFLOW_PATH``: a registry build, the MLflow model directory instead.
@@ -43,6 +47,7 @@ import logging
 import os
 import runpy
 import signal
+import socket
 import sys
 import threading
 import time
@@ -347,16 +352,32 @@ def _error(message: str, code: str) -> bytes:
     return dumps({"success": False, "errors": {"message": message, "code": code}})
 
 
-async def serve(fn: Callable[[Any], Any], port: int, concurrency: int, timeout: float) -> None:
-    """Answer the gateway on ``127.0.0.1:port`` until SIGTERM, then drain and return.
+async def serve(
+    fn: Callable[[Any], Any],
+    port: int,
+    concurrency: int,
+    timeout: float,
+    socket_fd: int | None = None,
+) -> None:
+    """Answer the gateway on ``127.0.0.1:port`` (and on the listening Unix socket
+    ``socket_fd``, when given) until SIGTERM, then drain and return.
 
     Example::
 
         asyncio.run(serve(predict, 8090, concurrency=1, timeout=30.0))
     """
     replica = Replica(fn, concurrency, timeout)
-    server = await asyncio.start_server(
-        replica.handle, "127.0.0.1", port, limit=MAX_HEADER, backlog=1024
+    servers = []
+    if socket_fd is not None:
+        listener = socket.socket(fileno=socket_fd)
+        listener.set_inheritable(False)  # not for the model's own child processes
+        servers.append(
+            await asyncio.start_unix_server(replica.handle, sock=listener, limit=MAX_HEADER)
+        )
+    servers.append(
+        await asyncio.start_server(
+            replica.handle, "127.0.0.1", port, limit=MAX_HEADER, backlog=1024
+        )
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -364,7 +385,8 @@ async def serve(fn: Callable[[Any], Any], port: int, concurrency: int, timeout: 
         loop.add_signal_handler(sig, stop.set)
     print(f"replica ready on 127.0.0.1:{port}", flush=True)
     await stop.wait()
-    server.close()
+    for server in servers:
+        server.close()
     replica.drain()
     deadline = time.monotonic() + 8
     while replica.busy and time.monotonic() < deadline:
@@ -382,6 +404,7 @@ def main() -> int | None:
             LAKEWORKS_MODEL_FUNCTION=predict python -m lakeworks_serving
     """
     port = int(os.environ["LAKEWORKS_REPLICA_PORT"])
+    socket_fd = os.environ.get("LAKEWORKS_REPLICA_SOCKET_FD", "")
     concurrency = int(os.environ.get("LAKEWORKS_MODEL_CONCURRENCY", "1") or 1)
     timeout = float(os.environ.get("LAKEWORKS_MODEL_TIMEOUT", "30") or 0)
     mlflow_path = os.environ.get("LAKEWORKS_MODEL_MLFLOW_PATH", "")
@@ -395,5 +418,5 @@ def main() -> int | None:
         fn = load_file_function(path, name)
         what = f"{path}:{name}"
     print(f"loaded {what} in {time.monotonic() - started:.2f}s", flush=True)
-    asyncio.run(serve(fn, port, concurrency, timeout))
+    asyncio.run(serve(fn, port, concurrency, timeout, int(socket_fd) if socket_fd else None))
     return 0
