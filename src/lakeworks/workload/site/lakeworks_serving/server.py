@@ -370,7 +370,6 @@ async def serve(
     servers = []
     if socket_fd is not None:
         listener = socket.socket(fileno=socket_fd)
-        listener.set_inheritable(False)  # not for the model's own child processes
         servers.append(
             await asyncio.start_unix_server(replica.handle, sock=listener, limit=MAX_HEADER)
         )
@@ -405,6 +404,8 @@ def main() -> int | None:
     """
     port = int(os.environ["LAKEWORKS_REPLICA_PORT"])
     socket_fd = os.environ.get("LAKEWORKS_REPLICA_SOCKET_FD", "")
+    if socket_fd:  # before the model loads: not for processes its code starts
+        os.set_inheritable(int(socket_fd), False)
     concurrency = int(os.environ.get("LAKEWORKS_MODEL_CONCURRENCY", "1") or 1)
     timeout = float(os.environ.get("LAKEWORKS_MODEL_TIMEOUT", "30") or 0)
     mlflow_path = os.environ.get("LAKEWORKS_MODEL_MLFLOW_PATH", "")
