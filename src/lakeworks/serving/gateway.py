@@ -20,8 +20,9 @@ idling for the gateway's round trip (README, Measured). A call waiting in a repl
 crashes fails with it (``502 model.crashed``); with a queue of 0 it would have waited in the
 gateway. The call to the replica goes over the Unix socket its executor made for it (the
 local executor's: no TCP, and no pasta relaying into the replica's network namespace), else
-to its port; it is bounded by the deployment's timeout (``504 model.timeout``). Every request gets a prediction uuid; its timing (and, for metrics-enabled
-models, the prediction record) goes to the metrics writer, which stores them in batches.
+to its port; it is bounded by the deployment's timeout (``504 model.timeout``). Every
+request gets a prediction uuid; its timing (and, for metrics-enabled models, the prediction
+record) goes to the metrics writer, which stores them in batches.
 Prediction uuids are time-ordered (UUIDv7, RFC 9562): the metrics store's unique index on them
 then grows at its right edge instead of at random pages, which kept the batches' cost rising
 with the table (README, Measured).
