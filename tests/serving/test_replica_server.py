@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from tests.ports import free_port
 from tests.scheduler.conftest import RUNTIME_CACHE
+from tests.scheduler.test_every_python import ALL_PYTHONS, DEFAULT, OFFERED
 
 from lakeworks.workload import site_dir
 
@@ -54,7 +56,7 @@ def mlflow_replica(tmp_path: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _replica(
-    python: Path, cwd: Path, model_env: dict[str, str]
+    python: Path, cwd: Path, model_env: dict[str, str], pass_fds: tuple[int, ...] = ()
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A replica server (``python -m lakeworks_serving``) in ``cwd``, ready: (url, process)."""
     port = free_port()
@@ -71,6 +73,7 @@ def _replica(
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        pass_fds=pass_fds,
     )
     try:
         deadline = time.monotonic() + 90
@@ -194,3 +197,58 @@ def test_a_call_past_the_timeout_is_answered_504_and_the_replica_exits(
     assert json.loads(answer.content.split(b"\n", 1)[1])["errors"]["code"] == "model.timeout"
     assert time.monotonic() - started < 10
     assert proc.wait(10) == 70  # a fresh replica takes its place (the platform's part)
+
+
+# The executor binds a replica's socket through its directory's descriptor
+# (``/proc/self/fd/N/<id>.sock``) and hands the socket over; in the replica, N is whatever it
+# is there. Python 3.13's asyncio stats the bound name to clean it up later, so the replica
+# must tell it not to (it failed to start where N was a file). Every offered Python.
+SOCKET_MODEL = """
+def predict(args):
+    return {"doubled": 2 * args["x"]}
+"""
+
+
+@pytest.mark.parametrize("python", OFFERED)
+def test_a_replica_serves_the_socket_the_executor_hands_it_on_every_python(
+    python: str, tmp_path: Path
+) -> None:
+    found = sorted(
+        p for p in RUNTIME_CACHE.glob(f"python{python}-*/bin/python") if "-lean-" not in str(p)
+    )
+    if not found:
+        if python != DEFAULT and not ALL_PYTHONS:
+            pytest.skip(f"Python {python}: set LAKEWORKS_TEST_ALL_PYTHONS=1 (as .ci/run does)")
+        pytest.fail(f"no test runtime built for Python {python}")
+    (tmp_path / "predict.py").write_text(SOCKET_MODEL)
+    sockets = tmp_path / "sockets"
+    sockets.mkdir()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    directory = os.open(sockets, os.O_PATH | os.O_DIRECTORY)
+    try:
+        listener.bind(f"/proc/self/fd/{directory}/r.sock")
+        listener.listen(16)
+        # In the replica, the directory's number names a file.
+        stand_in = os.open(tmp_path / "predict.py", os.O_RDONLY)
+        os.dup2(stand_in, directory)
+        os.close(stand_in)
+        model_env = {
+            "LAKEWORKS_MODEL_FILE": "predict.py",
+            "LAKEWORKS_MODEL_FUNCTION": "predict",
+            "LAKEWORKS_REPLICA_SOCKET_FD": str(listener.fileno()),
+        }
+        fds = (listener.fileno(), directory)
+        with _replica(found[-1], tmp_path, model_env, pass_fds=fds) as (_, proc):
+            listener.close()  # the replica's copy serves
+            transport = httpx.HTTPTransport(uds=str(sockets / "r.sock"))
+            with httpx.Client(transport=transport, base_url="http://replica") as client:
+                answer = client.post(
+                    "/predict", json={"x": 21}, headers={"X-Lakeworks-Uuid": "u-1"}
+                )
+            assert answer.status_code == 200, answer.text
+            envelope = json.loads(answer.content.split(b"\n", 1)[1])
+            assert envelope == {"success": True, "response": {"doubled": 42}}, envelope
+            assert proc.poll() is None
+    finally:
+        listener.close()
+        os.close(directory)

@@ -351,13 +351,18 @@ class LocalExecutor(Executor):
     def socket_path(self, handle: Handle) -> str:
         """Where this process connects to the workload's Unix socket (through the sockets
         directory's descriptor), or "" when it has none."""
-        path = handle.get("socket")
-        if not path or Path(path).parent != self._sockets:
+        name = self._own_socket(handle)
+        if not name:
             return ""
         try:
-            return f"/proc/self/fd/{self._sockets_dir()}/{Path(path).name}"
+            return f"/proc/self/fd/{self._sockets_dir()}/{name}"
         except OSError:
             return ""
+
+    def _own_socket(self, handle: Handle) -> str:
+        """The name of the handle's socket in this executor's sockets directory, or ""."""
+        path = Path(handle.get("socket") or "")
+        return path.name if path.name and path.parent == self._sockets else ""
 
     def _sockets_dir(self) -> int:
         """A descriptor of the sockets directory (made 0700 if missing), held until ``close``:
@@ -378,8 +383,8 @@ class LocalExecutor(Executor):
             return None
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self._unlink_socket(spec)
             name = _socket_name(spec.workload_id)
+            self._remove_socket(name)  # a stale one of the same workload id
             listener.bind(f"/proc/self/fd/{self._sockets_dir()}/{name}")
             listener.listen(SOCKET_BACKLOG)
         except OSError as exc:
@@ -389,11 +394,11 @@ class LocalExecutor(Executor):
 
     def _unlink_socket(self, spec: WorkloadSpec) -> None:
         if spec.socket:
-            self._remove_socket(spec.workload_id)
+            self._remove_socket(_socket_name(spec.workload_id))
 
-    def _remove_socket(self, workload_id: str) -> None:
+    def _remove_socket(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(_socket_name(workload_id), dir_fd=self._sockets_dir())
+            os.unlink(name, dir_fd=self._sockets_dir())
 
     def prepare_network(self, host_ports: tuple[int, ...] = (), timeout: float = 0.0) -> bool:
         """Have namespaces made ahead for workloads that may also reach ``host_ports`` (a
@@ -674,8 +679,8 @@ class LocalExecutor(Executor):
         if not cgroups.remove(paths):
             log.warning("cgroups %s of an ended workload stay busy", paths)
         self._ports.release(handle.get("ports") or [])
-        if handle.get("socket") and Path(handle["socket"]).parent == self._sockets:
-            self._remove_socket(str(handle.get("workload_id", "")))
+        if socket_name := self._own_socket(handle):
+            self._remove_socket(socket_name)
         with self._lock:
             self._stopping.discard(key)
             self._exits[key] = info

@@ -370,8 +370,15 @@ async def serve(
     servers = []
     if socket_fd is not None:
         listener = socket.socket(fileno=socket_fd)
+        # The path is the executor's to remove. Python 3.13 would stat the name the socket was
+        # bound by (``/proc/self/fd/N/...``: the server's descriptor, meaningless here).
+        keep_path: dict[str, Any] = {}
+        if sys.version_info >= (3, 13):
+            keep_path["cleanup_socket"] = False
         servers.append(
-            await asyncio.start_unix_server(replica.handle, sock=listener, limit=MAX_HEADER)
+            await asyncio.start_unix_server(
+                replica.handle, sock=listener, limit=MAX_HEADER, **keep_path
+            )
         )
     servers.append(
         await asyncio.start_server(
