@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
 from lakeworks.config import Settings
@@ -96,9 +96,31 @@ def mlflow_database_url(settings: Settings) -> str:
 
 
 def _engine(url: str) -> Engine:
+    """MLflow's engine for ``url``; a SQLite file in WAL mode with ``synchronous=NORMAL``.
+
+    The same journal as Lakeworks' own SQLite store (``store.database``): the MLflow UI's and
+    the API's reads go on while a job logs metrics instead of waiting for its write lock, and a
+    commit appends to the log without an fsync of its own (the log is synced at checkpoints).
+    A crash of the process loses nothing committed; a power cut may lose the last commits,
+    never the database. Stock MLflow leaves SQLite in its rollback-journal mode with an fsync
+    per commit.
+    """
     from mlflow.store.db.utils import create_sqlalchemy_engine_with_retry
 
-    return create_sqlalchemy_engine_with_retry(url)
+    engine = create_sqlalchemy_engine_with_retry(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_journal)
+        engine.dispose()  # the retry's first connection predates the listener
+    return engine
+
+
+def _sqlite_journal(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
 
 
 def _ensure_schema(url: str) -> None:
