@@ -18,7 +18,7 @@ PACKAGE = Path(lakeworks.__file__).parent
 # below services), and ``workload.site`` (code that runs inside workloads: nothing of the
 # server) below ``workload``.
 _BASE = {"errors", "lakeworks"}
-_FOUNDATION = _BASE | {"config", "bounds", "safe_paths", "entities"}
+_FOUNDATION = _BASE | {"config", "bounds", "safe_paths", "heap", "entities"}
 _BELOW_SERVICES = _FOUNDATION | {
     "store",
     "executors",
@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "config": _BASE,
     "bounds": _BASE,
     "safe_paths": _BASE,
+    "heap": _BASE,
     "entities": _BASE,
     "workload": _BASE,
     "workload.site": set(),

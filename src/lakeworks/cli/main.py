@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from pydantic import ValidationError
 
-from lakeworks import __version__
+from lakeworks import __version__, heap
 from lakeworks.cli import remote
 from lakeworks.config import Settings
 from lakeworks.errors import LakeworksError
@@ -94,6 +94,7 @@ def _serve(settings: Settings) -> None:
             sockets.append(local_socket.bind(settings))
         except OSError as exc:  # workloads then call models over TCP
             click.echo(f"WARNING: no model gateway socket for workloads: {exc}", err=True)
+    heap.freeze()  # what start-up made lives as long as the process (``heap``)
     server.run(sockets=sockets)
     if not server.started:
         sys.exit(3)  # as uvicorn.run: start-up failed

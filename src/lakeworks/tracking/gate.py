@@ -38,6 +38,7 @@ import hashlib
 import io
 import json
 import mimetypes
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lakeworks import safe_paths
+from lakeworks import heap, safe_paths
 from lakeworks.errors import (
     Conflict,
     DatabaseNotMigrated,
@@ -1026,10 +1027,14 @@ async def _send_error(send: Send, error: LakeworksError) -> None:
 
 
 def mlflow_wsgi_app() -> Any:
-    """MLflow's Flask app (tracking REST API and UI)."""
+    """MLflow's Flask app (tracking REST API and UI). Its import, on the first MLflow call
+    of the process, is the server's largest: its objects are then frozen (``heap``)."""
+    first = "mlflow.server" not in sys.modules
     from mlflow.server import app as flask_app
 
     _without_mlflow_auth()
+    if first:
+        heap.freeze()
     return flask_app
 
 
