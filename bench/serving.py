@@ -340,6 +340,7 @@ class Lakeworks:
     def __init__(self, work: Path, runtimes_dir: Path) -> None:
         import uvicorn
 
+        from lakeworks import heap
         from lakeworks.app import create_app, server_config
         from lakeworks.config import Settings
         from lakeworks.serving import local_socket
@@ -366,6 +367,7 @@ class Lakeworks:
         config = server_config(self.app, settings)
         self.server = uvicorn.Server(config)
         sockets = [config.bind_socket(), local_socket.bind(settings)]  # as `lakeworks server`
+        heap.freeze()  # as `lakeworks server` before it serves
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": sockets}, daemon=True
         )
