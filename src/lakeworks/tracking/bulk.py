@@ -1,9 +1,9 @@
 """MLflow's store work on many rows, done with SQLAlchemy Core statements (``stores``).
 
 MLflow's SQL store reads and writes a run's metrics, params and tags as ORM objects, one per
-row: ``log_batch`` of 1,000 metrics built ~3,000 of them (~70 ms of CPU, the statements a few
+row: ``log_batch`` of 1,000 metrics built one per metric (~70 ms of CPU, the statements ~5
 of those), and ``search_runs`` over 1,000 runs loaded ~5,000 (~190 ms, the queries ~20).
-These functions give the stores the same rows, in the same transactions, as plain tuples;
+These functions give the stores the same rows, in the same transactions, as plain rows;
 what they return is what MLflow's code returns (``tests/tracking/test_store_fast_paths.py``
 runs both on one database and compares).
 """
