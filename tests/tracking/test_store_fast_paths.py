@@ -5,7 +5,8 @@ do what MLflow's code does, on this run's database (SQLite or PostgreSQL):
   ``log_batch`` calls leaves the same rows, history and latest values, and bad calls are
   refused with MLflow's messages;
 - ``search_runs`` (``TrackingStore._search_runs``): the same runs, pages and contents for
-  filters, orderings, view types, datasets and logged models.
+  filters, orderings, view types, datasets and logged models;
+- concurrent writers of one run keep every value and each key's newest.
 """
 
 from __future__ import annotations
@@ -252,3 +253,41 @@ def test_search_runs_answers_what_mlflows_own_code_answers(
     assert by_name["r2"].inputs.dataset_inputs[0].dataset.name == "churn"
     assert by_name["r4"].outputs.model_outputs[0].step == 3
     assert "from-tag" in by_name and by_name["r1"].data.params == {"depth": "1", "kind": "tree"}
+
+
+def test_concurrent_writers_of_one_run_leave_each_keys_newest_value(
+    tracking: TrackingStore,
+) -> None:
+    """Four threads log the same keys of one run at once (a job's training loop and its
+    callbacks): every value is kept and each key's latest is the newest of all, including
+    keys two writers create at the same moment (one insert loses, MLflow's code finishes)."""
+    import threading
+
+    experiment = tracking.create_experiment("concurrent")
+    run_id = tracking.create_run(experiment, "u", 0, [], "busy").info.run_id
+    errors: list[BaseException] = []
+    together = threading.Barrier(4)
+
+    def writer(offset: int) -> None:
+        try:
+            together.wait(timeout=60)  # the first batches create the keys at once
+            for batch in range(10):
+                step = batch * 4 + offset
+                tracking.log_batch(
+                    run_id,
+                    metrics=[_m(f"key{k}", float(step), 1000 + step, step) for k in range(5)],
+                    params=[],
+                    tags=[],
+                )
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    history, latest = _rows(tracking, run_id)
+    assert len(history) == 4 * 10 * 5
+    assert latest == [(f"key{k}", 39.0, 1039, 39, False) for k in range(5)]
