@@ -119,9 +119,9 @@ def test_metric_writes_leave_what_mlflows_own_code_leaves(tracking: TrackingStor
 @pytest.mark.parametrize(
     ("metrics", "message"),
     [
-        ([_m("ok", 1.0, 1, 0), Metric("bad", "x", 1, 0)], "metrics[1]"),  # type: ignore[arg-type]
-        ([_m("ok", 1.0, 1, 0), _m("ok", 1.0, 1, "s")], "metrics[1]"),  # type: ignore[arg-type]
-        ([Metric("v", 1.0, "t", 0)], "timestamp"),  # type: ignore[arg-type]
+        ([_m("ok", 1.0, 1, 0), Metric("bad", "x", 1, 0)], "metrics[1]"),
+        ([_m("ok", 1.0, 1, 0), _m("ok", 1.0, 1, "s")], "metrics[1]"),
+        ([Metric("v", 1.0, "t", 0)], "timestamp"),
     ],
 )
 def test_a_bad_metric_is_refused_with_mlflows_message_and_nothing_written(
