@@ -140,6 +140,8 @@ workers += cdsw.launch_workers(n=1, cpu=0.25, memory=0.5, code=serve + "43212")
 ready = cdsw.await_workers(workers, wait_for_completion=False, timeout_seconds=180)
 ips = [w["ip_address"] for w in ready["workers"]]
 print("IPS", len(ips), all(ips), len(ready["failures"]))
+if ready["failures"]:  # why, in the job's log (the test prints its end when it fails)
+    print("WORKER-FAILURES", ready["failures"])
 # A third worker (Python code) reaches both; so does the parent.
 probe = cdsw.launch_workers(1, 0.25, 0.5, code=(
     "import socket, time\\n"
