@@ -5,7 +5,11 @@ the same churn model), loaded by ``wrk`` at one client, with its background work
 between variants round by round (interleaved, so the machine's drift falls on all alike):
 
 - ``base``: as it runs in production;
+- ``whole``: each batch written in one statement per table, as the writer did before it
+  wrote in chunks of 16 records with the interpreter lock let go between them;
 - ``nowrites``: the metrics writer's batches dropped instead of written;
+- ``nosamples`` / ``nopredictions``: only the prediction records / only the request samples
+  written (which of the two rows a request adds costs the tail);
 - ``notick``: the scheduler's tick skipped;
 - ``none``: both;
 - ``proc``: the batches written by a child process (its own store on the same database)
@@ -18,7 +22,7 @@ replace private methods of a live server (``MetricsWriter._write``, ``Scheduler.
 a measurement only, never a setting.
 
     uv run python bench/serving_background.py [--rounds 4] [--seconds 4]
-        [--variants base,nowrites,notick,none,proc]
+        [--variants base,whole,nowrites,notick,none,proc]
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 import serving  # this directory's serving bench: the server and the load
+from lakeworks.entities.metrics import RequestSample
 
 
 def write_in_child(database_url: str, batches: Any) -> None:
     """The ``proc`` variant's writer: each batch received is written in one transaction."""
-    from lakeworks.entities.metrics import PredictionRecord, RequestSample
+    from lakeworks.entities.metrics import PredictionRecord
     from lakeworks.store.database import make_engine
     from lakeworks.store.uow import Store
 
@@ -54,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--variants", default="base,nowrites,notick,none,proc")
+    parser.add_argument("--variants", default="base,whole,nowrites,notick,none,proc")
     parser.add_argument(
         "--runtimes-dir", default=str(Path.home() / ".cache" / "lakeworks-test-runtimes")
     )
@@ -76,6 +81,7 @@ def main() -> None:
         serving.load(lw.port, "/model", body, auth, 1, 2.0)  # warm up
         scheduler, writer = lw.app.state.scheduler, lw.app.state.metrics
         real_tick, real_write = scheduler.tick, writer._write
+        chunk_size = writer.chunk_size
         if "proc" in variants:
             context = multiprocessing.get_context("spawn")
             batches = context.Queue()
@@ -89,7 +95,17 @@ def main() -> None:
         def use(variant: str) -> None:
             skip_tick = variant in ("notick", "none")
             scheduler.tick = (lambda *a, **k: False) if skip_tick else real_tick
-            writes = {"nowrites": lambda items: None, "none": lambda items: None}
+            writer.chunk_size = writer.batch_size if variant == "whole" else chunk_size
+            writes = {
+                "nowrites": lambda items: None,
+                "none": lambda items: None,
+                "nosamples": lambda items: real_write(
+                    [i for i in items if not isinstance(i, RequestSample)]
+                ),
+                "nopredictions": lambda items: real_write(
+                    [i for i in items if isinstance(i, RequestSample)]
+                ),
+            }
             writes["proc"] = batches.put if batches is not None else real_write
             writer._write = writes.get(variant, real_write)
 

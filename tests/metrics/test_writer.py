@@ -114,3 +114,35 @@ def test_stop_writes_what_is_queued(store: Store, deployed: Deployed) -> None:
     assert not writer.running
     with store.transaction() as uow:
         assert len(uow.model_metrics.read(deployment_id=deployed.deployment_id)) == 10
+
+
+def test_a_batch_in_chunks_is_one_transaction_in_order(store: Store, deployed: Deployed) -> None:
+    writer = MetricsWriter(store, chunk_size=3)  # not started: flush writes in one batch
+    for i in range(10):
+        writer.submit_prediction(prediction(deployed, 100 + i, i=i))
+        writer.submit_request(sample(deployed, 100 + i, status=200 + i))
+    writer.flush()
+    with store.transaction() as uow:
+        records = uow.model_metrics.read(deployment_id=deployed.deployment_id)
+        samples = uow.model_metrics.requests(model_id=deployed.model_id, start_ms=0, end_ms=1_000)
+    assert [r.metrics()["i"] for r in records] == list(range(10))
+    assert [s.status for s in samples] == [200 + i for i in range(10)]
+    assert (writer.stats.batches, writer.stats.written, writer.stats.failed) == (1, 20, 0)
+
+
+def test_a_failure_in_a_late_chunk_keeps_the_earlier_chunks_once(
+    store: Store, deployed: Deployed
+) -> None:
+    first = prediction(deployed, 1, n=0)
+    writer = MetricsWriter(store, chunk_size=2)
+    writer.submit_prediction(first)
+    writer.flush()
+    for n in range(1, 6):
+        writer.submit_prediction(prediction(deployed, 1 + n, n=n))
+    writer.submit_prediction(first)  # the last chunk holds a stored uuid: the batch fails
+    writer.flush()
+    with store.transaction() as uow:
+        records = uow.model_metrics.read(deployment_id=deployed.deployment_id)
+    # The chunks before the failure were rolled back with it, then written one by one.
+    assert [r.metrics()["n"] for r in records] == [0, 1, 2, 3, 4, 5]
+    assert writer.stats.failed == 1
