@@ -8,8 +8,8 @@ counted (with a log warning): the request path never waits for the database.
 A batch is written in statements of ``chunk_size`` records with the interpreter lock let go
 between them: the writer shares the lock with the server's event loop, and one statement of
 a few hundred records held it long enough to show in the gateway's 1-client p99
-(``bench/serving_background.py``: 3.2 ms with whole batches, 2.7-2.8 ms in chunks of 16,
-2.0-2.2 ms with no writes at all).
+(``bench/serving_background.py``, five interleaved rounds: 3.22 ms with whole batches,
+2.43 ms in chunks of 16, 2.17 ms with no writes at all).
 
 Example::
 
