@@ -6,7 +6,8 @@ between variants round by round (interleaved, so the machine's drift falls on al
 
 - ``base``: as it runs in production;
 - ``whole``: each batch written in one statement per table, as the writer did before it
-  wrote in chunks of 16 records with the interpreter lock let go between them;
+  wrote in chunks (of 64 records, with the interpreter lock let go between them);
+- ``chunk<N>``: in chunks of N records;
 - ``nowrites``: the metrics writer's batches dropped instead of written;
 - ``nosamples`` / ``nopredictions``: only the prediction records / only the request samples
   written (which of the two rows a request adds costs the tail);
@@ -95,7 +96,11 @@ def main() -> None:
         def use(variant: str) -> None:
             skip_tick = variant in ("notick", "none")
             scheduler.tick = (lambda *a, **k: False) if skip_tick else real_tick
-            writer.chunk_size = writer.batch_size if variant == "whole" else chunk_size
+            writer.chunk_size = chunk_size
+            if variant == "whole":
+                writer.chunk_size = writer.batch_size
+            elif variant.startswith("chunk"):
+                writer.chunk_size = int(variant.removeprefix("chunk"))
             writes = {
                 "nowrites": lambda items: None,
                 "none": lambda items: None,
