@@ -536,14 +536,19 @@ class CostMeter:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_run_arguments(parser: argparse.ArgumentParser, *, rounds: int) -> None:
+    """The options every serving bench takes: measurement length, rounds, runtimes cache."""
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument(
         "--runtimes-dir", default=str(Path.home() / ".cache" / "lakeworks-test-runtimes")
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_run_arguments(parser, rounds=2)
+    parser.add_argument("--concurrency", default="1,8,32")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="lakeworks-serving-bench-"))

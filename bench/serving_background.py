@@ -40,30 +40,26 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 import serving  # this directory's serving bench: the server and the load
-from lakeworks.entities.metrics import RequestSample
+from lakeworks.metrics.writer import split
 
 
 def write_in_child(database_url: str, batches: Any) -> None:
     """The ``proc`` variant's writer: each batch received is written in one transaction."""
-    from lakeworks.entities.metrics import PredictionRecord
     from lakeworks.store.database import make_engine
     from lakeworks.store.uow import Store
 
     store = Store(make_engine(database_url))
     while (items := batches.get()) is not None:
+        predictions, samples = split(items)
         with store.transaction() as uow:
-            uow.model_metrics.add_predictions([i for i in items if isinstance(i, PredictionRecord)])
-            uow.model_metrics.add_requests([i for i in items if isinstance(i, RequestSample)])
+            uow.model_metrics.add_predictions(predictions)
+            uow.model_metrics.add_requests(samples)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    serving.add_run_arguments(parser, rounds=4)
     parser.add_argument("--variants", default="base,whole,nowrites,notick,none,proc")
-    parser.add_argument(
-        "--runtimes-dir", default=str(Path.home() / ".cache" / "lakeworks-test-runtimes")
-    )
     args = parser.parse_args()
     variants = args.variants.split(",")
     work = Path(tempfile.mkdtemp(prefix="lakeworks-serving-background-"))
@@ -93,6 +89,14 @@ def main() -> None:
             )
             child.start()
 
+        writes = {
+            "nowrites": lambda items: None,
+            "none": lambda items: None,
+            "nosamples": lambda items: real_write(split(items)[0]),
+            "nopredictions": lambda items: real_write(split(items)[1]),
+            "proc": batches.put if batches is not None else real_write,
+        }
+
         def use(variant: str) -> None:
             skip_tick = variant in ("notick", "none")
             scheduler.tick = (lambda *a, **k: False) if skip_tick else real_tick
@@ -101,17 +105,6 @@ def main() -> None:
                 writer.chunk_size = writer.batch_size
             elif variant.startswith("chunk"):
                 writer.chunk_size = int(variant.removeprefix("chunk"))
-            writes = {
-                "nowrites": lambda items: None,
-                "none": lambda items: None,
-                "nosamples": lambda items: real_write(
-                    [i for i in items if not isinstance(i, RequestSample)]
-                ),
-                "nopredictions": lambda items: real_write(
-                    [i for i in items if isinstance(i, RequestSample)]
-                ),
-            }
-            writes["proc"] = batches.put if batches is not None else real_write
             writer._write = writes.get(variant, real_write)
 
         results: dict[str, list[dict[str, float]]] = {v: [] for v in [*variants, "replica"]}

@@ -39,6 +39,13 @@ log = logging.getLogger("lakeworks.metrics")
 _Item = PredictionRecord | RequestSample
 
 
+def split(items: list[_Item]) -> tuple[list[PredictionRecord], list[RequestSample]]:
+    """The prediction records and the request samples of a batch, each in submit order."""
+    predictions = [i for i in items if isinstance(i, PredictionRecord)]
+    samples = [i for i in items if isinstance(i, RequestSample)]
+    return predictions, samples
+
+
 @dataclass
 class WriterStats:
     submitted: int = 0
@@ -174,26 +181,20 @@ class MetricsWriter:
             self._write(items)
 
     def _write(self, items: list[_Item]) -> None:
-        predictions = [i for i in items if isinstance(i, PredictionRecord)]
-        samples = [i for i in items if isinstance(i, RequestSample)]
         failed = 0
         with self._write_lock:
             try:
                 with self.store.transaction() as uow:
                     for start in range(0, len(items), self.chunk_size):
-                        chunk = items[start : start + self.chunk_size]
-                        uow.model_metrics.add_predictions(
-                            [i for i in chunk if isinstance(i, PredictionRecord)]
-                        )
-                        uow.model_metrics.add_requests(
-                            [i for i in chunk if isinstance(i, RequestSample)]
-                        )
+                        predictions, samples = split(items[start : start + self.chunk_size])
+                        uow.model_metrics.add_predictions(predictions)
+                        uow.model_metrics.add_requests(samples)
                         time.sleep(0)  # let the event loop take the interpreter lock
             except Exception as exc:
                 # One bad record (a duplicate uuid, an oversized value) must not lose the
                 # others: write them one by one.
                 log.warning("metrics batch of %d failed (%s); writing one by one", len(items), exc)
-                failed = self._write_each(predictions, samples)
+                failed = self._write_each(*split(items))
         with self._done:
             self.stats.batches += 1
             self.stats.failed += failed

@@ -119,7 +119,6 @@ class Scheduler:
         # After the runs, builds and apps above moved: AMP tasks wait on them.
         if Work.AMP_SETUPS in busy:
             amp_runner.advance_all(self.platform)
-            _pass_the_lock()
         return True
 
     def _fire_and_survey(self, now: datetime) -> set[Work]:
